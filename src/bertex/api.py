@@ -1,0 +1,395 @@
+"""The one place that wires the stages:
+
+    texts ─► tokenize ─► windows.plan ─► batching ─► backend ─► align/pooling ─► results
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import __version__, batching, diagnostics, windows
+from .align import Collector, SentenceCollector, TokenCollector, dispatch
+from .backends import Backend, Want
+from .config import EmbedOptions
+from .errors import InvalidTextError, OptionError
+from .models import ModelInfo
+from .pooling import combine_layers, l2_normalize, merge_subwords, word_spans
+from .tokenize import TextTokenizer, check_text, check_words
+from .types import (
+    DocPlan,
+    Encoding,
+    InputReport,
+    Meta,
+    SentenceEmbeddings,
+    TokenEmbedding,
+    WordEmbedding,
+)
+
+
+@dataclass(frozen=True)
+class Request:
+    """EmbedOptions resolved against one model: absolute layers, the pooling and its source."""
+
+    options: EmbedOptions
+    layers: tuple[int, ...]
+    combine: str
+    pooling: str | None
+    pooling_source: str | None
+    normalize: bool
+    max_length: int
+
+    @property
+    def want(self) -> Want:
+        pooler = self.pooling == "pooler"
+        return Want(layers=() if pooler else self.layers, pooler=pooler,
+                    attentions=self.options.attentions)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Tokenized:
+    """`Model.tokenize` output for one input: what the model would see, and the UNK count."""
+
+    text: str
+    tokens: tuple[str, ...]
+    ids: np.ndarray
+    offsets: np.ndarray
+    word_ids: np.ndarray
+    special_mask: np.ndarray
+    report: InputReport
+
+
+class Model:
+    """A loaded model. Build one with `bertex.load`."""
+
+    def __init__(self, info: ModelInfo, tokenizer: TextTokenizer, backend: Backend,
+                 weights_sha256: str, split_tokenizer_factory: Any = None) -> None:  # fmt: skip
+        self.info = info
+        self.tokenizer = tokenizer
+        self.backend = backend
+        self.weights_sha256 = weights_sha256
+        self._split_factory = split_tokenizer_factory
+        self._id_to_token = {i: t for t, i in tokenizer.hf.get_vocab().items()}
+
+    def __repr__(self) -> str:
+        i = self.info
+        return (f"<bertex.Model {i.name!r} {i.model_type} layers={i.num_layers} "
+                f"hidden={i.hidden_size} max_length={i.max_length}>")  # fmt: skip
+
+    @property
+    def dim(self) -> int:
+        return self.info.hidden_size
+
+    # -- public API -------------------------------------------------------------------------
+
+    def embed(self, inputs: Any, text_pair: Any = None, *, options: EmbedOptions | None = None,
+              **kwargs: Any) -> Any:  # fmt: skip
+        """Embed one text or a list of texts (or pairs). See EmbedOptions for the options.
+
+        level="token" | "word" | "hidden_states": one result per input (a list for a list).
+        level="sentence": SentenceEmbeddings with vectors (N, D), also for a single text.
+        """
+        opts = options or EmbedOptions.create(**kwargs)
+        if options is not None and kwargs:
+            opts = EmbedOptions.create(**{**options.to_dict(), **kwargs})
+        single, texts, pairs = self._inputs(inputs, text_pair, opts.is_split_into_words)
+        request = self.resolve(opts)
+        encodings = self._tokenizer(opts.is_split_into_words).encode(
+            texts, pairs, split_words=opts.is_split_into_words
+        )
+        diagnostics.warn_unknown(encodings, self.tokenizer.unk_id, self.tokenizer.unk_token,
+                                 self.info.name)  # fmt: skip
+        plans = self._plan(encodings, request)
+        diagnostics.warn_long(plans, request.max_length)
+        collectors = self._run(plans, request)
+        if opts.level == "sentence":
+            return self._sentences(plans, collectors, request)
+        results = [self._per_input(p, c, request) for p, c in zip(plans, collectors)]
+        return results[0] if single else results
+
+    def tokenize(self, inputs: Any, text_pair: Any = None, *, is_split_into_words: bool = False,
+                 max_length: int | None = None, long: str = "window") -> Any:  # fmt: skip
+        """Tokens, ids, offsets, word ids and the UNK count, without running the model."""
+        opts = EmbedOptions.create(level="token", is_split_into_words=is_split_into_words,
+                                   max_length=max_length, long=long)  # fmt: skip
+        single, texts, pairs = self._inputs(inputs, text_pair, is_split_into_words)
+        request = self.resolve(opts)
+        encodings = self._tokenizer(is_split_into_words).encode(texts, pairs, is_split_into_words)
+        plans = self._plan(encodings, request)
+        out = [
+            Tokenized(p.encoding.a.text, p.tokens, p.ids, p.offsets, p.word_ids, p.special_mask,
+                      _report(p))  # fmt: skip
+            for p in plans
+        ]
+        return out[0] if single else out
+
+    # -- stages -----------------------------------------------------------------------------
+
+    def resolve(self, opts: EmbedOptions) -> Request:
+        """Check options against this model; fill in the model's defaults."""
+        n = self.info.num_layers
+        pooling, source = _pooling(opts, self.info)
+        if opts.attentions and opts.level not in ("token", "hidden_states"):
+            raise OptionError("level", opts.level, ["token", "hidden_states"],
+                              "attentions=True comes with token-level results")  # fmt: skip
+        layers, combine = self._layers(opts, pooling)
+        if pooling == "pooler" and not self.info.has_pooler:
+            raise OptionError("pooling", "pooler", [p for p in _POOLINGS if p != "pooler"],
+                              f"{self.info.name} has no trained pooler weights")  # fmt: skip
+        normalize = opts.normalize
+        if normalize is None:
+            normalize = opts.level == "sentence" and source != "requested" and \
+                self.info.default_normalize
+        max_length = opts.max_length or self.info.max_length
+        if max_length > self.info.max_length:
+            raise OptionError("max_length", max_length, [f"an integer up to {self.info.max_length}"],
+                              "the model has no positions beyond that")  # fmt: skip
+        if max_length <= self.tokenizer.template.n_special(True) + 1:
+            raise OptionError("max_length", max_length, ["an integer above the special tokens"])
+        del n
+        return Request(opts, layers, combine, pooling, source, bool(normalize), max_length)
+
+    def _layers(self, opts: EmbedOptions, pooling: str | None) -> tuple[tuple[int, ...], str]:
+        n = self.info.num_layers
+        if opts.level == "hidden_states":
+            if opts.layers is not None:
+                raise OptionError("layers", opts.layers, ["None"],
+                                  "level='hidden_states' returns every layer, 0 to "
+                                  f"{n}; use level='token' with layers= to pick some")  # fmt: skip
+            return tuple(range(n + 1)), "stack"
+        if pooling == "first_last_avg":
+            if opts.layers is not None:
+                raise OptionError("layers", opts.layers, ["None"],
+                                  "pooling='first_last_avg' uses layers 1 and -1 itself")
+            return (1, n), "mean"
+        spec = -1 if opts.layers is None else opts.layers
+        raw = tuple(range(n + 1)) if spec == "all" else (spec if isinstance(spec, tuple) else (spec,))
+        valid = f"{-(n + 1)}..{n} (0 = embedding output, {n} or -1 = last layer)"
+        out = []
+        for i in raw:
+            if not -(n + 1) <= i <= n:
+                raise OptionError("layers", i, [valid], f"{self.info.name} has {n} layers")
+            out.append(i % (n + 1))
+        return tuple(out), opts.combine
+
+    def _tokenizer(self, split_words: bool) -> TextTokenizer:
+        if split_words and self._split_factory is not None:
+            if getattr(self, "_split_tok", None) is None:
+                self._split_tok = self._split_factory()
+            return self._split_tok
+        return self.tokenizer
+
+    def _inputs(self, inputs: Any, text_pair: Any, split: bool
+                ) -> tuple[bool, list[Any], list[str] | None]:  # fmt: skip
+        single = isinstance(inputs, (str, bytes)) or (
+            split and isinstance(inputs, (list, tuple)) and all(isinstance(w, str) for w in inputs)
+        )
+        items = [inputs] if single else inputs
+        if not isinstance(items, (list, tuple)):
+            if isinstance(items, Sequence) or hasattr(items, "__iter__"):
+                items = list(items)
+            else:
+                raise InvalidTextError(f"expected a string or a list of strings, got "
+                                       f"{type(inputs).__name__}")  # fmt: skip
+        if len(items) == 0:
+            raise InvalidTextError("no inputs: the list is empty")
+        check = check_words if split else check_text
+        texts = [check(x, i) for i, x in enumerate(items)]
+        pairs = None
+        if text_pair is not None:
+            pair_items = [text_pair] if isinstance(text_pair, (str, bytes)) else list(text_pair)
+            if len(pair_items) != len(texts):
+                raise InvalidTextError(f"{len(texts)} texts but {len(pair_items)} text_pair values;"
+                                       " give one pair text per text")  # fmt: skip
+            pairs = [check_text(x, i) for i, x in enumerate(pair_items)]
+        return single, texts, pairs
+
+    def _plan(self, encodings: list[Encoding], request: Request) -> list[DocPlan]:
+        o = request.options
+        return [
+            windows.plan(e, self.tokenizer.template, self._id_to_token, request.max_length,
+                         o.stride, o.long, doc=i)  # fmt: skip
+            for i, e in enumerate(encodings)
+        ]
+
+    def _run(self, plans: list[DocPlan], request: Request) -> list[Collector]:
+        o = request.options
+        if o.attentions:
+            for p in plans:
+                if p.windowed:
+                    raise InvalidTextError(
+                        f"{p.n_tokens} tokens need {len(p.windows)} windows, and attention maps "
+                        "exist within one window; pass long='truncate' or a shorter text",
+                        p.encoding.index,
+                    )
+        collectors: list[Collector] = [
+            SentenceCollector(p, request.pooling or "mean", request.combine, o.special_tokens)
+            if o.level == "sentence"
+            else TokenCollector(p, len(request.layers), self.info.hidden_size, o.attentions)
+            for p in plans
+        ]
+        flat = [w for p in plans for w in p.windows]
+        pad_id = self.tokenizer.hf.pad_token_id or 0
+        for batch in batching.batches(flat, o.batch_tokens, o.max_batch_size, pad_id):
+            out = self.backend.forward(batch, request.want)
+            dispatch(out, batch.order, flat, collectors)
+        return collectors
+
+    # -- results ----------------------------------------------------------------------------
+
+    def _meta(self, request: Request) -> Meta:
+        o = request.options
+        content = request.max_length - self.tokenizer.template.n_special(False)
+        return Meta(
+            model=self.info.name,
+            weights_sha256=self.weights_sha256,
+            level=o.level,
+            layers=request.layers if request.pooling != "pooler" else (),
+            combine=request.combine,
+            pooling=request.pooling if o.level == "sentence" else None,
+            pooling_source=request.pooling_source if o.level == "sentence" else None,
+            normalize=request.normalize,
+            special_tokens=o.special_tokens,
+            subword=o.subword if o.level == "word" else None,
+            long=o.long,
+            max_length=request.max_length,
+            stride=o.stride if o.stride is not None else windows.default_stride(content),
+            dtype=o.dtype,
+            backend=self.backend.name,
+            bertex_version=__version__,
+        )
+
+    def _sentences(self, plans: list[DocPlan], collectors: list[Collector], request: Request
+                   ) -> SentenceEmbeddings:  # fmt: skip
+        vectors = np.stack([c.result() for c in collectors])  # (N, D) or (N, K, H)
+        vectors = _finish(vectors, request)
+        pairs = tuple(p.encoding.b.text for p in plans) if plans[0].encoding.b else None
+        return SentenceEmbeddings(
+            texts=tuple(p.encoding.a.text for p in plans),
+            text_pairs=pairs,
+            vectors=vectors,
+            reports=tuple(_report(p) for p in plans),
+            meta=self._meta(request),
+        )
+
+    def _per_input(self, plan: DocPlan, collector: Collector, request: Request
+                   ) -> TokenEmbedding | WordEmbedding:  # fmt: skip
+        assert isinstance(collector, TokenCollector)
+        o = request.options
+        feats = combine_layers(collector.features, request.combine)  # (T, D) or (T, K, H)
+        pair = plan.encoding.b.text if plan.encoding.b is not None else None
+        if o.level == "word":
+            return self._words(plan, feats, request, pair)
+        keep = np.ones(len(plan.ids), dtype=bool) if o.special_tokens else ~plan.special_mask
+        vectors = feats[keep]
+        if vectors.ndim == 3:
+            vectors = vectors.transpose(1, 0, 2)  # (T, K, H) -> (K, T, H)
+        attn = collector.attentions
+        if attn is not None:
+            attn = attn[:, :, keep][:, :, :, keep]  # (layers, heads, T, T)
+        return TokenEmbedding(
+            text=plan.encoding.a.text,
+            text_pair=pair,
+            tokens=tuple(t for t, k in zip(plan.tokens, keep) if k),
+            ids=plan.ids[keep],
+            offsets=plan.offsets[keep],
+            word_ids=plan.word_ids[keep],
+            sequence_ids=plan.sequence_ids[keep],
+            type_ids=plan.type_ids[keep],
+            special_mask=plan.special_mask[keep],
+            vectors=_finish(vectors, request),
+            attentions=attn,
+            report=_report(plan),
+            meta=self._meta(request),
+        )
+
+    def _words(self, plan: DocPlan, feats: np.ndarray, request: Request, pair: str | None
+               ) -> WordEmbedding:  # fmt: skip
+        spans = word_spans(plan.word_ids, plan.sequence_ids)  # (W, 2)
+        vectors = merge_subwords(feats, spans, request.options.subword)
+        if vectors.ndim == 3:
+            vectors = vectors.transpose(1, 0, 2)  # (W, K, H) -> (K, W, H)
+        segs = (plan.encoding.a, plan.encoding.b)
+        words, offsets, seq_ids = [], [], []
+        for lo, hi in spans.tolist():
+            seg = segs[int(plan.sequence_ids[lo])]
+            assert seg is not None
+            start, end = int(plan.offsets[lo, 0]), int(plan.offsets[hi - 1, 1])
+            given = seg.words[int(plan.word_ids[lo])] if seg.words is not None else None
+            words.append(given if given is not None else seg.text[start:end])
+            offsets.append((start, end))
+            seq_ids.append(int(plan.sequence_ids[lo]))
+        return WordEmbedding(
+            text=plan.encoding.a.text,
+            text_pair=pair,
+            words=tuple(words),
+            offsets=np.asarray(offsets, dtype=np.int64).reshape(-1, 2),
+            sequence_ids=np.asarray(seq_ids, dtype=np.int64),
+            token_spans=spans,
+            vectors=_finish(vectors, request),
+            report=_report(plan),
+            meta=self._meta(request),
+        )
+
+
+_POOLINGS = ("cls", "mean", "max", "mean_sqrt_len", "first_last_avg", "pooler")
+
+
+def _pooling(opts: EmbedOptions, info: ModelInfo) -> tuple[str | None, str | None]:
+    if opts.level != "sentence":
+        if opts.pooling is not None:
+            raise OptionError("level", opts.level, ["sentence"],
+                              f"pooling={opts.pooling!r} applies to sentence vectors")  # fmt: skip
+        return None, None
+    if opts.pooling is None:
+        return info.default_pooling, info.pooling_source
+    diagnostics.warn_pooling(opts.pooling, "requested", info.default_pooling)
+    return opts.pooling, "requested"
+
+
+def _finish(vectors: np.ndarray, request: Request) -> np.ndarray:
+    if request.normalize:
+        vectors = l2_normalize(vectors)
+    return vectors.astype(np.float16 if request.options.dtype == "float16" else np.float32)
+
+
+def _report(plan: DocPlan) -> InputReport:
+    e = plan.encoding
+    return InputReport(e.index, plan.n_tokens, len(plan.windows), plan.truncated, e.unk_count,
+                       e.unk_chars, e.n_chars)  # fmt: skip
+
+
+def load(name_or_path: str | Path = "all-MiniLM-L6-v2") -> Model:
+    """Load a model by folder, hub id, or the embedded default "all-MiniLM-L6-v2"."""
+    from .backends.torch_backend import TorchBackend
+    from .loading import check_folder, resolve, weights_sha256
+    from .models import check_vocab, describe, load_tokenizer, load_torch_model, quiet_transformers
+
+    quiet_transformers()
+    src = resolve(name_or_path)
+    check_folder(src.folder)
+    hf_tok, fixes = load_tokenizer(src.folder)
+    model, has_pooler = load_torch_model(src.folder)
+    check_vocab(src.folder, hf_tok, model.config)
+    info = describe(src, model, hf_tok, has_pooler, fixes)
+    accepts_types = "token_type_ids" in hf_tok.model_input_names
+    backend = TorchBackend(model, accepts_types)
+
+    def split_factory() -> TextTokenizer:
+        tok, _ = load_tokenizer(src.folder, split_words=True) if _byte_level(hf_tok) \
+            else (hf_tok, ())
+        if tok is not hf_tok:
+            from .models import fix_casing
+            fix_casing(tok)
+        return TextTokenizer(tok)
+
+    return Model(info, TextTokenizer(hf_tok), backend, weights_sha256(src.folder), split_factory)
+
+
+def _byte_level(tok: Any) -> bool:
+    pre = tok.backend_tokenizer.pre_tokenizer
+    return pre is not None and "ByteLevel" in repr(pre)

@@ -1,0 +1,156 @@
+"""One frozen, keyword-only options object for an embedding request.
+
+The library, the CLI and (later) the server build their requests through `EmbedOptions.create`,
+so every adapter accepts the same names, the same values and the same defaults.
+String options are checked here, once, against their valid values; inner stages trust them.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Literal, get_args
+
+from .errors import OptionError
+
+Level = Literal["token", "word", "sentence", "hidden_states"]
+Combine = Literal["concat", "mean", "sum", "stack"]
+Pooling = Literal["cls", "mean", "max", "mean_sqrt_len", "first_last_avg", "pooler"]
+Subword = Literal["first", "last", "mean", "max"]
+LongPolicy = Literal["window", "truncate", "error"]
+OutDtype = Literal["float32", "float16"]
+
+LEVELS: tuple[str, ...] = get_args(Level)
+COMBINES: tuple[str, ...] = get_args(Combine)
+POOLINGS: tuple[str, ...] = get_args(Pooling)
+SUBWORDS: tuple[str, ...] = get_args(Subword)
+LONG_POLICIES: tuple[str, ...] = get_args(LongPolicy)
+DTYPES: tuple[str, ...] = get_args(OutDtype)
+
+_CHOICES: dict[str, tuple[str, ...]] = {
+    "level": LEVELS,
+    "combine": COMBINES,
+    "pooling": POOLINGS,
+    "subword": SUBWORDS,
+    "long": LONG_POLICIES,
+    "dtype": DTYPES,
+}
+
+LayerSpec = int | tuple[int, ...] | Literal["all"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class EmbedOptions:
+    """What to extract and how. `None` means "the model's own default", resolved at run time.
+
+    layers     Hugging Face numbering: 0 is the embedding layer's output, 1..N the Transformer
+               layers, -1 the last. An int, a tuple of ints, or "all".
+    combine    how several layers become one vector: concat, mean, sum, or stack (one per layer,
+               the layer axis first).
+    pooling    sentence level only; None takes the model's own (sentence-transformers config)
+               or else "mean".
+    normalize  L2-normalize each output vector; None takes the model's own at sentence level
+               (sentence-transformers Normalize module) and False elsewhere.
+    long       over-long inputs: window (default), truncate, or error.
+    stride     tokens shared by neighbouring windows; None is a quarter of a window.
+    max_length tokens per window including special tokens; None is the model's limit.
+    batch_tokens  the token budget of one forward pass (padded batch size x length).
+    """
+
+    level: Level = "sentence"
+    layers: LayerSpec | None = None
+    combine: Combine = "concat"
+    pooling: Pooling | None = None
+    subword: Subword = "first"
+    special_tokens: bool = True
+    normalize: bool | None = None
+    dtype: OutDtype = "float32"
+    long: LongPolicy = "window"
+    stride: int | None = None
+    max_length: int | None = None
+    attentions: bool = False
+    is_split_into_words: bool = False
+    batch_tokens: int = 16384
+    max_batch_size: int = 256
+
+    @classmethod
+    def create(cls, **kwargs: Any) -> EmbedOptions:
+        """Build options from keyword values, checking each one; unknown names are an error."""
+        names = {f.name for f in fields(cls)}
+        for key in kwargs:
+            if key not in names:
+                raise OptionError("option", key, sorted(names), "unknown option name")
+        given = {k: v for k, v in kwargs.items() if v is not None or k in _NULLABLE}
+        for key, choices in _CHOICES.items():
+            if key in given and given[key] is not None:
+                given[key] = _choice(key, given[key], choices)
+        if "layers" in given and given["layers"] is not None:
+            given["layers"] = _layers(given["layers"])
+        for key in ("stride", "max_length", "batch_tokens", "max_batch_size"):
+            if key in given and given[key] is not None:
+                given[key] = _positive_int(key, given[key], allow_zero=key == "stride")
+        return cls(**given)
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> EmbedOptions:
+        """Defaults from BERTEX_* variables (BERTEX_LEVEL, BERTEX_LONG, ...), then overrides."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = env.get(f"BERTEX_{f.name.upper()}")
+            if raw is not None:
+                values[f.name] = _parse_env(f.name, raw)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls.create(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+_NULLABLE = frozenset()
+
+
+def _choice(name: str, value: object, choices: tuple[str, ...]) -> str:
+    if isinstance(value, str) and value.strip().lower() in choices:
+        return value.strip().lower()
+    raise OptionError(name, value, choices)
+
+
+def _layers(value: object) -> LayerSpec:
+    """Accept 3, -1, "all", "-4,-3,-2,-1", [1, 2] and return an int, a tuple or "all"."""
+    if isinstance(value, bool):
+        raise OptionError("layers", value, ["an int", "a list of ints", "'all'"])
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text == "all":
+            return "all"
+        try:
+            parts = tuple(int(p) for p in text.split(",") if p.strip())
+        except ValueError:
+            raise OptionError("layers", value, ["an int", "a comma list of ints", "'all'"]) from None
+        return parts[0] if len(parts) == 1 else parts
+    if isinstance(value, (list, tuple)) and value and all(
+        isinstance(v, int) and not isinstance(v, bool) for v in value
+    ):
+        return tuple(value)
+    raise OptionError("layers", value, ["an int", "a list of ints", "'all'"])
+
+
+def _positive_int(name: str, value: object, allow_zero: bool = False) -> int:
+    low = 0 if allow_zero else 1
+    if isinstance(value, int) and not isinstance(value, bool) and value >= low:
+        return value
+    raise OptionError(name, value, [f"an integer >= {low}"])
+
+
+def _parse_env(name: str, raw: str) -> Any:
+    if name in ("special_tokens", "attentions", "is_split_into_words", "normalize"):
+        return raw.strip().lower() in ("1", "true", "yes", "on")
+    if name in ("stride", "max_length", "batch_tokens", "max_batch_size"):
+        try:
+            return int(raw)
+        except ValueError:
+            raise OptionError(f"BERTEX_{name.upper()}", raw, ["an integer"]) from None
+    return raw

@@ -1,0 +1,101 @@
+"""One exception tree for bertex. Adapters (CLI, server) map it once, at their edge.
+
+    BertexError
+     ├── OptionError          an option value is not one of the valid ones (lists them)
+     ├── InputError           a text cannot be embedded as given (names its index)
+     │    ├── EmptyInputError      empty or whitespace-only: nothing to embed
+     │    ├── InvalidTextError     lone surrogate, invalid UTF-8, non-string element
+     │    └── TooLongError         over the model's limit with long="error" (limit + length)
+     └── ModelError           a model cannot be loaded
+          ├── ModelNotFoundError   no such folder, no such hub id
+          ├── HubUnreachableError  a hub id, no network, not in the local cache
+          └── BrokenModelError     a folder is missing a file, or a file is wrong (names it)
+
+Warnings are BertexWarning subclasses: UnknownTokenWarning, WeakPoolingWarning,
+LongInputWarning, TokenizerFixWarning.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+
+class BertexError(Exception):
+    """The root of every error bertex raises on purpose."""
+
+
+class OptionError(BertexError, ValueError):
+    """An option has a value outside its valid set."""
+
+    def __init__(self, name: str, value: object, valid: Iterable[object], hint: str = "") -> None:
+        self.name, self.value, self.valid = name, value, tuple(valid)
+        choices = ", ".join(repr(v) for v in self.valid)
+        msg = f"{name}={value!r} is not valid; choose one of: {choices}"
+        super().__init__(f"{msg}. {hint}" if hint else msg)
+
+
+class InputError(BertexError, ValueError):
+    """A text cannot be embedded as given. `index` is its position in the caller's list."""
+
+    def __init__(self, message: str, index: int | None = None) -> None:
+        self.index = index
+        prefix = f"input {index}: " if index is not None else ""
+        super().__init__(prefix + message)
+
+
+class EmptyInputError(InputError):
+    """The text has no tokens: empty, whitespace only, or only characters the tokenizer drops."""
+
+
+class InvalidTextError(InputError):
+    """The value is not valid text: not a string, invalid UTF-8 bytes, a lone surrogate."""
+
+
+class TooLongError(InputError):
+    """Over the model's limit while long="error"."""
+
+    def __init__(self, length: int, limit: int, index: int | None = None, hint: str = "") -> None:
+        self.length, self.limit = length, limit
+        msg = f"{length} tokens is over the model's limit of {limit} tokens"
+        msg += f"; {hint}" if hint else "; use long='window' (default) or long='truncate'"
+        super().__init__(msg, index)
+
+
+class ModelError(BertexError):
+    """A model cannot be loaded."""
+
+
+class ModelNotFoundError(ModelError, FileNotFoundError):
+    """Neither a local folder, nor the embedded model, nor a hub id."""
+
+
+class HubUnreachableError(ModelError, ConnectionError):
+    """A hub id that is not cached locally while the hub cannot be reached."""
+
+
+class BrokenModelError(ModelError):
+    """A model folder that exists but cannot be used; the message names the file."""
+
+    def __init__(self, path: object, problem: str) -> None:
+        self.path, self.problem = path, problem
+        super().__init__(f"{path}: {problem}")
+
+
+class BertexWarning(UserWarning):
+    """The root of bertex's warnings."""
+
+
+class UnknownTokenWarning(BertexWarning):
+    """Some characters became the unknown token: the vocabulary does not cover them."""
+
+
+class WeakPoolingWarning(BertexWarning):
+    """A pooling that is known to give poor sentence vectors for this model."""
+
+
+class LongInputWarning(BertexWarning):
+    """An input was windowed or truncated."""
+
+
+class TokenizerFixWarning(BertexWarning):
+    """The tokenizer's saved settings contradicted its vocabulary and bertex corrected them."""

@@ -1,0 +1,122 @@
+"""Layer combination, masked pooling and normalization. Pure numpy functions.
+
+Features per token arrive as (n, K, H): K selected layers of width H. `combine` turns them into
+the output width: concat (n, K*H), mean or sum (n, H), or stack (n, K, H).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def combine_layers(x: np.ndarray, how: str) -> np.ndarray:
+    """(n, K, H) -> (n, K*H) | (n, H) | (n, K, H).
+
+    >>> x = np.arange(8, dtype=np.float32).reshape(2, 2, 2)
+    >>> combine_layers(x, "concat").tolist()
+    [[0.0, 1.0, 2.0, 3.0], [4.0, 5.0, 6.0, 7.0]]
+    >>> combine_layers(x, "mean").tolist()
+    [[1.0, 2.0], [5.0, 6.0]]
+    """
+    if x.shape[1] == 1 and how != "stack":
+        return x[:, 0]  # one layer: (n, H)
+    if how == "concat":
+        return x.reshape(x.shape[0], -1)
+    if how == "mean":
+        return x.mean(axis=1)
+    if how == "sum":
+        return x.sum(axis=1)
+    return x
+
+
+def l2_normalize(x: np.ndarray) -> np.ndarray:
+    """Unit length along the last axis; an all-zero vector stays zero (no NaN)."""
+    norm = np.linalg.norm(x, axis=-1, keepdims=True)
+    return x / np.maximum(norm, 1e-12)
+
+
+class SentencePool:
+    """Pools one input's token features as they arrive, window by window, in bounded memory.
+
+    `add` takes rows (n, *F) and a keep mask (n,): a running sum, max and count stand in for
+    the full token matrix, so a million-character input needs only one window's worth.
+    """
+
+    def __init__(self, pooling: str) -> None:
+        self.pooling = pooling
+        self.total: np.ndarray | None = None  # (*F,) float64
+        self.peak: np.ndarray | None = None  # (*F,)
+        self.count = 0
+        self.first: np.ndarray | None = None  # features of output position 0 ([CLS])
+        self.pooler: np.ndarray | None = None
+
+    def add(self, rows: np.ndarray, keep: np.ndarray, starts_sequence: bool) -> None:
+        if starts_sequence:
+            self.first = rows[0]
+        kept = rows[keep]  # (m, *F)
+        if len(kept) == 0:
+            return
+        part_sum = kept.sum(axis=0, dtype=np.float64)
+        part_max = kept.max(axis=0)
+        self.total = part_sum if self.total is None else self.total + part_sum
+        self.peak = part_max if self.peak is None else np.maximum(self.peak, part_max)
+        self.count += len(kept)
+
+    def result(self) -> np.ndarray:
+        if self.pooling == "pooler":
+            assert self.pooler is not None
+            return self.pooler
+        if self.pooling == "cls":
+            assert self.first is not None
+            return self.first
+        assert self.total is not None and self.peak is not None
+        if self.pooling == "max":
+            return self.peak
+        if self.pooling == "mean_sqrt_len":
+            return (self.total / np.sqrt(self.count)).astype(np.float32)
+        return (self.total / self.count).astype(np.float32)  # mean, first_last_avg
+
+
+def merge_subwords(
+    x: np.ndarray, spans: np.ndarray, how: str
+) -> np.ndarray:
+    """Token features (T, *F) and word spans (W, 2) -> word features (W, *F).
+
+    >>> x = np.array([[1.0], [2.0], [4.0]], dtype=np.float32)
+    >>> merge_subwords(x, np.array([[0, 2], [2, 3]]), "mean").tolist()
+    [[1.5], [4.0]]
+    >>> merge_subwords(x, np.array([[0, 2], [2, 3]]), "last").tolist()
+    [[2.0], [4.0]]
+    """
+    out = np.empty((len(spans),) + x.shape[1:], dtype=x.dtype)
+    for w, (lo, hi) in enumerate(spans.tolist()):
+        part = x[lo:hi]
+        if how == "first":
+            out[w] = part[0]
+        elif how == "last":
+            out[w] = part[-1]
+        elif how == "max":
+            out[w] = part.max(axis=0)
+        else:
+            out[w] = part.mean(axis=0)
+    return out
+
+
+def word_spans(word_ids: np.ndarray, sequence_ids: np.ndarray) -> np.ndarray:
+    """Runs of tokens with the same (sequence, word) id -> (W, 2) [first, last+1) positions.
+
+    >>> word_spans(np.array([-1, 0, 0, 1, -1]), np.array([-1, 0, 0, 0, -1])).tolist()
+    [[1, 3], [3, 4]]
+    """
+    spans: list[list[int]] = []
+    prev: tuple[int, int] | None = None
+    for pos, (w, s) in enumerate(zip(word_ids.tolist(), sequence_ids.tolist())):
+        if w < 0:
+            prev = None
+            continue
+        if prev == (s, w):
+            spans[-1][1] = pos + 1
+        else:
+            spans.append([pos, pos + 1])
+            prev = (s, w)
+    return np.asarray(spans, dtype=np.int64).reshape(-1, 2)

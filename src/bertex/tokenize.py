@@ -1,0 +1,235 @@
+"""Texts -> Encodings with a fast (Rust) Hugging Face tokenizer.
+
+Content tokens are produced without special tokens; `Template` adds the model's own special
+tokens ([CLS] a [SEP] b [SEP], <s> a </s></s> b </s>, ...) per window, so a long text can be
+cut into windows that each look like a normal input to the model.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .errors import EmptyInputError, InvalidTextError
+from .types import Encoding, Segment
+
+TextInput = str | bytes
+Words = Sequence[str]
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where each position of a model input comes from.
+
+    For [CLS] a0 a1 [SEP] b0 [SEP] (na=2, nb=1):
+        ids      = [101, -1, -1, 102, -1, 102]   (-1: a content token)
+        segment  = [ -1,  0,  0,  -1,  1,  -1]
+        index    = [  0,  0,  1,   0,  0,   0]   (position within its segment)
+        type_ids = [  0,  0,  0,   0,  1,   1]
+    """
+
+    ids: np.ndarray
+    segment: np.ndarray
+    index: np.ndarray
+    type_ids: np.ndarray
+
+
+@dataclass(frozen=True)
+class Template:
+    """The special tokens a model wraps around one text or a pair, read off its tokenizer."""
+
+    prefix: tuple[tuple[int, int], ...]  # (id, type) before the first text
+    suffix: tuple[tuple[int, int], ...]  # after the first text, single input
+    pair_prefix: tuple[tuple[int, int], ...]
+    pair_middle: tuple[tuple[int, int], ...]
+    pair_suffix: tuple[tuple[int, int], ...]
+    type_a: int
+    type_b: int
+
+    def n_special(self, pair: bool) -> int:
+        if pair:
+            return len(self.pair_prefix) + len(self.pair_middle) + len(self.pair_suffix)
+        return len(self.prefix) + len(self.suffix)
+
+    def layout(self, na: int, nb: int | None = None) -> Layout:
+        parts: list[tuple[tuple[tuple[int, int], ...], int, int, int]] = []
+        if nb is None:
+            parts = [(self.prefix, -1, 0, 0), ((), 0, na, self.type_a), (self.suffix, -1, 0, 0)]
+        else:
+            parts = [
+                (self.pair_prefix, -1, 0, 0),
+                ((), 0, na, self.type_a),
+                (self.pair_middle, -1, 0, 0),
+                ((), 1, nb, self.type_b),
+                (self.pair_suffix, -1, 0, 0),
+            ]
+        ids, seg, idx, types = [], [], [], []
+        for specials, segment, n, type_id in parts:
+            for sid, stype in specials:
+                ids.append(sid), seg.append(-1), idx.append(0), types.append(stype)
+            ids += [-1] * n
+            seg += [segment] * n
+            idx += range(n)
+            types += [type_id] * n
+        as_arr = lambda v: np.asarray(v, dtype=np.int64)  # noqa: E731
+        return Layout(as_arr(ids), as_arr(seg), as_arr(idx), as_arr(types))
+
+
+def read_template(tokenizer: Any) -> Template:
+    """Find the special tokens by tokenizing a probe with and without them."""
+    probe_a, probe_b = "hello", "world"
+    a = tokenizer(probe_a, add_special_tokens=False)["input_ids"]
+    b = tokenizer(probe_b, add_special_tokens=False)["input_ids"]
+    single = tokenizer(probe_a, return_token_type_ids=True)
+    pair = tokenizer(probe_a, probe_b, return_token_type_ids=True)
+    s_ids, s_types = single["input_ids"], single["token_type_ids"]
+    p_ids, p_types = pair["input_ids"], pair["token_type_ids"]
+    i = _find(s_ids, a, 0)
+    j = _find(p_ids, a, 0)
+    k = _find(p_ids, b, j + len(a))
+    zipped = lambda ids, types, lo, hi: tuple(zip(ids[lo:hi], types[lo:hi]))  # noqa: E731
+    return Template(
+        prefix=zipped(s_ids, s_types, 0, i),
+        suffix=zipped(s_ids, s_types, i + len(a), len(s_ids)),
+        pair_prefix=zipped(p_ids, p_types, 0, j),
+        pair_middle=zipped(p_ids, p_types, j + len(a), k),
+        pair_suffix=zipped(p_ids, p_types, k + len(b), len(p_ids)),
+        type_a=p_types[j] if a else 0,
+        type_b=p_types[k] if b else 0,
+    )
+
+
+def _find(seq: list[int], sub: list[int], start: int) -> int:
+    for i in range(start, len(seq) - len(sub) + 1):
+        if seq[i : i + len(sub)] == sub:
+            return i
+    raise ValueError(f"cannot find the probe tokens {sub} in {seq}")
+
+
+def check_text(value: object, index: int) -> str:
+    """Return `value` as valid text, or raise an error that names the index and the problem."""
+    if isinstance(value, bytes):
+        try:
+            value = value.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise InvalidTextError(
+                f"invalid UTF-8 at byte {e.start} ({value[e.start:e.start + 1]!r}); "
+                "decode the bytes yourself (e.g. errors='replace') or fix the source",
+                index,
+            ) from None
+    if not isinstance(value, str):
+        raise InvalidTextError(f"expected a string, got {type(value).__name__}", index)
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise InvalidTextError(
+            f"lone surrogate U+{ord(value[e.start]):04X} at character {e.start} is not valid "
+            "Unicode; it usually comes from bytes decoded with errors='surrogateescape'",
+            index,
+        ) from None
+    return value
+
+
+def check_words(value: object, index: int) -> list[str]:
+    if isinstance(value, str) or not isinstance(value, (list, tuple)):
+        raise InvalidTextError(
+            f"with is_split_into_words=True each input is a list of words, got "
+            f"{type(value).__name__}",
+            index,
+        )
+    return [check_text(w, index) for w in value]
+
+
+class TextTokenizer:
+    """The model's fast tokenizer, producing Encodings (content tokens only)."""
+
+    def __init__(self, hf_tokenizer: Any, split_tokenizer: Any | None = None) -> None:
+        self.hf = hf_tokenizer
+        self._split = split_tokenizer  # a copy with add_prefix_space for pre-split input
+        self.template = read_template(hf_tokenizer)
+        self.unk_id: int | None = hf_tokenizer.unk_token_id
+        self.unk_token: str | None = hf_tokenizer.unk_token
+
+    def encode(
+        self,
+        texts: Sequence[str] | Sequence[list[str]],
+        pairs: Sequence[str] | None = None,
+        split_words: bool = False,
+        start_index: int = 0,
+    ) -> list[Encoding]:
+        segs_a = self._segments(texts, split_words, start_index)
+        segs_b = self._segments(pairs, False, start_index) if pairs is not None else None
+        out = []
+        for i, a in enumerate(segs_a):
+            b = segs_b[i] if segs_b is not None else None
+            out.append(self._encoding(start_index + i, a, b))
+        return out
+
+    def _segments(self, texts: Any, split_words: bool, start: int) -> list[Segment]:
+        tok = (self._split or self.hf) if split_words else self.hf
+        enc = tok(
+            list(texts),
+            add_special_tokens=False,
+            return_offsets_mapping=True,
+            return_attention_mask=False,
+            return_token_type_ids=False,
+            is_split_into_words=split_words,
+        )
+        segs = []
+        for i, text in enumerate(texts):
+            e = enc.encodings[i]
+            ids = np.asarray(e.ids, dtype=np.int64)
+            offsets = np.asarray(e.offsets, dtype=np.int64).reshape(-1, 2)
+            word_ids = np.asarray([-1 if w is None else w for w in e.word_ids], dtype=np.int64)
+            words = None
+            if split_words:
+                text, offsets, words = _join_words(text, offsets, word_ids)
+            segs.append(Segment(text, ids, tuple(e.tokens), offsets, word_ids, words))
+            if len(ids) == 0:
+                raise EmptyInputError(_why_empty(text), start + i)
+        return segs
+
+    def _encoding(self, index: int, a: Segment, b: Segment | None) -> Encoding:
+        unk_count = unk_chars = n_chars = 0
+        for seg in (a, b):
+            if seg is None:
+                continue
+            if self.unk_id is not None:
+                is_unk = seg.ids == self.unk_id
+                unk_count += int(is_unk.sum())
+                spans = seg.offsets[is_unk]
+                unk_chars += int((spans[:, 1] - spans[:, 0]).sum()) if len(spans) else 0
+            n_chars += sum(1 for c in seg.text if not c.isspace())
+        return Encoding(index, a, b, unk_count, unk_chars, n_chars)
+
+
+def _join_words(
+    words: list[str], offsets: np.ndarray, word_ids: np.ndarray
+) -> tuple[str, np.ndarray, tuple[str, ...]]:
+    """Pre-split words -> the text "w0 w1 ...", with token offsets moved into that text.
+
+    The tokenizer reports offsets within each word: word 1 "cats" split as "cat" (0, 3),
+    "##s" (3, 4) becomes (4, 7), (7, 8) in "my cats".
+    """
+    starts, pos = [], 0
+    for w in words:
+        starts.append(pos)
+        pos += len(w) + 1
+    shift = np.asarray(starts, dtype=np.int64)[np.maximum(word_ids, 0)]
+    return " ".join(words), offsets + shift[:, None], tuple(words)
+
+
+def _why_empty(text: str) -> str:
+    if text == "":
+        return "the text is empty; there is nothing to embed"
+    if text.isspace():
+        return "the text is whitespace only; there is nothing to embed"
+    names = sorted({unicodedata.category(c) for c in text if not c.isspace()})
+    return (
+        "the tokenizer produced no tokens (it drops control and format characters; "
+        f"character categories here: {', '.join(names)})"
+    )
