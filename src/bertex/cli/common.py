@@ -1,0 +1,91 @@
+"""Options shared by the commands, mapped onto the library's one options object."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from ..config import COMBINES, DTYPES, LEVELS, LONG_POLICIES, POOLINGS, SUBWORDS
+from ..errors import InvalidTextError
+
+
+def add_model(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "-m", "--model", default=os.environ.get("BERTEX_MODEL", "all-MiniLM-L6-v2"),
+        help="a model folder, a hub id, or the embedded all-MiniLM-L6-v2 (default; $BERTEX_MODEL)",
+    )  # fmt: skip
+
+
+def add_inputs(p: argparse.ArgumentParser) -> None:
+    p.add_argument("texts", nargs="*", metavar="TEXT", help="texts to embed; '-' reads stdin")
+    p.add_argument("-f", "--file", type=Path, help="a UTF-8 file with one text per line")
+    p.add_argument("--pair", action="append", metavar="TEXT",
+                   help="the second text of a pair (once per TEXT)")  # fmt: skip
+    p.add_argument("--split-words", action="store_true",
+                   help="each TEXT is already split into words at spaces")  # fmt: skip
+
+
+def add_embed_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-l", "--level", choices=LEVELS, default="token")
+    p.add_argument("--layers", help="Hugging Face numbering: 0 embeddings, -1 last; '-4,-3', 'all'")
+    p.add_argument("--combine", choices=COMBINES, default="concat")
+    p.add_argument("--pooling", choices=POOLINGS, help="sentence level; default: the model's own")
+    p.add_argument("--subword", choices=SUBWORDS, default="first")
+    p.add_argument("--no-special-tokens", dest="special_tokens", action="store_false")
+    p.add_argument("--normalize", action=argparse.BooleanOptionalAction, default=None)
+    p.add_argument("--dtype", choices=DTYPES, default="float32")
+    p.add_argument("--long", choices=LONG_POLICIES, default="window")
+    p.add_argument("--stride", type=int, help="tokens shared by neighbouring windows")
+    p.add_argument("--max-length", type=int, help="tokens per window, special tokens included")
+    p.add_argument("--attentions", action="store_true", help="attention maps (token level)")
+    p.add_argument("--batch-tokens", type=int, default=16384)
+
+
+def embed_kwargs(args: argparse.Namespace) -> dict:
+    return {
+        "level": args.level, "layers": args.layers, "combine": args.combine,
+        "pooling": args.pooling, "subword": args.subword, "special_tokens": args.special_tokens,
+        "normalize": args.normalize, "dtype": args.dtype, "long": args.long,
+        "stride": args.stride, "max_length": args.max_length, "attentions": args.attentions,
+        "batch_tokens": args.batch_tokens, "is_split_into_words": args.split_words,
+    }  # fmt: skip
+
+
+def read_inputs(args: argparse.Namespace) -> tuple[list, list[str] | None, str]:
+    """TEXT arguments, --file or stdin -> texts, pairs, and a label for input numbers."""
+    if args.file is not None and args.texts:
+        raise InvalidTextError("give TEXT arguments or --file, not both")
+    if args.file is not None:
+        texts, label = read_lines(args.file.read_bytes() if args.file.exists() else _missing(args.file),
+                                  str(args.file)), "line"  # fmt: skip
+    elif args.texts == ["-"]:
+        texts, label = read_lines(sys.stdin.buffer.read(), "stdin"), "line"
+    elif args.texts:
+        texts, label = list(args.texts), "input"
+    else:
+        raise InvalidTextError("no input: give TEXT arguments, --file F, or '-' for stdin")
+    if args.split_words:
+        texts = [t.split(" ") for t in texts]
+    return texts, args.pair, label
+
+
+def _missing(path: Path) -> bytes:
+    raise InvalidTextError(f"{path}: no such file")
+
+
+def read_lines(data: bytes, name: str) -> list[str]:
+    """Split bytes into lines and decode each strictly; the error names the line."""
+    lines = []
+    for number, raw in enumerate(data.splitlines(), start=1):
+        try:
+            lines.append(raw.decode("utf-8"))
+        except UnicodeDecodeError as e:
+            raise InvalidTextError(
+                f"{name} line {number}: invalid UTF-8 at byte {e.start} of the line; "
+                "re-encode the file as UTF-8 (e.g. iconv -f latin1 -t utf-8)"
+            ) from None
+    if not lines:
+        raise InvalidTextError(f"{name} holds no lines to embed")
+    return lines

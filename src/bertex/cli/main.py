@@ -1,0 +1,65 @@
+"""Entry point: parse, dispatch, and map bertex's exception tree to exit codes, once.
+
+Exit codes: 0 success, 2 a usage error, bad input or an unusable model (a one-line message,
+never a traceback), 1 an unexpected failure (a bug: the traceback is shown).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from collections.abc import Sequence
+
+from .. import __version__
+from ..errors import BertexError, BertexWarning
+from . import embed, info, tokens
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2, as for every user mistake
+        self.exit(2, f"bertex: error: {message} (see `{self.prog} --help`)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="bertex",
+        description="Embeddings from BERT-family models: tokens, words, sentences, layers, attention.",
+    )
+    parser.add_argument("--version", action="version", version=f"bertex {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    embed.add_parser(sub)
+    tokens.add_parser(sub)
+    info.add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", BertexWarning)
+        try:
+            code = args.run(args)
+        except BertexError as e:
+            _show_warnings(caught)
+            print(f"bertex: error: {e}", file=sys.stderr)
+            return 2
+        except BrokenPipeError:
+            return 0
+        except KeyboardInterrupt:
+            print("bertex: interrupted", file=sys.stderr)
+            return 130
+    _show_warnings(caught)
+    return int(code or 0)
+
+
+def _show_warnings(caught: list[warnings.WarningMessage]) -> None:
+    for w in caught:
+        if issubclass(w.category, BertexWarning):
+            for line in str(w.message).splitlines():
+                print(f"warning: {line}", file=sys.stderr)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,89 @@
+"""Text for people, and JSON records for machines, from library results."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+
+def preview(v: np.ndarray, n: int) -> str:
+    flat = np.asarray(v, dtype=np.float32).reshape(-1)
+    shown = " ".join(f"{x:+.4f}" for x in flat[:n])
+    return f"[{shown}{' ...' if flat.size > n else ''}]"
+
+
+def human_results(result: Any, n: int) -> str:
+    if hasattr(result, "reports"):
+        return _human_sentences(result, n)
+    items = result if isinstance(result, list) else [result]
+    out = [_human_item(i, r, n) for i, r in enumerate(items)]
+    return "\n".join(out) + _summary([r.report for r in items], items[0].meta)
+
+
+def _human_item(i: int, r: Any, n: int) -> str:
+    lines = [f"input {i}: {r.text!r}" + (f" + {r.text_pair!r}" if r.text_pair else "")]
+    lines.append(f"  {len(getattr(r, 'words', r.tokens if hasattr(r, 'tokens') else ()))} "
+                 f"{'words' if hasattr(r, 'words') else 'tokens'}, vectors {r.shape} "
+                 f"{r.vectors.dtype}{_flags(r.report)}")  # fmt: skip
+    names = r.words if hasattr(r, "words") else r.tokens
+    vecs = r.vectors if r.vectors.ndim == 2 else r.vectors.transpose(1, 0, 2)
+    for j, (name, (s, e)) in enumerate(zip(names, r.offsets.tolist())):
+        lines.append(f"  {j:>4}  {name:<16} {s:>5}:{e:<5} {preview(vecs[j], n)}")
+    if getattr(r, "attentions", None) is not None:
+        lines.append(f"  attentions {tuple(r.attentions.shape)} (layers, heads, tokens, tokens)")
+    return "\n".join(lines)
+
+
+def _human_sentences(result: Any, n: int) -> str:
+    lines = []
+    for i, (t, v, rep) in enumerate(zip(result.texts, result.vectors, result.reports)):
+        lines.append(f"input {i}: {t!r} ({rep.n_tokens} tokens{_flags(rep)})")
+        lines.append(f"  {preview(v, n)}")
+    lines.insert(0, f"sentence vectors {result.shape} {result.vectors.dtype}, pooling="
+                    f"{result.meta.pooling} ({result.meta.pooling_source}), normalize="
+                    f"{result.meta.normalize}")  # fmt: skip
+    return "\n".join(lines) + _summary(result.reports, result.meta)
+
+
+def _flags(rep: Any) -> str:
+    flags = []
+    if rep.windowed:
+        flags.append(f"windowed x{rep.n_windows}")
+    if rep.truncated:
+        flags.append("TRUNCATED")
+    if rep.unk_count:
+        flags.append(f"{rep.unk_count} [UNK], {rep.unk_chars}/{rep.n_chars} chars")
+    return f", {', '.join(flags)}" if flags else ""
+
+
+def _summary(reports: Any, meta: Any) -> str:
+    reports = list(reports)
+    windowed = sum(r.windowed for r in reports)
+    truncated = sum(r.truncated for r in reports)
+    unk = sum(r.unk_count for r in reports)
+    return (
+        f"\n{len(reports)} inputs, {sum(r.n_tokens for r in reports)} tokens, {windowed} windowed, "
+        f"{truncated} truncated, {unk} unknown tokens; model {meta.model} "
+        f"(sha256 {meta.weights_sha256[:12]}), layers {list(meta.layers)}, level {meta.level}\n"
+    )
+
+
+def result_record(i: int, r: Any) -> dict:
+    rec: dict[str, Any] = {"index": i, "text": r.text}
+    if r.text_pair is not None:
+        rec["text_pair"] = r.text_pair
+    if hasattr(r, "words"):
+        rec["words"] = list(r.words)
+    else:
+        rec.update(tokens=list(r.tokens), ids=r.ids.tolist(), word_ids=r.word_ids.tolist(),
+                   special=r.special_mask.tolist())  # fmt: skip
+    rec["offsets"] = r.offsets.tolist()
+    rec["vectors"] = r.vectors.astype(np.float32).tolist()
+    if getattr(r, "attentions", None) is not None:
+        rec["attentions"] = r.attentions.tolist()
+    rep = r.report
+    rec["report"] = {"n_tokens": rep.n_tokens, "n_windows": rep.n_windows,
+                     "truncated": rep.truncated, "unk_count": rep.unk_count}  # fmt: skip
+    rec["meta"] = r.meta.to_dict()
+    return rec

@@ -1,0 +1,52 @@
+"""`bertex tokens`: what the model would see, without running it."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from . import common
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser("tokens", help="show tokens, ids, offsets, words and [UNK] for texts")
+    common.add_inputs(p)
+    common.add_model(p)
+    p.add_argument("--max-length", type=int)
+    p.add_argument("--long", choices=("window", "truncate", "error"), default="window")
+    p.add_argument("--format", choices=("human", "json"), default="human")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import bertex
+
+    texts, pairs, _ = common.read_inputs(args)
+    model = bertex.load(args.model)
+    items = model.tokenize(texts, pairs, is_split_into_words=args.split_words,
+                           max_length=args.max_length, long=args.long)  # fmt: skip
+    unk = model.tokenizer.unk_token
+    if args.format == "json":
+        doc = [{"text": t.text, "tokens": list(t.tokens), "ids": t.ids.tolist(),
+                "offsets": t.offsets.tolist(), "word_ids": t.word_ids.tolist(),
+                "special": t.special_mask.tolist(), "unk_count": t.report.unk_count,
+                "n_tokens": t.report.n_tokens, "n_windows": t.report.n_windows}
+               for t in items]  # fmt: skip
+        sys.stdout.write(json.dumps(doc, ensure_ascii=False) + "\n")
+        return 0
+    for i, t in enumerate(items):
+        rep = t.report
+        print(f"input {i}: {t.text!r}: {rep.n_tokens} tokens, {rep.unk_count} {unk} "
+              f"({rep.unk_chars} of {rep.n_chars} characters)"
+              + (f", {rep.n_windows} windows" if rep.windowed else "")
+              + (", truncated" if rep.truncated else ""))  # fmt: skip
+        print(f"  {'#':>4}  {'token':<16} {'id':>7} {'chars':<11} word")
+        for j, (tok, tid, (s, e), w) in enumerate(
+            zip(t.tokens, t.ids.tolist(), t.offsets.tolist(), t.word_ids.tolist())
+        ):
+            span = f"{s}:{e}"
+            word = "-" if w < 0 else str(w)
+            print(f"  {j:>4}  {tok:<16} {tid:>7} {span:<11} {word}")
+    return 0

@@ -1,0 +1,207 @@
+"""Shared fixtures: the real default model, and small random-weight BERT, RoBERTa, DistilBERT
+and Chinese-vocabulary BERT checkpoints built and saved locally (tokenizers trained offline)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import bertex  # noqa: E402
+from bertex.models import quiet_transformers  # noqa: E402
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "stsb"
+SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+TINY_POSITIONS = 64  # small, so that windowing is cheap to exercise
+
+
+def english_corpus() -> list[str]:
+    path = SHARED / "stsb-en-dev.csv"
+    if path.exists():
+        with path.open(encoding="utf-8") as f:
+            return [s for row in csv.reader(f) for s in row[:2]]
+    words = ("the a man woman child dog cat is are was riding playing eating running with on in "
+             "of to and hard hat dancing horse guitar tokenization works unbelievably").split()
+    rng = np.random.default_rng(0)
+    return [" ".join(rng.choice(words, size=9)) + "." for _ in range(3000)]
+
+
+def chinese_chars() -> list[str]:
+    path = SHARED / "stsb-zh-dev.csv"
+    text = "你好世界我们他她它是的了在有个人一这中大为上来说国年着就那和要"
+    if path.exists():
+        text += path.read_text(encoding="utf-8")
+    return sorted({c for c in text if "\u4e00" <= c <= "\u9fff"})
+
+
+def _wordpiece(folder: Path, lowercase: bool, corpus: list[str], size: int = 600) -> Path:
+    from tokenizers import BertWordPieceTokenizer
+
+    tok = BertWordPieceTokenizer(lowercase=lowercase, strip_accents=None if lowercase else False)
+    tok.train_from_iterator(corpus, vocab_size=size, special_tokens=SPECIALS, min_frequency=1)
+    folder.mkdir(parents=True, exist_ok=True)
+    tok.save_model(str(folder))
+    return folder / "vocab.txt"
+
+
+def _save_bert(folder: Path, vocab_file: Path, do_lower_case: bool | None, seed: int) -> Path:
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    kwargs = {} if do_lower_case is None else {"do_lower_case": do_lower_case}
+    tok = BertTokenizerFast(vocab=str(vocab_file), **kwargs)
+    tok.model_max_length = TINY_POSITIONS
+    tok.save_pretrained(str(folder))
+    torch.manual_seed(seed)
+    cfg = BertConfig(vocab_size=len(tok), hidden_size=32, num_hidden_layers=2,
+                     num_attention_heads=2, intermediate_size=64,
+                     max_position_embeddings=TINY_POSITIONS)  # fmt: skip
+    BertModel(cfg).eval().save_pretrained(str(folder))
+    return folder
+
+
+@pytest.fixture(scope="session")
+def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    quiet_transformers()
+    return tmp_path_factory.mktemp("models")
+
+
+@pytest.fixture(scope="session")
+def bert_dir(models_dir: Path) -> Path:
+    folder = models_dir / "tiny-bert"
+    vocab = _wordpiece(folder, True, english_corpus())
+    return _save_bert(folder, vocab, True, seed=1)
+
+
+@pytest.fixture(scope="session")
+def chinese_bert_dir(models_dir: Path) -> Path:
+    folder = models_dir / "tiny-bert-chinese"
+    folder.mkdir()
+    vocab = SPECIALS + ["，", "！", "。", "？"] + chinese_chars() + list("abcdefghijklmnopqrstuvwxyz")
+    (folder / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
+    return _save_bert(folder, folder / "vocab.txt", True, seed=2)
+
+
+@pytest.fixture(scope="session")
+def cased_bert_dir(models_dir: Path) -> Path:
+    """A cased vocabulary saved WITHOUT do_lower_case=False: the classic lowercasing trap."""
+    folder = models_dir / "tiny-bert-cased"
+    corpus = english_corpus() + ["Café Zürich Über Émile naïve façade"] * 50
+    vocab = _wordpiece(folder, False, corpus, size=800)
+    return _save_bert(folder, vocab, None, seed=3)
+
+
+@pytest.fixture(scope="session")
+def roberta_dir(models_dir: Path) -> Path:
+    from tokenizers import ByteLevelBPETokenizer
+    from transformers import RobertaConfig, RobertaModel, RobertaTokenizerFast
+
+    folder = models_dir / "tiny-roberta"
+    folder.mkdir()
+    bpe = ByteLevelBPETokenizer()
+    bpe.train_from_iterator(english_corpus(), vocab_size=600, min_frequency=1,
+                            special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"])  # fmt: skip
+    bpe.save_model(str(folder))
+    tok = RobertaTokenizerFast(vocab=str(folder / "vocab.json"),
+                               merges=str(folder / "merges.txt"))  # fmt: skip
+    tok.model_max_length = TINY_POSITIONS
+    tok.save_pretrained(str(folder))
+    torch.manual_seed(4)
+    cfg = RobertaConfig(vocab_size=len(tok), hidden_size=32, num_hidden_layers=2,
+                        num_attention_heads=2, intermediate_size=64, pad_token_id=1,
+                        max_position_embeddings=TINY_POSITIONS + 2, type_vocab_size=1)  # fmt: skip
+    RobertaModel(cfg).eval().save_pretrained(str(folder))
+    return folder
+
+
+@pytest.fixture(scope="session")
+def distilbert_dir(models_dir: Path) -> Path:
+    from transformers import DistilBertConfig, DistilBertModel, DistilBertTokenizerFast
+
+    folder = models_dir / "tiny-distilbert"
+    vocab = _wordpiece(folder, True, english_corpus())
+    tok = DistilBertTokenizerFast(vocab=str(vocab))
+    tok.model_max_length = TINY_POSITIONS
+    tok.save_pretrained(str(folder))
+    torch.manual_seed(5)
+    cfg = DistilBertConfig(vocab_size=len(tok), dim=32, n_layers=2, n_heads=2, hidden_dim=64,
+                           max_position_embeddings=TINY_POSITIONS)  # fmt: skip
+    DistilBertModel(cfg).eval().save_pretrained(str(folder))
+    return folder
+
+
+@pytest.fixture(scope="session")
+def st_dir(models_dir: Path, bert_dir: Path) -> Path:
+    """A sentence-transformers folder around the tiny BERT: CLS pooling, Normalize, 32 tokens."""
+    import shutil
+
+    folder = models_dir / "tiny-st"
+    shutil.copytree(bert_dir, folder / "0_Transformer")
+    (folder / "1_Pooling").mkdir()
+    (folder / "1_Pooling" / "config.json").write_text(json.dumps({
+        "word_embedding_dimension": 32, "pooling_mode_cls_token": True,
+        "pooling_mode_mean_tokens": False, "pooling_mode_max_tokens": False,
+        "pooling_mode_mean_sqrt_len_tokens": False}))  # fmt: skip
+    (folder / "modules.json").write_text(json.dumps([
+        {"idx": 0, "name": "0", "path": "0_Transformer", "type": "sentence_transformers.models.Transformer"},
+        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+        {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"},
+    ]))  # fmt: skip
+    (folder / "0_Transformer" / "sentence_bert_config.json").write_text(
+        json.dumps({"max_seq_length": 32, "do_lower_case": False})
+    )
+    return folder
+
+
+@pytest.fixture(scope="session")
+def default_model() -> bertex.Model:
+    return bertex.load("all-MiniLM-L6-v2")
+
+
+@pytest.fixture(scope="session")
+def tiny_bert(bert_dir: Path) -> bertex.Model:
+    return bertex.load(bert_dir)
+
+
+@pytest.fixture(scope="session")
+def tiny_roberta(roberta_dir: Path) -> bertex.Model:
+    return bertex.load(roberta_dir)
+
+
+@pytest.fixture(scope="session")
+def tiny_distilbert(distilbert_dir: Path) -> bertex.Model:
+    return bertex.load(distilbert_dir)
+
+
+@pytest.fixture(scope="session")
+def tiny_chinese(chinese_bert_dir: Path) -> bertex.Model:
+    return bertex.load(chinese_bert_dir)
+
+
+def reference(folder: Path | str, text: str, pair: str | None = None, attentions: bool = False):
+    """Hugging Face transformers' own output for one text, the way its docs do it."""
+    from transformers import AutoModel, AutoTokenizer
+
+    if str(folder) == "all-MiniLM-L6-v2":
+        folder = bertex.load.__globals__["Path"](bertex.loading.resolve(folder).folder)
+    tok = AutoTokenizer.from_pretrained(str(folder))
+    kwargs = {"attn_implementation": "eager"} if attentions else {}
+    model = AutoModel.from_pretrained(str(folder), **kwargs).eval()
+    inputs = tok(text, pair, return_tensors="pt")
+    with torch.no_grad():
+        out = model(**inputs, output_hidden_states=True, output_attentions=attentions)
+    return inputs, out
+
+
+@pytest.fixture(autouse=True)
+def _warnings_are_visible():
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        yield
