@@ -151,6 +151,8 @@ class Model:
         if max_length <= self.tokenizer.template.n_special(True) + 1:
             raise OptionError("max_length", max_length, ["an integer above the special tokens"])
         del n
+        if pooling is not None and source is not None:
+            diagnostics.warn_pooling(pooling, source, self.info.default_pooling)
         return Request(opts, layers, combine, pooling, source, bool(normalize), max_length)
 
     def _layers(self, opts: EmbedOptions, pooling: str | None) -> tuple[tuple[int, ...], str]:
@@ -347,7 +349,6 @@ def _pooling(opts: EmbedOptions, info: ModelInfo) -> tuple[str | None, str | Non
         return None, None
     if opts.pooling is None:
         return info.default_pooling, info.pooling_source
-    diagnostics.warn_pooling(opts.pooling, "requested", info.default_pooling)
     return opts.pooling, "requested"
 
 

@@ -20,7 +20,7 @@ def plan_batches(lengths: Sequence[int], budget: int, max_size: int) -> list[np.
     Longest first, so the first batch shows the worst-case memory at once.
 
     >>> [b.tolist() for b in plan_batches([3, 9, 4, 8], budget=16, max_size=8)]
-    [[1], [3], [2, 0]]
+    [[1], [3, 2], [0]]
     >>> [b.tolist() for b in plan_batches([3, 9, 4, 8], budget=100, max_size=2)]
     [[1, 3], [2, 0]]
     """

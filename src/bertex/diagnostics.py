@@ -106,7 +106,7 @@ def warn_pooling(pooling: str, source: str, model_default: str) -> None:
             "pooling='pooler' is BERT's next-sentence-prediction head (tanh of a dense layer on "
             "[CLS]); without fine-tuning it is a poor sentence vector. Prefer pooling='mean'",
             WeakPoolingWarning,
-            stacklevel=5,
+            stacklevel=4,
         )
     elif pooling == "cls":
         warnings.warn(
@@ -114,5 +114,5 @@ def warn_pooling(pooling: str, source: str, model_default: str) -> None:
             f"vector (this model's own pooling is {model_default!r}). Prefer pooling='mean' "
             "unless the model was fine-tuned on [CLS]",
             WeakPoolingWarning,
-            stacklevel=5,
+            stacklevel=4,
         )

@@ -50,7 +50,7 @@ def owned(windows: list[tuple[int, int]]) -> list[tuple[int, int]]:
     """
     bounds = [windows[0][0]]
     for (_, a1), (b0, _) in zip(windows, windows[1:]):
-        bounds.append((a1 + b0 + 1) // 2)
+        bounds.append((a1 + b0) // 2)
     bounds.append(windows[-1][1])
     return list(zip(bounds, bounds[1:]))
 
