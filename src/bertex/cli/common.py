@@ -29,7 +29,7 @@ def add_inputs(p: argparse.ArgumentParser) -> None:
 
 def add_embed_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("-l", "--level", choices=LEVELS, default="token")
-    p.add_argument("--layers", help="Hugging Face numbering: 0 embeddings, -1 last; '-4,-3', 'all'")
+    p.add_argument("--layers", help="Hugging Face numbering: 0 embeddings, -1 last; --layers=-4,-3 or all")
     p.add_argument("--combine", choices=COMBINES, default="concat")
     p.add_argument("--pooling", choices=POOLINGS, help="sentence level; default: the model's own")
     p.add_argument("--subword", choices=SUBWORDS, default="first")

@@ -43,7 +43,19 @@ def _human_sentences(result: Any, n: int) -> str:
     lines.insert(0, f"sentence vectors {result.shape} {result.vectors.dtype}, pooling="
                     f"{result.meta.pooling} ({result.meta.pooling_source}), normalize="
                     f"{result.meta.normalize}")  # fmt: skip
-    return "\n".join(lines) + _summary(result.reports, result.meta)
+    return "\n".join(lines + _similarities(result.vectors)) + _summary(result.reports, result.meta)
+
+
+def _similarities(vectors: np.ndarray, most: int = 8) -> list[str]:
+    """Cosine similarity of every pair of inputs, for a handful of flat vectors."""
+    if vectors.ndim != 2 or not 2 <= len(vectors) <= most:
+        return []
+    unit = vectors.astype(np.float32)
+    unit = unit / np.maximum(np.linalg.norm(unit, axis=1, keepdims=True), 1e-12)
+    sim = unit @ unit.T  # (N, N)
+    lines = ["cosine similarity:"]
+    lines += ["  " + " ".join(f"{x:+.3f}" for x in row) + f"   input {i}" for i, row in enumerate(sim)]
+    return lines
 
 
 def _flags(rep: Any) -> str:

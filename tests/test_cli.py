@@ -1,0 +1,152 @@
+"""The `bertex` command: human and machine output, input routes, and exit codes.
+A user mistake gives exit code 2 and one line on stderr, never a traceback."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import bertex
+from bertex.cli.main import main
+
+BIN = Path(sys.executable).with_name("bertex")
+
+
+def run(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    return subprocess.run([str(BIN), *args], input=stdin, capture_output=True, env=env, timeout=300)
+
+
+@pytest.mark.slow
+def test_readme_main_job_shows_tokens_shape_preview_and_unk_warning():
+    p = run("embed", "你好，世界！", "BERT turns text into vectors.")
+    out, err = p.stdout.decode(), p.stderr.decode()
+    assert p.returncode == 0, err
+    assert "[UNK]" in out and "(8, 384)" in out and "[CLS]" in out
+    assert "3 of 6 characters (50.0%)" in err and "Traceback" not in err
+    assert "2 inputs" in out
+
+
+@pytest.mark.slow
+def test_info_of_the_default_model():
+    p = run("info", "all-MiniLM-L6-v2", "--format", "json")
+    data = json.loads(p.stdout)
+    assert p.returncode == 0
+    assert (data["num_layers"], data["hidden_size"], data["num_heads"]) == (6, 384, 12)
+    assert (data["vocab_size"], data["max_positions"], data["lowercase"]) == (30522, 512, True)
+    assert data["default_pooling"] == "mean" and data["max_length"] == 256
+
+
+def test_usage_errors_exit_2_with_one_line(bert_dir):
+    for args in (["embed", "a", "--level", "paragraph"], ["embed", "--model", str(bert_dir)],
+                 ["embed", "", "--model", str(bert_dir)], ["nosuchcommand"],
+                 ["embed", "a", "--model", "/no/such/folder"],
+                 ["embed", "a", "--model", str(bert_dir), "--layers", "9"]):
+        p = run(*args)
+        err = p.stderr.decode()
+        assert p.returncode == 2, (args, err)
+        assert "Traceback" not in err and err.strip().splitlines()[-1].startswith("bertex: error:")
+
+
+def test_embed_human_output(bert_dir, capsys):
+    assert main(["embed", "a man is dancing", "--model", str(bert_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "vectors (6, 32) float32" in out and "dancing" in out or "##" in out
+    assert "1 inputs" in out
+
+
+def test_sentence_json_matches_the_library(bert_dir, tiny_bert, capsys):
+    texts = ["a man is dancing", "a child rides a horse"]
+    assert main(["embed", *texts, "--model", str(bert_dir), "--level", "sentence",
+                 "--format", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    want = tiny_bert.embed(texts, level="sentence").vectors
+    got = np.array([r["vector"] for r in doc["results"]], dtype=np.float32)
+    assert np.abs(got - want).max() <= 1e-6
+    assert doc["meta"]["pooling"] == "mean" and doc["meta"]["level"] == "sentence"
+
+
+def test_token_jsonl_has_tokens_offsets_and_meta(bert_dir, capsys):
+    assert main(["embed", "a horse", "the child", "--model", str(bert_dir),
+                 "--format", "jsonl", "--layers=-2,-1", "--combine", "mean"]) == 0
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert len(lines) == 2 and lines[0]["tokens"][0] == "[CLS]"
+    assert len(lines[0]["vectors"]) == len(lines[0]["tokens"]) == len(lines[0]["offsets"])
+    assert lines[1]["meta"]["layers"] == [1, 2] and lines[1]["meta"]["combine"] == "mean"
+
+
+def test_npy_output_with_metadata_beside_it(bert_dir, tiny_bert, tmp_path):
+    out = tmp_path / "v.npy"
+    assert main(["embed", "a", "b c", "--model", str(bert_dir), "--level", "sentence",
+                 "--format", "npy", "--out", str(out)]) == 0
+    arr = np.load(out)
+    meta = json.loads((tmp_path / "v.npy.meta.json").read_text())
+    assert arr.shape == (2, 32) and meta["shape"] == [2, 32]
+    assert meta["weights_sha256"] == tiny_bert.weights_sha256
+    assert main(["embed", "a", "b", "--model", str(bert_dir), "--format", "npy",
+                 "--out", str(out)]) == 2  # token vectors of 2 inputs do not fit one array
+
+
+def test_file_and_stdin_inputs(bert_dir, tmp_path):
+    f = tmp_path / "in.txt"
+    f.write_text("a man is dancing\nthe child\n", encoding="utf-8")
+    p = run("embed", "--file", str(f), "--model", str(bert_dir), "--level", "sentence",
+            "--format", "jsonl")
+    assert p.returncode == 0 and len(p.stdout.decode().splitlines()) == 2
+    p = run("embed", "-", "--model", str(bert_dir), "--level", "sentence", "--format", "jsonl",
+            stdin=b"one\ntwo\nthree\n")
+    assert p.returncode == 0 and len(p.stdout.decode().splitlines()) == 3
+
+
+def test_bad_lines_in_a_file_name_the_line(bert_dir, tmp_path):
+    f = tmp_path / "bad.txt"
+    f.write_bytes(b"fine\nbad \xff byte\n")
+    p = run("embed", "--file", str(f), "--model", str(bert_dir))
+    assert p.returncode == 2 and "line 2: invalid UTF-8" in p.stderr.decode()
+    f.write_bytes(b"fine\n\nthird\n")
+    p = run("embed", "--file", str(f), "--model", str(bert_dir))
+    assert p.returncode == 2 and "line 2: the text is empty" in p.stderr.decode()
+    p = run("embed", "--file", str(tmp_path / "missing.txt"), "--model", str(bert_dir))
+    assert p.returncode == 2 and "no such file" in p.stderr.decode()
+
+
+def test_windowed_and_truncated_counts_are_printed(bert_dir, capsys):
+    long = " ".join(["the child is riding a horse"] * 30)
+    assert main(["embed", long, "short", "--model", str(bert_dir)]) == 0
+    captured = capsys.readouterr()
+    assert "1 windowed, 0 truncated" in captured.out and "windowed x" in captured.out
+    assert "overlapping windows" in captured.err
+    assert main(["embed", long, "--model", str(bert_dir), "--long", "truncate"]) == 0
+    assert "0 windowed, 1 truncated" in capsys.readouterr().out
+
+
+def test_tokens_command(bert_dir, capsys):
+    assert main(["tokens", "Riding horses", "--model", str(bert_dir), "--format", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc[0]["tokens"][0] == "[CLS]" and doc[0]["unk_count"] == 0
+    assert len(doc[0]["offsets"]) == len(doc[0]["ids"]) == len(doc[0]["word_ids"])
+    assert main(["tokens", "Riding horses", "--model", str(bert_dir)]) == 0
+    assert "word" in capsys.readouterr().out
+
+
+def test_pairs_and_attentions_from_the_cli(bert_dir, capsys):
+    assert main(["embed", "a man", "--pair", "a horse", "--model", str(bert_dir),
+                 "--attentions", "--format", "jsonl"]) == 0
+    rec = json.loads(capsys.readouterr().out)
+    n = len(rec["tokens"])
+    assert rec["text_pair"] == "a horse"
+    assert np.array(rec["attentions"]).shape == (2, 2, n, n)
+
+
+def test_version_and_help():
+    assert run("--version").stdout.decode().startswith("bertex ")
+    help_text = run("embed", "--help").stdout.decode()
+    for option in ("--level", "--layers", "--pooling", "--long", "--format"):
+        assert option in help_text
+    assert bertex.__version__ in run("--version").stdout.decode()
