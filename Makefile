@@ -24,5 +24,11 @@ run: install
 test: install
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q $(PYTEST_ARGS)
 
+lint: install
+	$(PIP) install -q -c constraints.txt -e '.[dev]'
+	$(VENV)/bin/ruff check src tests --select E,F,W,I
+	$(VENV)/bin/ruff format --check src tests
+	$(VENV)/bin/mypy src/bertex --ignore-missing-imports
+
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache

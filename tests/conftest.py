@@ -15,8 +15,8 @@ import torch
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-import bertex  # noqa: E402
-from bertex.models import quiet_transformers  # noqa: E402
+import bertex
+from bertex.models import quiet_transformers
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "stsb"
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
@@ -28,8 +28,36 @@ def english_corpus() -> list[str]:
     if path.exists():
         with path.open(encoding="utf-8") as f:
             return [s for row in csv.reader(f) for s in row[:2]]
-    words = ("the a man woman child dog cat is are was riding playing eating running with on in "
-             "of to and hard hat dancing horse guitar tokenization works unbelievably").split()
+    words = [
+        "the",
+        "a",
+        "man",
+        "woman",
+        "child",
+        "dog",
+        "cat",
+        "is",
+        "are",
+        "was",
+        "riding",
+        "playing",
+        "eating",
+        "running",
+        "with",
+        "on",
+        "in",
+        "of",
+        "to",
+        "and",
+        "hard",
+        "hat",
+        "dancing",
+        "horse",
+        "guitar",
+        "tokenization",
+        "works",
+        "unbelievably",
+    ]
     rng = np.random.default_rng(0)
     return [" ".join(rng.choice(words, size=9)) + "." for _ in range(3000)]
 
@@ -60,9 +88,14 @@ def _save_bert(folder: Path, vocab_file: Path, do_lower_case: bool | None, seed:
     tok.model_max_length = TINY_POSITIONS
     tok.save_pretrained(str(folder))
     torch.manual_seed(seed)
-    cfg = BertConfig(vocab_size=len(tok), hidden_size=32, num_hidden_layers=2,
-                     num_attention_heads=2, intermediate_size=64,
-                     max_position_embeddings=TINY_POSITIONS)  # fmt: skip
+    cfg = BertConfig(
+        vocab_size=len(tok),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=TINY_POSITIONS,
+    )
     BertModel(cfg).eval().save_pretrained(str(folder))
     return folder
 
@@ -84,7 +117,9 @@ def bert_dir(models_dir: Path) -> Path:
 def chinese_bert_dir(models_dir: Path) -> Path:
     folder = models_dir / "tiny-bert-chinese"
     folder.mkdir()
-    vocab = SPECIALS + ["，", "！", "。", "？"] + chinese_chars() + list("abcdefghijklmnopqrstuvwxyz")
+    vocab = (
+        SPECIALS + ["，", "！", "。", "？"] + chinese_chars() + list("abcdefghijklmnopqrstuvwxyz")
+    )
     (folder / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
     return _save_bert(folder, folder / "vocab.txt", True, seed=2)
 
@@ -106,17 +141,27 @@ def roberta_dir(models_dir: Path) -> Path:
     folder = models_dir / "tiny-roberta"
     folder.mkdir()
     bpe = ByteLevelBPETokenizer()
-    bpe.train_from_iterator(english_corpus(), vocab_size=600, min_frequency=1,
-                            special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"])  # fmt: skip
+    bpe.train_from_iterator(
+        english_corpus(),
+        vocab_size=600,
+        min_frequency=1,
+        special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"],
+    )
     bpe.save_model(str(folder))
-    tok = RobertaTokenizerFast(vocab=str(folder / "vocab.json"),
-                               merges=str(folder / "merges.txt"))  # fmt: skip
+    tok = RobertaTokenizerFast(vocab=str(folder / "vocab.json"), merges=str(folder / "merges.txt"))
     tok.model_max_length = TINY_POSITIONS
     tok.save_pretrained(str(folder))
     torch.manual_seed(4)
-    cfg = RobertaConfig(vocab_size=len(tok), hidden_size=32, num_hidden_layers=2,
-                        num_attention_heads=2, intermediate_size=64, pad_token_id=1,
-                        max_position_embeddings=TINY_POSITIONS + 2, type_vocab_size=1)  # fmt: skip
+    cfg = RobertaConfig(
+        vocab_size=len(tok),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        pad_token_id=1,
+        max_position_embeddings=TINY_POSITIONS + 2,
+        type_vocab_size=1,
+    )
     RobertaModel(cfg).eval().save_pretrained(str(folder))
     return folder
 
@@ -131,8 +176,14 @@ def distilbert_dir(models_dir: Path) -> Path:
     tok.model_max_length = TINY_POSITIONS
     tok.save_pretrained(str(folder))
     torch.manual_seed(5)
-    cfg = DistilBertConfig(vocab_size=len(tok), dim=32, n_layers=2, n_heads=2, hidden_dim=64,
-                           max_position_embeddings=TINY_POSITIONS)  # fmt: skip
+    cfg = DistilBertConfig(
+        vocab_size=len(tok),
+        dim=32,
+        n_layers=2,
+        n_heads=2,
+        hidden_dim=64,
+        max_position_embeddings=TINY_POSITIONS,
+    )
     DistilBertModel(cfg).eval().save_pretrained(str(folder))
     return folder
 
@@ -145,15 +196,41 @@ def st_dir(models_dir: Path, bert_dir: Path) -> Path:
     folder = models_dir / "tiny-st"
     shutil.copytree(bert_dir, folder / "0_Transformer")
     (folder / "1_Pooling").mkdir()
-    (folder / "1_Pooling" / "config.json").write_text(json.dumps({
-        "word_embedding_dimension": 32, "pooling_mode_cls_token": True,
-        "pooling_mode_mean_tokens": False, "pooling_mode_max_tokens": False,
-        "pooling_mode_mean_sqrt_len_tokens": False}))  # fmt: skip
-    (folder / "modules.json").write_text(json.dumps([
-        {"idx": 0, "name": "0", "path": "0_Transformer", "type": "sentence_transformers.models.Transformer"},
-        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
-        {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"},
-    ]))  # fmt: skip
+    (folder / "1_Pooling" / "config.json").write_text(
+        json.dumps(
+            {
+                "word_embedding_dimension": 32,
+                "pooling_mode_cls_token": True,
+                "pooling_mode_mean_tokens": False,
+                "pooling_mode_max_tokens": False,
+                "pooling_mode_mean_sqrt_len_tokens": False,
+            }
+        )
+    )
+    (folder / "modules.json").write_text(
+        json.dumps(
+            [
+                {
+                    "idx": 0,
+                    "name": "0",
+                    "path": "0_Transformer",
+                    "type": "sentence_transformers.models.Transformer",
+                },
+                {
+                    "idx": 1,
+                    "name": "1",
+                    "path": "1_Pooling",
+                    "type": "sentence_transformers.models.Pooling",
+                },
+                {
+                    "idx": 2,
+                    "name": "2",
+                    "path": "2_Normalize",
+                    "type": "sentence_transformers.models.Normalize",
+                },
+            ]
+        )
+    )
     (folder / "0_Transformer" / "sentence_bert_config.json").write_text(
         json.dumps({"max_seq_length": 32, "do_lower_case": False})
     )

@@ -10,7 +10,20 @@ SHORT = "A man with a hard hat is dancing."
 
 
 def _neighbour(model, n_tokens: int) -> str:
-    words = "the child is riding a horse near the river while people watch".split()
+    words = [
+        "the",
+        "child",
+        "is",
+        "riding",
+        "a",
+        "horse",
+        "near",
+        "the",
+        "river",
+        "while",
+        "people",
+        "watch",
+    ]
     text, i = "", 0
     while len(model.tokenize(text or "a").tokens) < n_tokens:
         text = " ".join(words[j % len(words)] for j in range(i))

@@ -44,10 +44,14 @@ def test_info_of_the_default_model():
 
 
 def test_usage_errors_exit_2_with_one_line(bert_dir):
-    for args in (["embed", "a", "--level", "paragraph"], ["embed", "--model", str(bert_dir)],
-                 ["embed", "", "--model", str(bert_dir)], ["nosuchcommand"],
-                 ["embed", "a", "--model", "/no/such/folder"],
-                 ["embed", "a", "--model", str(bert_dir), "--layers", "9"]):
+    for args in (
+        ["embed", "a", "--level", "paragraph"],
+        ["embed", "--model", str(bert_dir)],
+        ["embed", "", "--model", str(bert_dir)],
+        ["nosuchcommand"],
+        ["embed", "a", "--model", "/no/such/folder"],
+        ["embed", "a", "--model", str(bert_dir), "--layers", "9"],
+    ):
         p = run(*args)
         err = p.stderr.decode()
         assert p.returncode == 2, (args, err)
@@ -63,8 +67,10 @@ def test_embed_human_output(bert_dir, capsys):
 
 def test_sentence_json_matches_the_library(bert_dir, tiny_bert, capsys):
     texts = ["a man is dancing", "a child rides a horse"]
-    assert main(["embed", *texts, "--model", str(bert_dir), "--level", "sentence",
-                 "--format", "json"]) == 0
+    assert (
+        main(["embed", *texts, "--model", str(bert_dir), "--level", "sentence", "--format", "json"])
+        == 0
+    )
     doc = json.loads(capsys.readouterr().out)
     want = tiny_bert.embed(texts, level="sentence").vectors
     got = np.array([r["vector"] for r in doc["results"]], dtype=np.float32)
@@ -73,8 +79,23 @@ def test_sentence_json_matches_the_library(bert_dir, tiny_bert, capsys):
 
 
 def test_token_jsonl_has_tokens_offsets_and_meta(bert_dir, capsys):
-    assert main(["embed", "a horse", "the child", "--model", str(bert_dir),
-                 "--format", "jsonl", "--layers=-2,-1", "--combine", "mean"]) == 0
+    assert (
+        main(
+            [
+                "embed",
+                "a horse",
+                "the child",
+                "--model",
+                str(bert_dir),
+                "--format",
+                "jsonl",
+                "--layers=-2,-1",
+                "--combine",
+                "mean",
+            ]
+        )
+        == 0
+    )
     lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
     assert len(lines) == 2 and lines[0]["tokens"][0] == "[CLS]"
     assert len(lines[0]["vectors"]) == len(lines[0]["tokens"]) == len(lines[0]["offsets"])
@@ -83,24 +104,60 @@ def test_token_jsonl_has_tokens_offsets_and_meta(bert_dir, capsys):
 
 def test_npy_output_with_metadata_beside_it(bert_dir, tiny_bert, tmp_path):
     out = tmp_path / "v.npy"
-    assert main(["embed", "a", "b c", "--model", str(bert_dir), "--level", "sentence",
-                 "--format", "npy", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "embed",
+                "a",
+                "b c",
+                "--model",
+                str(bert_dir),
+                "--level",
+                "sentence",
+                "--format",
+                "npy",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     arr = np.load(out)
     meta = json.loads((tmp_path / "v.npy.meta.json").read_text())
     assert arr.shape == (2, 32) and meta["shape"] == [2, 32]
     assert meta["weights_sha256"] == tiny_bert.weights_sha256
-    assert main(["embed", "a", "b", "--model", str(bert_dir), "--format", "npy",
-                 "--out", str(out)]) == 2  # token vectors of 2 inputs do not fit one array
+    assert (
+        main(["embed", "a", "b", "--model", str(bert_dir), "--format", "npy", "--out", str(out)])
+        == 2
+    )  # token vectors of 2 inputs do not fit one array
 
 
 def test_file_and_stdin_inputs(bert_dir, tmp_path):
     f = tmp_path / "in.txt"
     f.write_text("a man is dancing\nthe child\n", encoding="utf-8")
-    p = run("embed", "--file", str(f), "--model", str(bert_dir), "--level", "sentence",
-            "--format", "jsonl")
+    p = run(
+        "embed",
+        "--file",
+        str(f),
+        "--model",
+        str(bert_dir),
+        "--level",
+        "sentence",
+        "--format",
+        "jsonl",
+    )
     assert p.returncode == 0 and len(p.stdout.decode().splitlines()) == 2
-    p = run("embed", "-", "--model", str(bert_dir), "--level", "sentence", "--format", "jsonl",
-            stdin=b"one\ntwo\nthree\n")
+    p = run(
+        "embed",
+        "-",
+        "--model",
+        str(bert_dir),
+        "--level",
+        "sentence",
+        "--format",
+        "jsonl",
+        stdin=b"one\ntwo\nthree\n",
+    )
     assert p.returncode == 0 and len(p.stdout.decode().splitlines()) == 3
 
 
@@ -136,8 +193,22 @@ def test_tokens_command(bert_dir, capsys):
 
 
 def test_pairs_and_attentions_from_the_cli(bert_dir, capsys):
-    assert main(["embed", "a man", "--pair", "a horse", "--model", str(bert_dir),
-                 "--attentions", "--format", "jsonl"]) == 0
+    assert (
+        main(
+            [
+                "embed",
+                "a man",
+                "--pair",
+                "a horse",
+                "--model",
+                str(bert_dir),
+                "--attentions",
+                "--format",
+                "jsonl",
+            ]
+        )
+        == 0
+    )
     rec = json.loads(capsys.readouterr().out)
     n = len(rec["tokens"])
     assert rec["text_pair"] == "a horse"

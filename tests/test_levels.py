@@ -33,16 +33,30 @@ def test_token_level_with_and_without_special_tokens(tiny_bert, ref):
         assert tok.removeprefix("##") == TEXT[s:e].lower()
 
 
-@pytest.mark.parametrize("layers,combine", [(0, "concat"), (-1, "concat"), (1, "mean"),
-                                            ([-2, -1], "concat"), ([-2, -1], "mean"),
-                                            ([0, 1, 2], "sum"), ("all", "stack"), ([2, 0], "stack")])
+@pytest.mark.parametrize(
+    "layers,combine",
+    [
+        (0, "concat"),
+        (-1, "concat"),
+        (1, "mean"),
+        ([-2, -1], "concat"),
+        ([-2, -1], "mean"),
+        ([0, 1, 2], "sum"),
+        ("all", "stack"),
+        ([2, 0], "stack"),
+    ],
+)
 def test_layers_and_combine(tiny_bert, ref, layers, combine):
     _, _, hs = ref
     n = hs.shape[0]
     idx = list(range(n)) if layers == "all" else ([layers] if isinstance(layers, int) else layers)
     picked = hs[[i % n for i in idx]]  # (K, T, H)
-    want = {"concat": np.concatenate(list(picked), axis=-1), "mean": picked.mean(0),
-            "sum": picked.sum(0), "stack": picked}[combine]
+    want = {
+        "concat": np.concatenate(list(picked), axis=-1),
+        "mean": picked.mean(0),
+        "sum": picked.sum(0),
+        "stack": picked,
+    }[combine]
     if len(idx) == 1 and combine != "stack":
         want = picked[0]
     r = tiny_bert.embed(TEXT, level="token", layers=layers, combine=combine)
@@ -54,10 +68,15 @@ def test_layers_and_combine(tiny_bert, ref, layers, combine):
 def test_layer_zero_is_the_embedding_output_not_the_first_transformer_layer(tiny_bert, bert_dir):
     from transformers import AutoModel, AutoTokenizer
 
-    tok, model = AutoTokenizer.from_pretrained(str(bert_dir)), AutoModel.from_pretrained(str(bert_dir))
+    tok, model = (
+        AutoTokenizer.from_pretrained(str(bert_dir)),
+        AutoModel.from_pretrained(str(bert_dir)),
+    )
     inputs = tok(TEXT, return_tensors="pt")
     with torch.no_grad():
-        emb = model.embeddings(input_ids=inputs["input_ids"], token_type_ids=inputs["token_type_ids"])
+        emb = model.embeddings(
+            input_ids=inputs["input_ids"], token_type_ids=inputs["token_type_ids"]
+        )
     r = tiny_bert.embed(TEXT, level="token", layers=0)
     assert np.abs(r.vectors - emb[0].numpy()).max() <= TOL
 
@@ -98,12 +117,16 @@ def test_attentions_only_with_token_level(tiny_bert):
         tiny_bert.embed(TEXT, level="sentence", attentions=True)
 
 
-@pytest.mark.parametrize("pooling", ["cls", "mean", "max", "mean_sqrt_len", "first_last_avg", "pooler"])
+@pytest.mark.parametrize(
+    "pooling", ["cls", "mean", "max", "mean_sqrt_len", "first_last_avg", "pooler"]
+)
 def test_sentence_poolings(tiny_bert, ref, pooling):
     _, out, hs = ref
     last = hs[-1]  # (T, H)
     want = {
-        "cls": last[0], "mean": last.mean(0), "max": last.max(0),
+        "cls": last[0],
+        "mean": last.mean(0),
+        "max": last.max(0),
         "mean_sqrt_len": last.sum(0) / np.sqrt(len(last)),
         "first_last_avg": ((hs[1] + hs[-1]) / 2).mean(0),
         "pooler": out.pooler_output[0].numpy(),
@@ -161,7 +184,9 @@ def test_word_level_merges_subwords(tiny_bert, ref, subword):
     for w, (s, e), (lo, hi) in zip(words.words, words.offsets.tolist(), words.token_spans.tolist()):
         assert TEXT[s:e] == w
         part = hs[-1][lo:hi]
-        want = {"first": part[0], "last": part[-1], "mean": part.mean(0), "max": part.max(0)}[subword]
+        want = {"first": part[0], "last": part[-1], "mean": part.mean(0), "max": part.max(0)}[
+            subword
+        ]
         j = words.words.index(w)
         assert np.abs(words.vectors[j] - want).max() <= TOL
     assert any(hi - lo > 1 for lo, hi in words.token_spans.tolist())  # a real split word

@@ -13,7 +13,24 @@ import bertex
 from bertex import windows
 
 TOL = 1e-5
-WORDS = "the man is riding a horse and the child plays the guitar on a hard hat".split()
+WORDS = [
+    "the",
+    "man",
+    "is",
+    "riding",
+    "a",
+    "horse",
+    "and",
+    "the",
+    "child",
+    "plays",
+    "the",
+    "guitar",
+    "on",
+    "a",
+    "hard",
+    "hat",
+]
 
 
 def long_text(n_words: int) -> str:
@@ -41,12 +58,14 @@ def test_windowed_tokens_come_from_their_owning_window(tiny_bert, bert_dir):
     content = 64 - 2
     spans = windows.spans(len(enc.ids) - 2, content, windows.default_stride(content))
     for (s, e), (a, b) in zip(spans, windows.owned(spans)):
-        ids = [enc.ids[0]] + enc.ids[1 + s:1 + e].tolist() + [enc.ids[-1]]
+        ids = [enc.ids[0]] + enc.ids[1 + s : 1 + e].tolist() + [enc.ids[-1]]
         states = _hf_window_states(bert_dir, ids)
-        got = r.vectors[1 + a:1 + b]
-        want = states[1 + a - s:1 + b - s]
+        got = r.vectors[1 + a : 1 + b]
+        want = states[1 + a - s : 1 + b - s]
         assert np.abs(got - want).max() <= TOL
-    first = _hf_window_states(bert_dir, [enc.ids[0]] + enc.ids[1:1 + content].tolist() + [enc.ids[-1]])
+    first = _hf_window_states(
+        bert_dir, [enc.ids[0]] + enc.ids[1 : 1 + content].tolist() + [enc.ids[-1]]
+    )
     assert np.abs(r.vectors[0] - first[0]).max() <= TOL  # [CLS] from the first window
 
 
@@ -89,7 +108,14 @@ def test_error_policy_gives_limit_and_length(tiny_bert):
 def test_pairs_truncate_longest_first(tiny_bert):
     a, b = long_text(80), "a child plays the guitar"
     r = tiny_bert.embed(a, b, level="token", long="truncate")
-    nb = len(tiny_bert.tokenize(b, ).tokens) - 2
+    nb = (
+        len(
+            tiny_bert.tokenize(
+                b,
+            ).tokens
+        )
+        - 2
+    )
     assert r.truncated and len(r.tokens) == 64
     assert int((r.sequence_ids == 1).sum()) == nb  # the short text is kept whole
     with pytest.raises(bertex.TooLongError, match="truncate"):
@@ -120,5 +146,8 @@ def test_one_million_characters_in_bounded_memory(tiny_bert):
     assert rep.windowed and rep.n_windows > 3000 and np.isfinite(s.vector).all()
     # tokens of the text are held (ids, offsets, strings); no (T, H) matrix and no full batch
     per_token = peak / rep.n_tokens
-    print(f"1M chars: {rep.n_tokens} tokens, {rep.n_windows} windows, peak traced {peak / 2**20:.0f} MiB")
+    print(
+        f"1M chars: {rep.n_tokens} tokens, {rep.n_windows} windows, "
+        f"peak traced {peak / 2**20:.0f} MiB"
+    )
     assert per_token < 1200, f"{per_token:.0f} bytes per token"

@@ -142,8 +142,9 @@ def test_a_file_instead_of_a_folder(bert_dir):
 
 def test_broken_sentence_transformers_pooling(st_dir, tmp_path):
     folder = _copy(st_dir, tmp_path)
-    (folder / "1_Pooling" / "config.json").write_text(json.dumps({"pooling_mode_cls_token": True,
-                                                                  "pooling_mode_mean_tokens": True}))
+    (folder / "1_Pooling" / "config.json").write_text(
+        json.dumps({"pooling_mode_cls_token": True, "pooling_mode_mean_tokens": True})
+    )
     with pytest.raises(bertex.BrokenModelError, match="exactly one pooling mode"):
         bertex.load(folder)
 

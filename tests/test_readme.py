@@ -16,7 +16,7 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 def _block(after: str, lang: str) -> str:
     text = README.read_text(encoding="utf-8")
     start = text.index(after)
-    match = re.search(rf"```{lang}\n(.*?)```", text[start:], re.S)
+    match = re.search(rf"```{lang}\n(.*?)```", text[start:], re.DOTALL)
     assert match, f"no {lang} block after {after!r}"
     return match.group(1)
 
@@ -29,8 +29,11 @@ def test_python_quick_start_prints_what_it_claims():
         warnings.simplefilter("always")
         exec(compile(code, str(README), "exec"), {})
     printed = out.getvalue().splitlines()
-    claims = [line.split("#", 1)[1].strip() for line in code.splitlines()
-              if line.startswith("print(") and "#" in line]
+    claims = [
+        line.split("#", 1)[1].strip()
+        for line in code.splitlines()
+        if line.startswith("print(") and "#" in line
+    ]
     assert len(printed) == len(claims)
     for got, claim in zip(printed, claims):
         assert got.strip().startswith(claim.split(",")[0].split(":")[0].strip()), (got, claim)

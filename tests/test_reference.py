@@ -47,8 +47,9 @@ def test_chinese_bert_equals_transformers(tiny_chinese, chinese_bert_dir):
     _check_all_layers(tiny_chinese, chinese_bert_dir, "你好，世界！")
 
 
-@pytest.mark.parametrize("folder_fixture,model_fixture",
-                         [("bert_dir", "tiny_bert"), ("roberta_dir", "tiny_roberta")])
+@pytest.mark.parametrize(
+    "folder_fixture,model_fixture", [("bert_dir", "tiny_bert"), ("roberta_dir", "tiny_roberta")]
+)
 def test_pairs_equal_transformers(request, folder_fixture, model_fixture):
     folder, model = request.getfixturevalue(folder_fixture), request.getfixturevalue(model_fixture)
     _check_all_layers(model, folder, "A man is dancing.", "A woman plays the guitar.")

@@ -56,7 +56,7 @@ def test_offsets_point_into_the_original_text_with_control_chars_and_rtl(tiny_be
     text = "a\u0000man\u200b is\tdancing שלום مرحبا"
     for model in (tiny_bert, tiny_roberta):
         r = model.embed(text, level="token", special_tokens=False)
-        for (s, e) in r.offsets.tolist():
+        for s, e in r.offsets.tolist():
             assert 0 <= s <= e <= len(text)  # byte pieces of one character may be empty
     # BERT's normalizer drops control characters; byte-level BPE keeps every byte
     bert = tiny_bert.embed(text, level="token", special_tokens=False)

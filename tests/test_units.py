@@ -19,8 +19,10 @@ def test_docstring_examples_hold(module):
     assert result.attempted > 0 and result.failed == 0
 
 
-@pytest.mark.parametrize("n,size,stride", [(10, 4, 1), (100, 30, 7), (31, 30, 0), (513, 254, 63),
-                                           (5, 8, 2), (1000, 2, 1)])
+@pytest.mark.parametrize(
+    "n,size,stride",
+    [(10, 4, 1), (100, 30, 7), (31, 30, 0), (513, 254, 63), (5, 8, 2), (1000, 2, 1)],
+)
 def test_windows_cover_every_token_exactly_once(n, size, stride):
     spans = windows.spans(n, size, stride)
     assert all(e - s <= size for s, e in spans)
@@ -62,8 +64,12 @@ def test_batches_respect_budget_and_restore_order():
 def test_masked_pooling_ignores_what_is_not_kept():
     rows = np.array([[1.0, 0.0], [3.0, 4.0], [100.0, 100.0]], dtype=np.float32)
     keep = np.array([True, True, False])
-    for mode, want in [("mean", [2.0, 2.0]), ("max", [3.0, 4.0]),
-                       ("mean_sqrt_len", [4 / np.sqrt(2), 4 / np.sqrt(2)]), ("cls", [1.0, 0.0])]:
+    for mode, want in [
+        ("mean", [2.0, 2.0]),
+        ("max", [3.0, 4.0]),
+        ("mean_sqrt_len", [4 / np.sqrt(2), 4 / np.sqrt(2)]),
+        ("cls", [1.0, 0.0]),
+    ]:
         pool = pooling.SentencePool(mode)
         pool.add(rows, keep, starts_sequence=True)
         assert np.allclose(pool.result(), want), mode
@@ -76,7 +82,7 @@ def test_pooling_in_pieces_equals_pooling_at_once():
     whole, parts = pooling.SentencePool("mean"), pooling.SentencePool("mean")
     whole.add(rows, keep, True)
     for lo in range(0, 50, 7):
-        parts.add(rows[lo:lo + 7], keep[lo:lo + 7], lo == 0)
+        parts.add(rows[lo : lo + 7], keep[lo : lo + 7], lo == 0)
     assert np.abs(whole.result() - parts.result()).max() < 1e-6
 
 
@@ -85,9 +91,17 @@ def test_l2_normalize_leaves_zero_vectors_finite():
     assert np.isfinite(out).all() and not out.any()
 
 
-@pytest.mark.parametrize("name,value", [("level", "tokens"), ("pooling", "avg"),
-                                        ("combine", "stack2"), ("long", "split"),
-                                        ("subword", "all"), ("dtype", "float64")])
+@pytest.mark.parametrize(
+    "name,value",
+    [
+        ("level", "tokens"),
+        ("pooling", "avg"),
+        ("combine", "stack2"),
+        ("long", "split"),
+        ("subword", "all"),
+        ("dtype", "float64"),
+    ],
+)
 def test_unknown_option_value_lists_the_valid_ones(name, value):
     with pytest.raises(bertex.OptionError) as e:
         EmbedOptions.create(**{name: value})
@@ -112,8 +126,9 @@ def test_options_coerce_strings_and_layers():
 
 
 def test_options_from_environment():
-    o = EmbedOptions.from_env({"BERTEX_LEVEL": "word", "BERTEX_LONG": "error",
-                               "BERTEX_MAX_LENGTH": "128"}, subword="mean")
+    o = EmbedOptions.from_env(
+        {"BERTEX_LEVEL": "word", "BERTEX_LONG": "error", "BERTEX_MAX_LENGTH": "128"}, subword="mean"
+    )
     assert (o.level, o.long, o.max_length, o.subword) == ("word", "error", 128, "mean")
     with pytest.raises(bertex.OptionError):
         EmbedOptions.from_env({"BERTEX_MAX_LENGTH": "lots"})
@@ -123,5 +138,11 @@ def test_public_surface_is_explicit():
     assert sorted(bertex.__all__) == sorted(set(bertex.__all__))
     for name in bertex.__all__:
         assert hasattr(bertex, name), name
-    assert {"load", "Model", "EmbedOptions", "TokenEmbedding", "SentenceEmbeddings",
-            "BertexError"} <= set(bertex.__all__)
+    assert {
+        "load",
+        "Model",
+        "EmbedOptions",
+        "TokenEmbedding",
+        "SentenceEmbeddings",
+        "BertexError",
+    } <= set(bertex.__all__)

@@ -1,16 +1,16 @@
 """bertex: correct, loud, fast embeddings from pretrained BERT-family models.
 
-    >>> import bertex
-    >>> model = bertex.load("all-MiniLM-L6-v2")
-    >>> model.embed(["a cat", "a dog"], level="sentence").vectors.shape
-    (2, 384)
+>>> import bertex
+>>> model = bertex.load("all-MiniLM-L6-v2")
+>>> model.embed(["a cat", "a dog"], level="sentence").vectors.shape
+(2, 384)
 """
 
 __version__ = "0.1.0"
 
-from .api import Model, Request, Tokenized, load  # noqa: E402
-from .config import EmbedOptions  # noqa: E402
-from .errors import (  # noqa: E402
+from .api import Model, Request, Tokenized, load
+from .config import EmbedOptions
+from .errors import (
     BertexError,
     BertexWarning,
     BrokenModelError,
@@ -27,9 +27,9 @@ from .errors import (  # noqa: E402
     UnknownTokenWarning,
     WeakPoolingWarning,
 )
-from .loading import DEFAULT_MODEL  # noqa: E402
-from .models import ModelInfo  # noqa: E402
-from .types import (  # noqa: E402
+from .loading import DEFAULT_MODEL
+from .models import ModelInfo
+from .types import (
     InputReport,
     Meta,
     SentenceEmbeddings,

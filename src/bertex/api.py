@@ -1,6 +1,6 @@
 """The one place that wires the stages:
 
-    texts ─► tokenize ─► windows.plan ─► batching ─► backend ─► align/pooling ─► results
+texts ─► tokenize ─► windows.plan ─► batching ─► backend ─► align/pooling ─► results
 """
 
 from __future__ import annotations
@@ -46,8 +46,9 @@ class Request:
     @property
     def want(self) -> Want:
         pooler = self.pooling == "pooler"
-        return Want(layers=() if pooler else self.layers, pooler=pooler,
-                    attentions=self.options.attentions)  # fmt: skip
+        return Want(
+            layers=() if pooler else self.layers, pooler=pooler, attentions=self.options.attentions
+        )
 
 
 @dataclass(frozen=True)
@@ -66,8 +67,14 @@ class Tokenized:
 class Model:
     """A loaded model. Build one with `bertex.load`."""
 
-    def __init__(self, info: ModelInfo, tokenizer: TextTokenizer, backend: Backend,
-                 weights_sha256: str, split_tokenizer_factory: Any = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        info: ModelInfo,
+        tokenizer: TextTokenizer,
+        backend: Backend,
+        weights_sha256: str,
+        split_tokenizer_factory: Any = None,
+    ) -> None:
         self.info = info
         self.tokenizer = tokenizer
         self.backend = backend
@@ -77,8 +84,10 @@ class Model:
 
     def __repr__(self) -> str:
         i = self.info
-        return (f"<bertex.Model {i.name!r} {i.model_type} layers={i.num_layers} "
-                f"hidden={i.hidden_size} max_length={i.max_length}>")  # fmt: skip
+        return (
+            f"<bertex.Model {i.name!r} {i.model_type} layers={i.num_layers} "
+            f"hidden={i.hidden_size} max_length={i.max_length}>"
+        )
 
     @property
     def dim(self) -> int:
@@ -86,8 +95,14 @@ class Model:
 
     # -- public API -------------------------------------------------------------------------
 
-    def embed(self, inputs: Any, text_pair: Any = None, *, options: EmbedOptions | None = None,
-              **kwargs: Any) -> Any:  # fmt: skip
+    def embed(
+        self,
+        inputs: Any,
+        text_pair: Any = None,
+        *,
+        options: EmbedOptions | None = None,
+        **kwargs: Any,
+    ) -> Any:
         """Embed one text or a list of texts (or pairs). See EmbedOptions for the options.
 
         level="token" | "word" | "hidden_states": one result per input (a list for a list).
@@ -101,8 +116,9 @@ class Model:
         encodings = self._tokenizer(opts.is_split_into_words).encode(
             texts, pairs, split_words=opts.is_split_into_words
         )
-        diagnostics.warn_unknown(encodings, self.tokenizer.unk_id, self.tokenizer.unk_token,
-                                 self.info.name)  # fmt: skip
+        diagnostics.warn_unknown(
+            encodings, self.tokenizer.unk_id, self.tokenizer.unk_token, self.info.name
+        )
         plans = self._plan(encodings, request)
         diagnostics.warn_long(plans, request.max_length)
         collectors = self._run(plans, request)
@@ -111,18 +127,33 @@ class Model:
         results = [self._per_input(p, c, request) for p, c in zip(plans, collectors)]
         return results[0] if single else results
 
-    def tokenize(self, inputs: Any, text_pair: Any = None, *, is_split_into_words: bool = False,
-                 max_length: int | None = None, long: str = "window") -> Any:  # fmt: skip
+    def tokenize(
+        self,
+        inputs: Any,
+        text_pair: Any = None,
+        *,
+        is_split_into_words: bool = False,
+        max_length: int | None = None,
+        long: str = "window",
+    ) -> Any:
         """Tokens, ids, offsets, word ids and the UNK count, without running the model."""
-        opts = EmbedOptions.create(level="token", is_split_into_words=is_split_into_words,
-                                   max_length=max_length, long=long)  # fmt: skip
+        opts = EmbedOptions.create(
+            level="token", is_split_into_words=is_split_into_words, max_length=max_length, long=long
+        )
         single, texts, pairs = self._inputs(inputs, text_pair, is_split_into_words)
         request = self.resolve(opts)
         encodings = self._tokenizer(is_split_into_words).encode(texts, pairs, is_split_into_words)
         plans = self._plan(encodings, request)
         out = [
-            Tokenized(p.encoding.a.text, p.tokens, p.ids, p.offsets, p.word_ids, p.special_mask,
-                      _report(p))  # fmt: skip
+            Tokenized(
+                p.encoding.a.text,
+                p.tokens,
+                p.ids,
+                p.offsets,
+                p.word_ids,
+                p.special_mask,
+                _report(p),
+            )
             for p in plans
         ]
         return out[0] if single else out
@@ -134,20 +165,33 @@ class Model:
         n = self.info.num_layers
         pooling, source = _pooling(opts, self.info)
         if opts.attentions and opts.level not in ("token", "hidden_states"):
-            raise OptionError("level", opts.level, ["token", "hidden_states"],
-                              "attentions=True comes with token-level results")  # fmt: skip
+            raise OptionError(
+                "level",
+                opts.level,
+                ["token", "hidden_states"],
+                "attentions=True comes with token-level results",
+            )
         layers, combine = self._layers(opts, pooling)
         if pooling == "pooler" and not self.info.has_pooler:
-            raise OptionError("pooling", "pooler", [p for p in _POOLINGS if p != "pooler"],
-                              f"{self.info.name} has no trained pooler weights")  # fmt: skip
+            raise OptionError(
+                "pooling",
+                "pooler",
+                [p for p in _POOLINGS if p != "pooler"],
+                f"{self.info.name} has no trained pooler weights",
+            )
         normalize = opts.normalize
         if normalize is None:
-            normalize = opts.level == "sentence" and source != "requested" and \
-                self.info.default_normalize
+            normalize = (
+                opts.level == "sentence" and source != "requested" and self.info.default_normalize
+            )
         max_length = opts.max_length or self.info.max_length
         if max_length > self.info.max_length:
-            raise OptionError("max_length", max_length, [f"an integer up to {self.info.max_length}"],
-                              "the model has no positions beyond that")  # fmt: skip
+            raise OptionError(
+                "max_length",
+                max_length,
+                [f"an integer up to {self.info.max_length}"],
+                "the model has no positions beyond that",
+            )
         if max_length <= self.tokenizer.template.n_special(True) + 1:
             raise OptionError("max_length", max_length, ["an integer above the special tokens"])
         del n
@@ -159,17 +203,27 @@ class Model:
         n = self.info.num_layers
         if opts.level == "hidden_states":
             if opts.layers is not None:
-                raise OptionError("layers", opts.layers, ["None"],
-                                  "level='hidden_states' returns every layer, 0 to "
-                                  f"{n}; use level='token' with layers= to pick some")  # fmt: skip
+                raise OptionError(
+                    "layers",
+                    opts.layers,
+                    ["None"],
+                    "level='hidden_states' returns every layer, 0 to "
+                    f"{n}; use level='token' with layers= to pick some",
+                )
             return tuple(range(n + 1)), "stack"
         if pooling == "first_last_avg":
             if opts.layers is not None:
-                raise OptionError("layers", opts.layers, ["None"],
-                                  "pooling='first_last_avg' uses layers 1 and -1 itself")
+                raise OptionError(
+                    "layers",
+                    opts.layers,
+                    ["None"],
+                    "pooling='first_last_avg' uses layers 1 and -1 itself",
+                )
             return (1, n), "mean"
         spec = -1 if opts.layers is None else opts.layers
-        raw = tuple(range(n + 1)) if spec == "all" else (spec if isinstance(spec, tuple) else (spec,))
+        raw = (
+            tuple(range(n + 1)) if spec == "all" else (spec if isinstance(spec, tuple) else (spec,))
+        )
         valid = f"{-(n + 1)}..{n} (0 = embedding output, {n} or -1 = last layer)"
         out = []
         for i in raw:
@@ -185,8 +239,9 @@ class Model:
             return self._split_tok
         return self.tokenizer
 
-    def _inputs(self, inputs: Any, text_pair: Any, split: bool
-                ) -> tuple[bool, list[Any], list[str] | None]:  # fmt: skip
+    def _inputs(
+        self, inputs: Any, text_pair: Any, split: bool
+    ) -> tuple[bool, list[Any], list[str] | None]:
         single = isinstance(inputs, (str, bytes)) or (
             split and isinstance(inputs, (list, tuple)) and all(isinstance(w, str) for w in inputs)
         )
@@ -195,8 +250,9 @@ class Model:
             if isinstance(items, Sequence) or hasattr(items, "__iter__"):
                 items = list(items)
             else:
-                raise InvalidTextError(f"expected a string or a list of strings, got "
-                                       f"{type(inputs).__name__}")  # fmt: skip
+                raise InvalidTextError(
+                    f"expected a string or a list of strings, got {type(inputs).__name__}"
+                )
         if len(items) == 0:
             raise InvalidTextError("no inputs: the list is empty")
         check = check_words if split else check_text
@@ -205,16 +261,25 @@ class Model:
         if text_pair is not None:
             pair_items = [text_pair] if isinstance(text_pair, (str, bytes)) else list(text_pair)
             if len(pair_items) != len(texts):
-                raise InvalidTextError(f"{len(texts)} texts but {len(pair_items)} text_pair values;"
-                                       " give one pair text per text")  # fmt: skip
+                raise InvalidTextError(
+                    f"{len(texts)} texts but {len(pair_items)} text_pair values;"
+                    " give one pair text per text"
+                )
             pairs = [check_text(x, i) for i, x in enumerate(pair_items)]
         return single, texts, pairs
 
     def _plan(self, encodings: list[Encoding], request: Request) -> list[DocPlan]:
         o = request.options
         return [
-            windows.plan(e, self.tokenizer.template, self._id_to_token, request.max_length,
-                         o.stride, o.long, doc=i)  # fmt: skip
+            windows.plan(
+                e,
+                self.tokenizer.template,
+                self._id_to_token,
+                request.max_length,
+                o.stride,
+                o.long,
+                doc=i,
+            )
             for i, e in enumerate(encodings)
         ]
 
@@ -265,11 +330,12 @@ class Model:
             bertex_version=__version__,
         )
 
-    def _sentences(self, plans: list[DocPlan], collectors: list[Collector], request: Request
-                   ) -> SentenceEmbeddings:  # fmt: skip
-        vectors = np.stack([c.result() for c in collectors])  # (N, D) or (N, K, H)
-        vectors = _finish(vectors, request)
-        pairs = tuple(p.encoding.b.text for p in plans) if plans[0].encoding.b else None
+    def _sentences(
+        self, plans: list[DocPlan], collectors: list[Collector], request: Request
+    ) -> SentenceEmbeddings:
+        pooled = [c.result() for c in collectors if isinstance(c, SentenceCollector)]
+        vectors = _finish(np.stack(pooled), request)  # (N, D) or (N, K, H)
+        pairs = tuple(p.encoding.b.text for p in plans if p.encoding.b is not None) or None
         return SentenceEmbeddings(
             texts=tuple(p.encoding.a.text for p in plans),
             text_pairs=pairs,
@@ -278,8 +344,9 @@ class Model:
             meta=self._meta(request),
         )
 
-    def _per_input(self, plan: DocPlan, collector: Collector, request: Request
-                   ) -> TokenEmbedding | WordEmbedding:  # fmt: skip
+    def _per_input(
+        self, plan: DocPlan, collector: Collector, request: Request
+    ) -> TokenEmbedding | WordEmbedding:
         assert isinstance(collector, TokenCollector)
         o = request.options
         feats = combine_layers(collector.features, request.combine)  # (T, D) or (T, K, H)
@@ -309,8 +376,9 @@ class Model:
             meta=self._meta(request),
         )
 
-    def _words(self, plan: DocPlan, feats: np.ndarray, request: Request, pair: str | None
-               ) -> WordEmbedding:  # fmt: skip
+    def _words(
+        self, plan: DocPlan, feats: np.ndarray, request: Request, pair: str | None
+    ) -> WordEmbedding:
         spans = word_spans(plan.word_ids, plan.sequence_ids)  # (W, 2)
         vectors = merge_subwords(feats, spans, request.options.subword)
         if vectors.ndim == 3:
@@ -344,8 +412,12 @@ _POOLINGS = ("cls", "mean", "max", "mean_sqrt_len", "first_last_avg", "pooler")
 def _pooling(opts: EmbedOptions, info: ModelInfo) -> tuple[str | None, str | None]:
     if opts.level != "sentence":
         if opts.pooling is not None:
-            raise OptionError("level", opts.level, ["sentence"],
-                              f"pooling={opts.pooling!r} applies to sentence vectors")  # fmt: skip
+            raise OptionError(
+                "level",
+                opts.level,
+                ["sentence"],
+                f"pooling={opts.pooling!r} applies to sentence vectors",
+            )
         return None, None
     if opts.pooling is None:
         return info.default_pooling, info.pooling_source
@@ -360,8 +432,15 @@ def _finish(vectors: np.ndarray, request: Request) -> np.ndarray:
 
 def _report(plan: DocPlan) -> InputReport:
     e = plan.encoding
-    return InputReport(e.index, plan.n_tokens, len(plan.windows), plan.truncated, e.unk_count,
-                       e.unk_chars, e.n_chars)  # fmt: skip
+    return InputReport(
+        e.index,
+        plan.n_tokens,
+        len(plan.windows),
+        plan.truncated,
+        e.unk_count,
+        e.unk_chars,
+        e.n_chars,
+    )
 
 
 def load(name_or_path: str | Path = "all-MiniLM-L6-v2") -> Model:
@@ -381,10 +460,12 @@ def load(name_or_path: str | Path = "all-MiniLM-L6-v2") -> Model:
     backend = TorchBackend(model, accepts_types)
 
     def split_factory() -> TextTokenizer:
-        tok, _ = load_tokenizer(src.folder, split_words=True) if _byte_level(hf_tok) \
-            else (hf_tok, ())
+        tok, _ = (
+            load_tokenizer(src.folder, split_words=True) if _byte_level(hf_tok) else (hf_tok, ())
+        )
         if tok is not hf_tok:
             from .models import fix_casing
+
             fix_casing(tok)
         return TextTokenizer(tok)
 

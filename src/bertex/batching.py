@@ -25,7 +25,9 @@ def plan_batches(lengths: Sequence[int], budget: int, max_size: int) -> list[np.
     [[1, 3], [2, 0]]
     """
     order = np.argsort(-np.asarray(lengths, dtype=np.int64), kind="stable")
-    batches, current, longest = [], [], 0
+    batches: list[np.ndarray] = []
+    current: list[int] = []
+    longest = 0
     for i in order.tolist():
         n = int(lengths[i])
         width = max(longest, n)
@@ -53,9 +55,7 @@ def pad(windows: Sequence[Window], order: np.ndarray, pad_id: int) -> Batch:
     return Batch(order, ids, mask, types)
 
 
-def batches(
-    windows: Sequence[Window], budget: int, max_size: int, pad_id: int
-) -> Iterator[Batch]:
+def batches(windows: Sequence[Window], budget: int, max_size: int, pad_id: int) -> Iterator[Batch]:
     """Yield padded batches over `windows`, built one at a time."""
     for order in plan_batches([len(w) for w in windows], budget, max_size):
         yield pad(windows, order, pad_id)

@@ -80,7 +80,7 @@ class EmbedOptions:
         for key in kwargs:
             if key not in names:
                 raise OptionError("option", key, sorted(names), "unknown option name")
-        given = {k: v for k, v in kwargs.items() if v is not None or k in _NULLABLE}
+        given = {k: v for k, v in kwargs.items() if v is not None}
         for key, choices in _CHOICES.items():
             if key in given and given[key] is not None:
                 given[key] = _choice(key, given[key], choices)
@@ -107,9 +107,6 @@ class EmbedOptions:
         return asdict(self)
 
 
-_NULLABLE = frozenset()
-
-
 def _choice(name: str, value: object, choices: tuple[str, ...]) -> str:
     if isinstance(value, str) and value.strip().lower() in choices:
         return value.strip().lower()
@@ -129,10 +126,14 @@ def _layers(value: object) -> LayerSpec:
         try:
             parts = tuple(int(p) for p in text.split(",") if p.strip())
         except ValueError:
-            raise OptionError("layers", value, ["an int", "a comma list of ints", "'all'"]) from None
+            raise OptionError(
+                "layers", value, ["an int", "a comma list of ints", "'all'"]
+            ) from None
         return parts[0] if len(parts) == 1 else parts
-    if isinstance(value, (list, tuple)) and value and all(
-        isinstance(v, int) and not isinstance(v, bool) for v in value
+    if (
+        isinstance(value, (list, tuple))
+        and value
+        and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
     ):
         return tuple(value)
     raise OptionError("layers", value, ["an int", "a list of ints", "'all'"])

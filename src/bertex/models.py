@@ -56,7 +56,9 @@ def load_tokenizer(folder: Path, split_words: bool = False) -> tuple[Any, tuple[
     try:
         tok = AutoTokenizer.from_pretrained(str(folder), **kwargs)
     except Exception as e:  # transformers raises many kinds here
-        raise BrokenModelError(folder, f"the tokenizer files cannot be loaded ({_short(e)})") from None
+        raise BrokenModelError(
+            folder, f"the tokenizer files cannot be loaded ({_short(e)})"
+        ) from None
     if not getattr(tok, "is_fast", False):
         raise BrokenModelError(
             folder, "no fast tokenizer could be built (offsets need one); add tokenizer.json"
@@ -79,7 +81,10 @@ def fix_casing(tok: Any) -> tuple[str, ...]:
     backend.normalizer = normalizers.BertNormalizer(
         clean_text=True, handle_chinese_chars=True, strip_accents=False, lowercase=False
     )
-    fix = "the vocabulary is cased but the tokenizer lowercased: lowercasing and accent stripping turned off"
+    fix = (
+        "the vocabulary is cased but the tokenizer lowercased: "
+        "lowercasing and accent stripping turned off"
+    )
     warnings.warn(f"{tok.name_or_path}: {fix}", TokenizerFixWarning, stacklevel=4)
     return (fix,)
 
@@ -94,8 +99,9 @@ def lowercases(tok: Any) -> tuple[bool, bool]:
     norm = tok.backend_tokenizer.normalizer
     if norm is None:
         return False, False
-    strips = norm.normalize_str("é") != unicodedata.normalize("NFC", "é") and \
-        norm.normalize_str("é") in ("e", "E")
+    strips = norm.normalize_str("é") != unicodedata.normalize("NFC", "é") and norm.normalize_str(
+        "é"
+    ) in ("e", "E")
     return norm.normalize_str("A") == "a", strips
 
 
@@ -116,7 +122,8 @@ def load_torch_model(folder: Path) -> tuple[Any, bool]:
         raise BrokenModelError(
             weights,
             f"does not fit the {type(model).__name__} architecture of config.json: "
-            f"{len(bad)} weights missing or of the wrong shape (e.g. {', '.join(map(str, bad[:3]))})"
+            f"{len(bad)} weights missing or of the wrong shape "
+            f"(e.g. {', '.join(map(str, bad[:3]))})"
             "; the file belongs to another model or is incomplete",
         )
     has_pooler = getattr(model, "pooler", None) is not None and not any(
@@ -137,11 +144,16 @@ def _short(e: Exception) -> str:
     return f"{type(e).__name__}: {text[:300]}"
 
 
-def describe(src: Source, model: Any, tok: Any, has_pooler: bool, fixes: tuple[str, ...]) -> ModelInfo:
+def describe(
+    src: Source, model: Any, tok: Any, has_pooler: bool, fixes: tuple[str, ...]
+) -> ModelInfo:
     cfg = model.config
     lower, strip = lowercases(tok)
-    pooling, pooling_source = (src.st_pooling, "sentence-transformers config") if src.st_pooling \
+    pooling, pooling_source = (
+        (src.st_pooling, "sentence-transformers config")
+        if src.st_pooling
         else ("mean", "bertex default (mean of the last layer)")
+    )
     return ModelInfo(
         name=src.name,
         path=str(src.folder),

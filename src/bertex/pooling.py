@@ -77,9 +77,7 @@ class SentencePool:
         return (self.total / self.count).astype(np.float32)  # mean, first_last_avg
 
 
-def merge_subwords(
-    x: np.ndarray, spans: np.ndarray, how: str
-) -> np.ndarray:
+def merge_subwords(x: np.ndarray, spans: np.ndarray, how: str) -> np.ndarray:
     """Token features (T, *F) and word spans (W, 2) -> word features (W, *F).
 
     >>> x = np.array([[1.0], [2.0], [4.0]], dtype=np.float32)

@@ -67,16 +67,20 @@ class Template:
                 ((), 1, nb, self.type_b),
                 (self.pair_suffix, -1, 0, 0),
             ]
-        ids, seg, idx, types = [], [], [], []
+        ids: list[int] = []
+        seg: list[int] = []
+        idx: list[int] = []
+        types: list[int] = []
         for specials, segment, n, type_id in parts:
-            for sid, stype in specials:
-                ids.append(sid), seg.append(-1), idx.append(0), types.append(stype)
+            ids += [sid for sid, _ in specials]
+            seg += [-1] * len(specials)
+            idx += [0] * len(specials)
+            types += [stype for _, stype in specials]
             ids += [-1] * n
             seg += [segment] * n
             idx += range(n)
             types += [type_id] * n
-        as_arr = lambda v: np.asarray(v, dtype=np.int64)  # noqa: E731
-        return Layout(as_arr(ids), as_arr(seg), as_arr(idx), as_arr(types))
+        return Layout(_int64(ids), _int64(seg), _int64(idx), _int64(types))
 
 
 def read_template(tokenizer: Any) -> Template:
@@ -91,7 +95,10 @@ def read_template(tokenizer: Any) -> Template:
     i = _find(s_ids, a, 0)
     j = _find(p_ids, a, 0)
     k = _find(p_ids, b, j + len(a))
-    zipped = lambda ids, types, lo, hi: tuple(zip(ids[lo:hi], types[lo:hi]))  # noqa: E731
+
+    def zipped(ids: list[int], types: list[int], lo: int, hi: int) -> tuple[tuple[int, int], ...]:
+        return tuple(zip(ids[lo:hi], types[lo:hi]))
+
     return Template(
         prefix=zipped(s_ids, s_types, 0, i),
         suffix=zipped(s_ids, s_types, i + len(a), len(s_ids)),
@@ -101,6 +108,10 @@ def read_template(tokenizer: Any) -> Template:
         type_a=p_types[j] if a else 0,
         type_b=p_types[k] if b else 0,
     )
+
+
+def _int64(values: list[int]) -> np.ndarray:
+    return np.asarray(values, dtype=np.int64)
 
 
 def _find(seq: list[int], sub: list[int], start: int) -> int:
@@ -117,7 +128,7 @@ def check_text(value: object, index: int) -> str:
             value = value.decode("utf-8")
         except UnicodeDecodeError as e:
             raise InvalidTextError(
-                f"invalid UTF-8 at byte {e.start} ({value[e.start:e.start + 1]!r}); "
+                f"invalid UTF-8 at byte {e.start} ({value[e.start : e.start + 1]!r}); "
                 "decode the bytes yourself (e.g. errors='replace') or fix the source",
                 index,
             ) from None

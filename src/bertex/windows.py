@@ -11,7 +11,7 @@ import numpy as np
 
 from .errors import TooLongError
 from .tokenize import Layout, Template
-from .types import DocPlan, Encoding, Segment, Window
+from .types import DocPlan, Encoding, Window
 
 
 def spans(n: int, size: int, stride: int) -> list[tuple[int, int]]:
@@ -130,8 +130,9 @@ def _single_window(
     seq = _sequence(enc, layout, id_to_token)
     n = len(layout.ids)
     window = Window(doc, 0, seq["ids"], layout.type_ids, take=(0, n), put=0)
-    return DocPlan(enc, **seq, type_ids=layout.type_ids, windows=(window,), n_tokens=total,
-                   truncated=truncated)
+    return DocPlan(
+        enc, **seq, type_ids=layout.type_ids, windows=(window,), n_tokens=total, truncated=truncated
+    )
 
 
 def _windowed(
@@ -156,8 +157,9 @@ def _windowed(
         hi = p + o1 - w0 + (s if k == len(windows) - 1 else 0)
         put = 0 if k == 0 else p + o0
         out.append(Window(doc, k, ids, layout.type_ids, take=(lo, hi), put=put))
-    return DocPlan(enc, **seq, type_ids=full.type_ids, windows=tuple(out), n_tokens=total,
-                   truncated=False)
+    return DocPlan(
+        enc, **seq, type_ids=full.type_ids, windows=tuple(out), n_tokens=total, truncated=False
+    )
 
 
 def _sequence(enc: Encoding, layout: Layout, id_to_token: dict[int, str]) -> dict:

@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from ..config import COMBINES, DTYPES, LEVELS, LONG_POLICIES, POOLINGS, SUBWORDS
 from ..errors import InvalidTextError
@@ -13,23 +14,29 @@ from ..errors import InvalidTextError
 
 def add_model(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "-m", "--model", default=os.environ.get("BERTEX_MODEL", "all-MiniLM-L6-v2"),
+        "-m",
+        "--model",
+        default=os.environ.get("BERTEX_MODEL", "all-MiniLM-L6-v2"),
         help="a model folder, a hub id, or the embedded all-MiniLM-L6-v2 (default; $BERTEX_MODEL)",
-    )  # fmt: skip
+    )
 
 
 def add_inputs(p: argparse.ArgumentParser) -> None:
     p.add_argument("texts", nargs="*", metavar="TEXT", help="texts to embed; '-' reads stdin")
     p.add_argument("-f", "--file", type=Path, help="a UTF-8 file with one text per line")
-    p.add_argument("--pair", action="append", metavar="TEXT",
-                   help="the second text of a pair (once per TEXT)")  # fmt: skip
-    p.add_argument("--split-words", action="store_true",
-                   help="each TEXT is already split into words at spaces")  # fmt: skip
+    p.add_argument(
+        "--pair", action="append", metavar="TEXT", help="the second text of a pair (once per TEXT)"
+    )
+    p.add_argument(
+        "--split-words", action="store_true", help="each TEXT is already split into words at spaces"
+    )
 
 
 def add_embed_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("-l", "--level", choices=LEVELS, default="token")
-    p.add_argument("--layers", help="Hugging Face numbering: 0 embeddings, -1 last; --layers=-4,-3 or all")
+    p.add_argument(
+        "--layers", help="Hugging Face numbering: 0 embeddings, -1 last; --layers=-4,-3 or all"
+    )
     p.add_argument("--combine", choices=COMBINES, default="concat")
     p.add_argument("--pooling", choices=POOLINGS, help="sentence level; default: the model's own")
     p.add_argument("--subword", choices=SUBWORDS, default="first")
@@ -45,21 +52,35 @@ def add_embed_options(p: argparse.ArgumentParser) -> None:
 
 def embed_kwargs(args: argparse.Namespace) -> dict:
     return {
-        "level": args.level, "layers": args.layers, "combine": args.combine,
-        "pooling": args.pooling, "subword": args.subword, "special_tokens": args.special_tokens,
-        "normalize": args.normalize, "dtype": args.dtype, "long": args.long,
-        "stride": args.stride, "max_length": args.max_length, "attentions": args.attentions,
-        "batch_tokens": args.batch_tokens, "is_split_into_words": args.split_words,
-    }  # fmt: skip
+        "level": args.level,
+        "layers": args.layers,
+        "combine": args.combine,
+        "pooling": args.pooling,
+        "subword": args.subword,
+        "special_tokens": args.special_tokens,
+        "normalize": args.normalize,
+        "dtype": args.dtype,
+        "long": args.long,
+        "stride": args.stride,
+        "max_length": args.max_length,
+        "attentions": args.attentions,
+        "batch_tokens": args.batch_tokens,
+        "is_split_into_words": args.split_words,
+    }
 
 
-def read_inputs(args: argparse.Namespace) -> tuple[list, list[str] | None, str]:
+def read_inputs(args: argparse.Namespace) -> tuple[list[Any], list[str] | None, str]:
     """TEXT arguments, --file or stdin -> texts, pairs, and a label for input numbers."""
     if args.file is not None and args.texts:
         raise InvalidTextError("give TEXT arguments or --file, not both")
     if args.file is not None:
-        texts, label = read_lines(args.file.read_bytes() if args.file.exists() else _missing(args.file),
-                                  str(args.file)), "line"  # fmt: skip
+        texts, label = (
+            read_lines(
+                args.file.read_bytes() if args.file.exists() else _missing(args.file),
+                str(args.file),
+            ),
+            "line",
+        )
     elif args.texts == ["-"]:
         texts, label = read_lines(sys.stdin.buffer.read(), "stdin"), "line"
     elif args.texts:
@@ -67,7 +88,7 @@ def read_inputs(args: argparse.Namespace) -> tuple[list, list[str] | None, str]:
     else:
         raise InvalidTextError("no input: give TEXT arguments, --file F, or '-' for stdin")
     if args.split_words:
-        texts = [t.split(" ") for t in texts]
+        return [t.split(" ") for t in texts], args.pair, label
     return texts, args.pair, label
 
 

@@ -18,8 +18,11 @@ FORMATS = ("human", "json", "jsonl", "npy")
 
 
 def add_parser(sub: Any) -> None:
-    p = sub.add_parser("embed", help="embed texts and show or write the vectors",
-                       description="Embed TEXT arguments, a file (one text per line) or stdin.")  # fmt: skip
+    p = sub.add_parser(
+        "embed",
+        help="embed texts and show or write the vectors",
+        description="Embed TEXT arguments, a file (one text per line) or stdin.",
+    )
     common.add_inputs(p)
     common.add_model(p)
     common.add_embed_options(p)
@@ -67,8 +70,13 @@ def write(result: Any, args: argparse.Namespace) -> None:
 def _records(result: Any, items: list) -> list[dict]:
     if hasattr(result, "reports"):  # sentence level
         return [
-            {"index": i, "text": t, "vector": v.tolist(), "report": _report(r),
-             "meta": result.meta.to_dict()}  # fmt: skip
+            {
+                "index": i,
+                "text": t,
+                "vector": v.tolist(),
+                "report": _report(r),
+                "meta": result.meta.to_dict(),
+            }
             for i, (t, v, r) in enumerate(zip(result.texts, result.vectors, result.reports))
         ]
     return [result_record(i, r) for i, r in enumerate(items)]
@@ -83,8 +91,13 @@ def _json_doc(result: Any, items: list) -> dict:
 
 
 def _report(r: Any) -> dict:
-    return {"n_tokens": r.n_tokens, "n_windows": r.n_windows, "truncated": r.truncated,
-            "unk_count": r.unk_count, "unk_rate": round(r.unk_rate, 6)}  # fmt: skip
+    return {
+        "n_tokens": r.n_tokens,
+        "n_windows": r.n_windows,
+        "truncated": r.truncated,
+        "unk_count": r.unk_count,
+        "unk_rate": round(r.unk_rate, 6),
+    }
 
 
 def _write_npy(result: Any, items: list, out: Path) -> None:
@@ -94,11 +107,19 @@ def _write_npy(result: Any, items: list, out: Path) -> None:
     elif len(items) == 1:
         array, meta = items[0].vectors, items[0].meta
     else:
-        raise OptionError("--format", "npy", ["json", "jsonl"],
-                          f"{len(items)} inputs of different lengths do not fit one array; use "
-                          "--level sentence or a JSON format")  # fmt: skip
+        raise OptionError(
+            "--format",
+            "npy",
+            ["json", "jsonl"],
+            f"{len(items)} inputs of different lengths do not fit one array; use "
+            "--level sentence or a JSON format",
+        )
     np.save(out, array)
     side = out.with_name(out.name + ".meta.json")
-    side.write_text(json.dumps({"shape": list(array.shape), "dtype": str(array.dtype),
-                                **meta.to_dict()}, indent=2) + "\n")  # fmt: skip
+    side.write_text(
+        json.dumps(
+            {"shape": list(array.shape), "dtype": str(array.dtype), **meta.to_dict()}, indent=2
+        )
+        + "\n"
+    )
     print(f"wrote {out} {tuple(array.shape)} {array.dtype} and {side.name}", file=sys.stderr)

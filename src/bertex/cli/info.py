@@ -27,6 +27,8 @@ def run(args: argparse.Namespace) -> int:
     for key, value in data.items():
         print(f"{key:<{width}}  {value}")
     n = data["num_layers"]
-    print(f"{'layers=':<{width}}  0 = embedding output, 1..{n} Transformer layers, -1 = layer {n}"
-          f" (Google/bert-as-service count Transformer layers only: their -1 is our -1)")
+    print(
+        f"{'layers=':<{width}}  0 = embedding output, 1..{n} Transformer layers, -1 = layer {n}"
+        f" (Google/bert-as-service count Transformer layers only: their -1 is our -1)"
+    )
     return 0

@@ -10,6 +10,7 @@ import argparse
 import sys
 import warnings
 from collections.abc import Sequence
+from typing import NoReturn
 
 from .. import __version__
 from ..errors import BertexError, BertexWarning
@@ -17,14 +18,15 @@ from . import embed, info, tokens
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, exit 2, as for every user mistake
+    def error(self, message: str) -> NoReturn:  # one line, exit 2, as for every user mistake
         self.exit(2, f"bertex: error: {message} (see `{self.prog} --help`)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="bertex",
-        description="Embeddings from BERT-family models: tokens, words, sentences, layers, attention.",
+        description="Embeddings from BERT-family models: tokens, words, sentences, layers, "
+        "attention.",
     )
     parser.add_argument("--version", action="version", version=f"bertex {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)

@@ -23,9 +23,11 @@ def human_results(result: Any, n: int) -> str:
 
 def _human_item(i: int, r: Any, n: int) -> str:
     lines = [f"input {i}: {r.text!r}" + (f" + {r.text_pair!r}" if r.text_pair else "")]
-    lines.append(f"  {len(getattr(r, 'words', r.tokens if hasattr(r, 'tokens') else ()))} "
-                 f"{'words' if hasattr(r, 'words') else 'tokens'}, vectors {r.shape} "
-                 f"{r.vectors.dtype}{_flags(r.report)}")  # fmt: skip
+    lines.append(
+        f"  {len(getattr(r, 'words', r.tokens if hasattr(r, 'tokens') else ()))} "
+        f"{'words' if hasattr(r, 'words') else 'tokens'}, vectors {r.shape} "
+        f"{r.vectors.dtype}{_flags(r.report)}"
+    )
     names = r.words if hasattr(r, "words") else r.tokens
     vecs = r.vectors if r.vectors.ndim == 2 else r.vectors.transpose(1, 0, 2)
     for j, (name, (s, e)) in enumerate(zip(names, r.offsets.tolist())):
@@ -40,9 +42,12 @@ def _human_sentences(result: Any, n: int) -> str:
     for i, (t, v, rep) in enumerate(zip(result.texts, result.vectors, result.reports)):
         lines.append(f"input {i}: {t!r} ({rep.n_tokens} tokens{_flags(rep)})")
         lines.append(f"  {preview(v, n)}")
-    lines.insert(0, f"sentence vectors {result.shape} {result.vectors.dtype}, pooling="
-                    f"{result.meta.pooling} ({result.meta.pooling_source}), normalize="
-                    f"{result.meta.normalize}")  # fmt: skip
+    lines.insert(
+        0,
+        f"sentence vectors {result.shape} {result.vectors.dtype}, pooling="
+        f"{result.meta.pooling} ({result.meta.pooling_source}), normalize="
+        f"{result.meta.normalize}",
+    )
     return "\n".join(lines + _similarities(result.vectors)) + _summary(result.reports, result.meta)
 
 
@@ -54,7 +59,9 @@ def _similarities(vectors: np.ndarray, most: int = 8) -> list[str]:
     unit = unit / np.maximum(np.linalg.norm(unit, axis=1, keepdims=True), 1e-12)
     sim = unit @ unit.T  # (N, N)
     lines = ["cosine similarity:"]
-    lines += ["  " + " ".join(f"{x:+.3f}" for x in row) + f"   input {i}" for i, row in enumerate(sim)]
+    lines += [
+        "  " + " ".join(f"{x:+.3f}" for x in row) + f"   input {i}" for i, row in enumerate(sim)
+    ]
     return lines
 
 
@@ -88,14 +95,22 @@ def result_record(i: int, r: Any) -> dict:
     if hasattr(r, "words"):
         rec["words"] = list(r.words)
     else:
-        rec.update(tokens=list(r.tokens), ids=r.ids.tolist(), word_ids=r.word_ids.tolist(),
-                   special=r.special_mask.tolist())  # fmt: skip
+        rec.update(
+            tokens=list(r.tokens),
+            ids=r.ids.tolist(),
+            word_ids=r.word_ids.tolist(),
+            special=r.special_mask.tolist(),
+        )
     rec["offsets"] = r.offsets.tolist()
     rec["vectors"] = r.vectors.astype(np.float32).tolist()
     if getattr(r, "attentions", None) is not None:
         rec["attentions"] = r.attentions.tolist()
     rep = r.report
-    rec["report"] = {"n_tokens": rep.n_tokens, "n_windows": rep.n_windows,
-                     "truncated": rep.truncated, "unk_count": rep.unk_count}  # fmt: skip
+    rec["report"] = {
+        "n_tokens": rep.n_tokens,
+        "n_windows": rep.n_windows,
+        "truncated": rep.truncated,
+        "unk_count": rep.unk_count,
+    }
     rec["meta"] = r.meta.to_dict()
     return rec

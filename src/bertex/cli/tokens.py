@@ -25,23 +25,39 @@ def run(args: argparse.Namespace) -> int:
 
     texts, pairs, _ = common.read_inputs(args)
     model = bertex.load(args.model)
-    items = model.tokenize(texts, pairs, is_split_into_words=args.split_words,
-                           max_length=args.max_length, long=args.long)  # fmt: skip
+    items = model.tokenize(
+        texts,
+        pairs,
+        is_split_into_words=args.split_words,
+        max_length=args.max_length,
+        long=args.long,
+    )
     unk = model.tokenizer.unk_token
     if args.format == "json":
-        doc = [{"text": t.text, "tokens": list(t.tokens), "ids": t.ids.tolist(),
-                "offsets": t.offsets.tolist(), "word_ids": t.word_ids.tolist(),
-                "special": t.special_mask.tolist(), "unk_count": t.report.unk_count,
-                "n_tokens": t.report.n_tokens, "n_windows": t.report.n_windows}
-               for t in items]  # fmt: skip
+        doc = [
+            {
+                "text": t.text,
+                "tokens": list(t.tokens),
+                "ids": t.ids.tolist(),
+                "offsets": t.offsets.tolist(),
+                "word_ids": t.word_ids.tolist(),
+                "special": t.special_mask.tolist(),
+                "unk_count": t.report.unk_count,
+                "n_tokens": t.report.n_tokens,
+                "n_windows": t.report.n_windows,
+            }
+            for t in items
+        ]
         sys.stdout.write(json.dumps(doc, ensure_ascii=False) + "\n")
         return 0
     for i, t in enumerate(items):
         rep = t.report
-        print(f"input {i}: {t.text!r}: {rep.n_tokens} tokens, {rep.unk_count} {unk} "
-              f"({rep.unk_chars} of {rep.n_chars} characters)"
-              + (f", {rep.n_windows} windows" if rep.windowed else "")
-              + (", truncated" if rep.truncated else ""))  # fmt: skip
+        print(
+            f"input {i}: {t.text!r}: {rep.n_tokens} tokens, {rep.unk_count} {unk} "
+            f"({rep.unk_chars} of {rep.n_chars} characters)"
+            + (f", {rep.n_windows} windows" if rep.windowed else "")
+            + (", truncated" if rep.truncated else "")
+        )
         print(f"  {'#':>4}  {'token':<16} {'id':>7} {'chars':<11} word")
         for j, (tok, tid, (s, e), w) in enumerate(
             zip(t.tokens, t.ids.tolist(), t.offsets.tolist(), t.word_ids.tolist())
