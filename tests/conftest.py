@@ -282,3 +282,75 @@ def _warnings_are_visible():
     with warnings.catch_warnings():
         warnings.simplefilter("always")
         yield
+
+
+UNIGRAM_SPECIALS = ["<s>", "<pad>", "</s>", "<unk>", "<mask>", "[CLS]", "[SEP]", "[MASK]"]
+
+
+def _unigram_vocab() -> list[tuple[str, float]]:
+    from tokenizers import SentencePieceUnigramTokenizer
+
+    tok = SentencePieceUnigramTokenizer()
+    tok.train_from_iterator(
+        english_corpus(), vocab_size=600, special_tokens=UNIGRAM_SPECIALS, unk_token="<unk>"
+    )
+    return [(piece, score) for piece, score in json.loads(tok.to_str())["model"]["vocab"]]
+
+
+def _save(folder: Path, tok, model_cls, cfg, seed: int) -> Path:
+    tok.model_max_length = TINY_POSITIONS
+    tok.save_pretrained(str(folder))
+    torch.manual_seed(seed)
+    model_cls(cfg).eval().save_pretrained(str(folder))
+    return folder
+
+
+TINY = {
+    "hidden_size": 32,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 2,
+    "intermediate_size": 64,
+}
+
+
+@pytest.fixture(scope="session")
+def albert_dir(models_dir: Path) -> Path:
+    from transformers import AlbertConfig, AlbertModel, AlbertTokenizerFast
+
+    tok = AlbertTokenizerFast(vocab=_unigram_vocab(), pad_token="<pad>", unk_token="<unk>")
+    cfg = AlbertConfig(
+        vocab_size=len(tok),
+        embedding_size=16,
+        pad_token_id=tok.pad_token_id,
+        max_position_embeddings=TINY_POSITIONS,
+        **TINY,
+    )
+    return _save(models_dir / "tiny-albert", tok, AlbertModel, cfg, seed=6)
+
+
+@pytest.fixture(scope="session")
+def xlmr_dir(models_dir: Path) -> Path:
+    from transformers import XLMRobertaConfig, XLMRobertaModel, XLMRobertaTokenizerFast
+
+    tok = XLMRobertaTokenizerFast(vocab=_unigram_vocab())
+    assert tok.pad_token_id == 1
+    cfg = XLMRobertaConfig(
+        vocab_size=len(tok),
+        pad_token_id=1,
+        type_vocab_size=1,
+        max_position_embeddings=TINY_POSITIONS + 2,
+        **TINY,
+    )
+    return _save(models_dir / "tiny-xlmr", tok, XLMRobertaModel, cfg, seed=7)
+
+
+@pytest.fixture(scope="session")
+def electra_dir(models_dir: Path) -> Path:
+    from transformers import ElectraConfig, ElectraModel, ElectraTokenizerFast
+
+    folder = models_dir / "tiny-electra"
+    tok = ElectraTokenizerFast(vocab=str(_wordpiece(folder, True, english_corpus())))
+    cfg = ElectraConfig(
+        vocab_size=len(tok), embedding_size=16, max_position_embeddings=TINY_POSITIONS, **TINY
+    )
+    return _save(folder, tok, ElectraModel, cfg, seed=8)

@@ -28,7 +28,7 @@ def test_readme_main_job_shows_tokens_shape_preview_and_unk_warning():
     p = run("embed", "你好，世界！", "BERT turns text into vectors.")
     out, err = p.stdout.decode(), p.stderr.decode()
     assert p.returncode == 0, err
-    assert "[UNK]" in out and "(8, 384)" in out and "[CLS]" in out
+    assert "[UNK] '你'" in out and "(8, 384)" in out and "[CLS]" in out
     assert "3 of 6 characters (50.0%)" in err and "Traceback" not in err
     assert "2 inputs" in out
 

@@ -85,3 +85,18 @@ def test_default_sentence_vectors_are_sentence_transformers_mean_normalized(defa
     assert got.meta.pooling_source == "sentence-transformers config"
     assert np.abs(got.vectors - expected).max() <= TOL
     assert np.allclose(np.linalg.norm(got.vectors, axis=1), 1.0, atol=1e-6)
+
+
+@pytest.mark.parametrize("folder_fixture", ["albert_dir", "electra_dir", "xlmr_dir"])
+def test_other_families_equal_transformers(request, folder_fixture):
+    """ALBERT and XLM-R (SentencePiece Unigram vocabularies) and ELECTRA, through AutoModel."""
+    folder = request.getfixturevalue(folder_fixture)
+    model = bertex.load(folder)
+    assert model.info.model_type in ("albert", "electra", "xlm-roberta")
+    for text in TEXTS[:2]:
+        _check_all_layers(model, folder, text)
+    _check_all_layers(model, folder, TEXTS[0], TEXTS[1])
+    long = " ".join(TEXTS[:2] * 12)
+    r = model.embed(long, level="token")
+    assert r.windowed and r.vectors.shape[0] == len(model.tokenize(long).tokens)
+    assert model.info.max_length == 64

@@ -30,7 +30,11 @@ def _human_item(i: int, r: Any, n: int) -> str:
     )
     names = r.words if hasattr(r, "words") else r.tokens
     vecs = r.vectors if r.vectors.ndim == 2 else r.vectors.transpose(1, 0, 2)
-    for j, (name, (s, e)) in enumerate(zip(names, r.offsets.tolist())):
+    seqs = getattr(r, "sequence_ids", np.zeros(len(names), dtype=np.int64)).tolist()
+    for j, (name, (s, e), seq) in enumerate(zip(names, r.offsets.tolist(), seqs)):
+        source = (r.text_pair if seq == 1 else r.text)[s:e]
+        if "UNK" in name or "unk" in name:
+            name = f"{name} {source!r}"  # show what the unknown token stands for
         lines.append(f"  {j:>4}  {name:<16} {s:>5}:{e:<5} {preview(vecs[j], n)}")
     if getattr(r, "attentions", None) is not None:
         lines.append(f"  attentions {tuple(r.attentions.shape)} (layers, heads, tokens, tokens)")
