@@ -15,6 +15,7 @@ from .errors import (
     BertexWarning,
     BrokenModelError,
     EmptyInputError,
+    ExtraMissingError,
     HubUnreachableError,
     InputError,
     InvalidTextError,
@@ -22,6 +23,10 @@ from .errors import (
     ModelError,
     ModelNotFoundError,
     OptionError,
+    OutputError,
+    OutputMismatchError,
+    RowError,
+    SourceError,
     TokenizerFixWarning,
     TooLongError,
     UnknownTokenWarning,
@@ -37,6 +42,14 @@ from .types import (
     WordEmbedding,
 )
 
+
+def read(path):  # noqa: ANN001, ANN201
+    """Read any file bertex wrote back to ids, vectors and metadata (see sinks.read.Stored)."""
+    from .sinks.read import read as _read
+
+    return _read(path)
+
+
 __all__ = [
     "DEFAULT_MODEL",
     "BertexError",
@@ -44,6 +57,9 @@ __all__ = [
     "BrokenModelError",
     "EmbedOptions",
     "EmptyInputError",
+    "ExtraMissingError",
+    "JobSpec",
+    "JobSummary",
     "HubUnreachableError",
     "InputError",
     "InputReport",
@@ -55,6 +71,10 @@ __all__ = [
     "ModelInfo",
     "ModelNotFoundError",
     "OptionError",
+    "OutputError",
+    "OutputMismatchError",
+    "RowError",
+    "SourceError",
     "Request",
     "SentenceEmbeddings",
     "TokenEmbedding",
@@ -66,4 +86,5 @@ __all__ = [
     "WordEmbedding",
     "__version__",
     "load",
+    "read",
 ]

@@ -6,10 +6,15 @@
      │    ├── EmptyInputError      empty or whitespace-only: nothing to embed
      │    ├── InvalidTextError     lone surrogate, invalid UTF-8, non-string element
      │    └── TooLongError         over the model's limit with long="error" (limit + length)
-     └── ModelError           a model cannot be loaded
-          ├── ModelNotFoundError   no such folder, no such hub id
-          ├── HubUnreachableError  a hub id, no network, not in the local cache
-          └── BrokenModelError     a folder is missing a file, or a file is wrong (names it)
+     ├── ModelError           a model cannot be loaded
+     │    ├── ModelNotFoundError   no such folder, no such hub id
+     │    ├── HubUnreachableError  a hub id, no network, not in the local cache
+     │    └── BrokenModelError     a folder is missing a file, or a file is wrong (names it)
+     ├── SourceError          a corpus cannot be read (missing file, missing column)
+     ├── RowError             a corpus row is bad under on_error="fail" (names the row)
+     ├── OutputError          an output cannot be written (full disk, unwritable path)
+     │    └── OutputMismatchError  an existing output was made with other options
+     └── ExtraMissingError    an optional extra is not installed (names it)
 
 Warnings are BertexWarning subclasses: UnknownTokenWarning, WeakPoolingWarning,
 LongInputWarning, TokenizerFixWarning.
@@ -79,6 +84,40 @@ class BrokenModelError(ModelError):
     def __init__(self, path: object, problem: str) -> None:
         self.path, self.problem = path, problem
         super().__init__(f"{path}: {problem}")
+
+
+class SourceError(BertexError):
+    """A corpus source cannot be read at all."""
+
+
+class RowError(BertexError):
+    """A bad row stops a corpus job run with on_error="fail"."""
+
+    def __init__(self, row: int, row_id: object, reason: str) -> None:
+        self.row, self.row_id, self.reason = row, row_id, reason
+        super().__init__(
+            f"row {row} (id {row_id!r}): {reason}; committed shards are kept: fix the row "
+            "(or use --on-error skip) and run the same command again to resume"
+        )
+
+
+class OutputError(BertexError):
+    """An output cannot be written; what was committed stays resumable."""
+
+
+class OutputMismatchError(OutputError):
+    """An existing output was made with other options; refusing to mix vectors."""
+
+
+class ExtraMissingError(BertexError, ImportError):
+    """An optional dependency group is not installed."""
+
+    def __init__(self, extra: str, module: str, what: str) -> None:
+        self.extra = extra
+        super().__init__(
+            f"{what} needs the optional extra {extra!r} ({module} is not installed): "
+            f"pip install 'bertex[{extra}]'"
+        )
 
 
 class BertexWarning(UserWarning):

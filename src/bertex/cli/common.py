@@ -33,7 +33,14 @@ def add_inputs(p: argparse.ArgumentParser) -> None:
 
 
 def add_embed_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-l", "--level", choices=LEVELS, default="token")
+    p.add_argument(
+        "-l",
+        "--level",
+        choices=LEVELS,
+        default=None,
+        dest="explicit_level",
+        help="token (default for TEXT), sentence (default for --input), word, ...",
+    )
     p.add_argument(
         "--layers", help="Hugging Face numbering: 0 embeddings, -1 last; --layers=-4,-3 or all"
     )
@@ -50,9 +57,15 @@ def add_embed_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-tokens", type=int, default=16384)
 
 
+def level_of(args: argparse.Namespace) -> str:
+    if args.explicit_level is not None:
+        return args.explicit_level
+    return "sentence" if getattr(args, "input", None) is not None else "token"
+
+
 def embed_kwargs(args: argparse.Namespace) -> dict:
     return {
-        "level": args.level,
+        "level": level_of(args),
         "layers": args.layers,
         "combine": args.combine,
         "pooling": args.pooling,

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError, OptionError
-from . import common
+from . import common, corpus
 from .render import human_results, result_record
 
 FORMATS = ("human", "json", "jsonl", "npy")
@@ -29,12 +29,17 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--format", choices=FORMATS, default="human")
     p.add_argument("-o", "--out", type=Path, help="write here instead of stdout (npy needs it)")
     p.add_argument("--preview", type=int, default=4, help="values shown per vector (human)")
+    corpus.add_options(p)
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     import bertex
 
+    if args.input is not None:
+        if args.texts or args.file is not None:
+            raise InputError("give --input for a corpus, or TEXT/--file, not both")
+        return corpus.run(args)
     texts, pairs, label = common.read_inputs(args)
     if args.format == "npy" and args.out is None:
         raise OptionError("--out", None, ["a file path"], "--format npy writes binary; give --out")

@@ -1,0 +1,135 @@
+"""`bertex embed --input PATH --out PATH`: the corpus job, with a progress bar and a summary."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..config import EmbedOptions
+from . import common
+
+
+def add_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("corpus (with --input)")
+    g.add_argument("--input", help="a .txt/.jsonl/.csv/.tsv/.parquet file, a folder of .txt, or -")
+    g.add_argument("--input-format", choices=("txt", "jsonl", "csv", "tsv", "parquet", "folder"))
+    g.add_argument("--text-field", "--text-col", dest="text_field", default="text")
+    g.add_argument("--id-field", "--id-col", dest="id_field")
+    g.add_argument("--pair-field", "--pair-col", dest="pair_field")
+    g.add_argument("--keep-text", action="store_true", help="store each text beside its vectors")
+    g.add_argument(
+        "--on-error",
+        choices=("skip", "fail"),
+        default="skip",
+        help="bad rows: record in OUT.errors.jsonl and go on (skip), or stop",
+    )
+    g.add_argument("--overwrite", action="store_true", help="start afresh over an existing --out")
+    g.add_argument("--shard-rows", type=int, default=1000, help="rows per committed shard")
+    g.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no summary")
+    g.add_argument("--engine", choices=("local", "ray"), default="local")
+    g.add_argument("--ray-address", help="an existing Ray cluster (default: start a local one)")
+    g.add_argument("--ray-actors", type=int, help="model replicas (default: one per 2 CPUs)")
+    g.add_argument("--ray-cpus-per-actor", type=float, default=2.0)
+    g.add_argument("--ray-gpus-per-actor", type=float, default=0.0)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..corpus import JobSpec, local_executor, run_job
+    from ..errors import OptionError
+    from ..loading import resolve, weights_sha256
+    from ..sources import SourceSpec
+
+    if args.out is None:
+        raise OptionError("--out", None, ["a .parquet/.npy/.safetensors/.jsonl path"],
+                          "a corpus job writes a file")  # fmt: skip
+    kwargs = common.embed_kwargs(args)
+    kwargs.pop("is_split_into_words")
+    options = EmbedOptions.create(**kwargs)
+    spec = JobSpec(
+        source=SourceSpec(path=args.input, format=args.input_format, text_field=args.text_field,
+                          id_field=args.id_field, pair_field=args.pair_field),
+        out=Path(args.out), options=options, shard_rows=args.shard_rows,
+        on_error=args.on_error, overwrite=args.overwrite, keep_text=args.keep_text,
+    )  # fmt: skip
+    src = resolve(args.model)
+    sha = weights_sha256(src.folder)
+    numeric_ids = args.id_field is None
+    if args.engine == "ray":
+        from ..distributed.ray_engine import ray_executor
+
+        executor = ray_executor(args.model, options, args.keep_text, numeric_ids,
+                                address=args.ray_address, actors=args.ray_actors,
+                                cpus=args.ray_cpus_per_actor, gpus=args.ray_gpus_per_actor)  # fmt: skip
+    else:
+        import bertex
+
+        model = bertex.load(args.model)
+        executor = local_executor(model, options, args.keep_text, numeric_ids)
+    bar = _progress(spec, args.quiet)
+    summary = run_job(spec, src.name, sha, executor, on_progress=bar.update if bar else None)
+    if bar:
+        bar.close()
+    if not args.quiet:
+        print(_summary_text(summary), file=sys.stderr)
+    return 0
+
+
+class _Bar:
+    """tqdm on a terminal: documents/s, tokens/s, and an ETA when the row count is known."""
+
+    def __init__(self, total: int | None) -> None:
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=total, unit="doc", file=sys.stderr, dynamic_ncols=True)
+        self.seen = 0
+
+    def update(self, s: Any) -> None:
+        done = s.documents + s.skipped
+        self.bar.update(done - self.seen)
+        self.seen = done
+        rate = s.tokens / max(self.bar.format_dict["elapsed"], 1e-9)
+        self.bar.set_postfix(tokens_s=f"{rate:,.0f}", skipped=s.skipped, refresh=False)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def _progress(spec: Any, quiet: bool) -> _Bar | None:
+    if quiet or not sys.stderr.isatty():
+        return None
+    return _Bar(_count_rows(spec.source))
+
+
+def _count_rows(src: Any) -> int | None:
+    """Rows of a source when cheap to know: Parquet metadata, or newlines of a text file."""
+    from ..sources import count_hint
+
+    hint = count_hint(src)
+    if hint is not None or src.path == "-" or src.resolved_format() not in ("txt", "jsonl"):
+        return hint
+    n, last = 0, b"\n"
+    with open(src.path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            n += chunk.count(b"\n")
+            last = chunk[-1:]
+    return n + (last != b"\n")
+
+
+def _summary_text(s: Any) -> str:
+    if s.already_complete:
+        return (f"{s.out} is already complete ({s.documents} documents, {s.skipped} skipped "
+                "rows); nothing to do (--overwrite starts afresh)")  # fmt: skip
+    rate = s.documents / s.wall_s if s.wall_s else 0.0
+    lines = [
+        f"embedded {s.documents:,} documents ({s.tokens:,} tokens) in {s.wall_s:.1f} s: "
+        f"{rate:,.1f} documents/s",
+        f"windowed {s.windowed:,}, truncated {s.truncated:,}, unknown tokens {s.unk_count:,} "
+        f"({100 * s.unk_rate:.2f}% of characters)",
+        f"skipped rows {s.skipped:,}" + (f" (reasons in {s.errors_file})" if s.errors_file else ""),
+        f"wrote {s.out}: {s.meta.get('dims')} dims, {s.meta.get('dtype')}, level "
+        f"{s.meta.get('level')}" + (f"; resumed after {s.shards_resumed} committed shards"
+                                    if s.shards_resumed else ""),
+    ]  # fmt: skip
+    return "\n".join(lines)
