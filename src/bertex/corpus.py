@@ -93,8 +93,9 @@ Executor = Callable[[Iterator[ShardTask]], Iterator[ShardResult]]
 # -- embedding one shard (used by every executor) ---------------------------------------------
 
 
-def embed_shard(model: Any, task: ShardTask, options: EmbedOptions, keep_text: bool,
-                numeric_ids: bool) -> ShardResult:  # fmt: skip
+def embed_shard(
+    model: Any, task: ShardTask, options: EmbedOptions, keep_text: bool, numeric_ids: bool
+) -> ShardResult:
     """Embed the good rows of a shard; bad rows become error records, never silent drops."""
     from .sinks.shards import shard_stats, shard_table
 
@@ -127,8 +128,14 @@ def embed_shard(model: Any, task: ShardTask, options: EmbedOptions, keep_text: b
     if result is None:
         return ShardResult(task.index, None, None, errors, shard_stats(()))
     texts = [r.text or "" for r in good] if keep_text else None
-    table, meta = shard_table([r.id for r in good], [r.row for r in good], result, numeric_ids,
-                              texts, pairs if keep_text else None)  # fmt: skip
+    table, meta = shard_table(
+        [r.id for r in good],
+        [r.row for r in good],
+        result,
+        numeric_ids,
+        texts,
+        pairs if keep_text else None,
+    )
     reports = result.reports if hasattr(result, "reports") else [r.report for r in result]
     return ShardResult(task.index, table, meta, errors, shard_stats(reports))
 
@@ -149,8 +156,9 @@ def _error(row: Row, reason: str) -> dict[str, Any]:
     return {"row": row.row, "id": row.id, "reason": reason}
 
 
-def local_executor(model: Any, options: EmbedOptions, keep_text: bool, numeric_ids: bool
-                   ) -> Executor:  # fmt: skip
+def local_executor(
+    model: Any, options: EmbedOptions, keep_text: bool, numeric_ids: bool
+) -> Executor:
     def run(tasks: Iterator[ShardTask]) -> Iterator[ShardResult]:
         for task in tasks:
             yield embed_shard(model, task, options, keep_text, numeric_ids)
@@ -177,7 +185,7 @@ def fingerprint(spec: JobSpec, model_name: str, weights_sha256: str) -> dict[str
             "text": src.text_field,
             "id": src.id_field,
             "pair": src.pair_field,
-        },  # fmt: skip
+        },
         "shard_rows": spec.shard_rows,
         "keep_text": spec.keep_text,
         "output_format": format_of(spec.out),
@@ -232,8 +240,15 @@ class Workspace:
             name = f"shard-{result.index:06d}.parquet"
             table = result.table
             write_atomic(self.folder / name, lambda f: pq.write_table(table, f, compression="zstd"))
-        manifest["shards"].append({"index": result.index, "file": name, "meta": result.meta,
-                                   "errors": result.errors, "stats": result.stats})  # fmt: skip
+        manifest["shards"].append(
+            {
+                "index": result.index,
+                "file": name,
+                "meta": result.meta,
+                "errors": result.errors,
+                "stats": result.stats,
+            }
+        )
         write_bytes_atomic(self.manifest_path, json.dumps(manifest).encode())
 
     def shard_files(self, manifest: dict[str, Any]) -> list[Path]:
@@ -247,8 +262,11 @@ def _refuse_mismatch(out: Path, have: dict[str, Any], want: dict[str, Any]) -> N
     for key in sorted(set(have) | set(want)):
         a, b = have.get(key), want.get(key)
         if isinstance(a, dict) and isinstance(b, dict):
-            diffs += [f"{key}.{k}: {a.get(k)!r} -> {b.get(k)!r}"
-                      for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]  # fmt: skip
+            diffs += [
+                f"{key}.{k}: {a.get(k)!r} -> {b.get(k)!r}"
+                for k in sorted(set(a) | set(b))
+                if a.get(k) != b.get(k)
+            ]
         elif a != b:
             diffs.append(f"{key}: {a!r} -> {b!r}")
     raise OutputMismatchError(
@@ -265,8 +283,13 @@ def errors_path(out: Path) -> Path:
     return out.with_name(out.name + ".errors.jsonl")
 
 
-def run_job(spec: JobSpec, model_name: str, weights_sha256: str, executor: Executor,
-            on_progress: Callable[[JobSummary], None] | None = None) -> JobSummary:  # fmt: skip
+def run_job(
+    spec: JobSpec,
+    model_name: str,
+    weights_sha256: str,
+    executor: Executor,
+    on_progress: Callable[[JobSummary], None] | None = None,
+) -> JobSummary:
     """Run (or resume, or confirm) a corpus job; returns what was done."""
     from .sinks.atomic import write_bytes_atomic
     from .sinks.final import check_level, finalize
@@ -286,8 +309,9 @@ def run_job(spec: JobSpec, model_name: str, weights_sha256: str, executor: Execu
     if spec.out.exists() and not work.folder.exists():
         meta = read_meta(spec.out)
         _refuse_mismatch(spec.out, meta.get("job", {}), want)
-        return JobSummary(str(spec.out), already_complete=True, meta=meta,
-                          **meta.get("summary", {}))  # fmt: skip
+        return JobSummary(
+            str(spec.out), already_complete=True, meta=meta, **meta.get("summary", {})
+        )
     manifest = work.load(want)
     summary = JobSummary(str(spec.out), shards_resumed=len(manifest["shards"]))
     for s in manifest["shards"]:
@@ -306,8 +330,10 @@ def run_job(spec: JobSpec, model_name: str, weights_sha256: str, executor: Execu
             on_progress(summary)
     meta = next((s["meta"] for s in manifest["shards"] if s["meta"]), None)
     if meta is None:
-        raise OutputError(f"no row of {spec.source.path} could be embedded; nothing to write "
-                          f"(see the reasons with --on-error fail)")  # fmt: skip
+        raise OutputError(
+            f"no row of {spec.source.path} could be embedded; nothing to write "
+            f"(see the reasons with --on-error fail)"
+        )
     counts = {
         k: getattr(summary, k)
         for k in (

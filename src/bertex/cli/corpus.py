@@ -42,26 +42,46 @@ def run(args: argparse.Namespace) -> int:
     from ..sources import SourceSpec
 
     if args.out is None:
-        raise OptionError("--out", None, ["a .parquet/.npy/.safetensors/.jsonl path"],
-                          "a corpus job writes a file")  # fmt: skip
+        raise OptionError(
+            "--out",
+            None,
+            ["a .parquet/.npy/.safetensors/.jsonl path"],
+            "a corpus job writes a file",
+        )
     kwargs = common.embed_kwargs(args)
     kwargs.pop("is_split_into_words")
     options = EmbedOptions.create(**kwargs)
     spec = JobSpec(
-        source=SourceSpec(path=args.input, format=args.input_format, text_field=args.text_field,
-                          id_field=args.id_field, pair_field=args.pair_field),
-        out=Path(args.out), options=options, shard_rows=args.shard_rows,
-        on_error=args.on_error, overwrite=args.overwrite, keep_text=args.keep_text,
-    )  # fmt: skip
+        source=SourceSpec(
+            path=args.input,
+            format=args.input_format,
+            text_field=args.text_field,
+            id_field=args.id_field,
+            pair_field=args.pair_field,
+        ),
+        out=Path(args.out),
+        options=options,
+        shard_rows=args.shard_rows,
+        on_error=args.on_error,
+        overwrite=args.overwrite,
+        keep_text=args.keep_text,
+    )
     src = resolve(args.model)
     sha = weights_sha256(src.folder)
-    numeric_ids = args.id_field is None
+    numeric_ids = spec.source.numeric_ids
     if args.engine == "ray":
         from ..distributed.ray_engine import ray_executor
 
-        executor = ray_executor(args.model, options, args.keep_text, numeric_ids,
-                                address=args.ray_address, actors=args.ray_actors,
-                                cpus=args.ray_cpus_per_actor, gpus=args.ray_gpus_per_actor)  # fmt: skip
+        executor = ray_executor(
+            args.model,
+            options,
+            args.keep_text,
+            numeric_ids,
+            address=args.ray_address,
+            actors=args.ray_actors,
+            cpus=args.ray_cpus_per_actor,
+            gpus=args.ray_gpus_per_actor,
+        )
     else:
         import bertex
 
@@ -119,8 +139,10 @@ def _count_rows(src: Any) -> int | None:
 
 def _summary_text(s: Any) -> str:
     if s.already_complete:
-        return (f"{s.out} is already complete ({s.documents} documents, {s.skipped} skipped "
-                "rows); nothing to do (--overwrite starts afresh)")  # fmt: skip
+        return (
+            f"{s.out} is already complete ({s.documents} documents, {s.skipped} skipped "
+            "rows); nothing to do (--overwrite starts afresh)"
+        )
     rate = s.documents / s.wall_s if s.wall_s else 0.0
     lines = [
         f"embedded {s.documents:,} documents ({s.tokens:,} tokens) in {s.wall_s:.1f} s: "
@@ -129,7 +151,7 @@ def _summary_text(s: Any) -> str:
         f"({100 * s.unk_rate:.2f}% of characters)",
         f"skipped rows {s.skipped:,}" + (f" (reasons in {s.errors_file})" if s.errors_file else ""),
         f"wrote {s.out}: {s.meta.get('dims')} dims, {s.meta.get('dtype')}, level "
-        f"{s.meta.get('level')}" + (f"; resumed after {s.shards_resumed} committed shards"
-                                    if s.shards_resumed else ""),
-    ]  # fmt: skip
+        f"{s.meta.get('level')}"
+        + (f"; resumed after {s.shards_resumed} committed shards" if s.shards_resumed else ""),
+    ]
     return "\n".join(lines)

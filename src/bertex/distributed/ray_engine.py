@@ -25,8 +25,9 @@ from ..errors import ExtraMissingError
 class _Embedder:
     """A Ray Data actor: one model replica, pickled shard tasks in, pickled results out."""
 
-    def __init__(self, model: str, options: dict[str, Any], keep_text: bool, numeric_ids: bool,
-                 threads: int) -> None:  # fmt: skip
+    def __init__(
+        self, model: str, options: dict[str, Any], keep_text: bool, numeric_ids: bool, threads: int
+    ) -> None:
         import torch
 
         import bertex
@@ -60,8 +61,11 @@ def start(address: str | None, num_cpus: int | None = None) -> Any:
     for name in ("ray", "ray.data"):
         logging.getLogger(name).setLevel(logging.WARNING)
     if not ray.is_initialized():
-        kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
-                                  "configure_logging": False}  # fmt: skip
+        kwargs: dict[str, Any] = {
+            "include_dashboard": False,
+            "log_to_driver": False,
+            "configure_logging": False,
+        }
         if address:
             ray.init(address=address, **kwargs)
         else:
@@ -72,9 +76,18 @@ def start(address: str | None, num_cpus: int | None = None) -> Any:
     return ray
 
 
-def ray_executor(model: str, options: EmbedOptions, keep_text: bool, numeric_ids: bool, *,
-                 address: str | None = None, actors: int | None = None, cpus: float = 2.0,
-                 gpus: float = 0.0, group: int | None = None) -> Executor:  # fmt: skip
+def ray_executor(
+    model: str,
+    options: EmbedOptions,
+    keep_text: bool,
+    numeric_ids: bool,
+    *,
+    address: str | None = None,
+    actors: int | None = None,
+    cpus: float = 2.0,
+    gpus: float = 0.0,
+    group: int | None = None,
+) -> Executor:
     """An Executor that embeds shards on Ray; results come back in shard order."""
     _import_ray()  # fail early, naming the extra
 
@@ -83,13 +96,24 @@ def ray_executor(model: str, options: EmbedOptions, keep_text: bool, numeric_ids
         total = ray.cluster_resources().get("CPU", 1.0)
         n = actors or max(1, int(total // cpus))
         per_group = group or n * 8
-        ctor = {"model": model, "options": options.to_dict(), "keep_text": keep_text,
-                "numeric_ids": numeric_ids, "threads": int(cpus)}  # fmt: skip
+        ctor = {
+            "model": model,
+            "options": options.to_dict(),
+            "keep_text": keep_text,
+            "numeric_ids": numeric_ids,
+            "threads": int(cpus),
+        }
         while chunk := list(itertools.islice(tasks, per_group)):
             ds = ray.data.from_items([{"task": pickle.dumps(t)} for t in chunk])
-            ds = ds.map_batches(_Embedder, fn_constructor_kwargs=ctor, batch_size=1,
-                                compute=ray.data.ActorPoolStrategy(size=min(n, len(chunk))),
-                                num_cpus=cpus, num_gpus=gpus, batch_format="numpy")  # fmt: skip
+            ds = ds.map_batches(
+                _Embedder,
+                fn_constructor_kwargs=ctor,
+                batch_size=1,
+                compute=ray.data.ActorPoolStrategy(size=min(n, len(chunk))),
+                num_cpus=cpus,
+                num_gpus=gpus,
+                batch_format="numpy",
+            )
             results = [pickle.loads(r["result"]) for r in ds.take_all()]
             yield from sorted(results, key=lambda r: r.index)
 

@@ -23,9 +23,11 @@ def format_of(path: Path | str) -> str:
     if suffix in FORMATS:
         return suffix
     raise OptionError(
-        "output suffix", suffix or str(path), [f".{f}" for f in FORMATS],
+        "output suffix",
+        suffix or str(path),
+        [f".{f}" for f in FORMATS],
         "the output format follows the --out file's suffix",
-    )  # fmt: skip
+    )
 
 
 def beside(out: Path, what: str) -> Path:

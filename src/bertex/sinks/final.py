@@ -22,10 +22,12 @@ SENTENCE_ONLY = ("npy", "safetensors")
 def check_level(fmt: str, level: str) -> None:
     if fmt in SENTENCE_ONLY and level != "sentence":
         raise OptionError(
-            "output format", fmt, ["parquet", "jsonl"],
+            "output format",
+            fmt,
+            ["parquet", "jsonl"],
             f"{fmt} holds one array of sentence vectors; token and word vectors have a length "
             "per document: write .parquet or .jsonl, or use --level sentence",
-        )  # fmt: skip
+        )
 
 
 def finalize(shards: Sequence[Path], out: Path, fmt: str, meta: dict[str, Any]) -> None:
@@ -81,8 +83,11 @@ def _npy(shards: Sequence[Path], out: Path, meta: dict[str, Any]) -> None:
     dtype = np.dtype(meta["dtype"])
 
     def write(f: IO[bytes]) -> None:
-        header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False,
-                  "shape": (n, *meta["vector_shape"])}  # fmt: skip
+        header = {
+            "descr": np.lib.format.dtype_to_descr(dtype),
+            "fortran_order": False,
+            "shape": (n, *meta["vector_shape"]),
+        }
         np.lib.format.write_array_header_1_0(f, header)
         for table in _tables(shards):
             f.write(np.ascontiguousarray(_vectors(table, meta), dtype=dtype).tobytes())
@@ -104,7 +109,7 @@ def _safetensors(shards: Sequence[Path], out: Path, meta: dict[str, Any]) -> Non
             "dtype": {"float32": "F32", "float16": "F16"}[meta["dtype"]],
             "shape": shape,
             "data_offsets": [0, nbytes],
-        },  # fmt: skip
+        },
     }
     raw = json.dumps(header).encode()
     raw += b" " * (-len(raw) % 8)

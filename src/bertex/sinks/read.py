@@ -79,8 +79,9 @@ def _from_records(records: list[dict[str, Any]], meta: dict[str, Any]) -> Stored
     dtype = np.dtype(meta["dtype"])
     ids = [r["id"] for r in records]
     texts = [r["text"] for r in records] if records and "text" in records[0] else None
-    reports = {k: [r[k] for r in records] for k in ("n_tokens", "n_windows", "truncated",
-                                                    "unk_count")}  # fmt: skip
+    reports = {
+        k: [r[k] for r in records] for k in ("n_tokens", "n_windows", "truncated", "unk_count")
+    }
     if meta["level"] == "sentence":
         vectors = np.asarray([r["vector"] for r in records], dtype=dtype).reshape(-1, *shape)
         return Stored(ids, vectors, meta, texts, reports=reports)

@@ -49,14 +49,29 @@ class SourceSpec:
         if p.is_dir():
             return "folder"
         suffix = p.suffix.lower().lstrip(".")
-        by_suffix = {"txt": "txt", "text": "txt", "jsonl": "jsonl", "ndjson": "jsonl",
-                     "csv": "csv", "tsv": "tsv", "parquet": "parquet", "pq": "parquet"}  # fmt: skip
+        by_suffix = {
+            "txt": "txt",
+            "text": "txt",
+            "jsonl": "jsonl",
+            "ndjson": "jsonl",
+            "csv": "csv",
+            "tsv": "tsv",
+            "parquet": "parquet",
+            "pq": "parquet",
+        }
         if suffix not in by_suffix:
             raise OptionError(
-                "input format", suffix or p.name, FORMATS,
+                "input format",
+                suffix or p.name,
+                FORMATS,
                 f"cannot tell the format of {p} from its suffix; pass --input-format",
-            )  # fmt: skip
+            )
         return by_suffix[suffix]
+
+    @property
+    def numeric_ids(self) -> bool:
+        """Ids are row numbers (int64) unless a column or file names give them (strings)."""
+        return self.id_field is None and (self.path == "-" or self.resolved_format() != "folder")
 
     def identity(self) -> dict[str, object]:
         """What the resume check compares: the path, its size and modification time."""

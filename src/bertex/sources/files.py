@@ -68,7 +68,7 @@ def field_row(number: int, record: dict[str, Any], spec: SourceSpec) -> Row:
         value = record.get(spec.id_field)
         if value is None:
             return Row(number, number, None, None, f"missing or null id field {spec.id_field!r}")
-        rid = value if isinstance(value, int) else str(value)
+        rid = str(value)  # ids from a column are kept as strings
     text, error = _text_field(record, spec.text_field)
     if error:
         return Row(number, rid, None, None, error)

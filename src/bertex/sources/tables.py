@@ -27,8 +27,9 @@ def csv_rows(path: Path, spec: SourceSpec, delimiter: str) -> Iterator[Row]:
                 f"{', '.join(map(repr, header))} (choose with --text-col/--id-col/--pair-col)"
             )
         for number, record in enumerate(reader):
-            bad = next((k for k, v in record.items() if isinstance(v, str) and _has_surrogate(v)),
-                       None)  # fmt: skip
+            bad = next(
+                (k for k, v in record.items() if isinstance(v, str) and _has_surrogate(v)), None
+            )
             if bad is not None:
                 yield Row(number, number, None, None, f"invalid UTF-8 in column {bad!r}")
                 continue
