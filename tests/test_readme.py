@@ -54,3 +54,26 @@ def test_cli_quick_start_uses_real_options():
         args = shlex.split(command)[1:]
         parsed = parser.parse_args(args)  # raises SystemExit(2) on an unknown option
         assert parsed.command in ("embed", "tokens", "info")
+
+
+@pytest.mark.slow
+def test_corpus_example_runs_as_written(tmp_path):
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    repo = README.parent
+    shutil.copytree(repo / "examples", tmp_path / "examples")
+    block = _block("## Embedding a corpus", "bash")
+    bin_dir = str(Path(sys.executable).parent)
+    env = {**os.environ, "PATH": bin_dir + os.pathsep + os.environ["PATH"], "HF_HUB_OFFLINE": "1"}
+    outputs = []
+    for line in block.splitlines():
+        if line.startswith(("bertex", "python")):
+            p = subprocess.run(line, shell=True, cwd=tmp_path, env=env, capture_output=True)
+            assert p.returncode == 0, p.stderr.decode()
+            outputs.append(p.stdout.decode())
+    assert outputs[-1].strip() == "(40, 384) ['doc-00', 'doc-01']"
+    errors = (tmp_path / "vectors.parquet.errors.jsonl").read_text().splitlines()
+    assert len(errors) == 2 and '"blank"' in errors[0] and "broken JSON" in errors[1]
