@@ -17,23 +17,47 @@ import tempfile
 import time
 from pathlib import Path
 
-WORDS = ("the a man woman child dog cat is are was riding playing eating running with on in of "
-         "to and hard hat dancing horse guitar river people watch near market city").split()
+WORDS = (
+    "the a man woman child dog cat is are was riding playing eating running with on in of "
+    "to and hard hat dancing horse guitar river people watch near market city"
+).split()
 
 
 def main(n: int) -> None:
     work = Path(tempfile.mkdtemp(prefix="bertex-eng-", dir="/tmp"))
     src = work / "in.txt"
     rng = random.Random(0)
-    src.write_text("".join(" ".join(rng.choice(WORDS) for _ in range(rng.randint(4, 60))) + "\n"
-                           for _ in range(n)))
+    src.write_text(
+        "".join(
+            " ".join(rng.choice(WORDS) for _ in range(rng.randint(4, 60))) + "\n" for _ in range(n)
+        )
+    )
     exe = str(Path(sys.executable).with_name("bertex"))
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "RAY_TMPDIR": str(work), "HOME": str(work),
-           "RAY_USAGE_STATS_ENABLED": "0"}
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "RAY_TMPDIR": str(work),
+        "HOME": str(work),
+        "RAY_USAGE_STATS_ENABLED": "0",
+    }
     runs = {
         "local (torch, all cores)": [],
-        "ray, 1 actor x 2 CPUs": ["--engine", "ray", "--ray-actors", "1", "--ray-cpus-per-actor", "2"],
-        "ray, 2 actors x 1 CPU": ["--engine", "ray", "--ray-actors", "2", "--ray-cpus-per-actor", "1"],
+        "ray, 1 actor x 2 CPUs": [
+            "--engine",
+            "ray",
+            "--ray-actors",
+            "1",
+            "--ray-cpus-per-actor",
+            "2",
+        ],
+        "ray, 2 actors x 1 CPU": [
+            "--engine",
+            "ray",
+            "--ray-actors",
+            "2",
+            "--ray-cpus-per-actor",
+            "1",
+        ],
     }
     print(f"{n:,} lines, all-MiniLM-L6-v2, {os.cpu_count()} CPUs\n")
     print("| engine | wall (s) | documents/s | output equal to local |\n|---|---:|---:|---|")
@@ -41,13 +65,19 @@ def main(n: int) -> None:
     for name, extra in runs.items():
         out = work / f"{len(extra)}.parquet"
         start = time.monotonic()
-        subprocess.run([exe, "embed", "--input", str(src), "--out", str(out), "--quiet", *extra],
-                       env=env, check=True, stderr=subprocess.DEVNULL)
+        subprocess.run(
+            [exe, "embed", "--input", str(src), "--out", str(out), "--quiet", *extra],
+            env=env,
+            check=True,
+            stderr=subprocess.DEVNULL,
+        )
         wall = time.monotonic() - start
         data = out.read_bytes()
         reference = reference or data
-        print(f"| {name} | {wall:.1f} | {n / wall:.0f} | {'yes' if data == reference else 'NO'} |",
-              flush=True)
+        print(
+            f"| {name} | {wall:.1f} | {n / wall:.0f} | {'yes' if data == reference else 'NO'} |",
+            flush=True,
+        )
     shutil.rmtree(work, ignore_errors=True)
 
 

@@ -19,8 +19,10 @@ import tempfile
 import time
 from pathlib import Path
 
-WORDS = ("the a man woman child dog cat is are was riding playing eating running with on in of "
-         "to and hard hat dancing horse guitar river people watch near market city").split()
+WORDS = (
+    "the a man woman child dog cat is are was riding playing eating running with on in of "
+    "to and hard hat dancing horse guitar river people watch near market city"
+).split()
 
 
 def tiny_model(folder: Path) -> Path:
@@ -34,8 +36,14 @@ def tiny_model(folder: Path) -> Path:
     for name in ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
         shutil.copy(src / name, folder / name)
     torch.manual_seed(0)
-    cfg = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                     intermediate_size=64, max_position_embeddings=512)
+    cfg = BertConfig(
+        vocab_size=30522,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=512,
+    )
     BertModel(cfg).save_pretrained(str(folder))
     return folder
 
@@ -66,8 +74,19 @@ def main(sizes: list[int]) -> None:
         src = work / f"c{n}.txt"
         corpus(src, n)
         out = work / f"c{n}.parquet"
-        peak, wall = peak_of([bertex_bin, "embed", "--model", str(model), "--input", str(src),
-                              "--out", str(out), "--quiet"])
+        peak, wall = peak_of(
+            [
+                bertex_bin,
+                "embed",
+                "--model",
+                str(model),
+                "--input",
+                str(src),
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
         print(f"| {n:,} | {peak:.0f} | {wall:.0f} | {n / wall:,.0f} |", flush=True)
     shutil.rmtree(work)
     del resource

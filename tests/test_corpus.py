@@ -363,3 +363,68 @@ def test_full_disk_leaves_the_job_resumable(bert_dir, tmp_path, monkeypatch, wan
 def test_read_of_a_missing_file():
     with pytest.raises(bertex.SourceError):
         bertex.read("/no/such/file.parquet")
+
+
+def test_bad_files_in_a_folder(bert_dir, tmp_path):
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "a.txt").write_text("a horse")
+    (folder / "b.txt").write_bytes(b"\xff\xfe latin-1")
+    (folder / "c.txt").write_text("")
+    (folder / "d.txt").write_text("the child")
+    out = tmp_path / "f.parquet"
+    assert job(bert_dir, "--input", str(folder), "--out", str(out)) == 0
+    assert bertex.read(out).ids == ["a.txt", "d.txt"]
+    errors = (tmp_path / "f.parquet.errors.jsonl").read_text()
+    assert '"b.txt"' in errors and "invalid UTF-8" in errors and '"c.txt"' in errors
+
+
+def _run_in_pty(cmd: list[str]) -> str:
+    import os
+    import pty
+    import subprocess
+
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.DEVNULL,
+        stderr=slave,
+        env={**os.environ, "HF_HUB_OFFLINE": "1", "COLUMNS": "120"},
+    )
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 4096)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    proc.wait()
+    os.close(master)
+    return b"".join(chunks).decode(errors="replace")
+
+
+def test_progress_bar_on_a_terminal_and_summary(bert_dir, tmp_path):
+    import subprocess
+    import sys
+
+    src = tmp_path / "in.txt"
+    src.write_text("\n".join(TEXTS * 50) + "\n\n")
+    exe = str(Path(sys.executable).with_name("bertex"))
+    cmd = [exe, "embed", "--model", str(bert_dir), "--input", str(src), "--shard-rows", "100"]
+    shown = _run_in_pty([*cmd, "--out", str(tmp_path / "a.parquet")])
+    assert "301/301" in shown and "doc/s" in shown and "tokens_s" in shown  # known size: ETA
+    assert "embedded 300 documents" in shown and "skipped rows 1" in shown
+    piped = subprocess.run(
+        [*cmd, "--out", str(tmp_path / "b.parquet")],
+        capture_output=True,
+        env={"HF_HUB_OFFLINE": "1", **__import__("os").environ},
+    )
+    err = piped.stderr.decode()
+    assert "doc/s" not in err and "embedded 300 documents" in err and "documents/s" in err
+    quiet = subprocess.run(
+        [*cmd, "--out", str(tmp_path / "c.parquet"), "--quiet"], capture_output=True
+    )
+    assert quiet.stderr == b""

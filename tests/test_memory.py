@@ -23,7 +23,18 @@ def test_peak_memory_does_not_grow_with_the_corpus(bert_dir, tmp_path):
     peaks = {}
     for n in (2_000, 20_000):
         src = corpus(tmp_path / f"c{n}.txt", n)
-        peaks[n] = peak_mib([str(BIN), "embed", "--model", str(bert_dir), "--input", str(src),
-                             "--out", str(tmp_path / f"c{n}.parquet"), "--quiet"])
+        peaks[n] = peak_mib(
+            [
+                str(BIN),
+                "embed",
+                "--model",
+                str(bert_dir),
+                "--input",
+                str(src),
+                "--out",
+                str(tmp_path / f"c{n}.parquet"),
+                "--quiet",
+            ]
+        )
     print(f"peak RSS: 2,000 lines {peaks[2_000]:.0f} MiB, 20,000 lines {peaks[20_000]:.0f} MiB")
     assert peaks[20_000] < peaks[2_000] * 1.15 + 40

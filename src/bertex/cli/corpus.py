@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -102,7 +103,13 @@ class _Bar:
     def __init__(self, total: int | None) -> None:
         from tqdm import tqdm
 
-        self.bar = tqdm(total=total, unit="doc", file=sys.stderr, dynamic_ncols=True)
+        try:
+            size = os.get_terminal_size(sys.stderr.fileno())
+            width, height = size.columns or 100, size.lines or 24
+        except OSError:
+            width, height = 100, 24
+        # a terminal that reports 0 rows (some ptys) would make tqdm hide the bar
+        self.bar = tqdm(total=total, unit="doc", file=sys.stderr, ncols=width, nrows=height)
         self.seen = 0
 
     def update(self, s: Any) -> None:
