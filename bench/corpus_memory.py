@@ -10,8 +10,8 @@ not the model's, and a million lines then take minutes instead of hours.
 
 from __future__ import annotations
 
+import os
 import random
-import resource
 import shutil
 import subprocess
 import sys
@@ -59,7 +59,7 @@ def peak_of(cmd: list[str]) -> tuple[float, float]:
     """(peak RSS MiB, seconds) of one child process."""
     start = time.monotonic()
     child = subprocess.Popen(cmd)
-    _, status, usage = __import__("os").wait4(child.pid, 0)
+    _, status, usage = os.wait4(child.pid, 0)
     if status:
         raise SystemExit(f"{cmd} failed with status {status}")
     return usage.ru_maxrss / 1024, time.monotonic() - start
@@ -89,7 +89,6 @@ def main(sizes: list[int]) -> None:
         )
         print(f"| {n:,} | {peak:.0f} | {wall:.0f} | {n / wall:,.0f} |", flush=True)
     shutil.rmtree(work)
-    del resource
 
 
 if __name__ == "__main__":
