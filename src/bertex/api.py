@@ -5,6 +5,7 @@ texts ─► tokenize ─► windows.plan ─► batching ─► backend ─► 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,13 +102,16 @@ class Model:
         text_pair: Any = None,
         *,
         options: EmbedOptions | None = None,
+        timings: dict[str, float] | None = None,
         **kwargs: Any,
     ) -> Any:
         """Embed one text or a list of texts (or pairs). See EmbedOptions for the options.
 
         level="token" | "word" | "hidden_states": one result per input (a list for a list).
         level="sentence": SentenceEmbeddings with vectors (N, D), also for a single text.
+        `timings`, when given, receives the seconds spent in tokenize, forward and output.
         """
+        clock = _Clock(timings)
         opts = options or EmbedOptions.create(**kwargs)
         if options is not None and kwargs:
             opts = EmbedOptions.create(**{**options.to_dict(), **kwargs})
@@ -121,11 +125,16 @@ class Model:
         )
         plans = self._plan(encodings, request)
         diagnostics.warn_long(plans, request.max_length)
+        clock.lap("tokenize")
         collectors = self._run(plans, request)
+        clock.lap("forward")
         if opts.level == "sentence":
-            return self._sentences(plans, collectors, request)
-        results = [self._per_input(p, c, request) for p, c in zip(plans, collectors)]
-        return results[0] if single else results
+            out: Any = self._sentences(plans, collectors, request)
+        else:
+            results = [self._per_input(p, c, request) for p, c in zip(plans, collectors)]
+            out = results[0] if single else results
+        clock.lap("output")
+        return out
 
     def tokenize(
         self,
@@ -430,8 +439,23 @@ def _finish(vectors: np.ndarray, request: Request) -> np.ndarray:
     return vectors.astype(np.float16 if request.options.dtype == "float16" else np.float32)
 
 
+class _Clock:
+    """Adds the seconds since the last lap to `timings[name]` (nothing when timings is None)."""
+
+    def __init__(self, timings: dict[str, float] | None) -> None:
+        self.timings = timings
+        self.last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        if self.timings is not None:
+            self.timings[name] = self.timings.get(name, 0.0) + now - self.last
+        self.last = now
+
+
 def _report(plan: DocPlan) -> InputReport:
     e = plan.encoding
+    seen = sum(len(w) for w in plan.windows)
     return InputReport(
         e.index,
         plan.n_tokens,
@@ -440,6 +464,7 @@ def _report(plan: DocPlan) -> InputReport:
         e.unk_count,
         e.unk_chars,
         e.n_chars,
+        seen,
     )
 
 

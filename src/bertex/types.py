@@ -141,6 +141,7 @@ class InputReport:
     unk_count: int
     unk_chars: int
     n_chars: int
+    seen_tokens: int = 0  # tokens the model processed: every window, special tokens included
 
     @property
     def windowed(self) -> bool:

@@ -14,7 +14,7 @@ from typing import NoReturn
 
 from .. import __version__
 from ..errors import BertexError, BertexWarning
-from . import embed, info, tokens
+from . import embed, info, serve, tokens
 
 
 class _Parser(argparse.ArgumentParser):
@@ -33,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     embed.add_parser(sub)
     tokens.add_parser(sub)
     info.add_parser(sub)
+    serve.add_parser(sub)
     return parser
 
 

@@ -1,0 +1,2 @@
+"""`bertex serve`: an HTTP adapter over the library (FastAPI + uvicorn, the `server` extra).
+The library never imports this package."""

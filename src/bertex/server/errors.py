@@ -1,0 +1,57 @@
+"""bertex's exception tree -> HTTP status and an OpenAI-shaped body, in one place."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..errors import (
+    BertexError,
+    EmptyInputError,
+    InputError,
+    InvalidTextError,
+    OptionError,
+    TooLongError,
+)
+
+
+@dataclass
+class ApiError(Exception):
+    """An error the server itself raises (limits, auth, JSON, overload)."""
+
+    status: int
+    message: str
+    type: str = "invalid_request_error"
+    param: str | None = None
+    code: str | None = None
+    headers: dict[str, str] | None = None
+
+
+def to_api_error(e: Exception, param: str | None = None) -> ApiError:
+    """The one mapping from exceptions to HTTP answers."""
+    if isinstance(e, ApiError):
+        return e
+    if isinstance(e, TooLongError):
+        return ApiError(413, str(e), param=_indexed(param, e.index), code="input_too_long")
+    if isinstance(e, (EmptyInputError, InvalidTextError, InputError)):
+        code = "empty_input" if isinstance(e, EmptyInputError) else "invalid_input"
+        return ApiError(422, str(e), param=_indexed(param, e.index), code=code)
+    if isinstance(e, OptionError):
+        return ApiError(422, str(e), param=e.name, code="invalid_value")
+    if isinstance(e, BertexError):
+        return ApiError(500, str(e), type="server_error", code="model_error")
+    return ApiError(
+        500,
+        "internal error; the server log has the details",
+        type="server_error",
+        code="internal_error",
+    )
+
+
+def _indexed(param: str | None, index: int | None) -> str | None:
+    if param is None:
+        return None
+    return f"{param}[{index}]" if index is not None else param
+
+
+def body(e: ApiError) -> dict[str, object]:
+    return {"error": {"message": e.message, "type": e.type, "param": e.param, "code": e.code}}
