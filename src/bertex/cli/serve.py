@@ -34,6 +34,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--max-body-bytes", type=int)
     p.add_argument("--deadline", type=float, dest="deadline_s", help="seconds per request")
     p.add_argument("--batch-wait-ms", type=float)
+    p.add_argument("--max-batch-requests", type=int, help="requests per forward pass (1: none)")
     p.add_argument("--log-level", default="warning")
     p.set_defaults(run=run)
 
@@ -65,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
             "max_body_bytes",
             "deadline_s",
             "batch_wait_ms",
+            "max_batch_requests",
         )
     }
     if keys:

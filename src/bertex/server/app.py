@@ -38,7 +38,12 @@ class State:
         self.metrics = Metrics()
         self.ready = threading.Event()
         self.batcher = Batcher(
-            model, config.batch_tokens, config.max_queue, config.batch_wait_ms, self.metrics
+            model,
+            config.batch_tokens,
+            config.max_queue,
+            config.batch_wait_ms,
+            self.metrics,
+            config.max_batch_requests,
         )
 
     def warm_up(self) -> None:

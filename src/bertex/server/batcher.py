@@ -48,9 +48,16 @@ class Job:
 
 class Batcher:
     def __init__(
-        self, model: Any, batch_tokens: int, max_queue: int, wait_ms: float, metrics: Any
+        self,
+        model: Any,
+        batch_tokens: int,
+        max_queue: int,
+        wait_ms: float,
+        metrics: Any,
+        max_requests: int = 256,
     ) -> None:
         self.model, self.metrics = model, metrics
+        self.max_requests = max_requests
         self.batch_tokens, self.max_queue, self.wait_s = batch_tokens, max_queue, wait_ms / 1000
         self._queue: deque[Job] = deque()
         self._queued_texts = 0
@@ -95,7 +102,11 @@ class Batcher:
                 if job.cancelled:
                     self.metrics.dropped.inc()
                     continue
-                fits = not batch or (job.key() == batch[0].key() and job.cost <= budget)
+                fits = not batch or (
+                    job.key() == batch[0].key()
+                    and job.cost <= budget
+                    and len(batch) < self.max_requests
+                )
                 if fits:
                     batch.append(job)
                     budget -= job.cost

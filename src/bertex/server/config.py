@@ -23,6 +23,7 @@ class ServerConfig:
     max_body_bytes: int = 8 * 1024 * 1024
     deadline_s: float = 60.0  # a request not answered by then gets 503 and frees its slot
     batch_wait_ms: float = 2.0  # how long the batcher waits for company
+    max_batch_requests: int = 256  # requests merged into one forward pass (1: no batching)
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> ServerConfig:
@@ -44,6 +45,7 @@ class ServerConfig:
         """Refuse limits that could never be satisfied."""
         for name in (
             "port",
+            "max_batch_requests",
             "batch_tokens",
             "max_queue",
             "max_inputs",
@@ -73,7 +75,15 @@ class ServerConfig:
 def _parse(name: str, raw: str) -> Any:
     if name == "api_keys":
         return tuple(k.strip() for k in raw.split(","))
-    if name in ("port", "batch_tokens", "max_queue", "max_inputs", "max_chars", "max_body_bytes"):
+    if name in (
+        "port",
+        "batch_tokens",
+        "max_queue",
+        "max_inputs",
+        "max_chars",
+        "max_body_bytes",
+        "max_batch_requests",
+    ):
         return int(raw)
     if name in ("deadline_s", "batch_wait_ms"):
         return float(raw)
