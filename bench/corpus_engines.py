@@ -62,8 +62,8 @@ def main(n: int) -> None:
     print(f"{n:,} lines, all-MiniLM-L6-v2, {os.cpu_count()} CPUs\n")
     print("| engine | wall (s) | documents/s | output equal to local |\n|---|---:|---:|---|")
     reference = None
-    for name, extra in runs.items():
-        out = work / f"{len(extra)}.parquet"
+    for k, (name, extra) in enumerate(runs.items()):
+        out = work / f"run{k}.parquet"
         start = time.monotonic()
         subprocess.run(
             [exe, "embed", "--input", str(src), "--out", str(out), "--quiet", *extra],
