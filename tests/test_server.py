@@ -327,11 +327,22 @@ def test_without_fastapi_the_error_names_the_extra(monkeypatch, capsys):
 def test_server_config_from_environment_and_flags():
     from bertex.server.config import ServerConfig
 
-    env = {"BERTEX_PORT": "9001", "BERTEX_API_KEYS": "a, b,", "BERTEX_MAX_QUEUE": "600",
-           "BERTEX_DEADLINE_S": "2.5", "BERTEX_MODEL": "/models/x"}
+    env = {
+        "BERTEX_PORT": "9001",
+        "BERTEX_API_KEYS": "a, b,",
+        "BERTEX_MAX_QUEUE": "600",
+        "BERTEX_DEADLINE_S": "2.5",
+        "BERTEX_MODEL": "/models/x",
+    }
     c = ServerConfig.from_env(env, max_inputs=100)
     assert (c.port, c.api_keys, c.max_queue, c.deadline_s, c.model, c.max_inputs) == (
-        9001, ("a", "b"), 600, 2.5, "/models/x", 100)
+        9001,
+        ("a", "b"),
+        600,
+        2.5,
+        "/models/x",
+        100,
+    )
     assert c.host == "127.0.0.1"
     with pytest.raises(bertex.OptionError, match="max_queue"):
         ServerConfig.from_env({}, max_queue=10, max_inputs=20)

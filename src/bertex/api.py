@@ -337,6 +337,7 @@ class Model:
             dtype=o.dtype,
             backend=self.backend.name,
             bertex_version=__version__,
+            precision=getattr(self.backend, "precision", "fp32"),
         )
 
     def _sentences(
@@ -468,12 +469,24 @@ def _report(plan: DocPlan) -> InputReport:
     )
 
 
-def load(name_or_path: str | Path = "all-MiniLM-L6-v2") -> Model:
-    """Load a model by folder, hub id, or the embedded default "all-MiniLM-L6-v2"."""
+def load(
+    name_or_path: str | Path = "all-MiniLM-L6-v2",
+    *,
+    backend: str = "torch",
+    precision: str = "fp32",
+) -> Model:
+    """Load a model by folder, hub id, or the embedded default "all-MiniLM-L6-v2".
+
+    backend="torch" (exact, default) or "onnx" (ONNX Runtime, exported once and cached);
+    precision="fp32" (default), "bf16" (torch autocast where the CPU has native bf16, else fp32
+    with a warning) or "int8" (onnx, dynamic per-channel quantization).
+    """
+    from .backends.precision import choose
     from .backends.torch_backend import TorchBackend
     from .loading import check_folder, resolve, weights_sha256
     from .models import check_vocab, describe, load_tokenizer, load_torch_model, quiet_transformers
 
+    effective = choose(backend, precision)
     quiet_transformers()
     src = resolve(name_or_path)
     check_folder(src.folder)
@@ -482,7 +495,14 @@ def load(name_or_path: str | Path = "all-MiniLM-L6-v2") -> Model:
     check_vocab(src.folder, hf_tok, model.config)
     info = describe(src, model, hf_tok, has_pooler, fixes)
     accepts_types = "token_type_ids" in hf_tok.model_input_names
-    backend = TorchBackend(model, accepts_types)
+    sha = weights_sha256(src.folder)
+    engine: Backend
+    if backend == "onnx":
+        from .backends.onnx_backend import OnnxBackend
+
+        engine = OnnxBackend(model, sha, accepts_types, has_pooler, effective)
+    else:
+        engine = TorchBackend(model, accepts_types, effective)
 
     def split_factory() -> TextTokenizer:
         tok, _ = (
@@ -494,7 +514,7 @@ def load(name_or_path: str | Path = "all-MiniLM-L6-v2") -> Model:
             fix_casing(tok)
         return TextTokenizer(tok)
 
-    return Model(info, TextTokenizer(hf_tok), backend, weights_sha256(src.folder), split_factory)
+    return Model(info, TextTokenizer(hf_tok), engine, sha, split_factory)
 
 
 def _byte_level(tok: Any) -> bool:

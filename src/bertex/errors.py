@@ -17,7 +17,7 @@
      └── ExtraMissingError    an optional extra is not installed (names it)
 
 Warnings are BertexWarning subclasses: UnknownTokenWarning, WeakPoolingWarning,
-LongInputWarning, TokenizerFixWarning.
+LongInputWarning, TokenizerFixWarning, PrecisionWarning.
 """
 
 from __future__ import annotations
@@ -134,6 +134,10 @@ class WeakPoolingWarning(BertexWarning):
 
 class LongInputWarning(BertexWarning):
     """An input was windowed or truncated."""
+
+
+class PrecisionWarning(BertexWarning):
+    """A requested precision is not native on this machine; a slower or exact one runs."""
 
 
 class TokenizerFixWarning(BertexWarning):

@@ -125,6 +125,7 @@ class Meta:
     dtype: str
     backend: str
     bertex_version: str
+    precision: str = "fp32"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -1,4 +1,5 @@
-"""The PyTorch backend: a Hugging Face AutoModel in eval mode, no gradients, fp32."""
+"""The PyTorch backend: a Hugging Face AutoModel in eval mode, no gradients; fp32, or bf16
+autocast where the CPU has native bf16 (outputs are returned as float32 either way)."""
 
 from __future__ import annotations
 
@@ -15,8 +16,9 @@ from . import Want
 class TorchBackend:
     name = "torch"
 
-    def __init__(self, model: Any, accepts_token_types: bool) -> None:
+    def __init__(self, model: Any, accepts_token_types: bool, precision: str = "fp32") -> None:
         self.model = model.eval()  # dropout off: vectors are deterministic
+        self.precision = precision
         self.accepts_token_types = accepts_token_types
         self.num_layers: int = model.config.num_hidden_layers
         self._attn = getattr(model.config, "_attn_implementation", "sdpa")
@@ -29,7 +31,8 @@ class TorchBackend:
         if self.accepts_token_types:
             inputs["token_type_ids"] = torch.from_numpy(batch.token_type_ids)  # (B, L)
         all_layers = any(i != self.num_layers for i in want.layers)
-        with torch.inference_mode(), self._attention_impl(want.attentions):
+        autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.precision == "bf16")
+        with torch.inference_mode(), autocast, self._attention_impl(want.attentions):
             out = self.model(
                 **inputs,
                 output_hidden_states=all_layers,

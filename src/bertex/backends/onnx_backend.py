@@ -1,0 +1,244 @@
+"""The ONNX Runtime backend: the model exported once per set of outputs, cached on disk, and
+optionally quantized to int8 (dynamic, per-channel).
+
+Graphs are exported with the outputs a request needs, and no more: the last layer (+ pooler),
+every hidden state, or the attention maps too. The cache key holds the weights' hash, the
+outputs, the precision and the versions of onnxruntime, torch and transformers; a cached graph
+that fails to load is rebuilt, never trusted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import __version__
+from ..errors import BertexWarning, ExtraMissingError
+from ..types import Batch, ModelOutput
+from . import Want
+
+OPSET = 18
+
+
+def cache_root() -> Path:
+    base = os.environ.get("BERTEX_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "bertex"
+    )
+    return Path(base) / "onnx"
+
+
+class OnnxBackend:
+    name = "onnx"
+
+    def __init__(
+        self,
+        torch_model: Any,
+        weights_sha256: str,
+        accepts_token_types: bool,
+        has_pooler: bool,
+        precision: str = "fp32",
+        cache: Path | None = None,
+    ) -> None:
+        try:
+            import onnxruntime  # noqa: F401
+        except ImportError:
+            raise ExtraMissingError("onnx", "onnxruntime", "backend='onnx'") from None
+        self.torch_model = torch_model.eval()
+        self.sha, self.precision = weights_sha256, precision
+        self.accepts_token_types, self.has_pooler = accepts_token_types, has_pooler
+        self.num_layers: int = torch_model.config.num_hidden_layers
+        self.cache = cache or cache_root()
+        self._sessions: dict[tuple[str, bool], Any] = {}
+
+    # -- running ----------------------------------------------------------------------------
+
+    def forward(self, batch: Batch, want: Want) -> ModelOutput:
+        layers = "all" if any(i != self.num_layers for i in want.layers) else "last"
+        session = self._session(layers, want.attentions)
+        feeds = {"input_ids": batch.input_ids, "attention_mask": batch.attention_mask}
+        if self.accepts_token_types:
+            feeds["token_type_ids"] = batch.token_type_ids
+        outs = dict(zip([o.name for o in session.get_outputs()], session.run(None, feeds)))
+        hidden = None
+        if want.layers:
+            states = outs["hidden"]  # (K_exported, B, L, H)
+            index = list(want.layers) if layers == "all" else [0] * len(want.layers)
+            hidden = np.ascontiguousarray(states[index].transpose(1, 2, 0, 3))  # (B, L, K, H)
+        pooler = outs.get("pooler") if want.pooler else None
+        attentions = outs.get("attentions") if want.attentions else None  # (B, layers, h, L, L)
+        return ModelOutput(hidden, pooler, attentions)
+
+    def _session(self, layers: str, attentions: bool) -> Any:
+        key = (layers, attentions)
+        if key not in self._sessions:
+            self._sessions[key] = self._load_or_build(layers, attentions)
+        return self._sessions[key]
+
+    def _load_or_build(self, layers: str, attentions: bool) -> Any:
+        import onnxruntime as ort
+
+        folder = self.cache / self._key(layers, attentions)
+        path = folder / f"model.{self.precision}.onnx"
+        if path.exists():
+            try:
+                return self._open(path)
+            except Exception as e:  # corrupt: rebuild, do not trust
+                warnings.warn(
+                    f"cached ONNX graph {path} cannot be loaded ({type(e).__name__}); "
+                    "rebuilding it",
+                    BertexWarning,
+                    stacklevel=2,
+                )
+                shutil.rmtree(folder, ignore_errors=True)
+        fp32 = folder / "model.fp32.onnx"
+        if self.precision == "int8" and fp32.exists():  # the export is cached: quantize it
+            tmp = folder / ".model.int8.onnx.tmp"
+            quantize(fp32, tmp)
+            os.replace(tmp, path)
+        else:
+            self._build(folder, layers, attentions)
+        del ort
+        return self._open(path)
+
+    def _open(self, path: Path) -> Any:
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        opts.intra_op_num_threads = os.cpu_count() or 1
+        opts.log_severity_level = 3
+        return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+
+    def _key(self, layers: str, attentions: bool) -> str:
+        import onnxruntime
+        import torch
+        import transformers
+
+        doc = {
+            "weights": self.sha,
+            "layers": layers,
+            "attentions": attentions,
+            "pooler": self.has_pooler,
+            "types": self.accepts_token_types,
+            "opset": OPSET,
+            "ort": onnxruntime.__version__,
+            "torch": torch.__version__,
+            "transformers": transformers.__version__,
+            "bertex": __version__,
+        }
+        return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:24]
+
+    # -- export and quantization -------------------------------------------------------------
+
+    def _build(self, folder: Path, layers: str, attentions: bool) -> None:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".build-", dir=folder.parent))
+        try:
+            fp32 = tmp / "model.fp32.onnx"
+            self._export(fp32, layers, attentions)
+            if self.precision == "int8":
+                quantize(fp32, tmp / "model.int8.onnx")
+            os.replace(tmp, folder) if not folder.exists() else shutil.rmtree(tmp)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    def _export(self, path: Path, layers: str, attentions: bool) -> None:
+        import torch
+
+        model = self.torch_model
+        if attentions:
+            model.set_attn_implementation("eager")
+        wrapper = _Outputs(
+            model, layers == "all", self.has_pooler, attentions, self.accepts_token_types
+        )
+        ids = torch.full((2, 8), 100, dtype=torch.long)
+        args = (ids, torch.ones_like(ids)) + (
+            (torch.zeros_like(ids),) if self.accepts_token_types else ()
+        )
+        names = ["input_ids", "attention_mask"] + (
+            ["token_type_ids"] if self.accepts_token_types else []
+        )
+        batch, seq = torch.export.Dim("batch"), torch.export.Dim("seq", max=4096)
+        outputs = (
+            ["hidden"]
+            + (["pooler"] if self.has_pooler else [])
+            + (["attentions"] if attentions else [])
+        )
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                program = torch.onnx.export(
+                    wrapper,
+                    args,
+                    dynamo=True,
+                    opset_version=OPSET,
+                    input_names=names,
+                    output_names=outputs,
+                    verbose=False,
+                    dynamic_shapes={n: {0: batch, 1: seq} for n in names},
+                )
+            program.save(str(path))
+        finally:
+            if attentions:
+                model.set_attn_implementation("sdpa")
+
+
+def quantize(src: Path, dst: Path) -> None:
+    """Dynamic int8 quantization of the MatMul weights, per output channel: per-tensor scales
+    (the onnxruntime default) lose too much for embeddings."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    quantize_dynamic(
+        str(src),
+        str(dst),
+        per_channel=True,
+        weight_type=QuantType.QInt8,
+        op_types_to_quantize=["MatMul"],
+        extra_options={"MatMulConstBOnly": True},
+    )
+
+
+class _Outputs:
+    """Wraps the model so the exported graph returns exactly the asked-for tensors."""
+
+    def __new__(
+        cls, model: Any, all_layers: bool, pooler: bool, attentions: bool, types: bool
+    ) -> Any:
+        import torch
+
+        class Wrapper(torch.nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.model = model
+
+            def forward(self, input_ids, attention_mask, token_type_ids=None):  # noqa: ANN001
+                kwargs = {"token_type_ids": token_type_ids} if types else {}
+                out = self.model(
+                    input_ids=input_ids,
+                    attention_mask=attention_mask,
+                    output_hidden_states=all_layers,
+                    output_attentions=attentions,
+                    return_dict=True,
+                    **kwargs,
+                )
+                hidden = (
+                    torch.stack(out.hidden_states)
+                    if all_layers
+                    else out.last_hidden_state.unsqueeze(0)
+                )  # (K, B, L, H)
+                result = [hidden]
+                if pooler:
+                    result.append(out.pooler_output)  # (B, H)
+                if attentions:
+                    result.append(torch.stack(out.attentions, dim=1))  # (B, layers, h, L, L)
+                return tuple(result)
+
+        return Wrapper()

@@ -1,0 +1,153 @@
+"""Backends and precisions: ONNX Runtime equals torch (1e-4), int8 and bf16 pass the quality
+gates (cosine to fp32, STS-B Spearman), the ONNX cache is reused and rebuilt when corrupt."""
+
+from __future__ import annotations
+
+import csv
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import bertex
+
+pytest.importorskip("onnxruntime")
+STSB = Path(__file__).resolve().parents[2] / "shared" / "data" / "stsb" / "stsb-en-dev.csv"
+TEXTS = ["A man with a hard hat is dancing.", "Unbelievably, the child is riding a horse!", "a"]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def onnx_cache(tmp_path_factory):
+    path = tmp_path_factory.mktemp("onnx-cache")
+    old = os.environ.get("BERTEX_CACHE")
+    os.environ["BERTEX_CACHE"] = str(path)
+    yield path
+    if old is None:
+        os.environ.pop("BERTEX_CACHE", None)
+    else:
+        os.environ["BERTEX_CACHE"] = old
+
+
+def stsb(n: int | None = None) -> tuple[list[str], list[str], np.ndarray]:
+    with STSB.open(encoding="utf-8") as f:
+        rows = list(csv.reader(f))[:n]
+    return [r[0] for r in rows], [r[1] for r in rows], np.array([float(r[2]) for r in rows])
+
+
+def spearman(a: np.ndarray, b: np.ndarray) -> float:
+    """Pearson correlation of average ranks (written here to avoid a scipy dependency)."""
+
+    def ranks(x: np.ndarray) -> np.ndarray:
+        order = np.argsort(x, kind="stable")
+        r = np.empty(len(x))
+        r[order] = np.arange(len(x))
+        for v in np.unique(x):  # ties share their average rank
+            tie = x == v
+            r[tie] = r[tie].mean()
+        return r
+
+    ra, rb = ranks(a), ranks(b)
+    return float(np.corrcoef(ra, rb)[0, 1])
+
+
+def test_unknown_backend_or_precision_is_an_error():
+    with pytest.raises(bertex.OptionError, match="'torch', 'onnx'"):
+        bertex.load("all-MiniLM-L6-v2", backend="tensorflow")
+    with pytest.raises(bertex.OptionError, match="backend='onnx'"):
+        bertex.load("all-MiniLM-L6-v2", precision="int8")
+
+
+def test_onnx_equals_torch_on_tiny_bert(tiny_bert, bert_dir, onnx_cache):
+    onnx = bertex.load(bert_dir, backend="onnx")
+    for kwargs in (
+        {"level": "token"},
+        {"level": "hidden_states"},
+        {"level": "token", "attentions": True},
+        {"level": "sentence", "pooling": "pooler"},
+    ):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            a = tiny_bert.embed(TEXTS, **kwargs)
+            b = onnx.embed(TEXTS, **kwargs)
+        if kwargs["level"] == "sentence":
+            assert np.abs(a.vectors - b.vectors).max() <= 1e-4
+            continue
+        for x, y in zip(a, b):
+            assert np.abs(x.vectors - y.vectors).max() <= 1e-4
+            if x.attentions is not None:
+                assert np.abs(x.attentions - y.attentions).max() <= 1e-4
+    assert b.meta.backend == "onnx"
+    # one graph per set of outputs: last layer (+ pooler), every layer, attention maps
+    assert len(list((onnx_cache / "onnx").iterdir())) == 3
+
+
+def test_onnx_cache_is_reused_and_a_corrupt_one_rebuilt(bert_dir, onnx_cache):
+    model = bertex.load(bert_dir, backend="onnx")
+    model.embed("a man", level="token")
+    graphs = sorted(onnx_cache.glob("onnx/*/model.fp32.onnx"))
+    assert graphs
+    stamps = {p: p.stat().st_mtime_ns for p in graphs}
+    again = bertex.load(bert_dir, backend="onnx")
+    again.embed("a man", level="token")
+    assert {p: p.stat().st_mtime_ns for p in graphs} == stamps  # not exported again
+    for p in graphs:
+        p.write_bytes(b"not an onnx graph")
+    fresh = bertex.load(bert_dir, backend="onnx")
+    with pytest.warns(bertex.BertexWarning, match="rebuilding"):
+        r = fresh.embed("a man", level="token")
+    assert np.isfinite(r.vectors).all()
+
+
+def test_bf16_without_native_support_falls_back_loudly(bert_dir, monkeypatch):
+    from bertex.backends import precision
+
+    monkeypatch.delenv("BERTEX_EMULATED_BF16", raising=False)
+    monkeypatch.setattr(precision, "native_bf16", lambda: False)
+    with pytest.warns(bertex.PrecisionWarning, match="running fp32"):
+        model = bertex.load(bert_dir, precision="bf16")
+    assert model.embed("a man", level="sentence").meta.precision == "fp32"
+
+
+def test_bf16_autocast_stays_close_to_fp32(tiny_bert, bert_dir, monkeypatch):
+    monkeypatch.setenv("BERTEX_EMULATED_BF16", "1")  # exercise the path on any CPU
+    model = bertex.load(bert_dir, precision="bf16")
+    a = tiny_bert.embed(TEXTS, level="sentence").vectors
+    b = model.embed(TEXTS, level="sentence")
+    assert b.meta.precision == "bf16" and b.vectors.dtype == np.float32
+    cos = (a * b.vectors).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b.vectors, axis=1)
+    assert cos.min() >= 0.99
+
+
+@pytest.mark.slow
+def test_default_model_onnx_fp32_within_1e4_of_torch(default_model):
+    onnx = bertex.load("all-MiniLM-L6-v2", backend="onnx")
+    texts = TEXTS + ["你好，世界！", "word " * 400]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for x, y in zip(
+            default_model.embed(texts, level="token"), onnx.embed(texts, level="token")
+        ):
+            assert np.abs(x.vectors - y.vectors).max() <= 1e-4
+
+
+@pytest.mark.slow
+def test_int8_passes_the_quality_gates(default_model):
+    s1, s2, gold = stsb()
+    texts = s1 + s2
+    fp32 = default_model.embed(texts, level="sentence").vectors
+    int8_model = bertex.load("all-MiniLM-L6-v2", backend="onnx", precision="int8")
+    int8 = int8_model.embed(texts, level="sentence")
+    assert int8.meta.precision == "int8"
+    cos = (fp32 * int8.vectors).sum(1)  # both unit length
+    print(f"int8 cosine to fp32: mean {cos.mean():.5f} min {cos.min():.5f}")
+    assert cos.mean() >= 0.99 and cos.min() >= 0.97
+    n = len(s1)
+    rho = {
+        name: spearman((v[:n] * v[n:]).sum(1), gold)
+        for name, v in (("fp32", fp32), ("int8", int8.vectors))
+    }
+    print(f"STS-B dev Spearman: fp32 {rho['fp32']:.4f} int8 {rho['int8']:.4f}")
+    assert abs(rho["int8"] - rho["fp32"]) <= 0.005
+    assert rho["fp32"] > 0.8  # the real model, working
