@@ -10,6 +10,7 @@ __version__ = "0.1.0"
 
 from .api import Model, Request, Tokenized, load
 from .config import EmbedOptions
+from .corpus import JobSpec, JobSummary
 from .errors import (
     BertexError,
     BertexWarning,

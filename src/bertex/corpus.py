@@ -42,6 +42,8 @@ class JobSpec:
     on_error: OnError = "skip"
     overwrite: bool = False
     keep_text: bool = False
+    backend: str = "torch"
+    precision: str = "fp32"  # the precision that really runs (after any fallback)
 
 
 @dataclass(frozen=True)
@@ -188,6 +190,8 @@ def fingerprint(spec: JobSpec, model_name: str, weights_sha256: str) -> dict[str
         },
         "shard_rows": spec.shard_rows,
         "keep_text": spec.keep_text,
+        "backend": spec.backend,
+        "precision": spec.precision,
         "output_format": format_of(spec.out),
     }
 

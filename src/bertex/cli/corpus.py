@@ -37,6 +37,7 @@ def add_options(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..backends.precision import choose
     from ..corpus import JobSpec, local_executor, run_job
     from ..errors import OptionError
     from ..loading import resolve, weights_sha256
@@ -66,6 +67,8 @@ def run(args: argparse.Namespace) -> int:
         on_error=args.on_error,
         overwrite=args.overwrite,
         keep_text=args.keep_text,
+        backend=args.backend,
+        precision=choose(args.backend, args.precision),
     )
     src = resolve(args.model)
     sha = weights_sha256(src.folder)
@@ -82,11 +85,13 @@ def run(args: argparse.Namespace) -> int:
             actors=args.ray_actors,
             cpus=args.ray_cpus_per_actor,
             gpus=args.ray_gpus_per_actor,
+            backend=args.backend,
+            precision=spec.precision,
         )
     else:
         import bertex
 
-        model = bertex.load(args.model)
+        model = bertex.load(args.model, backend=args.backend, precision=args.precision)
         executor = local_executor(model, options, args.keep_text, numeric_ids)
     bar = _progress(spec, args.quiet)
     summary = run_job(spec, src.name, sha, executor, on_progress=bar.update if bar else None)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,13 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--format", choices=FORMATS, default="human")
     p.add_argument("-o", "--out", type=Path, help="write here instead of stdout (npy needs it)")
     p.add_argument("--preview", type=int, default=4, help="values shown per vector (human)")
+    p.add_argument(
+        "--profile",
+        action="store_true",
+        help="print the seconds spent in tokenization, forward, output and writing",
+    )
+    p.add_argument("--backend", choices=("torch", "onnx"), default="torch")
+    p.add_argument("--precision", choices=("fp32", "bf16", "int8"), default="fp32")
     corpus.add_options(p)
     p.set_defaults(run=run)
 
@@ -43,15 +51,22 @@ def run(args: argparse.Namespace) -> int:
     texts, pairs, label = common.read_inputs(args)
     if args.format == "npy" and args.out is None:
         raise OptionError("--out", None, ["a file path"], "--format npy writes binary; give --out")
-    model = bertex.load(args.model)
+    model = bertex.load(args.model, backend=args.backend, precision=args.precision)
+    timings: dict[str, float] = {}
     try:
-        result = model.embed(texts, pairs, **common.embed_kwargs(args))
+        result = model.embed(texts, pairs, timings=timings, **common.embed_kwargs(args))
     except InputError as e:
         if label == "line" and e.index is not None:
             msg = str(e).replace(f"input {e.index}: ", "", 1)
             raise type(e)(f"line {e.index + 1}: {msg}") from None
         raise
+    start = time.perf_counter()
     write(result, args)
+    timings["write"] = time.perf_counter() - start
+    if args.profile:
+        total = sum(timings.values())
+        parts = ", ".join(f"{k} {v:.3f} s ({100 * v / total:.0f}%)" for k, v in timings.items())
+        print(f"profile: {parts}", file=sys.stderr)
     return 0
 
 

@@ -26,14 +26,21 @@ class _Embedder:
     """A Ray Data actor: one model replica, pickled shard tasks in, pickled results out."""
 
     def __init__(
-        self, model: str, options: dict[str, Any], keep_text: bool, numeric_ids: bool, threads: int
+        self,
+        model: str,
+        options: dict[str, Any],
+        keep_text: bool,
+        numeric_ids: bool,
+        threads: int,
+        backend: str = "torch",
+        precision: str = "fp32",
     ) -> None:
         import torch
 
         import bertex
 
         torch.set_num_threads(max(1, threads))
-        self.model = bertex.load(model)
+        self.model = bertex.load(model, backend=backend, precision=precision)
         self.options = EmbedOptions(**options)
         self.keep_text, self.numeric_ids = keep_text, numeric_ids
 
@@ -87,6 +94,8 @@ def ray_executor(
     cpus: float = 2.0,
     gpus: float = 0.0,
     group: int | None = None,
+    backend: str = "torch",
+    precision: str = "fp32",
 ) -> Executor:
     """An Executor that embeds shards on Ray; results come back in shard order."""
     _import_ray()  # fail early, naming the extra
@@ -102,6 +111,8 @@ def ray_executor(
             "keep_text": keep_text,
             "numeric_ids": numeric_ids,
             "threads": int(cpus),
+            "backend": backend,
+            "precision": precision,
         }
         while chunk := list(itertools.islice(tasks, per_group)):
             ds = ray.data.from_items([{"task": pickle.dumps(t)} for t in chunk])
