@@ -80,9 +80,15 @@ def make_runner(path: str, model: str):
         pipe = pipeline("feature-extraction", model=folder, framework="pt", device=-1)
 
         def run(texts):
+            # subtle: with batch_size the pipeline hands back padded rows; a plain mean over
+            # them averages padding in (cosine 0.66 to the right vectors here), so cut each
+            # output to its text's real length
+            lengths = [len(ids) for ids in pipe.tokenizer(texts, truncation=True,
+                                                          max_length=256)["input_ids"]]
             vecs = []
-            for feats in pipe(texts, batch_size=32, truncation=True, max_length=256):
-                t = torch.tensor(feats[0])  # (T, H), no padding
+            for n, feats in zip(lengths, pipe(texts, batch_size=32, truncation=True,
+                                              max_length=256)):
+                t = torch.tensor(feats[0])[:n]  # (T, H)
                 vecs.append(torch.nn.functional.normalize(t.mean(0), dim=-1))
             return torch.stack(vecs).numpy()
         return run

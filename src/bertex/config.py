@@ -70,8 +70,8 @@ class EmbedOptions:
     max_length: int | None = None
     attentions: bool = False
     is_split_into_words: bool = False
-    batch_tokens: int = 16384
-    max_batch_size: int = 256
+    batch_tokens: int = 2048
+    max_batch_size: int = 32
 
     @classmethod
     def create(cls, **kwargs: Any) -> EmbedOptions:

@@ -54,7 +54,7 @@ def add_embed_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stride", type=int, help="tokens shared by neighbouring windows")
     p.add_argument("--max-length", type=int, help="tokens per window, special tokens included")
     p.add_argument("--attentions", action="store_true", help="attention maps (token level)")
-    p.add_argument("--batch-tokens", type=int, default=16384)
+    p.add_argument("--batch-tokens", type=int, default=2048)
 
 
 def level_of(args: argparse.Namespace) -> str:
