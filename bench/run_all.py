@@ -19,8 +19,12 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def run(script: str, *args: str) -> str:
-    p = subprocess.run([sys.executable, str(ROOT / "bench" / script), *args], capture_output=True,
-                       text=True, cwd=ROOT)
+    p = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / script), *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     if p.returncode:
         return f"(failed: {p.stderr.strip()[-400:]})"
     return p.stdout.strip()
@@ -41,11 +45,13 @@ def machine() -> str:
     from bertex.backends.precision import cpu_flags, native_bf16
 
     simd = ", ".join(sorted(f for f in cpu_flags() if f.startswith(("avx", "amx")))) or "none"
-    return (f"- CPU: {cpu}, {__import__('os').cpu_count()} cores; SIMD: {simd}; native bf16: "
-            f"{'yes' if native_bf16() else 'no'}\n"
-            f"- Python {platform.python_version()}, torch {torch.__version__}, transformers "
-            f"{transformers.__version__}, onnxruntime {onnxruntime.__version__}, numpy "
-            f"{numpy.__version__}, bertex {bertex.__version__}")
+    return (
+        f"- CPU: {cpu}, {__import__('os').cpu_count()} cores; SIMD: {simd}; native bf16: "
+        f"{'yes' if native_bf16() else 'no'}\n"
+        f"- Python {platform.python_version()}, torch {torch.__version__}, transformers "
+        f"{transformers.__version__}, onnxruntime {onnxruntime.__version__}, numpy "
+        f"{numpy.__version__}, bertex {bertex.__version__}"
+    )
 
 
 def chart(doc: dict, path: Path) -> None:
@@ -70,8 +76,15 @@ def main() -> None:
     args = ap.parse_args()
     quick = args.quick
     speed_json = Path(tempfile.mkdtemp()) / "speed.json"
-    speed = run("speed.py", "--n", "500" if quick else "2000", "--reps", "2" if quick else "3",
-                "--json", str(speed_json))
+    speed = run(
+        "speed.py",
+        "--n",
+        "500" if quick else "2000",
+        "--reps",
+        "2" if quick else "3",
+        "--json",
+        str(speed_json),
+    )
     if speed_json.exists():
         chart(json.loads(speed_json.read_text()), ROOT / "benchmarks.png")
     memory = run("corpus_memory.py", *(["10000", "100000"] if quick else []))

@@ -24,11 +24,20 @@ from pathlib import Path
 
 import numpy as np
 
-PATHS = ("tutorial loop", "transformers pipeline", "sentence-transformers encode",
-         "bertex torch fp32", "bertex torch bf16", "bertex onnx fp32", "bertex onnx int8")
-WORDS = ("the a man woman child dog cat is are was riding playing eating running with on in of "
-         "to and hard hat dancing horse guitar river people watch near market city report "
-         "government announced tuesday that new policy would affect thousands").split()
+PATHS = (
+    "tutorial loop",
+    "transformers pipeline",
+    "sentence-transformers encode",
+    "bertex torch fp32",
+    "bertex torch bf16",
+    "bertex onnx fp32",
+    "bertex onnx int8",
+)
+WORDS = (
+    "the a man woman child dog cat is are was riding playing eating running with on in of "
+    "to and hard hat dancing horse guitar river people watch near market city report "
+    "government announced tuesday that new policy would affect thousands"
+).split()
 
 
 def corpus(n: int, seed: int = 0) -> list[str]:
@@ -69,10 +78,16 @@ def make_runner(path: str, model: str):
             out = []
             with torch.no_grad():
                 for i in range(0, len(texts), 32):
-                    b = tok(texts[i:i + 32], padding=True, truncation=True, max_length=256,
-                            return_tensors="pt")
+                    b = tok(
+                        texts[i : i + 32],
+                        padding=True,
+                        truncation=True,
+                        max_length=256,
+                        return_tensors="pt",
+                    )
                     out.append(_mean_pool(m(**b).last_hidden_state, b["attention_mask"]))
             return torch.cat(out).numpy()
+
         return run
     if path == "transformers pipeline":
         from transformers import pipeline
@@ -83,14 +98,18 @@ def make_runner(path: str, model: str):
             # subtle: with batch_size the pipeline hands back padded rows; a plain mean over
             # them averages padding in (cosine 0.66 to the right vectors here), so cut each
             # output to its text's real length
-            lengths = [len(ids) for ids in pipe.tokenizer(texts, truncation=True,
-                                                          max_length=256)["input_ids"]]
+            lengths = [
+                len(ids)
+                for ids in pipe.tokenizer(texts, truncation=True, max_length=256)["input_ids"]
+            ]
             vecs = []
-            for n, feats in zip(lengths, pipe(texts, batch_size=32, truncation=True,
-                                              max_length=256)):
+            for n, feats in zip(
+                lengths, pipe(texts, batch_size=32, truncation=True, max_length=256)
+            ):
                 t = torch.tensor(feats[0])[:n]  # (T, H)
                 vecs.append(torch.nn.functional.normalize(t.mean(0), dim=-1))
             return torch.stack(vecs).numpy()
+
         return run
     if path == "sentence-transformers encode":
         from sentence_transformers import SentenceTransformer
@@ -177,10 +196,23 @@ def main() -> None:
     rows = {}
     for path in PATHS:
         vec = work / f"{PATHS.index(path)}.npy"
-        cmd = [sys.executable, __file__, "--path", path, "--corpus", str(work / "corpus.json"),
-               "--vectors", str(vec), "--reps", str(args.reps), "--model", args.model]
-        p = subprocess.run(cmd, capture_output=True, text=True,
-                           env={**os.environ, "HF_HUB_OFFLINE": "1"})
+        cmd = [
+            sys.executable,
+            __file__,
+            "--path",
+            path,
+            "--corpus",
+            str(work / "corpus.json"),
+            "--vectors",
+            str(vec),
+            "--reps",
+            str(args.reps),
+            "--model",
+            args.model,
+        ]
+        p = subprocess.run(
+            cmd, capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"}
+        )
         lines = [x for x in p.stdout.splitlines() if x.startswith("{")]
         rows[path] = json.loads(lines[-1]) if lines else {"error": p.stderr[-300:]}
         rows[path]["vectors"] = str(vec)
@@ -194,25 +226,41 @@ def main() -> None:
         v = np.load(r["vectors"])
         cos = (v * ref).sum(1) / np.linalg.norm(v, axis=1) / np.linalg.norm(ref, axis=1)
         med = statistics.median(r["times"])
-        table.append({"path": path, "sent_s": args.n / med,
-                      "sent_s_min": args.n / max(r["times"]), "sent_s_max": args.n / min(r["times"]),
-                      "tok_s": tokens / med, "peak_mib": r["peak_mib"],
-                      "peak_frac": flops / med / 1e9 / peak,
-                      "cos_mean": float(cos.mean()), "cos_min": float(cos.min())})
-    doc = {"n": args.n, "reps": args.reps, "tokens": tokens, "matmul_gflops": peak,
-           "model": args.model, "rows": table}
+        table.append(
+            {
+                "path": path,
+                "sent_s": args.n / med,
+                "sent_s_min": args.n / max(r["times"]),
+                "sent_s_max": args.n / min(r["times"]),
+                "tok_s": tokens / med,
+                "peak_mib": r["peak_mib"],
+                "peak_frac": flops / med / 1e9 / peak,
+                "cos_mean": float(cos.mean()),
+                "cos_min": float(cos.min()),
+            }
+        )
+    doc = {
+        "n": args.n,
+        "reps": args.reps,
+        "tokens": tokens,
+        "matmul_gflops": peak,
+        "model": args.model,
+        "rows": table,
+    }
     if args.json:
         args.json.write_text(json.dumps(doc, indent=2))
     print(render(doc))
 
 
 def render(doc: dict) -> str:
-    lines = [f"{doc['n']:,} sentences ({doc['tokens']:,} tokens), {doc['model']}, median of "
-             f"{doc['reps']} runs (min-max); fp32 matmul peak measured at "
-             f"{doc['matmul_gflops']:.0f} GFLOP/s\n",
-             "| path | sentences/s | tokens/s | vs tutorial | vs s-t encode | of fp32 peak | "
-             "peak RSS MiB | cosine to fp32 (mean / min) |",
-             "|---|---:|---:|---:|---:|---:|---:|---|"]
+    lines = [
+        f"{doc['n']:,} sentences ({doc['tokens']:,} tokens), {doc['model']}, median of "
+        f"{doc['reps']} runs (min-max); fp32 matmul peak measured at "
+        f"{doc['matmul_gflops']:.0f} GFLOP/s\n",
+        "| path | sentences/s | tokens/s | vs tutorial | vs s-t encode | of fp32 peak | "
+        "peak RSS MiB | cosine to fp32 (mean / min) |",
+        "|---|---:|---:|---:|---:|---:|---:|---|",
+    ]
     by = {r["path"]: r for r in doc["rows"]}
     base = by.get("tutorial loop", {}).get("sent_s")
     st = by.get("sentence-transformers encode", {}).get("sent_s")
@@ -224,7 +272,8 @@ def render(doc: dict) -> str:
         lines.append(
             f"| {r['path']} | {r['sent_s']:.0f} ({r['sent_s_min']:.0f}-{r['sent_s_max']:.0f}) | "
             f"{r['tok_s']:,.0f} | {rel(base)} | {rel(st)} | {100 * r['peak_frac']:.0f}% | "
-            f"{r['peak_mib']:.0f} | {r['cos_mean']:.5f} / {r['cos_min']:.5f} |")
+            f"{r['peak_mib']:.0f} | {r['cos_mean']:.5f} / {r['cos_min']:.5f} |"
+        )
     return "\n".join(lines)
 
 
