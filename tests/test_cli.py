@@ -221,3 +221,24 @@ def test_version_and_help():
     for option in ("--level", "--layers", "--pooling", "--long", "--format"):
         assert option in help_text
     assert bertex.__version__ in run("--version").stdout.decode()
+
+
+def test_profile_reports_each_stage(bert_dir, capsys):
+    assert (
+        main(
+            [
+                "embed",
+                "a man is dancing",
+                "--model",
+                str(bert_dir),
+                "--profile",
+                "--format",
+                "jsonl",
+            ]
+        )
+        == 0
+    )
+    err = capsys.readouterr().err
+    for stage in ("tokenize", "forward", "output", "write"):
+        assert f"{stage} " in err
+    assert err.startswith("profile:") or "\nprofile:" in err

@@ -428,3 +428,18 @@ def test_progress_bar_on_a_terminal_and_summary(bert_dir, tmp_path):
         [*cmd, "--out", str(tmp_path / "c.parquet"), "--quiet"], capture_output=True
     )
     assert quiet.stderr == b""
+
+
+def test_another_backend_is_refused_on_resume(bert_dir, tmp_path, capsys, monkeypatch):
+    pytest.importorskip("onnxruntime")
+    monkeypatch.setenv("BERTEX_CACHE", str(tmp_path / "cache"))
+    src = tmp_path / "in.txt"
+    src.write_text("\n".join(TEXTS))
+    out = tmp_path / "out.parquet"
+    assert job(bert_dir, "--input", str(src), "--out", str(out)) == 0
+    assert job(bert_dir, "--input", str(src), "--out", str(out), "--backend", "onnx") == 2
+    assert "backend: 'torch' -> 'onnx'" in capsys.readouterr().err
+    onnx_out = tmp_path / "onnx.parquet"
+    assert job(bert_dir, "--input", str(src), "--out", str(onnx_out), "--backend", "onnx") == 0
+    a, b = bertex.read(out), bertex.read(onnx_out)
+    assert b.meta["backend"] == "onnx" and np.abs(a.vectors - b.vectors).max() <= 1e-4
