@@ -356,3 +356,16 @@ def test_api_key_file(tmp_path):
     f = tmp_path / "keys"
     f.write_text("# team keys\nsk-1\n\n  sk-2  \n")
     assert read_keys(f) == ("sk-1", "sk-2")
+
+
+def test_serve_on_the_onnx_backend(bert_dir, tiny_bert, tmp_path, monkeypatch):
+    pytest.importorskip("onnxruntime")
+    monkeypatch.setenv("BERTEX_CACHE", str(tmp_path / "cache"))
+    s = Server(bert_dir, "--backend", "onnx")
+    try:
+        r = s.post("/v1/embed", {"input": TEXTS, "level": "sentence"}, None).json()
+        assert r["meta"]["backend"] == "onnx" and r["meta"]["precision"] == "fp32"
+        got = np.array([d["embedding"] for d in r["data"]])
+        assert np.abs(got - tiny_bert.embed(TEXTS, level="sentence").vectors).max() <= 1e-4
+    finally:
+        s.stop()

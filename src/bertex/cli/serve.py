@@ -23,8 +23,8 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument("--host", default=None, help="default 127.0.0.1 (loopback)")
     p.add_argument("--port", type=int, default=None, help="default 8080")
-    p.add_argument("--backend", choices=("torch",), default="torch")
-    p.add_argument("--precision", choices=("fp32",), default="fp32")
+    p.add_argument("--backend", choices=("torch", "onnx"), default="torch")
+    p.add_argument("--precision", choices=("fp32", "bf16", "int8"), default="fp32")
     p.add_argument("--api-key", action="append", help="require 'Authorization: Bearer KEY'")
     p.add_argument("--api-key-file", type=Path, help="a file of keys, one per line")
     p.add_argument("--batch-tokens", type=int)
@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
     if keys:
         overrides["api_keys"] = keys
     config = ServerConfig.from_env(**overrides)
-    model = bertex.load(config.model)
+    model = bertex.load(config.model, backend=args.backend, precision=args.precision)
     app = create_app(model, config)  # refuses limits that could never be satisfied
     uvicorn.run(app, host=config.host, port=config.port, log_level=args.log_level, access_log=False)
     return 0
