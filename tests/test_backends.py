@@ -151,3 +151,13 @@ def test_int8_passes_the_quality_gates(default_model):
     print(f"STS-B dev Spearman: fp32 {rho['fp32']:.4f} int8 {rho['int8']:.4f}")
     assert abs(rho["int8"] - rho["fp32"]) <= 0.005
     assert rho["fp32"] > 0.8  # the real model, working
+
+
+@pytest.mark.parametrize("fixture", ["roberta_dir", "distilbert_dir"])
+def test_onnx_equals_torch_on_other_families(request, fixture):
+    folder = request.getfixturevalue(fixture)
+    ref, onnx = bertex.load(folder), bertex.load(folder, backend="onnx")
+    for x, y in zip(
+        ref.embed(TEXTS, level="hidden_states"), onnx.embed(TEXTS, level="hidden_states")
+    ):
+        assert np.abs(x.vectors - y.vectors).max() <= 1e-4
