@@ -48,27 +48,12 @@ def run(args: argparse.Namespace) -> int:
     import bertex
 
     from ..server.app import create_app
-    from ..server.config import ServerConfig, read_keys
+    from ..server.config import ServerConfig, flag_names, read_keys
 
     keys = tuple(args.api_key or ())
     if args.api_key_file is not None:
         keys += read_keys(args.api_key_file)
-    overrides = {
-        k: getattr(args, k)
-        for k in (
-            "model",
-            "host",
-            "port",
-            "batch_tokens",
-            "max_queue",
-            "max_inputs",
-            "max_chars",
-            "max_body_bytes",
-            "deadline_s",
-            "batch_wait_ms",
-            "max_batch_requests",
-        )
-    }
+    overrides = {k: getattr(args, k) for k in flag_names()}
     if keys:
         overrides["api_keys"] = keys
     config = ServerConfig.from_env(**overrides)

@@ -43,15 +43,7 @@ class ServerConfig:
 
     def check(self, max_length: int | None = None) -> None:
         """Refuse limits that could never be satisfied."""
-        for name in (
-            "port",
-            "max_batch_requests",
-            "batch_tokens",
-            "max_queue",
-            "max_inputs",
-            "max_chars",
-            "max_body_bytes",
-        ):
+        for name in _fields_of("int"):
             if int(getattr(self, name)) < (0 if name == "port" else 1):
                 raise OptionError(name, getattr(self, name), ["a positive integer"])
         if self.deadline_s <= 0:
@@ -72,20 +64,22 @@ class ServerConfig:
             )
 
 
+def _fields_of(kind: str) -> tuple[str, ...]:
+    """Names of ServerConfig's fields annotated `kind` ("int", "float", "str", ...)."""
+    return tuple(f.name for f in fields(ServerConfig) if f.type == kind)
+
+
+def flag_names() -> tuple[str, ...]:
+    """The fields a command line sets one to one (API keys come from several flags)."""
+    return tuple(f.name for f in fields(ServerConfig) if f.name != "api_keys")
+
+
 def _parse(name: str, raw: str) -> Any:
     if name == "api_keys":
         return tuple(k.strip() for k in raw.split(","))
-    if name in (
-        "port",
-        "batch_tokens",
-        "max_queue",
-        "max_inputs",
-        "max_chars",
-        "max_body_bytes",
-        "max_batch_requests",
-    ):
+    if name in _fields_of("int"):
         return int(raw)
-    if name in ("deadline_s", "batch_wait_ms"):
+    if name in _fields_of("float"):
         return float(raw)
     return raw
 
