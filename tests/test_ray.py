@@ -12,7 +12,8 @@ import tempfile
 import pytest
 
 import bertex
-from test_resume import BIN, committed, corpus, kill_after
+from test_resume import command as _cmd
+from test_resume import committed, corpus, kill_after
 
 
 @pytest.fixture
@@ -28,23 +29,6 @@ def ray_env(tmp_path):
         "RAY_USAGE_STATS_ENABLED": "0",
     }
     shutil.rmtree(short, ignore_errors=True)
-
-
-def _cmd(model, src, out, *extra):
-    return [
-        str(BIN),
-        "embed",
-        "--model",
-        str(model),
-        "--input",
-        str(src),
-        "--out",
-        str(out),
-        "--shard-rows",
-        "100",
-        "--quiet",
-        *extra,
-    ]
 
 
 @pytest.mark.slow

@@ -64,6 +64,20 @@ class Tokenized:
     special_mask: np.ndarray
     report: InputReport
 
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready values, as `bertex tokens --format json` and /v1/tokenize give."""
+        return {
+            "text": self.text,
+            "tokens": list(self.tokens),
+            "ids": self.ids.tolist(),
+            "offsets": self.offsets.tolist(),
+            "word_ids": self.word_ids.tolist(),
+            "special": self.special_mask.tolist(),
+            "unk_count": self.report.unk_count,
+            "n_tokens": self.report.n_tokens,
+            "n_windows": self.report.n_windows,
+        }
+
 
 class Model:
     """A loaded model. Build one with `bertex.load`."""

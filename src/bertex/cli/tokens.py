@@ -34,20 +34,7 @@ def run(args: argparse.Namespace) -> int:
     )
     unk = model.tokenizer.unk_token
     if args.format == "json":
-        doc = [
-            {
-                "text": t.text,
-                "tokens": list(t.tokens),
-                "ids": t.ids.tolist(),
-                "offsets": t.offsets.tolist(),
-                "word_ids": t.word_ids.tolist(),
-                "special": t.special_mask.tolist(),
-                "unk_count": t.report.unk_count,
-                "n_tokens": t.report.n_tokens,
-                "n_windows": t.report.n_windows,
-            }
-            for t in items
-        ]
+        doc = [t.to_dict() for t in items]
         sys.stdout.write(json.dumps(doc, ensure_ascii=False) + "\n")
         return 0
     for i, t in enumerate(items):

@@ -304,19 +304,7 @@ def _routes(app: FastAPI, state: State) -> None:
             out = await asyncio.to_thread(model.tokenize, items)
         except Exception as e:
             raise to_api_error(e, "input") from None
-        data = [
-            {
-                "index": i,
-                "tokens": list(t.tokens),
-                "ids": t.ids.tolist(),
-                "offsets": t.offsets.tolist(),
-                "word_ids": t.word_ids.tolist(),
-                "special": t.special_mask.tolist(),
-                "unk_count": t.report.unk_count,
-                "n_tokens": t.report.n_tokens,
-            }
-            for i, t in enumerate(out)
-        ]
+        data = [{"index": i, **t.to_dict()} for i, t in enumerate(out)]
         return _ok(state, request, {"object": "list", "data": data})
 
     @app.get("/v1/models")

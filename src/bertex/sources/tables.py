@@ -18,14 +18,7 @@ def csv_rows(path: Path, spec: SourceSpec, delimiter: str) -> Iterator[Row]:
     with path.open("rb") as raw:
         text = io.TextIOWrapper(raw, encoding="utf-8", errors="surrogateescape", newline="")
         reader = csv.DictReader(text, delimiter=delimiter)
-        header = reader.fieldnames or []
-        needed = [f for f in (spec.text_field, spec.id_field, spec.pair_field) if f]
-        missing = [f for f in needed if f not in header]
-        if missing:
-            raise SourceError(
-                f"{path}: no column {', '.join(map(repr, missing))}; columns are "
-                f"{', '.join(map(repr, header))} (choose with --text-col/--id-col/--pair-col)"
-            )
+        _required_columns(path, spec, reader.fieldnames or [])
         for number, record in enumerate(reader):
             bad = next(
                 (k for k, v in record.items() if isinstance(v, str) and _has_surrogate(v)), None
@@ -39,6 +32,18 @@ def csv_rows(path: Path, spec: SourceSpec, delimiter: str) -> Iterator[Row]:
             yield field_row(number, {k: v for k, v in record.items()}, spec)
 
 
+def _required_columns(path: Path, spec: SourceSpec, header: list[str]) -> list[str]:
+    """The columns the spec names; an error listing the table's columns if one is absent."""
+    needed = [f for f in (spec.text_field, spec.id_field, spec.pair_field) if f]
+    missing = [f for f in needed if f not in header]
+    if missing:
+        raise SourceError(
+            f"{path}: no column {', '.join(map(repr, missing))}; columns are "
+            f"{', '.join(map(repr, header))} (choose with --text-col/--id-col/--pair-col)"
+        )
+    return needed
+
+
 def _has_surrogate(value: str) -> bool:
     return any("\udc80" <= c <= "\udcff" for c in value)
 
@@ -50,14 +55,7 @@ def parquet_rows(path: Path, spec: SourceSpec) -> Iterator[Row]:
         pf = pq.ParquetFile(path)
     except Exception as e:  # pyarrow raises ArrowInvalid and OSError variants
         raise SourceError(f"{path}: not a readable Parquet file ({e})") from None
-    names = pf.schema_arrow.names
-    needed = [f for f in (spec.text_field, spec.id_field, spec.pair_field) if f]
-    missing = [f for f in needed if f not in names]
-    if missing:
-        raise SourceError(
-            f"{path}: no column {', '.join(map(repr, missing))}; columns are "
-            f"{', '.join(map(repr, names))} (choose with --text-col/--id-col/--pair-col)"
-        )
+    needed = _required_columns(path, spec, pf.schema_arrow.names)
     number = 0
     for batch in pf.iter_batches(batch_size=4096, columns=needed):
         for record in batch.to_pylist():
