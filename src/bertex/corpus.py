@@ -332,7 +332,7 @@ def run_job(
         summary.shards += 1
         if on_progress:
             on_progress(summary)
-    meta = next((s["meta"] for s in manifest["shards"] if s["meta"]), None)
+    meta: dict[str, Any] | None = next((s["meta"] for s in manifest["shards"] if s["meta"]), None)
     if meta is None:
         raise OutputError(
             f"no row of {spec.source.path} could be embedded; nothing to write "

@@ -188,6 +188,7 @@ class OnnxBackend:
                     verbose=False,
                     dynamic_shapes={n: {0: batch, 1: seq} for n in names},
                 )
+            assert program is not None  # dynamo=True always returns the program
             program.save(str(path))
         finally:
             if attentions:

@@ -95,7 +95,7 @@ class Batcher:
             time.sleep(self.wait_s)  # let requests that arrive together share the pass
         with self._cv:
             batch: list[Job] = []
-            budget, rest = self.batch_tokens, deque()
+            budget, rest = self.batch_tokens, deque[Job]()
             while self._queue:
                 job = self._queue.popleft()
                 self._queued_texts -= len(job.texts)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from ..errors import SourceError
@@ -32,7 +32,7 @@ def csv_rows(path: Path, spec: SourceSpec, delimiter: str) -> Iterator[Row]:
             yield field_row(number, {k: v for k, v in record.items()}, spec)
 
 
-def _required_columns(path: Path, spec: SourceSpec, header: list[str]) -> list[str]:
+def _required_columns(path: Path, spec: SourceSpec, header: Sequence[str]) -> list[str]:
     """The columns the spec names; an error listing the table's columns if one is absent."""
     needed = [f for f in (spec.text_field, spec.id_field, spec.pair_field) if f]
     missing = [f for f in needed if f not in header]
