@@ -332,8 +332,8 @@ def run_job(
         summary.shards += 1
         if on_progress:
             on_progress(summary)
-    meta: dict[str, Any] | None = next((s["meta"] for s in manifest["shards"] if s["meta"]), None)
-    if meta is None:
+    shard_meta = next((s["meta"] for s in manifest["shards"] if s["meta"]), None)
+    if shard_meta is None:
         raise OutputError(
             f"no row of {spec.source.path} could be embedded; nothing to write "
             f"(see the reasons with --on-error fail)"
@@ -351,7 +351,7 @@ def run_job(
             "skipped",
         )
     }
-    meta = {**meta, "job": want, "summary": counts, "bertex_version": __version__}
+    meta = {**shard_meta, "job": want, "summary": counts, "bertex_version": __version__}
     errors = [e for s in manifest["shards"] for e in s["errors"]]
     if errors:
         body = "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in errors)
