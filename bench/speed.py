@@ -1,20 +1,28 @@
 """Side-by-side speed and agreement of the ways to get sentence vectors on a CPU.
 
-    python bench/speed.py [--n 2000] [--reps 3] [--model all-MiniLM-L6-v2] [--json out.json]
+    python bench/speed.py [--corpus generated|stsb|long] [--model all-MiniLM-L6-v2|bert-base]
+                          [--n 2000] [--reps 3] [--paths a,b] [--json out.json]
 
-Each path runs in its own process, several repetitions after a warm-up, on the same seeded
-corpus with long-tailed lengths. Reported: sentences/s and tokens/s (median, min-max), peak
-memory, the fraction of this machine's measured fp32 matmul peak, and the cosine of each
-path's vectors to bertex's exact fp32 vectors. Every path mean-pools and L2-normalizes, as
-all-MiniLM-L6-v2 is meant to be used.
+Each path runs in its own process, several repetitions after a warm-up, on the same corpus:
+`generated` (seeded, long-tailed lengths, 8 to ~190 tokens), `stsb` (the STS-B dev sentences
+of ../shared/data/stsb, with each path's Spearman correlation to the gold scores) or `long`
+(documents of 1k-10k tokens: bertex's windowed path; the peers truncate, so they are left
+out). `--model bert-base` is a BERT with bert-base-uncased's configuration (12 layers, 768
+wide) and seeded random weights, built on the fly with the default model's vocabulary.
+Reported: sentences/s and tokens/s (median, min-max), peak memory, the fraction of this
+machine's measured fp32 matmul peak, the cosine of each path's vectors to bertex's exact fp32
+vectors. Every path mean-pools and L2-normalizes, as all-MiniLM-L6-v2 is meant to be used.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
+import math
 import os
 import random
+import shutil
 import statistics
 import subprocess
 import sys
@@ -48,6 +56,57 @@ def corpus(n: int, seed: int = 0) -> list[str]:
         words = min(180, max(5, int(rng.lognormvariate(2.8, 0.6))))
         out.append(" ".join(rng.choice(WORDS) for _ in range(words)).capitalize() + ".")
     return out
+
+
+STSB = Path(__file__).resolve().parents[2] / "shared" / "data" / "stsb" / "stsb-en-dev.csv"
+
+
+def long_documents(n: int, seed: int = 1) -> list[str]:
+    """Documents of about 1,000 to 10,000 tokens, log-uniform, sentences of the same words."""
+    rng = random.Random(seed)
+    docs = []
+    for _ in range(n):
+        target = int(math.exp(rng.uniform(math.log(900), math.log(9000))))  # words
+        sentences, words = [], 0
+        while words < target:
+            k = max(5, int(rng.lognormvariate(2.5, 0.5)))
+            sentences.append(" ".join(rng.choice(WORDS) for _ in range(k)).capitalize() + ".")
+            words += k
+        docs.append(" ".join(sentences))
+    return docs
+
+
+def stsb() -> tuple[list[str], np.ndarray]:
+    """The STS-B dev pairs as one list (first sentences, then second ones) and gold scores."""
+    with STSB.open(encoding="utf-8") as f:
+        rows = list(csv.reader(f))
+    return [r[0] for r in rows] + [r[1] for r in rows], np.array([float(r[2]) for r in rows])
+
+
+def spearman(a: np.ndarray, b: np.ndarray) -> float:
+    """Pearson correlation of ranks (ties broken by order; STS-B scores have few)."""
+    ra, rb = np.argsort(np.argsort(a)), np.argsort(np.argsort(b))
+    return float(np.corrcoef(ra, rb)[0, 1])
+
+
+def bert_base(folder: Path) -> Path:
+    """bert-base-uncased's configuration with seeded random weights and MiniLM's vocabulary
+    (the same 30,522 uncased WordPiece vocabulary), saved once."""
+    if (folder / "config.json").exists():
+        return folder
+    import torch
+    from transformers import BertConfig, BertModel
+
+    import bertex
+
+    src = Path(bertex.loading.resolve("all-MiniLM-L6-v2").folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+        if (src / name).exists():
+            shutil.copy(src / name, folder / name)
+    torch.manual_seed(0)
+    BertModel(BertConfig()).eval().save_pretrained(folder)
+    return folder
 
 
 def folder_of(model: str) -> str:
@@ -129,13 +188,13 @@ def child(args: argparse.Namespace) -> None:
     import warnings
 
     warnings.simplefilter("ignore")
-    texts = json.loads(Path(args.corpus).read_text())
+    texts = json.loads(Path(args.texts).read_text())
     try:
         run = make_runner(args.path, args.model)
     except ImportError as e:
         print(json.dumps({"error": f"not installed: {e.name}"}))
         return
-    run(texts[:64])
+    run(texts[: max(1, min(64, len(texts) // 8))])
     times = []
     for _ in range(args.reps):
         start = time.perf_counter()
@@ -160,7 +219,8 @@ def matmul_peak() -> float:
 
 
 def model_flops(model: str, texts: list[str]) -> tuple[float, int]:
-    """Useful FLOPs of one pass over the corpus (real tokens, no padding), and its tokens."""
+    """Useful FLOPs of one pass over the corpus as bertex runs it (real tokens of every
+    window, no padding), and those tokens."""
     import bertex
 
     m = bertex.load(model)
@@ -169,82 +229,75 @@ def model_flops(model: str, texts: list[str]) -> tuple[float, int]:
     per_token_dense = 2 * layers * (4 * h * h + 2 * h * inter)
     flops, tokens = 0.0, 0
     for t in m.tokenize(texts):
-        n = min(len(t.ids), m.info.max_length)
-        tokens += n
-        flops += n * per_token_dense + layers * 4 * n * n * h  # + attention scores and mix
+        for n in window_lengths(t.report.seen_tokens, t.report.n_windows):
+            tokens += n
+            flops += n * per_token_dense + layers * 4 * n * n * h  # + attention scores, mix
     return flops, tokens
+
+
+def window_lengths(seen: int, windows: int) -> list[int]:
+    return [seen // windows + (i < seen % windows) for i in range(windows)]
+
+
+DEFAULT_PATHS = {"long": [p for p in PATHS if p.startswith("bertex")]}
+
+
+def load_corpus(kind: str, n: int) -> tuple[list[str], np.ndarray | None]:
+    if kind == "stsb":
+        return stsb()
+    if kind == "long":
+        return long_documents(n), None
+    return corpus(n), None
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--n", type=int, default=2000)
+    ap.add_argument("--corpus", default="generated", choices=["generated", "stsb", "long"])
+    ap.add_argument("--n", type=int, default=2000, help="sentences (documents for --corpus long)")
     ap.add_argument("--reps", type=int, default=3)
-    ap.add_argument("--model", default="all-MiniLM-L6-v2")
+    ap.add_argument("--model", default="all-MiniLM-L6-v2", help="a model, or bert-base")
+    ap.add_argument("--paths", help="comma-separated subset of: " + ", ".join(PATHS))
     ap.add_argument("--json", type=Path)
     ap.add_argument("--path", help=argparse.SUPPRESS)
-    ap.add_argument("--corpus", help=argparse.SUPPRESS)
+    ap.add_argument("--texts", help=argparse.SUPPRESS)
     ap.add_argument("--vectors", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.path:
         child(args)
         return
     work = Path(tempfile.mkdtemp(prefix="bertex-speed-"))
-    texts = corpus(args.n)
+    if args.model == "bert-base":
+        cache = Path(os.environ.get("BERTEX_CACHE") or Path.home() / ".cache" / "bertex")
+        args.model_name, args.model = (
+            "bert-base (random weights)",
+            str(bert_base(cache / "bench-bert-base")),
+        )
+    else:
+        args.model_name = args.model
+    texts, gold = load_corpus(args.corpus, args.n)
     (work / "corpus.json").write_text(json.dumps(texts))
     flops, tokens = model_flops(args.model, texts)
     peak = matmul_peak()
-    rows = {}
-    for path in PATHS:
-        vec = work / f"{PATHS.index(path)}.npy"
-        cmd = [
-            sys.executable,
-            __file__,
-            "--path",
-            path,
-            "--corpus",
-            str(work / "corpus.json"),
-            "--vectors",
-            str(vec),
-            "--reps",
-            str(args.reps),
-            "--model",
-            args.model,
-        ]
-        p = subprocess.run(
-            cmd, capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"}
-        )
-        lines = [x for x in p.stdout.splitlines() if x.startswith("{")]
-        rows[path] = json.loads(lines[-1]) if lines else {"error": p.stderr[-300:]}
-        rows[path]["vectors"] = str(vec)
-        print(f"{path}: {rows[path].get('times', rows[path].get('error'))}", file=sys.stderr)
-    ref = np.load(rows["bertex torch fp32"]["vectors"])
+    paths = args.paths.split(",") if args.paths else DEFAULT_PATHS.get(args.corpus, list(PATHS))
+    rows = {path: measure(path, args, work) for path in paths}
+    ref = (
+        np.load(rows["bertex torch fp32"]["vectors"])
+        if "times" in rows.get("bertex torch fp32", {})
+        else None
+    )
     table = []
     for path, r in rows.items():
         if "times" not in r:
             table.append({"path": path, "error": r["error"]})
             continue
-        v = np.load(r["vectors"])
-        cos = (v * ref).sum(1) / np.linalg.norm(v, axis=1) / np.linalg.norm(ref, axis=1)
-        med = statistics.median(r["times"])
-        table.append(
-            {
-                "path": path,
-                "sent_s": args.n / med,
-                "sent_s_min": args.n / max(r["times"]),
-                "sent_s_max": args.n / min(r["times"]),
-                "tok_s": tokens / med,
-                "peak_mib": r["peak_mib"],
-                "peak_frac": flops / med / 1e9 / peak,
-                "cos_mean": float(cos.mean()),
-                "cos_min": float(cos.min()),
-            }
-        )
+        table.append(row(path, r, len(texts), tokens, flops, peak, ref, gold))
     doc = {
-        "n": args.n,
+        "corpus": args.corpus,
+        "n": len(texts),
         "reps": args.reps,
         "tokens": tokens,
         "matmul_gflops": peak,
-        "model": args.model,
+        "model": args.model_name,
         "rows": table,
     }
     if args.json:
@@ -252,27 +305,66 @@ def main() -> None:
     print(render(doc))
 
 
+def measure(path: str, args: argparse.Namespace, work: Path) -> dict:
+    """One path in a fresh process; its timings, peak memory and the file of its vectors."""
+    vec = work / f"{PATHS.index(path)}.npy"
+    cmd = [sys.executable, __file__, "--path", path, "--texts", str(work / "corpus.json")]
+    cmd += ["--vectors", str(vec), "--reps", str(args.reps), "--model", args.model]
+    p = subprocess.run(
+        cmd, capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"}
+    )
+    lines = [x for x in p.stdout.splitlines() if x.startswith("{")]
+    out = json.loads(lines[-1]) if lines else {"error": p.stderr.strip()[-300:]}
+    out["vectors"] = str(vec)
+    print(f"{path}: {out.get('times', out.get('error'))}", file=sys.stderr)
+    return out
+
+
+def row(path, r, n, tokens, flops, peak, ref, gold) -> dict:  # noqa: ANN001
+    v = np.load(r["vectors"])
+    med = statistics.median(r["times"])
+    out = {
+        "path": path,
+        "sent_s": n / med,
+        "sent_s_min": n / max(r["times"]),
+        "sent_s_max": n / min(r["times"]),
+        "tok_s": tokens / med,
+        "peak_mib": r["peak_mib"],
+        "peak_frac": flops / med / 1e9 / peak,
+    }
+    if ref is not None:
+        cos = (v * ref).sum(1) / np.linalg.norm(v, axis=1) / np.linalg.norm(ref, axis=1)
+        out["cos_mean"], out["cos_min"] = float(cos.mean()), float(cos.min())
+    if gold is not None:
+        half = len(v) // 2
+        out["spearman"] = spearman((v[:half] * v[half:]).sum(1), gold)
+    return out
+
+
 def render(doc: dict) -> str:
+    what = {"generated": "sentences", "stsb": "STS-B dev sentences", "long": "documents"}
     lines = [
-        f"{doc['n']:,} sentences ({doc['tokens']:,} tokens), {doc['model']}, median of "
-        f"{doc['reps']} runs (min-max); fp32 matmul peak measured at "
+        f"{doc['n']:,} {what[doc['corpus']]} ({doc['tokens']:,} tokens the model sees), "
+        f"{doc['model']}, median of {doc['reps']} runs (min-max); fp32 matmul peak measured at "
         f"{doc['matmul_gflops']:.0f} GFLOP/s\n",
-        "| path | sentences/s | tokens/s | vs tutorial | vs s-t encode | of fp32 peak | "
-        "peak RSS MiB | cosine to fp32 (mean / min) |",
-        "|---|---:|---:|---:|---:|---:|---:|---|",
+        "| path | per second | tokens/s | vs tutorial | vs s-t encode | of fp32 peak | "
+        "peak RSS MiB | cosine to fp32 (mean / min) | STS-B Spearman |",
+        "|---|---:|---:|---:|---:|---:|---:|---|---:|",
     ]
     by = {r["path"]: r for r in doc["rows"]}
     base = by.get("tutorial loop", {}).get("sent_s")
     st = by.get("sentence-transformers encode", {}).get("sent_s")
     for r in doc["rows"]:
         if "error" in r:
-            lines.append(f"| {r['path']} | {r['error'][:60]} | | | | | | |")
+            lines.append(f"| {r['path']} | {r['error'][-80:]} | | | | | | | |")
             continue
         rel = lambda b: f"{r['sent_s'] / b:.2f}x" if b else "-"  # noqa: E731
+        cos = f"{r['cos_mean']:.5f} / {r['cos_min']:.5f}" if "cos_mean" in r else "-"
+        rho = f"{r['spearman']:.4f}" if "spearman" in r else "-"
         lines.append(
-            f"| {r['path']} | {r['sent_s']:.0f} ({r['sent_s_min']:.0f}-{r['sent_s_max']:.0f}) | "
+            f"| {r['path']} | {r['sent_s']:.1f} ({r['sent_s_min']:.1f}-{r['sent_s_max']:.1f}) | "
             f"{r['tok_s']:,.0f} | {rel(base)} | {rel(st)} | {100 * r['peak_frac']:.0f}% | "
-            f"{r['peak_mib']:.0f} | {r['cos_mean']:.5f} / {r['cos_min']:.5f} |"
+            f"{r['peak_mib']:.0f} | {cos} | {rho} |"
         )
     return "\n".join(lines)
 

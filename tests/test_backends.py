@@ -137,7 +137,8 @@ def test_int8_passes_the_quality_gates(default_model):
     s1, s2, gold = stsb()
     texts = s1 + s2
     fp32 = default_model.embed(texts, level="sentence").vectors
-    int8_model = bertex.load("all-MiniLM-L6-v2", backend="onnx", precision="int8")
+    with pytest.warns(bertex.PrecisionWarning, match="batch neighbours"):
+        int8_model = bertex.load("all-MiniLM-L6-v2", backend="onnx", precision="int8")
     int8 = int8_model.embed(texts, level="sentence")
     assert int8.meta.precision == "int8"
     cos = (fp32 * int8.vectors).sum(1)  # both unit length
@@ -151,6 +152,11 @@ def test_int8_passes_the_quality_gates(default_model):
     print(f"STS-B dev Spearman: fp32 {rho['fp32']:.4f} int8 {rho['int8']:.4f}")
     assert abs(rho["int8"] - rho["fp32"]) <= 0.005
     assert rho["fp32"] > 0.8  # the real model, working
+    # what the load-time warning says: int8 vectors move a little with their batch
+    alone = np.stack([int8_model.embed(t, level="sentence").vectors[0] for t in texts[:100]])
+    same = (alone * int8.vectors[:100]).sum(1)
+    print(f"int8 alone vs in a batch: cosine mean {same.mean():.5f} min {same.min():.5f}")
+    assert same.min() >= 0.98 and same.mean() < 1 - 1e-6
 
 
 @pytest.mark.parametrize("fixture", ["roberta_dir", "distilbert_dir"])
@@ -161,3 +167,87 @@ def test_onnx_equals_torch_on_other_families(request, fixture):
         ref.embed(TEXTS, level="hidden_states"), onnx.embed(TEXTS, level="hidden_states")
     ):
         assert np.abs(x.vectors - y.vectors).max() <= 1e-4
+
+
+def _records(cache: Path) -> list[dict]:
+    import json
+
+    return [json.loads(p.read_text()) for p in sorted(cache.glob("onnx/*/export.json"))]
+
+
+def test_onnx_graph_is_fused_checked_and_leaves_torch_in_eval_mode(tmp_path, bert_dir, monkeypatch):
+    import onnx
+
+    monkeypatch.setenv("BERTEX_CACHE", str(tmp_path))
+    model = bertex.load(bert_dir, backend="onnx")
+    model.embed(TEXTS, level="token")
+    (record,) = _records(tmp_path)
+    assert record["exporter"] == "torchscript" and record["fused"] is True
+    assert record["max_abs_diff"] <= 1e-4 and record["refused"] == []
+    (graph,) = tmp_path.glob("onnx/*/model.fp32.onnx")
+    ops = {n.op_type for n in onnx.load(str(graph), load_external_data=False).graph.node}
+    assert {"Attention", "SkipLayerNormalization"} <= ops  # one fused op per attention block
+    # the TorchScript exporter leaves modules in training mode: dropout must be off again
+    assert not any(m.training for m in model.backend.torch_model.modules())
+
+
+def test_a_graph_that_disagrees_with_torch_is_never_kept(tmp_path, bert_dir, monkeypatch):
+    from bertex.backends import onnx_backend
+
+    def damaging_fuse(path, config):  # a "fusion" that changes the numbers
+        import onnx
+        from onnx import numpy_helper
+
+        g = onnx.load(str(path))
+        for init in g.graph.initializer:
+            w = numpy_helper.to_array(init)
+            if w.dtype == np.float32 and w.ndim == 2 and w.shape[0] > 8:
+                noise = np.random.default_rng(0).normal(0, 1, w.shape).astype(np.float32)
+                init.CopyFrom(numpy_helper.from_array(w + noise, init.name))
+                break
+        onnx.save(g, str(path))
+
+    monkeypatch.setenv("BERTEX_CACHE", str(tmp_path))
+    monkeypatch.setattr(onnx_backend, "fuse", damaging_fuse)
+    ref = bertex.load(bert_dir).embed(TEXTS, level="token")
+    got = bertex.load(bert_dir, backend="onnx").embed(TEXTS, level="token")
+    (record,) = _records(tmp_path)
+    assert (record["exporter"], record["fused"]) == ("dynamo", False)
+    assert len(record["refused"]) == 2 and "max abs diff" in record["refused"][0]
+    for x, y in zip(ref, got):
+        assert np.abs(x.vectors - y.vectors).max() <= 1e-4
+
+
+def test_no_faithful_export_is_a_clear_error(tmp_path, bert_dir, monkeypatch):
+    from bertex.backends import onnx_backend
+
+    def broken(self, path, layers, attentions, exporter):
+        raise RuntimeError(f"{exporter} cannot trace this model")
+
+    monkeypatch.setenv("BERTEX_CACHE", str(tmp_path))
+    monkeypatch.setattr(onnx_backend.OnnxBackend, "_export", broken)
+    model = bertex.load(bert_dir, backend="onnx")
+    with pytest.raises(bertex.ExportError, match="torchscript.*dynamo.*backend='torch'"):
+        model.embed("a man")
+    assert not list(tmp_path.glob("onnx/*/model.fp32.onnx"))  # nothing half-built is cached
+
+
+def test_onnx_workers_split_the_cores_and_agree(bert_dir, monkeypatch):
+    from bertex.backends.onnx_backend import thread_plan
+
+    cores = len(os.sched_getaffinity(0))
+    monkeypatch.setenv("BERTEX_ONNX_WORKERS", "1")
+    assert thread_plan() == (1, cores)
+    one = bertex.load(bert_dir, backend="onnx")
+    monkeypatch.setenv("BERTEX_ONNX_WORKERS", "64")
+    assert thread_plan() == (cores, 1)  # never more workers than cores
+    monkeypatch.delenv("BERTEX_ONNX_WORKERS")
+    assert thread_plan() == (min(2, cores), max(1, cores // min(2, cores)))
+    many = bertex.load(bert_dir, backend="onnx")
+    many.backend.workers = 3  # three batches in flight at once, even on a small machine
+    texts = [f"{w} " * (i % 23 + 1) for i, w in enumerate(["man", "horse", "the"] * 40)]
+    a = one.embed(texts, level="token", batch_tokens=64)
+    b = many.embed(texts, level="token", batch_tokens=64)
+    assert [x.text for x in a] == [y.text for y in b] == texts  # order kept
+    for x, y in zip(a, b):
+        assert np.abs(x.vectors - y.vectors).max() <= 1e-5

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import bertex
+
 TOL = 1e-5
 SHORT = "A man with a hard hat is dancing."
 
@@ -64,3 +66,24 @@ def test_same_input_twice_gives_the_same_vectors(tiny_distilbert):
     a = tiny_distilbert.embed([SHORT] * 3, level="sentence").vectors
     assert np.abs(a - a[0]).max() <= TOL  # eval mode: no dropout
     assert not tiny_distilbert.backend.model.training
+
+
+def test_chunked_tokenization_gives_the_same_results(tiny_bert, monkeypatch):
+    from bertex import api
+
+    texts = [f"text {i} " + "horse " * (i % 7) for i in range(11)]
+    whole = tiny_bert.embed(texts, level="token")
+    sentences = tiny_bert.embed(texts, level="sentence").vectors
+    monkeypatch.setattr(api, "CHUNK", 3)  # four chunks, the next tokenized while one runs
+    timings: dict[str, float] = {}
+    chunked = tiny_bert.embed(texts, level="token", timings=timings)
+    assert set(timings) == {"tokenize", "forward", "output"}
+    assert [c.text for c in chunked] == texts
+    for x, y in zip(whole, chunked):
+        assert x.tokens == y.tokens and np.abs(x.vectors - y.vectors).max() <= 1e-5
+    again = tiny_bert.embed(texts, level="sentence")
+    assert np.abs(again.vectors - sentences).max() <= 1e-5
+    assert [r.index for r in again.reports] == list(range(11))
+    with pytest.raises(bertex.TooLongError) as e:  # an input of the third chunk keeps its index
+        tiny_bert.embed(texts[:7] + ["word " * 600] + texts[8:], long="error")
+    assert e.value.index == 7

@@ -86,6 +86,10 @@ class BrokenModelError(ModelError):
         super().__init__(f"{path}: {problem}")
 
 
+class ExportError(ModelError):
+    """No ONNX graph of the model agrees with torch; the torch backend still works."""
+
+
 class SourceError(BertexError):
     """A corpus source cannot be read at all."""
 
