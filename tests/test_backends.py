@@ -232,22 +232,33 @@ def test_no_faithful_export_is_a_clear_error(tmp_path, bert_dir, monkeypatch):
     assert not list(tmp_path.glob("onnx/*/model.fp32.onnx"))  # nothing half-built is cached
 
 
-def test_onnx_workers_split_the_cores_and_agree(bert_dir, monkeypatch):
-    from bertex.backends.onnx_backend import thread_plan
+def test_workers_split_the_cores_and_agree(bert_dir, monkeypatch):
+    from bertex.backends import threads
 
     cores = len(os.sched_getaffinity(0))
-    monkeypatch.setenv("BERTEX_ONNX_WORKERS", "1")
-    assert thread_plan() == (1, cores)
+    monkeypatch.setenv("BERTEX_WORKERS", "1")
+    assert threads.plan() == (1, cores)
     one = bertex.load(bert_dir, backend="onnx")
-    monkeypatch.setenv("BERTEX_ONNX_WORKERS", "64")
-    assert thread_plan() == (cores, 1)  # never more workers than cores
-    monkeypatch.delenv("BERTEX_ONNX_WORKERS")
-    assert thread_plan() == (min(2, cores), max(1, cores // min(2, cores)))
-    many = bertex.load(bert_dir, backend="onnx")
-    many.backend.workers = 3  # three batches in flight at once, even on a small machine
+    monkeypatch.setenv("BERTEX_WORKERS", "64")
+    assert threads.plan() == (cores, 1)  # never more workers than cores
+    monkeypatch.setenv("BERTEX_CPUS", "1")  # e.g. a Ray actor's share
+    assert threads.plan() == (1, 1)
+    monkeypatch.delenv("BERTEX_WORKERS")
+    monkeypatch.delenv("BERTEX_CPUS")
+    assert threads.plan() == (min(2, cores), max(1, cores // min(2, cores)))
     texts = [f"{w} " * (i % 23 + 1) for i, w in enumerate(["man", "horse", "the"] * 40)]
     a = one.embed(texts, level="token", batch_tokens=64)
-    b = many.embed(texts, level="token", batch_tokens=64)
-    assert [x.text for x in a] == [y.text for y in b] == texts  # order kept
-    for x, y in zip(a, b):
-        assert np.abs(x.vectors - y.vectors).max() <= 1e-5
+    for backend in ("onnx", "torch"):
+        many = bertex.load(bert_dir, backend=backend)
+        many.backend.workers = 3  # three batches in flight at once, even on a small machine
+        b = many.embed(texts, level="token", batch_tokens=64)
+        assert [y.text for y in b] == texts  # order kept
+        for x, y in zip(a, b):
+            assert np.abs(x.vectors - y.vectors).max() <= 1e-5
+        with_maps = many.embed(texts[:5], level="token", attentions=True)  # one at a time
+        assert all(r.attentions is not None for r in with_maps)
+    import torch
+
+    before = torch.get_num_threads()
+    many.embed(texts, level="sentence")
+    assert torch.get_num_threads() == before  # the workers' setting stays in the workers

@@ -5,6 +5,7 @@ texts ─► tokenize ─► windows.plan ─► batching ─► backend ─► 
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import deque
 from collections.abc import Iterator, Sequence
@@ -98,6 +99,7 @@ class Model:
         self.backend = backend
         self.weights_sha256 = weights_sha256
         self._split_factory = split_tokenizer_factory
+        self._pool: ThreadPoolExecutor | None = None
         self._id_to_token = {i: t for t, i in tokenizer.hf.get_vocab().items()}
 
     def __repr__(self) -> str:
@@ -327,8 +329,13 @@ class Model:
             return plans
 
         spans = [(lo, min(lo + CHUNK, len(texts))) for lo in range(0, len(texts), CHUNK)]
-        plans: list[DocPlan] = []
-        collectors: list[Collector] = []
+        if len(spans) == 1:  # nothing to overlap
+            plans = prepare(*spans[0])
+            start = time.perf_counter()
+            collectors = self._run(plans, request)
+            clock.add("forward", time.perf_counter() - start)
+            return plans, collectors
+        plans, collectors = [], []
         with ThreadPoolExecutor(1, thread_name_prefix="bertex-tokenize") as pool:
             upcoming = pool.submit(prepare, *spans[0])
             for k in range(len(spans)):
@@ -366,23 +373,33 @@ class Model:
 
     def _forward_all(self, batches: Iterator[Batch], want: Want) -> Iterator[tuple[Batch, Any]]:
         """Forward every batch, in order. A backend with `workers` > 1 runs that many batches
-        at once (threads: the backend releases the GIL), with at most one more waiting, so
-        memory stays bounded; the caller pools results of one while the next computes."""
-        workers = int(getattr(self.backend, "workers", 1))
+        at once (threads: the backends release the GIL), with at most one more waiting, so
+        memory stays bounded; the caller pools results of one while the next computes.
+        Attention maps run one batch at a time (large outputs; torch switches its attention
+        implementation for them)."""
+        workers = 1 if want.attentions else int(getattr(self.backend, "workers", 1))
         if workers <= 1:
             for batch in batches:
                 yield batch, self.backend.forward(batch, want)
             return
-        with ThreadPoolExecutor(workers, thread_name_prefix="bertex-forward") as pool:
-            pending: deque[tuple[Batch, Future[Any]]] = deque()
-            for batch in batches:
-                pending.append((batch, pool.submit(self.backend.forward, batch, want)))
-                if len(pending) > workers:
-                    done, future = pending.popleft()
-                    yield done, future.result()
-            while pending:
+        pool = self._workers(workers)
+        pending: deque[tuple[Batch, Future[Any]]] = deque()
+        for batch in batches:
+            pending.append((batch, pool.submit(self.backend.forward, batch, want)))
+            if len(pending) > workers:
                 done, future = pending.popleft()
                 yield done, future.result()
+        while pending:
+            done, future = pending.popleft()
+            yield done, future.result()
+
+    def _workers(self, n: int) -> ThreadPoolExecutor:
+        """The forward threads, made once per model and kept (a server calls embed often)."""
+        with _POOL_LOCK:
+            if self._pool is None:
+                init = getattr(self.backend, "init_worker", None)
+                self._pool = ThreadPoolExecutor(n, "bertex-forward", initializer=init)
+            return self._pool
 
     # -- results ----------------------------------------------------------------------------
 
@@ -485,6 +502,7 @@ class Model:
         )
 
 
+_POOL_LOCK = threading.Lock()
 CHUNK = 4096  # inputs tokenized at once; the next chunk is tokenized while this one runs
 
 _POOLINGS = ("cls", "mean", "max", "mean_sqrt_len", "first_last_avg", "pooler")

@@ -27,28 +27,11 @@ import numpy as np
 from .. import __version__
 from ..errors import BertexWarning, ExportError, ExtraMissingError
 from ..types import Batch, ModelOutput
-from . import Want
+from . import Want, threads
 
 OPSET = 18
 CHECK_TOLERANCE = 1e-3  # a built graph further than this from torch is refused
 FUSION = 2  # bump when the graph optimization changes: old cached graphs are not reused
-
-
-def thread_plan() -> tuple[int, int]:
-    """(workers, threads per worker): how many batches run at once, each on how many threads.
-
-    One session serves every worker (concurrent `run` calls are safe), so the weights are held
-    once. Two batches at once with one thread each was measured 5-15% faster than one batch on
-    two threads (2-core AVX2 machine, MiniLM, fp32 and int8): small matrices leave a thread
-    pool idle between ops. BERTEX_ONNX_WORKERS overrides; cores are split evenly, never
-    oversubscribed.
-    """
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    cores = max(1, cores or 1)
-    asked = os.environ.get("BERTEX_ONNX_WORKERS", "").strip()
-    workers = int(asked) if asked.isdigit() and int(asked) > 0 else min(2, cores)
-    workers = min(workers, cores)
-    return workers, max(1, cores // workers)
 
 
 def cache_root() -> Path:
@@ -81,7 +64,7 @@ class OnnxBackend:
         self.cache = cache or cache_root()
         self._sessions: dict[tuple[str, bool], Any] = {}
         self._lock = threading.Lock()
-        self.workers, self.threads = thread_plan()
+        self.workers, self.threads = threads.plan()  # one session, shared by the workers
 
     # -- running ----------------------------------------------------------------------------
 

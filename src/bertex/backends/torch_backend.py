@@ -10,7 +10,7 @@ from typing import Any
 import torch
 
 from ..types import Batch, ModelOutput
-from . import Want
+from . import Want, threads
 
 
 class TorchBackend:
@@ -22,6 +22,12 @@ class TorchBackend:
         self.accepts_token_types = accepts_token_types
         self.num_layers: int = model.config.num_hidden_layers
         self._attn = getattr(model.config, "_attn_implementation", "sdpa")
+        self.workers, self.threads = threads.plan()
+
+    def init_worker(self) -> None:
+        """Run in each worker thread: torch's thread count is per calling thread, so this
+        leaves the caller's own setting alone."""
+        torch.set_num_threads(self.threads)
 
     def forward(self, batch: Batch, want: Want) -> ModelOutput:
         inputs = {

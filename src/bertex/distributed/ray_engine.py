@@ -40,6 +40,7 @@ class _Embedder:
         import bertex
 
         torch.set_num_threads(max(1, threads))
+        os.environ["BERTEX_CPUS"] = str(max(1, threads))  # this actor's share of the cores
         self.model = bertex.load(model, backend=backend, precision=precision)
         self.options = EmbedOptions(**options)
         self.keep_text, self.numeric_ids = keep_text, numeric_ids
