@@ -179,7 +179,8 @@ def make_runner(path: str, model: str):
 
     _, backend, precision = path.split()
     m = bertex.load(model, backend=backend, precision=precision)
-    return lambda texts: m.embed(texts, level="sentence").vectors
+    # mean pooling + unit length, as every other path here (a plain BERT defaults to [CLS])
+    return lambda texts: m.embed(texts, level="sentence", pooling="mean", normalize=True).vectors
 
 
 def child(args: argparse.Namespace) -> None:
