@@ -178,7 +178,8 @@ class OnnxBackend:
                     fuse(path, config)
                 diff = self._disagreement(path, layers, attentions)
             except Exception as e:  # an exporter that cannot handle this model: try the next
-                tried.append(f"{exporter}{'+fused' if fused else ''}: {type(e).__name__}: {e}")
+                first = (str(e).strip().splitlines() or [""])[0][:200]
+                tried.append(f"{exporter}{'+fused' if fused else ''}: {type(e).__name__}: {first}")
                 continue
             if diff <= CHECK_TOLERANCE:
                 return {
