@@ -16,13 +16,12 @@ from typing import Any
 
 import numpy as np
 
-from . import __version__, batching, diagnostics, windows
+from . import __version__, batching, diagnostics, results, windows
 from .align import Collector, SentenceCollector, TokenCollector, dispatch
 from .backends import Backend, Want
 from .config import EmbedOptions
 from .errors import InvalidTextError, OptionError
 from .models import ModelInfo
-from .pooling import combine_layers, l2_normalize, merge_subwords, word_spans
 from .tokenize import TextTokenizer, check_text, check_words
 from .types import (
     Batch,
@@ -30,9 +29,6 @@ from .types import (
     Encoding,
     InputReport,
     Meta,
-    SentenceEmbeddings,
-    TokenEmbedding,
-    WordEmbedding,
 )
 
 
@@ -145,11 +141,12 @@ class Model:
         )
         diagnostics.warn_long(plans, request.max_length)
         clock.last = time.perf_counter()
+        meta = self._meta(request)
         if opts.level == "sentence":
-            out: Any = self._sentences(plans, collectors, request)
+            out: Any = results.sentences(plans, collectors, request, meta)
         else:
-            results = [self._per_input(p, c, request) for p, c in zip(plans, collectors)]
-            out = results[0] if single else results
+            each = [results.per_input(p, c, request, meta) for p, c in zip(plans, collectors)]
+            out = each[0] if single else each
         clock.lap("output")
         return out
 
@@ -178,7 +175,7 @@ class Model:
                 p.offsets,
                 p.word_ids,
                 p.special_mask,
-                _report(p),
+                results.report(p),
             )
             for p in plans
         ]
@@ -426,81 +423,6 @@ class Model:
             precision=getattr(self.backend, "precision", "fp32"),
         )
 
-    def _sentences(
-        self, plans: list[DocPlan], collectors: list[Collector], request: Request
-    ) -> SentenceEmbeddings:
-        pooled = [c.result() for c in collectors if isinstance(c, SentenceCollector)]
-        vectors = _finish(np.stack(pooled), request)  # (N, D) or (N, K, H)
-        pairs = tuple(p.encoding.b.text for p in plans if p.encoding.b is not None) or None
-        return SentenceEmbeddings(
-            texts=tuple(p.encoding.a.text for p in plans),
-            text_pairs=pairs,
-            vectors=vectors,
-            reports=tuple(_report(p) for p in plans),
-            meta=self._meta(request),
-        )
-
-    def _per_input(
-        self, plan: DocPlan, collector: Collector, request: Request
-    ) -> TokenEmbedding | WordEmbedding:
-        assert isinstance(collector, TokenCollector)
-        o = request.options
-        feats = combine_layers(collector.features, request.combine)  # (T, D) or (T, K, H)
-        pair = plan.encoding.b.text if plan.encoding.b is not None else None
-        if o.level == "word":
-            return self._words(plan, feats, request, pair)
-        keep = np.ones(len(plan.ids), dtype=bool) if o.special_tokens else ~plan.special_mask
-        vectors = feats[keep]
-        if vectors.ndim == 3:
-            vectors = vectors.transpose(1, 0, 2)  # (T, K, H) -> (K, T, H)
-        attn = collector.attentions
-        if attn is not None:
-            attn = attn[:, :, keep][:, :, :, keep]  # (layers, heads, T, T)
-        return TokenEmbedding(
-            text=plan.encoding.a.text,
-            text_pair=pair,
-            tokens=tuple(t for t, k in zip(plan.tokens, keep) if k),
-            ids=plan.ids[keep],
-            offsets=plan.offsets[keep],
-            word_ids=plan.word_ids[keep],
-            sequence_ids=plan.sequence_ids[keep],
-            type_ids=plan.type_ids[keep],
-            special_mask=plan.special_mask[keep],
-            vectors=_finish(vectors, request),
-            attentions=attn,
-            report=_report(plan),
-            meta=self._meta(request),
-        )
-
-    def _words(
-        self, plan: DocPlan, feats: np.ndarray, request: Request, pair: str | None
-    ) -> WordEmbedding:
-        spans = word_spans(plan.word_ids, plan.sequence_ids)  # (W, 2)
-        vectors = merge_subwords(feats, spans, request.options.subword)
-        if vectors.ndim == 3:
-            vectors = vectors.transpose(1, 0, 2)  # (W, K, H) -> (K, W, H)
-        segs = (plan.encoding.a, plan.encoding.b)
-        words, offsets, seq_ids = [], [], []
-        for lo, hi in spans.tolist():
-            seg = segs[int(plan.sequence_ids[lo])]
-            assert seg is not None
-            start, end = int(plan.offsets[lo, 0]), int(plan.offsets[hi - 1, 1])
-            given = seg.words[int(plan.word_ids[lo])] if seg.words is not None else None
-            words.append(given if given is not None else seg.text[start:end])
-            offsets.append((start, end))
-            seq_ids.append(int(plan.sequence_ids[lo]))
-        return WordEmbedding(
-            text=plan.encoding.a.text,
-            text_pair=pair,
-            words=tuple(words),
-            offsets=np.asarray(offsets, dtype=np.int64).reshape(-1, 2),
-            sequence_ids=np.asarray(seq_ids, dtype=np.int64),
-            token_spans=spans,
-            vectors=_finish(vectors, request),
-            report=_report(plan),
-            meta=self._meta(request),
-        )
-
 
 _POOL_LOCK = threading.Lock()
 CHUNK = 4096  # inputs tokenized at once; the next chunk is tokenized while this one runs
@@ -523,12 +445,6 @@ def _pooling(opts: EmbedOptions, info: ModelInfo) -> tuple[str | None, str | Non
     return opts.pooling, "requested"
 
 
-def _finish(vectors: np.ndarray, request: Request) -> np.ndarray:
-    if request.normalize:
-        vectors = l2_normalize(vectors)
-    return vectors.astype(np.float16 if request.options.dtype == "float16" else np.float32)
-
-
 class _Clock:
     """Adds the seconds since the last lap to `timings[name]` (nothing when timings is None)."""
 
@@ -544,21 +460,6 @@ class _Clock:
     def add(self, name: str, seconds: float) -> None:
         if self.timings is not None:
             self.timings[name] = self.timings.get(name, 0.0) + seconds
-
-
-def _report(plan: DocPlan) -> InputReport:
-    e = plan.encoding
-    seen = sum(len(w) for w in plan.windows)
-    return InputReport(
-        e.index,
-        plan.n_tokens,
-        len(plan.windows),
-        plan.truncated,
-        e.unk_count,
-        e.unk_chars,
-        e.n_chars,
-        seen,
-    )
 
 
 def load(

@@ -1,0 +1,125 @@
+"""Result assembly: collectors' pooled or per-token features -> the typed results of a call.
+
+Pure functions of the plans, the collectors, the resolved request and the call's Meta.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .align import Collector, SentenceCollector, TokenCollector
+from .pooling import combine_layers, l2_normalize, merge_subwords, word_spans
+from .types import (
+    DocPlan,
+    InputReport,
+    Meta,
+    SentenceEmbeddings,
+    TokenEmbedding,
+    WordEmbedding,
+)
+
+if TYPE_CHECKING:
+    from .api import Request
+
+
+def sentences(
+    plans: list[DocPlan], collectors: list[Collector], request: Request, meta: Meta
+) -> SentenceEmbeddings:
+    """One SentenceEmbeddings for the whole call: pooled vectors (N, D) and a report each."""
+    pooled = [c.result() for c in collectors if isinstance(c, SentenceCollector)]
+    vectors = finish(np.stack(pooled), request)  # (N, D) or (N, K, H)
+    pairs = tuple(p.encoding.b.text for p in plans if p.encoding.b is not None) or None
+    return SentenceEmbeddings(
+        texts=tuple(p.encoding.a.text for p in plans),
+        text_pairs=pairs,
+        vectors=vectors,
+        reports=tuple(report(p) for p in plans),
+        meta=meta,
+    )
+
+
+def per_input(
+    plan: DocPlan, collector: Collector, request: Request, meta: Meta
+) -> TokenEmbedding | WordEmbedding:
+    """One input's token (or word) vectors, with the layout that locates each in the text."""
+    assert isinstance(collector, TokenCollector)
+    o = request.options
+    feats = combine_layers(collector.features, request.combine)  # (T, D) or (T, K, H)
+    pair = plan.encoding.b.text if plan.encoding.b is not None else None
+    if o.level == "word":
+        return _words(plan, feats, request, pair, meta)
+    keep = np.ones(len(plan.ids), dtype=bool) if o.special_tokens else ~plan.special_mask
+    vectors = feats[keep]
+    if vectors.ndim == 3:
+        vectors = vectors.transpose(1, 0, 2)  # (T, K, H) -> (K, T, H)
+    attn = collector.attentions
+    if attn is not None:
+        attn = attn[:, :, keep][:, :, :, keep]  # (layers, heads, T, T)
+    return TokenEmbedding(
+        text=plan.encoding.a.text,
+        text_pair=pair,
+        tokens=tuple(t for t, k in zip(plan.tokens, keep) if k),
+        ids=plan.ids[keep],
+        offsets=plan.offsets[keep],
+        word_ids=plan.word_ids[keep],
+        sequence_ids=plan.sequence_ids[keep],
+        type_ids=plan.type_ids[keep],
+        special_mask=plan.special_mask[keep],
+        vectors=finish(vectors, request),
+        attentions=attn,
+        report=report(plan),
+        meta=meta,
+    )
+
+
+def _words(
+    plan: DocPlan, feats: np.ndarray, request: Request, pair: str | None, meta: Meta
+) -> WordEmbedding:
+    spans = word_spans(plan.word_ids, plan.sequence_ids)  # (W, 2)
+    vectors = merge_subwords(feats, spans, request.options.subword)
+    if vectors.ndim == 3:
+        vectors = vectors.transpose(1, 0, 2)  # (W, K, H) -> (K, W, H)
+    segs = (plan.encoding.a, plan.encoding.b)
+    words, offsets, seq_ids = [], [], []
+    for lo, hi in spans.tolist():
+        seg = segs[int(plan.sequence_ids[lo])]
+        assert seg is not None
+        start, end = int(plan.offsets[lo, 0]), int(plan.offsets[hi - 1, 1])
+        given = seg.words[int(plan.word_ids[lo])] if seg.words is not None else None
+        words.append(given if given is not None else seg.text[start:end])
+        offsets.append((start, end))
+        seq_ids.append(int(plan.sequence_ids[lo]))
+    return WordEmbedding(
+        text=plan.encoding.a.text,
+        text_pair=pair,
+        words=tuple(words),
+        offsets=np.asarray(offsets, dtype=np.int64).reshape(-1, 2),
+        sequence_ids=np.asarray(seq_ids, dtype=np.int64),
+        token_spans=spans,
+        vectors=finish(vectors, request),
+        report=report(plan),
+        meta=meta,
+    )
+
+
+def finish(vectors: np.ndarray, request: Request) -> np.ndarray:
+    if request.normalize:
+        vectors = l2_normalize(vectors)
+    return vectors.astype(np.float16 if request.options.dtype == "float16" else np.float32)
+
+
+def report(plan: DocPlan) -> InputReport:
+    e = plan.encoding
+    seen = sum(len(w) for w in plan.windows)
+    return InputReport(
+        e.index,
+        plan.n_tokens,
+        len(plan.windows),
+        plan.truncated,
+        e.unk_count,
+        e.unk_chars,
+        e.n_chars,
+        seen,
+    )
