@@ -183,6 +183,16 @@ class TokenEmbedding:
     def truncated(self) -> bool:
         return self.report.truncated
 
+    def layout(self) -> dict[str, Any]:
+        """Where each vector comes from, as JSON-ready lists (the CLI's and server's records)."""
+        return {
+            "tokens": list(self.tokens),
+            "ids": self.ids.tolist(),
+            "word_ids": self.word_ids.tolist(),
+            "special": self.special_mask.tolist(),
+            "offsets": self.offsets.tolist(),
+        }
+
 
 @dataclass(frozen=True, eq=False)
 class WordEmbedding:
@@ -201,6 +211,10 @@ class WordEmbedding:
     @property
     def shape(self) -> tuple[int, ...]:
         return tuple(self.vectors.shape)
+
+    def layout(self) -> dict[str, Any]:
+        """Where each vector comes from, as JSON-ready lists (the CLI's and server's records)."""
+        return {"words": list(self.words), "offsets": self.offsets.tolist()}
 
 
 @dataclass(frozen=True, eq=False)

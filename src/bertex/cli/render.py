@@ -96,16 +96,7 @@ def result_record(i: int, r: Any) -> dict:
     rec: dict[str, Any] = {"index": i, "text": r.text}
     if r.text_pair is not None:
         rec["text_pair"] = r.text_pair
-    if hasattr(r, "words"):
-        rec["words"] = list(r.words)
-    else:
-        rec.update(
-            tokens=list(r.tokens),
-            ids=r.ids.tolist(),
-            word_ids=r.word_ids.tolist(),
-            special=r.special_mask.tolist(),
-        )
-    rec["offsets"] = r.offsets.tolist()
+    rec.update(r.layout())
     rec["vectors"] = r.vectors.astype(np.float32).tolist()
     if getattr(r, "attentions", None) is not None:
         rec["attentions"] = r.attentions.tolist()

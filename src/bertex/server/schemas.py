@@ -174,17 +174,9 @@ def reshape_dimensions(vectors: np.ndarray, dims: int | None, normalize: bool) -
 
 def token_record(i: int, r: Any, fmt: str) -> dict[str, Any]:
     rec: dict[str, Any] = {"object": "embedding", "index": i}
-    if hasattr(r, "words"):
-        rec["words"] = list(r.words)
-    else:
-        rec.update(
-            tokens=list(r.tokens),
-            ids=r.ids.tolist(),
-            word_ids=r.word_ids.tolist(),
-            special=r.special_mask.tolist(),
-            sequence_ids=r.sequence_ids.tolist(),
-        )
-    rec["offsets"] = r.offsets.tolist()
+    rec.update(r.layout())
+    if not hasattr(r, "words"):
+        rec["sequence_ids"] = r.sequence_ids.tolist()
     vectors = np.asarray(r.vectors, dtype=np.float32)
     rec["shape"] = list(vectors.shape)
     rec["embedding"] = (
