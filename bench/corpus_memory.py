@@ -26,16 +26,9 @@ WORDS = (
 
 
 def tiny_model(folder: Path) -> Path:
-    import torch
-    from transformers import BertConfig, BertModel
+    from speed import random_bert  # bench/ is this script's directory
+    from transformers import BertConfig
 
-    import bertex
-
-    src = Path(bertex.loading.resolve("all-MiniLM-L6-v2").folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    for name in ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
-        shutil.copy(src / name, folder / name)
-    torch.manual_seed(0)
     cfg = BertConfig(
         vocab_size=30522,
         hidden_size=32,
@@ -44,8 +37,7 @@ def tiny_model(folder: Path) -> Path:
         intermediate_size=64,
         max_position_embeddings=512,
     )
-    BertModel(cfg).save_pretrained(str(folder))
-    return folder
+    return random_bert(folder, cfg)
 
 
 def corpus(path: Path, n: int) -> None:

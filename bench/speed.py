@@ -29,6 +29,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -92,20 +93,26 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float:
 def bert_base(folder: Path) -> Path:
     """bert-base-uncased's configuration with seeded random weights and MiniLM's vocabulary
     (the same 30,522 uncased WordPiece vocabulary), saved once."""
-    if (folder / "config.json").exists():
-        return folder
+    from transformers import BertConfig
+
+    if not (folder / "config.json").exists():
+        random_bert(folder, BertConfig())
+    return folder
+
+
+def random_bert(folder: Path, config: Any) -> Path:
+    """A BertModel of `config` with seeded random weights and the default model's tokenizer."""
     import torch
-    from transformers import BertConfig, BertModel
+    from transformers import BertModel
 
     import bertex
 
     src = Path(bertex.loading.resolve("all-MiniLM-L6-v2").folder)
     folder.mkdir(parents=True, exist_ok=True)
     for name in ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
-        if (src / name).exists():
-            shutil.copy(src / name, folder / name)
+        shutil.copy(src / name, folder / name)
     torch.manual_seed(0)
-    BertModel(BertConfig()).eval().save_pretrained(folder)
+    BertModel(config).eval().save_pretrained(str(folder))
     return folder
 
 
