@@ -41,7 +41,7 @@ def full_length_minilm() -> Path:
 
     import bertex
 
-    src = Path(bertex.loading.resolve("all-MiniLM-L6-v2").folder)
+    src = Path(bertex.models.source.resolve("all-MiniLM-L6-v2").folder)
     cache = Path(os.environ.get("BERTEX_CACHE") or Path.home() / ".cache" / "bertex")
     dst = cache / "bench-minilm-512"
     if not (dst / "model.safetensors").exists():

@@ -107,7 +107,7 @@ def random_bert(folder: Path, config: Any) -> Path:
 
     import bertex
 
-    src = Path(bertex.loading.resolve("all-MiniLM-L6-v2").folder)
+    src = Path(bertex.models.source.resolve("all-MiniLM-L6-v2").folder)
     folder.mkdir(parents=True, exist_ok=True)
     for name in ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
         shutil.copy(src / name, folder / name)
@@ -119,7 +119,7 @@ def random_bert(folder: Path, config: Any) -> Path:
 def folder_of(model: str) -> str:
     import bertex
 
-    return str(bertex.loading.resolve(model).folder)
+    return str(bertex.models.source.resolve(model).folder)
 
 
 def _mean_pool(hidden, mask):  # (B, L, H), (B, L) -> (B, H), unit length

@@ -267,7 +267,7 @@ def reference(folder: Path | str, text: str, pair: str | None = None, attentions
     from transformers import AutoModel, AutoTokenizer
 
     if str(folder) == "all-MiniLM-L6-v2":
-        folder = bertex.load.__globals__["Path"](bertex.loading.resolve(folder).folder)
+        folder = bertex.load.__globals__["Path"](bertex.models.source.resolve(folder).folder)
     tok = AutoTokenizer.from_pretrained(str(folder))
     kwargs = {"attn_implementation": "eager"} if attentions else {}
     model = AutoModel.from_pretrained(str(folder), **kwargs).eval()

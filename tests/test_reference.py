@@ -71,7 +71,7 @@ def test_default_sentence_vectors_are_sentence_transformers_mean_normalized(defa
     """all-MiniLM-L6-v2's sentence-transformers recipe: masked mean of the last layer, then L2."""
     from transformers import AutoModel, AutoTokenizer
 
-    folder = str(bertex.loading.resolve("all-MiniLM-L6-v2").folder)
+    folder = str(bertex.models.source.resolve("all-MiniLM-L6-v2").folder)
     tok, model = AutoTokenizer.from_pretrained(folder), AutoModel.from_pretrained(folder).eval()
     texts = ["A man is playing a guitar.", "你好，世界！", "short", "The cat sat on the mat " * 5]
     batch = tok(texts, padding=True, truncation=True, max_length=256, return_tensors="pt")

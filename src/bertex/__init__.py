@@ -6,7 +6,7 @@
 (2, 384)
 """
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 from .api import Model, Request, Tokenized, load
 from .config import EmbedOptions
@@ -35,7 +35,7 @@ from .errors import (
     UnknownTokenWarning,
     WeakPoolingWarning,
 )
-from .loading import DEFAULT_MODEL
+from .models.source import DEFAULT_MODEL
 from .models import ModelInfo
 from .types import (
     InputReport,

@@ -16,7 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from . import __version__, batching, diagnostics, results, windows
+from ._version import __version__
+from . import batching, diagnostics, results, windows
 from .align import Collector, SentenceCollector, TokenCollector, dispatch
 from .backends import Backend, Want
 from .config import EmbedOptions
@@ -476,7 +477,7 @@ def load(
     """
     from .backends.precision import choose
     from .backends.torch_backend import TorchBackend
-    from .loading import check_folder, resolve, weights_sha256
+    from .models.source import check_folder, resolve, weights_sha256
     from .models import check_vocab, describe, load_tokenizer, load_torch_model, quiet_transformers
 
     effective = choose(backend, precision)

@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from . import __version__
+from ._version import __version__
 from .config import EmbedOptions
 from .errors import InputError, OptionError, OutputError, OutputMismatchError, RowError
 from .sinks import beside, format_of

@@ -22,6 +22,7 @@ LongInputWarning, TokenizerFixWarning, PrecisionWarning.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable
 
 
@@ -42,10 +43,17 @@ class OptionError(BertexError, ValueError):
 class InputError(BertexError, ValueError):
     """A text cannot be embedded as given. `index` is its position in the caller's list."""
 
-    def __init__(self, message: str, index: int | None = None) -> None:
-        self.index = index
+    def __init__(self, reason: str, index: int | None = None) -> None:
+        self.reason, self.index = reason, index
         prefix = f"input {index}: " if index is not None else ""
-        super().__init__(prefix + message)
+        super().__init__(prefix + reason)
+
+    def at(self, index: int | None) -> InputError:
+        """The same error, naming another position (a sub-list's index in the caller's list)."""
+        other = copy.copy(self)
+        other.index = index
+        other.args = ((f"input {index}: " if index is not None else "") + self.reason,)
+        return other
 
 
 class EmptyInputError(InputError):

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import __version__
+from .._version import __version__
 from ..errors import BertexWarning, ExportError, ExtraMissingError
 from ..types import Batch, ModelOutput
 from . import Want, threads

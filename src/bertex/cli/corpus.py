@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     from ..backends.precision import choose
     from ..corpus import JobSpec, local_executor, run_job
     from ..errors import OptionError
-    from ..loading import resolve, weights_sha256
+    from ..models.source import resolve, weights_sha256
     from ..sources import SourceSpec
 
     if args.out is None:

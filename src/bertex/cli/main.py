@@ -12,7 +12,7 @@ import warnings
 from collections.abc import Sequence
 from typing import NoReturn
 
-from .. import __version__
+from .._version import __version__
 from ..errors import BertexError, BertexWarning
 from . import embed, info, serve, tokens
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import BrokenModelError, HubUnreachableError, ModelNotFoundError
+from ..errors import BrokenModelError, HubUnreachableError, ModelNotFoundError
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 EMBEDDED = {

@@ -9,8 +9,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import BrokenModelError, TokenizerFixWarning
-from .loading import Source, max_length
+from ..errors import BrokenModelError, TokenizerFixWarning
+from .source import Source, max_length
 
 
 @dataclass(frozen=True)
