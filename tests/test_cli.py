@@ -124,8 +124,9 @@ def test_npy_output_with_metadata_beside_it(bert_dir, tiny_bert, tmp_path):
     )
     arr = np.load(out)
     meta = json.loads((tmp_path / "v.npy.meta.json").read_text())
-    assert arr.shape == (2, 32) and meta["shape"] == [2, 32]
+    assert arr.shape == (2, 32) and meta["vector_shape"] == [32]
     assert meta["weights_sha256"] == tiny_bert.weights_sha256
+    assert bertex.read(out).ids == [0, 1]
     assert (
         main(["embed", "a", "b", "--model", str(bert_dir), "--format", "npy", "--out", str(out)])
         == 2

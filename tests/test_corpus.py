@@ -369,7 +369,7 @@ def test_bad_files_in_a_folder(bert_dir, tmp_path):
     folder = tmp_path / "docs"
     folder.mkdir()
     (folder / "a.txt").write_text("a horse")
-    (folder / "b.txt").write_bytes(b"\xff\xfe latin-1")
+    (folder / "b.txt").write_bytes(b"caf\xe9 latin-1")
     (folder / "c.txt").write_text("")
     (folder / "d.txt").write_text("the child")
     out = tmp_path / "f.parquet"

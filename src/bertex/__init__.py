@@ -18,6 +18,7 @@ from .errors import (
     EmptyInputError,
     ExportError,
     ExtraMissingError,
+    FormatVersionError,
     HubUnreachableError,
     InputError,
     InvalidTextError,
@@ -26,6 +27,7 @@ from .errors import (
     ModelNotFoundError,
     OptionError,
     OutputError,
+    OutputLockedError,
     OutputMismatchError,
     PrecisionWarning,
     RowError,
@@ -46,11 +48,13 @@ from .types import (
 )
 
 
-def read(path):  # noqa: ANN001, ANN201
-    """Read any file bertex wrote back to ids, vectors and metadata (see sinks.read.Stored)."""
+def read(path, batch_rows=None):  # noqa: ANN001, ANN201
+    """Read any file bertex wrote back to ids, vectors and metadata (see sinks.read.Stored).
+
+    With `batch_rows=N`, an iterator of Stored of at most N rows each (bounded memory)."""
     from .sinks.read import read as _read
 
-    return _read(path)
+    return _read(path, batch_rows)
 
 
 __all__ = [
@@ -62,6 +66,7 @@ __all__ = [
     "EmptyInputError",
     "ExportError",
     "ExtraMissingError",
+    "FormatVersionError",
     "JobSpec",
     "JobSummary",
     "HubUnreachableError",
@@ -76,6 +81,7 @@ __all__ = [
     "ModelNotFoundError",
     "OptionError",
     "OutputError",
+    "OutputLockedError",
     "OutputMismatchError",
     "PrecisionWarning",
     "RowError",

@@ -13,22 +13,21 @@ from __future__ import annotations
 
 import itertools
 import json
-import shutil
 import time
 import warnings
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
 from ._version import __version__
 from .config import EmbedOptions
 from .errors import InputError, OptionError, OutputError, OutputMismatchError, RowError
+from .jobstate import Workspace, check_consumed, locked, refuse_mismatch, rows_digest
 from .sinks import beside, format_of
-from .sources import Row, SourceSpec, open_rows
+from .sources import Row, SourceSpec, open_rows, resolve_source
 from .tokenize import check_text
 
-MANIFEST_VERSION = 1
 OnError = Literal["skip", "fail"]
 _PERFORMANCE_ONLY = ("batch_tokens", "max_batch_size")
 
@@ -50,6 +49,7 @@ class JobSpec:
 class ShardTask:
     index: int
     rows: tuple[Row, ...]
+    digest: str = ""  # rows_digest of every row up to the end of this shard
 
 
 @dataclass
@@ -59,6 +59,7 @@ class ShardResult:
     meta: dict[str, Any] | None
     errors: list[dict[str, Any]]
     stats: dict[str, int]
+    digest: str = ""
 
 
 @dataclass
@@ -124,22 +125,26 @@ def embed_shard(
         except InputError as e:  # one row the tokenizer or the length policy refuses
             if e.index is None:
                 raise
-            bad = good.pop(e.index)
-            errors.append(_error(bad, str(e).split(": ", 1)[-1]))
+            errors.append(_error(good.pop(e.index), e.reason))
     errors.sort(key=lambda e: e["row"])
     if result is None:
-        return ShardResult(task.index, None, None, errors, shard_stats(()))
-    texts = [r.text or "" for r in good] if keep_text else None
+        return ShardResult(task.index, None, None, errors, shard_stats(()), task.digest)
     table, meta = shard_table(
         [r.id for r in good],
         [r.row for r in good],
         result,
         numeric_ids,
-        texts,
+        [r.text or "" for r in good] if keep_text else None,
         pairs if keep_text else None,
+        _kept_fields(good),
     )
     reports = result.reports if hasattr(result, "reports") else [r.report for r in result]
-    return ShardResult(task.index, table, meta, errors, shard_stats(reports))
+    return ShardResult(task.index, table, meta, errors, shard_stats(reports), task.digest)
+
+
+def _kept_fields(rows: list[Row]) -> dict[str, list[str | None]]:
+    names = list(rows[0].fields) if rows else []
+    return {name: [r.fields.get(name) for r in rows] for name in names}
 
 
 def _text_problem(text: str | None) -> str | None:
@@ -148,7 +153,7 @@ def _text_problem(text: str | None) -> str | None:
     try:
         check_text(text, 0)
     except InputError as e:
-        return str(e).split(": ", 1)[-1]
+        return e.reason
     if not text.strip():
         return "empty or whitespace-only text"
     return None
@@ -187,6 +192,8 @@ def fingerprint(spec: JobSpec, model_name: str, weights_sha256: str) -> dict[str
             "text": src.text_field,
             "id": src.id_field,
             "pair": src.pair_field,
+            "keep_fields": list(src.keep_fields),
+            "max_doc_bytes": src.max_doc_bytes,
         },
         "shard_rows": spec.shard_rows,
         "keep_text": spec.keep_text,
@@ -196,87 +203,24 @@ def fingerprint(spec: JobSpec, model_name: str, weights_sha256: str) -> dict[str
     }
 
 
-def shard_tasks(rows: Iterator[Row], size: int, skip: int) -> Iterator[ShardTask]:
-    """Rows -> shards of `size` rows by row number; the first `skip` shards are passed over."""
+def shard_tasks(
+    rows: Iterator[Row], size: int, committed: list[dict[str, Any]] = (), out: Path = Path()
+) -> Iterator[ShardTask]:
+    """Rows -> shards of `size` rows by row number, each with the running digest of every row
+    so far. The committed shards are read again, checked against their recorded digest and
+    passed over (so a resume never mixes two different inputs)."""
+    digest = ""
     for index in itertools.count():
         chunk = tuple(itertools.islice(rows, size))
+        if not chunk and index < len(committed):
+            check_consumed(out, index, committed[index].get("input_sha256"), "(ended)")
         if not chunk:
             return
-        if index >= skip:
-            yield ShardTask(index, chunk)
-
-
-class Workspace:
-    """The `OUT.parts/` folder: committed shard files and the manifest that lists them."""
-
-    def __init__(self, out: Path) -> None:
-        self.out = out
-        self.folder = out.with_name(out.name + ".parts")
-        self.manifest_path = self.folder / "manifest.json"
-
-    def load(self, want: dict[str, Any]) -> dict[str, Any]:
-        if not self.manifest_path.exists():
-            self._mkdir()
-            return {"version": MANIFEST_VERSION, "fingerprint": want, "shards": []}
-        manifest = json.loads(self.manifest_path.read_text())
-        _refuse_mismatch(self.out, manifest["fingerprint"], want)
-        keep = {s["file"] for s in manifest["shards"] if s["file"]} | {"manifest.json"}
-        for stray in self.folder.iterdir():  # half-written files of a killed run
-            if stray.name not in keep:
-                stray.unlink()
-        return manifest
-
-    def _mkdir(self) -> None:
-        from .sinks.atomic import output_error
-
-        try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise output_error(self.folder, e) from None
-
-    def commit(self, manifest: dict[str, Any], result: ShardResult) -> None:
-        import pyarrow.parquet as pq
-
-        from .sinks.atomic import write_atomic, write_bytes_atomic
-
-        name = None
-        if result.table is not None:
-            name = f"shard-{result.index:06d}.parquet"
-            table = result.table
-            write_atomic(self.folder / name, lambda f: pq.write_table(table, f, compression="zstd"))
-        manifest["shards"].append(
-            {
-                "index": result.index,
-                "file": name,
-                "meta": result.meta,
-                "errors": result.errors,
-                "stats": result.stats,
-            }
-        )
-        write_bytes_atomic(self.manifest_path, json.dumps(manifest).encode())
-
-    def shard_files(self, manifest: dict[str, Any]) -> list[Path]:
-        return [self.folder / s["file"] for s in manifest["shards"] if s["file"]]
-
-
-def _refuse_mismatch(out: Path, have: dict[str, Any], want: dict[str, Any]) -> None:
-    if have == want:
-        return
-    diffs = []
-    for key in sorted(set(have) | set(want)):
-        a, b = have.get(key), want.get(key)
-        if isinstance(a, dict) and isinstance(b, dict):
-            diffs += [
-                f"{key}.{k}: {a.get(k)!r} -> {b.get(k)!r}"
-                for k in sorted(set(a) | set(b))
-                if a.get(k) != b.get(k)
-            ]
-        elif a != b:
-            diffs.append(f"{key}: {a!r} -> {b!r}")
-    raise OutputMismatchError(
-        f"{out} was started with other options or input ({'; '.join(diffs[:6])}); refusing to "
-        "mix vectors. Pass --overwrite to start afresh, or choose another --out"
-    )
+        digest = rows_digest(digest, chunk)
+        if index < len(committed):
+            check_consumed(out, index, committed[index].get("input_sha256"), digest)
+        else:
+            yield ShardTask(index, chunk, digest)
 
 
 def _companions(out: Path) -> list[Path]:
@@ -287,6 +231,17 @@ def errors_path(out: Path) -> Path:
     return out.with_name(out.name + ".errors.jsonl")
 
 
+def check_job(spec: JobSpec) -> None:
+    """Refuse what a corpus job cannot write, before any work."""
+    from .sinks.final import check_output
+    from .sinks.write import check_target
+
+    check_output(format_of(spec.out), spec.options, spec.source.keep_fields)
+    check_target(spec.out)
+    if spec.shard_rows < 1:
+        raise OptionError("shard_rows", spec.shard_rows, ["an integer >= 1"])
+
+
 def run_job(
     spec: JobSpec,
     model_name: str,
@@ -295,34 +250,34 @@ def run_job(
     on_progress: Callable[[JobSummary], None] | None = None,
 ) -> JobSummary:
     """Run (or resume, or confirm) a corpus job; returns what was done."""
-    from .sinks.atomic import write_bytes_atomic
-    from .sinks.final import check_level, finalize
-    from .sinks.read import read_meta
+    check_job(spec)
+    spec = replace(spec, source=resolve_source(spec.source))
+    with locked(spec.out):
+        return _run_locked(spec, model_name, weights_sha256, executor, on_progress)
 
+
+def _run_locked(
+    spec: JobSpec,
+    model_name: str,
+    weights_sha256: str,
+    executor: Executor,
+    on_progress: Callable[[JobSummary], None] | None,
+) -> JobSummary:
     start = time.monotonic()
-    fmt = format_of(spec.out)
-    check_level(fmt, spec.options.level)
-    if spec.shard_rows < 1:
-        raise OptionError("shard_rows", spec.shard_rows, ["an integer >= 1"])
     want = fingerprint(spec, model_name, weights_sha256)
     work = Workspace(spec.out)
     if spec.overwrite:
-        shutil.rmtree(work.folder, ignore_errors=True)
+        work.discard()
         for p in _companions(spec.out):
             p.unlink(missing_ok=True)
-    if spec.out.exists() and not work.folder.exists():
-        meta = read_meta(spec.out)
-        _refuse_mismatch(spec.out, meta.get("job", {}), want)
-        return JobSummary(
-            str(spec.out), already_complete=True, meta=meta, **meta.get("summary", {})
-        )
+    if spec.out.exists():  # complete: OUT is renamed into place only once every shard is in
+        return _already_complete(spec.out, want, work)
     manifest = work.load(want)
     summary = JobSummary(str(spec.out), shards_resumed=len(manifest["shards"]))
     for s in manifest["shards"]:
         summary.add(s["stats"], len(s["errors"]))
     summary.shards = len(manifest["shards"])
-    rows = open_rows(spec.source)
-    tasks = shard_tasks(rows, spec.shard_rows, skip=len(manifest["shards"]))
+    tasks = shard_tasks(open_rows(spec.source), spec.shard_rows, manifest["shards"], spec.out)
     for result in executor(tasks):
         if result.errors and spec.on_error == "fail":
             first = result.errors[0]
@@ -332,36 +287,65 @@ def run_job(
         summary.shards += 1
         if on_progress:
             on_progress(summary)
-    shard_meta = next((s["meta"] for s in manifest["shards"] if s["meta"]), None)
-    if shard_meta is None:
-        raise OutputError(
-            f"no row of {spec.source.path} could be embedded; nothing to write "
-            f"(see the reasons with --on-error fail)"
-        )
-    counts = {
-        k: getattr(summary, k)
-        for k in (
-            "documents",
-            "tokens",
-            "windowed",
-            "truncated",
-            "unk_count",
-            "unk_chars",
-            "n_chars",
-            "skipped",
-        )
-    }
-    meta = {**shard_meta, "job": want, "summary": counts, "bertex_version": __version__}
+    _finish(spec, manifest, summary, want, work)
+    summary.wall_s = time.monotonic() - start
+    return summary
+
+
+def _already_complete(out: Path, want: dict[str, Any], work: Workspace) -> JobSummary:
+    from .errors import SourceError
+    from .sinks.read import read_meta
+
+    try:
+        meta = read_meta(out)
+    except SourceError as e:
+        raise OutputMismatchError(
+            f"{out} exists and is not an output of this job ({e}); pass --overwrite to replace "
+            "it, or choose another --out"
+        ) from None
+    refuse_mismatch(out, meta.get("job", {}), want)
+    work.discard()  # left over when a kill interrupted the final clean-up
+    return JobSummary(str(out), already_complete=True, meta=meta, **meta.get("summary", {}))
+
+
+_COUNTS = ("documents", "tokens", "windowed", "truncated", "unk_count", "unk_chars", "n_chars")
+
+
+def _finish(
+    spec: JobSpec,
+    manifest: dict[str, Any],
+    summary: JobSummary,
+    want: dict[str, Any],
+    work: Workspace,
+) -> None:
+    """The errors file, then the output (renamed into place last), then the clean-up."""
+    from .sinks.atomic import write_bytes_atomic
+    from .sinks.final import finalize
+
     errors = [e for s in manifest["shards"] for e in s["errors"]]
     if errors:
         body = "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in errors)
         write_bytes_atomic(errors_path(spec.out), body.encode())
         summary.errors_file = str(errors_path(spec.out))
-    finalize(work.shard_files(manifest), spec.out, fmt, meta)
-    shutil.rmtree(work.folder)
-    summary.wall_s = time.monotonic() - start
+    shard_meta = next((s["meta"] for s in manifest["shards"] if s["meta"]), None)
+    if shard_meta is None:
+        raise OutputError(_nothing_embedded(spec, errors))
+    counts = {k: getattr(summary, k) for k in (*_COUNTS, "skipped")}
+    meta = {**shard_meta, "job": want, "summary": counts, "bertex_version": __version__}
+    finalize(work.shard_files(manifest), spec.out, meta)
+    work.discard()
     summary.meta = meta
-    return summary
+
+
+def _nothing_embedded(spec: JobSpec, errors: list[dict[str, Any]]) -> str:
+    if not errors:
+        return f"{spec.source.path} holds no rows; nothing to write"
+    shown = "; ".join(f"row {e['row']}: {e['reason']}" for e in errors[:3])
+    more = f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""
+    return (
+        f"no row of {spec.source.path} could be embedded; nothing to write. {len(errors)} "
+        f"rows failed: {shown}{more}; every reason is in {errors_path(spec.out)}"
+    )
 
 
 def summary_dict(summary: JobSummary) -> dict[str, Any]:

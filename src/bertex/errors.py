@@ -11,9 +11,11 @@
      │    ├── HubUnreachableError  a hub id, no network, not in the local cache
      │    └── BrokenModelError     a folder is missing a file, or a file is wrong (names it)
      ├── SourceError          a corpus cannot be read (missing file, missing column)
+     │    └── FormatVersionError   a bertex output of a format_version this bertex cannot read
      ├── RowError             a corpus row is bad under on_error="fail" (names the row)
      ├── OutputError          an output cannot be written (full disk, unwritable path)
-     │    └── OutputMismatchError  an existing output was made with other options
+     │    ├── OutputMismatchError  an existing output was made with other options or input
+     │    └── OutputLockedError    another job holds the lock on the output (names its PID)
      └── ExtraMissingError    an optional extra is not installed (names it)
 
 Warnings are BertexWarning subclasses: UnknownTokenWarning, WeakPoolingWarning,
@@ -102,6 +104,10 @@ class SourceError(BertexError):
     """A corpus source cannot be read at all."""
 
 
+class FormatVersionError(SourceError):
+    """A file written by bertex in a format_version this version does not read."""
+
+
 class RowError(BertexError):
     """A bad row stops a corpus job run with on_error="fail"."""
 
@@ -119,6 +125,10 @@ class OutputError(BertexError):
 
 class OutputMismatchError(OutputError):
     """An existing output was made with other options; refusing to mix vectors."""
+
+
+class OutputLockedError(OutputError):
+    """Another job is writing the same output; the message names its PID."""
 
 
 class ExtraMissingError(BertexError, ImportError):

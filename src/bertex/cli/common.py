@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
-from pathlib import Path
 from typing import Any
 
 from ..config import COMBINES, DTYPES, LEVELS, LONG_POLICIES, POOLINGS, SUBWORDS
-from ..errors import InvalidTextError
 
 
 def add_model(p: argparse.ArgumentParser) -> None:
@@ -18,17 +15,6 @@ def add_model(p: argparse.ArgumentParser) -> None:
         "--model",
         default=os.environ.get("BERTEX_MODEL", "all-MiniLM-L6-v2"),
         help="a model folder, a hub id, or the embedded all-MiniLM-L6-v2 (default; $BERTEX_MODEL)",
-    )
-
-
-def add_inputs(p: argparse.ArgumentParser) -> None:
-    p.add_argument("texts", nargs="*", metavar="TEXT", help="texts to embed; '-' reads stdin")
-    p.add_argument("-f", "--file", type=Path, help="a UTF-8 file with one text per line")
-    p.add_argument(
-        "--pair", action="append", metavar="TEXT", help="the second text of a pair (once per TEXT)"
-    )
-    p.add_argument(
-        "--split-words", action="store_true", help="each TEXT is already split into words at spaces"
     )
 
 
@@ -80,46 +66,3 @@ def embed_kwargs(args: argparse.Namespace) -> dict:
         "batch_tokens": args.batch_tokens,
         "is_split_into_words": args.split_words,
     }
-
-
-def read_inputs(args: argparse.Namespace) -> tuple[list[Any], list[str] | None, str]:
-    """TEXT arguments, --file or stdin -> texts, pairs, and a label for input numbers."""
-    if args.file is not None and args.texts:
-        raise InvalidTextError("give TEXT arguments or --file, not both")
-    if args.file is not None:
-        texts, label = (
-            read_lines(
-                args.file.read_bytes() if args.file.exists() else _missing(args.file),
-                str(args.file),
-            ),
-            "line",
-        )
-    elif args.texts == ["-"]:
-        texts, label = read_lines(sys.stdin.buffer.read(), "stdin"), "line"
-    elif args.texts:
-        texts, label = list(args.texts), "input"
-    else:
-        raise InvalidTextError("no input: give TEXT arguments, --file F, or '-' for stdin")
-    if args.split_words:
-        return [t.split(" ") for t in texts], args.pair, label
-    return texts, args.pair, label
-
-
-def _missing(path: Path) -> bytes:
-    raise InvalidTextError(f"{path}: no such file")
-
-
-def read_lines(data: bytes, name: str) -> list[str]:
-    """Split bytes into lines and decode each strictly; the error names the line."""
-    lines = []
-    for number, raw in enumerate(data.splitlines(), start=1):
-        try:
-            lines.append(raw.decode("utf-8"))
-        except UnicodeDecodeError as e:
-            raise InvalidTextError(
-                f"{name} line {number}: invalid UTF-8 at byte {e.start} of the line; "
-                "re-encode the file as UTF-8 (e.g. iconv -f latin1 -t utf-8)"
-            ) from None
-    if not lines:
-        raise InvalidTextError(f"{name} holds no lines to embed")
-    return lines

@@ -5,29 +5,29 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from ..config import EmbedOptions
 from . import common
+from .inputs import positive, source_spec
 
 
 def add_options(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("corpus (with --input)")
-    g.add_argument("--input", help="a .txt/.jsonl/.csv/.tsv/.parquet file, a folder of .txt, or -")
-    g.add_argument("--input-format", choices=("txt", "jsonl", "csv", "tsv", "parquet", "folder"))
-    g.add_argument("--text-field", "--text-col", dest="text_field", default="text")
-    g.add_argument("--id-field", "--id-col", dest="id_field")
-    g.add_argument("--pair-field", "--pair-col", dest="pair_field")
+    g = p.add_argument_group("corpus jobs (--input FILE --out FILE)")
     g.add_argument("--keep-text", action="store_true", help="store each text beside its vectors")
     g.add_argument(
         "--on-error",
         choices=("skip", "fail"),
-        default="skip",
-        help="bad rows: record in OUT.errors.jsonl and go on (skip), or stop",
+        default=None,
+        help="bad rows: record them in OUT.errors.jsonl and go on (skip, the default with "
+        "--out), or stop at the first (fail, the default without --out)",
     )
     g.add_argument("--overwrite", action="store_true", help="start afresh over an existing --out")
-    g.add_argument("--shard-rows", type=int, default=1000, help="rows per committed shard")
+    g.add_argument(
+        "--shard-rows", type=positive, default=1000, help="rows per committed shard"
+    )
     g.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no summary")
     g.add_argument("--engine", choices=("local", "ray"), default="local")
     g.add_argument("--ray-address", help="an existing Ray cluster (default: start a local one)")
@@ -37,39 +37,28 @@ def add_options(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """The corpus job: --input FILE (or -) to --out FILE, resumable."""
     from ..backends.precision import choose
-    from ..corpus import JobSpec, local_executor, run_job
-    from ..errors import OptionError
+    from ..corpus import JobSpec, check_job, local_executor, run_job
     from ..models.source import resolve, weights_sha256
-    from ..sources import SourceSpec
+    from ..sources import resolve_source
 
-    if args.out is None:
-        raise OptionError(
-            "--out",
-            None,
-            ["a .parquet/.npy/.safetensors/.jsonl path"],
-            "a corpus job writes a file",
-        )
     kwargs = common.embed_kwargs(args)
     kwargs.pop("is_split_into_words")
     options = EmbedOptions.create(**kwargs)
     spec = JobSpec(
-        source=SourceSpec(
-            path=args.input,
-            format=args.input_format,
-            text_field=args.text_field,
-            id_field=args.id_field,
-            pair_field=args.pair_field,
-        ),
+        source=source_spec(args, args.input),
         out=Path(args.out),
         options=options,
         shard_rows=args.shard_rows,
-        on_error=args.on_error,
+        on_error=args.on_error or "skip",
         overwrite=args.overwrite,
         keep_text=args.keep_text,
         backend=args.backend,
         precision=choose(args.backend, args.precision),
     )
+    check_job(spec)  # before the model loads
+    spec = replace(spec, source=resolve_source(spec.source))
     src = resolve(args.model)
     sha = weights_sha256(src.folder)
     numeric_ids = spec.source.numeric_ids

@@ -1,18 +1,24 @@
-"""`bertex embed`: texts in, vectors out, for people (default) or machines (--format)."""
+"""`bertex embed`: texts in, vectors out, for people (default) or machines (--format).
+
+One way in, one way out:
+  in   TEXT arguments, '-' (stdin) or --input FILE, read by the corpus source readers;
+  out  printed (--format human|json|jsonl), or --out FILE through the one Sink protocol
+       (.parquet/.jsonl/.npy/.safetensors, by suffix; bertex.read() reads each back).
+       --input with --out is a corpus job: sharded, resumable, bad rows in OUT.errors.jsonl.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from ..errors import InputError, OptionError
-from . import common, corpus
+from ..errors import InputError, OptionError, OutputError
+from . import common, corpus, inputs
 from .render import human_results, result_record
 
 FORMATS = ("human", "json", "jsonl", "npy")
@@ -22,14 +28,23 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser(
         "embed",
         help="embed texts and show or write the vectors",
-        description="Embed TEXT arguments, a file (one text per line) or stdin.",
+        description="Embed TEXT arguments, a file (--input FILE) or stdin ('-'). Without --out "
+        "the vectors are printed (--format); --out FILE writes .parquet, .jsonl, .npy or "
+        ".safetensors (by suffix), which bertex.read() reads back; --input with --out is a "
+        "resumable corpus job.",
     )
-    common.add_inputs(p)
+    inputs.add_inputs(p)
     common.add_model(p)
     common.add_embed_options(p)
-    p.add_argument("--format", choices=FORMATS, default="human")
-    p.add_argument("-o", "--out", type=Path, help="write here instead of stdout (npy needs it)")
-    p.add_argument("--preview", type=int, default=4, help="values shown per vector (human)")
+    p.add_argument(
+        "--format", choices=FORMATS, default="human", help="printed output (with --out: its suffix)"
+    )
+    p.add_argument(
+        "-o", "--out", type=Path, help="write a .parquet/.jsonl/.npy/.safetensors file"
+    )
+    p.add_argument(
+        "--preview", type=inputs.non_negative, default=4, help="values shown per vector (human)"
+    )
     p.add_argument(
         "--profile",
         action="store_true",
@@ -37,54 +52,138 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument("--backend", choices=("torch", "onnx"), default="torch")
     p.add_argument("--precision", choices=("fp32", "bf16", "int8"), default="fp32")
+    inputs.add_source_options(p)
     corpus.add_options(p)
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    inputs.take_file_flag(args)
+    if args.out is None:
+        if args.format == "npy":
+            raise OptionError("--out", None, ["a .npy path"], "--format npy writes a file")
+        return _print(args)
+    _check_out(args)
+    if args.texts == ["-"] and args.input is None:
+        args.input, args.texts = "-", []
+        if args.explicit_level is None:
+            args.explicit_level = "token"  # what '-' gives without --out
+    if args.input is not None:
+        if args.texts:
+            raise InputError("give TEXT arguments or --input, not both")
+        return corpus.run(args)
+    return _write_small(args)
+
+
+def _check_out(args: argparse.Namespace) -> None:
+    """The --out suffix decides the format; a --format that says otherwise is refused."""
+    from ..sinks import format_of
+    from ..sinks.write import check_target
+
+    fmt = format_of(args.out)
+    if args.format not in ("human", fmt):
+        raise OptionError(
+            "--format",
+            args.format,
+            [fmt],
+            f"--out {args.out} is written as {fmt} (its suffix decides): drop --format, or "
+            f"give --out a .{'jsonl' if args.format == 'json' else args.format} name",
+        )
+    check_target(args.out)
+
+
+def _embed(args: argparse.Namespace, data: inputs.Inputs, on_error: str) -> tuple[Any, dict]:
+    """Embed the inputs; a bad one stops the command naming it (its line for a file), or is
+    skipped with a warning under --on-error skip."""
     import bertex
 
-    if args.input is not None:
-        if args.texts or args.file is not None:
-            raise InputError("give --input for a corpus, or TEXT/--file, not both")
-        return corpus.run(args)
-    texts, pairs, label = common.read_inputs(args)
-    if args.format == "npy" and args.out is None:
-        raise OptionError("--out", None, ["a file path"], "--format npy writes binary; give --out")
     model = bertex.load(args.model, backend=args.backend, precision=args.precision)
     timings: dict[str, float] = {}
-    try:
-        result = model.embed(texts, pairs, timings=timings, **common.embed_kwargs(args))
-    except InputError as e:
-        if label == "line" and e.index is not None:
-            msg = str(e).replace(f"input {e.index}: ", "", 1)
-            raise type(e)(f"line {e.index + 1}: {msg}") from None
-        raise
+    while True:
+        try:
+            kwargs = common.embed_kwargs(args)
+            return model.embed(data.texts, data.pairs, timings=timings, **kwargs), timings
+        except InputError as e:
+            if e.index is None:
+                raise
+            where = data.names[e.index]
+            if on_error == "fail":
+                raise InputError(f"{where}: {e.reason}") from None
+            print(f"warning: skipped {where}: {e.reason}", file=sys.stderr)
+            data.drop(e.index)
+
+
+def _print(args: argparse.Namespace) -> int:
+    data = inputs.read_inputs(args, args.on_error or "fail")
+    result, timings = _embed(args, data, args.on_error or "fail")
     start = time.perf_counter()
-    write(result, args)
-    timings["write"] = time.perf_counter() - start
-    if args.profile:
-        total = sum(timings.values())
-        parts = ", ".join(f"{k} {v:.3f} s ({100 * v / total:.0f}%)" for k, v in timings.items())
-        print(f"profile: {parts}", file=sys.stderr)
-    return 0
-
-
-def write(result: Any, args: argparse.Namespace) -> None:
     items = result if isinstance(result, list) else [result]
-    if args.format == "npy":
-        _write_npy(result, items, args.out)
-        return
     if args.format == "human":
         text = human_results(result, args.preview)
     elif args.format == "json":
         text = json.dumps(_json_doc(result, items), ensure_ascii=False) + "\n"
     else:
         text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in _records(result, items))
-    if args.out is None:
+    emit(text)
+    timings["write"] = time.perf_counter() - start
+    _profile(args, timings)
+    return 0
+
+
+def _write_small(args: argparse.Namespace) -> int:
+    """TEXT arguments to --out: one table through the same Sink as a corpus job's output."""
+    from ..config import EmbedOptions
+    from ..sinks import format_of
+    from ..sinks.final import check_output
+    from ..sinks.shards import shard_stats, shard_table
+    from ..sinks.write import open_sink
+
+    kwargs = common.embed_kwargs(args)
+    check_output(format_of(args.out), EmbedOptions.create(**kwargs))
+    data = inputs.read_inputs(args, "fail")
+    result, timings = _embed(args, data, "fail")
+    start = time.perf_counter()
+    texts = [t if isinstance(t, str) else " ".join(t) for t in data.texts]
+    table, meta = shard_table(
+        data.ids,
+        list(range(len(texts))),
+        result,
+        True,
+        texts if args.keep_text else None,
+        data.pairs if args.keep_text else None,
+    )
+    reports = result.reports if hasattr(result, "reports") else [r.report for r in result]
+    meta["summary"] = {**shard_stats(reports), "skipped": 0}
+    with open_sink(args.out, meta, len(texts)) as sink:
+        sink.write(table)
+    timings["write"] = time.perf_counter() - start
+    print(
+        f"wrote {args.out}: {len(texts)} rows, {meta['dims']} dims, {meta['dtype']}, level "
+        f"{meta['level']}",
+        file=sys.stderr,
+    )
+    _profile(args, timings)
+    return 0
+
+
+def emit(text: str) -> None:
+    """Write to stdout; a full disk or a closed device is one line, not a traceback."""
+    try:
         sys.stdout.write(text)
-    else:
-        args.out.write_text(text, encoding="utf-8")
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as e:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # the exit-time flush must not fail again
+        raise OutputError(f"cannot write to stdout: {e.strerror or e}") from None
+
+
+def _profile(args: argparse.Namespace, timings: dict[str, float]) -> None:
+    if args.profile:
+        total = sum(timings.values())
+        parts = ", ".join(f"{k} {v:.3f} s ({100 * v / total:.0f}%)" for k, v in timings.items())
+        print(f"profile: {parts}", file=sys.stderr)
 
 
 def _records(result: Any, items: list) -> list[dict]:
@@ -118,28 +217,3 @@ def _report(r: Any) -> dict:
         "unk_count": r.unk_count,
         "unk_rate": round(r.unk_rate, 6),
     }
-
-
-def _write_npy(result: Any, items: list, out: Path) -> None:
-    """Sentence vectors (N, D), or one input's token/word vectors; metadata beside it."""
-    if hasattr(result, "vectors") and hasattr(result, "reports"):
-        array, meta = result.vectors, result.meta
-    elif len(items) == 1:
-        array, meta = items[0].vectors, items[0].meta
-    else:
-        raise OptionError(
-            "--format",
-            "npy",
-            ["json", "jsonl"],
-            f"{len(items)} inputs of different lengths do not fit one array; use "
-            "--level sentence or a JSON format",
-        )
-    np.save(out, array)
-    side = out.with_name(out.name + ".meta.json")
-    side.write_text(
-        json.dumps(
-            {"shape": list(array.shape), "dtype": str(array.dtype), **meta.to_dict()}, indent=2
-        )
-        + "\n"
-    )
-    print(f"wrote {out} {tuple(array.shape)} {array.dtype} and {side.name}", file=sys.stderr)

@@ -7,12 +7,13 @@ import json
 import sys
 from typing import Any
 
-from . import common
+from . import common, inputs
 
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("tokens", help="show tokens, ids, offsets, words and [UNK] for texts")
-    common.add_inputs(p)
+    inputs.add_inputs(p)
+    inputs.add_source_options(p)
     common.add_model(p)
     p.add_argument("--max-length", type=int)
     p.add_argument("--long", choices=("window", "truncate", "error"), default="window")
@@ -23,7 +24,8 @@ def add_parser(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     import bertex
 
-    texts, pairs, _ = common.read_inputs(args)
+    data = inputs.read_inputs(args)
+    texts, pairs = data.texts, data.pairs
     model = bertex.load(args.model)
     items = model.tokenize(
         texts,

@@ -24,8 +24,10 @@ def shard_table(
     numeric_ids: bool,
     texts: Sequence[str] | None,
     pairs: Sequence[str] | None,
+    fields: dict[str, Sequence[str | None]] | None = None,
 ) -> tuple[pa.Table, dict[str, Any]]:
-    """A result of `Model.embed` for the good rows of a shard -> (table, metadata)."""
+    """A result of `Model.embed` for the good rows of a shard -> (table, metadata).
+    `fields` are the --keep-field columns (strings or null), listed in meta["fields"]."""
     cols: dict[str, pa.Array] = {
         "id": ids_array(ids, numeric_ids),
         "row": pa.array(list(rows), pa.int64()),
@@ -49,8 +51,12 @@ def shard_table(
         cols["text"] = pa.array(list(texts), pa.string())
         if pairs is not None:
             cols["text_pair"] = pa.array(list(pairs), pa.string())
+    for name, values in (fields or {}).items():
+        cols[name] = pa.array(list(values), pa.string())
     dtype = meta["dtype"]
     meta.update(vector_shape=shape, dims=int(np.prod(shape)), dtype=dtype)
+    if fields:
+        meta["fields"] = list(fields)
     return with_meta(pa.table(cols), meta), meta
 
 
