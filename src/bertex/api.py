@@ -45,6 +45,7 @@ class Model:
         self.tokenizer = tokenizer
         self.backend = backend
         self.weights_sha256 = weights_sha256
+        self._vocab_view: diagnostics.Vocab | None = None
         self.runner = Runner(tokenizer, split_tokenizer_factory, backend, info.hidden_size)
 
     def __repr__(self) -> str:
@@ -143,9 +144,14 @@ class Model:
         strategy = assemble.strategy(request)
         ran = self.runner.run(texts, pairs, request, strategy, clock, collect) if texts else Ran()
         tok = self.tokenizer
-        diagnostics.warn_unknown(
-            [p.encoding for p in ran.plans], tok.unk_id, tok.unk_token, self.info.name
-        )
+        if any(p.encoding.unk_count for p in ran.plans):
+            diagnostics.warn_unknown(
+                [p.encoding for p in ran.plans],
+                tok.unk_id,
+                tok.unk_token,
+                self.info.name,
+                self._vocab(),
+            )
         diagnostics.warn_long(ran.plans, request.max_length)
         clock.last = time.perf_counter()
         meta = requests.meta(request, self.info, self.weights_sha256, self.backend)
@@ -155,6 +161,11 @@ class Model:
             assert out is not None
             return out[0] if single and isinstance(out, list) else out
         return _collected(out, ran, kept, errors)
+
+    def _vocab(self) -> diagnostics.Vocab:
+        if self._vocab_view is None:
+            self._vocab_view = diagnostics.Vocab.of(self.tokenizer.hf)
+        return self._vocab_view
 
     def resolve(self, opts: EmbedOptions) -> Request:
         """Check options against this model; fill in the model's defaults."""
