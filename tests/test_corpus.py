@@ -252,7 +252,7 @@ def test_on_error_fail_stops_at_the_row_and_resumes(bert_dir, tmp_path, capsys):
         == 2
     )
     err = capsys.readouterr().err
-    assert "row 4 (id 4): empty" in err and "resume" in err
+    assert "row 4 (id 4): the text is empty" in err and "resume" in err
     manifest = json.loads((tmp_path / "out.parquet.parts" / "manifest.json").read_text())
     assert len(manifest["shards"]) == 2  # rows 0-3 committed
     src.write_text("\n".join(TEXTS[:4] + ["fixed"] + TEXTS[4:]))

@@ -22,11 +22,10 @@ from typing import Any, Literal
 
 from ._version import __version__
 from .config import EmbedOptions
-from .errors import InputError, OptionError, OutputError, OutputMismatchError, RowError
+from .errors import OptionError, OutputError, OutputMismatchError, RowError
 from .jobstate import Workspace, check_consumed, locked, refuse_mismatch, rows_digest
 from .sinks import beside, format_of
 from .sources import Row, SourceSpec, open_rows, resolve_source
-from .tokenize import check_text
 
 OnError = Literal["skip", "fail"]
 _PERFORMANCE_ONLY = ("batch_tokens", "max_batch_size")
@@ -100,32 +99,25 @@ def embed_shard(
     model: Any, task: ShardTask, options: EmbedOptions, keep_text: bool, numeric_ids: bool
 ) -> ShardResult:
     """Embed the good rows of a shard; bad rows become error records, never silent drops."""
-    from .sinks.shards import shard_stats, shard_table
+    from .sinks.shards import reports_of, shard_stats, shard_table
 
     errors: list[dict[str, Any]] = []
     good: list[Row] = []
     for row in task.rows:
-        reason = (
-            row.error
-            or _text_problem(row.text)
-            or (_text_problem(row.pair) if row.pair is not None else None)
-        )
-        if reason:
+        reason = row.error or ("no text" if row.text is None else None)
+        if reason:  # what the text itself lacks, the library says (on_error="collect")
             errors.append(_error(row, reason))
         else:
             good.append(row)
+    pairs = [r.pair or "" for r in good] if good and good[0].pair is not None else None
     result = None
-    while good:
-        pairs = [r.pair or "" for r in good] if good[0].pair is not None else None
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                result = model.embed([r.text for r in good], pairs, options=options)
-            break
-        except InputError as e:  # one row the tokenizer or the length policy refuses
-            if e.index is None:
-                raise
-            errors.append(_error(good.pop(e.index), e.reason))
+    if good:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            got = model.embed([r.text for r in good], pairs, options=options, on_error="collect")
+        errors += [_error(good[e.index], e.reason) for e in got.errors]
+        result, good = got.results, [good[k] for k in got.kept]
+        pairs = [pairs[k] for k in got.kept] if pairs is not None else None
     errors.sort(key=lambda e: e["row"])
     if result is None:
         return ShardResult(task.index, None, None, errors, shard_stats(()), task.digest)
@@ -138,25 +130,12 @@ def embed_shard(
         pairs if keep_text else None,
         _kept_fields(good),
     )
-    reports = result.reports if hasattr(result, "reports") else [r.report for r in result]
-    return ShardResult(task.index, table, meta, errors, shard_stats(reports), task.digest)
+    return ShardResult(task.index, table, meta, errors, shard_stats(reports_of(result)), task.digest)
 
 
 def _kept_fields(rows: list[Row]) -> dict[str, list[str | None]]:
     names = list(rows[0].fields) if rows else []
     return {name: [r.fields.get(name) for r in rows] for name in names}
-
-
-def _text_problem(text: str | None) -> str | None:
-    if text is None:
-        return "no text"
-    try:
-        check_text(text, 0)
-    except InputError as e:
-        return e.reason
-    if not text.strip():
-        return "empty or whitespace-only text"
-    return None
 
 
 def _error(row: Row, reason: str) -> dict[str, Any]:

@@ -99,18 +99,15 @@ def _embed(args: argparse.Namespace, data: inputs.Inputs, on_error: str) -> tupl
 
     model = bertex.load(args.model, backend=args.backend, precision=args.precision)
     timings: dict[str, float] = {}
-    while True:
-        try:
-            kwargs = common.embed_kwargs(args)
-            return model.embed(data.texts, data.pairs, timings=timings, **kwargs), timings
-        except InputError as e:
-            if e.index is None:
-                raise
-            where = data.names[e.index]
-            if on_error == "fail":
-                raise InputError(f"{where}: {e.reason}") from None
-            print(f"warning: skipped {where}: {e.reason}", file=sys.stderr)
-            data.drop(e.index)
+    kwargs = common.embed_kwargs(args)
+    got = model.embed(data.texts, data.pairs, timings=timings, on_error="collect", **kwargs)
+    for e in got.errors:
+        if on_error == "fail":
+            raise InputError(f"{data.names[e.index]}: {e.reason}")
+        print(f"warning: skipped {data.names[e.index]}: {e.reason}", file=sys.stderr)
+    if got.results is None:
+        raise InputError(f"none of the {len(data.texts)} inputs could be embedded")
+    return got.results, timings
 
 
 def _print(args: argparse.Namespace) -> int:
@@ -135,7 +132,7 @@ def _write_small(args: argparse.Namespace) -> int:
     from ..config import EmbedOptions
     from ..sinks import format_of
     from ..sinks.final import check_output
-    from ..sinks.shards import shard_stats, shard_table
+    from ..sinks.shards import reports_of, shard_stats, shard_table
     from ..sinks.write import open_sink
 
     kwargs = common.embed_kwargs(args)
@@ -152,8 +149,7 @@ def _write_small(args: argparse.Namespace) -> int:
         texts if args.keep_text else None,
         data.pairs if args.keep_text else None,
     )
-    reports = result.reports if hasattr(result, "reports") else [r.report for r in result]
-    meta["summary"] = {**shard_stats(reports), "skipped": 0}
+    meta["summary"] = {**shard_stats(reports_of(result)), "skipped": 0}
     with open_sink(args.out, meta, len(texts)) as sink:
         sink.write(table)
     timings["write"] = time.perf_counter() - start
@@ -187,13 +183,13 @@ def _profile(args: argparse.Namespace, timings: dict[str, float]) -> None:
 
 
 def _records(result: Any, items: list) -> list[dict]:
-    if hasattr(result, "reports"):  # sentence level
+    if not isinstance(result, list) and result.kind == "sentence":
         return [
             {
                 "index": i,
                 "text": t,
                 "vector": v.tolist(),
-                "report": _report(r),
+                "report": r.to_dict(),
                 "meta": result.meta.to_dict(),
             }
             for i, (t, v, r) in enumerate(zip(result.texts, result.vectors, result.reports))
@@ -207,13 +203,3 @@ def _json_doc(result: Any, items: list) -> dict:
     for r in records:
         r.pop("meta", None)
     return {"meta": meta, "results": records}
-
-
-def _report(r: Any) -> dict:
-    return {
-        "n_tokens": r.n_tokens,
-        "n_windows": r.n_windows,
-        "truncated": r.truncated,
-        "unk_count": r.unk_count,
-        "unk_rate": round(r.unk_rate, 6),
-    }

@@ -14,7 +14,7 @@ def preview(v: np.ndarray, n: int) -> str:
 
 
 def human_results(result: Any, n: int) -> str:
-    if hasattr(result, "reports"):
+    if not isinstance(result, list) and result.kind == "sentence":
         return _human_sentences(result, n)
     items = result if isinstance(result, list) else [result]
     out = [_human_item(i, r, n) for i, r in enumerate(items)]
@@ -23,20 +23,19 @@ def human_results(result: Any, n: int) -> str:
 
 def _human_item(i: int, r: Any, n: int) -> str:
     lines = [f"input {i}: {r.text!r}" + (f" + {r.text_pair!r}" if r.text_pair else "")]
+    what = "words" if r.kind == "word" else "tokens"
+    names = getattr(r, what)
     lines.append(
-        f"  {len(getattr(r, 'words', r.tokens if hasattr(r, 'tokens') else ()))} "
-        f"{'words' if hasattr(r, 'words') else 'tokens'}, vectors {r.shape} "
-        f"{r.vectors.dtype}{_flags(r.report)}"
+        f"  {len(names)} {what}, vectors {r.shape} {r.vectors.dtype}{_flags(r.report)}"
     )
-    names = r.words if hasattr(r, "words") else r.tokens
     vecs = r.vectors if r.vectors.ndim == 2 else r.vectors.transpose(1, 0, 2)
-    seqs = getattr(r, "sequence_ids", np.zeros(len(names), dtype=np.int64)).tolist()
+    seqs = r.sequence_ids.tolist()
     for j, (name, (s, e), seq) in enumerate(zip(names, r.offsets.tolist(), seqs)):
         source = (r.text_pair if seq == 1 else r.text)[s:e]
         if "UNK" in name or "unk" in name:
             name = f"{name} {source!r}"  # show what the unknown token stands for
         lines.append(f"  {j:>4}  {name:<16} {s:>5}:{e:<5} {preview(vecs[j], n)}")
-    if getattr(r, "attentions", None) is not None:
+    if r.kind == "token" and r.attentions is not None:
         lines.append(f"  attentions {tuple(r.attentions.shape)} (layers, heads, tokens, tokens)")
     return "\n".join(lines)
 
@@ -98,14 +97,8 @@ def result_record(i: int, r: Any) -> dict:
         rec["text_pair"] = r.text_pair
     rec.update(r.layout())
     rec["vectors"] = r.vectors.astype(np.float32).tolist()
-    if getattr(r, "attentions", None) is not None:
+    if r.kind == "token" and r.attentions is not None:
         rec["attentions"] = r.attentions.tolist()
-    rep = r.report
-    rec["report"] = {
-        "n_tokens": rep.n_tokens,
-        "n_windows": rep.n_windows,
-        "truncated": rep.truncated,
-        "unk_count": rep.unk_count,
-    }
+    rec["report"] = r.report.to_dict()
     rec["meta"] = r.meta.to_dict()
     return rec

@@ -8,8 +8,19 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from ..types import InputReport, SentenceEmbeddings
+from ..types import InputReport
 from .arrow import ids_array, ragged, vector_array, with_meta
+
+
+def kind_of(result: Any) -> str:
+    """"sentence" | "token" | "word": the kind of a result of Model.embed (or of its list)."""
+    return result[0].kind if isinstance(result, list) else result.kind
+
+
+def reports_of(result: Any) -> tuple[InputReport, ...]:
+    if kind_of(result) == "sentence":
+        return tuple(result.reports)
+    return tuple(r.report for r in result)
 
 
 def _per_token(v: np.ndarray) -> np.ndarray:
@@ -32,18 +43,18 @@ def shard_table(
         "id": ids_array(ids, numeric_ids),
         "row": pa.array(list(rows), pa.int64()),
     }
-    if isinstance(result, SentenceEmbeddings):
-        reports, meta = result.reports, result.meta.to_dict()
+    reports = reports_of(result)
+    if kind_of(result) == "sentence":
+        meta = result.meta.to_dict()
         cols["vector"] = vector_array(result.vectors)
         shape = list(result.vectors.shape[1:])
     else:
-        reports = tuple(r.report for r in result)
         meta = result[0].meta.to_dict()
         per = [_per_token(r.vectors) for r in result]
         shape = list(per[0].shape[1:])
         width = int(np.prod(shape))
-        names = [list(r.words) if hasattr(r, "words") else list(r.tokens) for r in result]
-        cols["words" if hasattr(result[0], "words") else "tokens"] = pa.array(names)
+        key = "words" if kind_of(result) == "word" else "tokens"
+        cols[key] = pa.array([list(getattr(r, key)) for r in result])
         cols["offsets"] = ragged([r.offsets.astype(np.int32) for r in result], 2)
         cols["vectors"] = ragged(per, width)
     cols.update(_report_columns(reports))
@@ -61,12 +72,11 @@ def shard_table(
 
 
 def _report_columns(reports: Sequence[InputReport]) -> dict[str, pa.Array]:
-    return {
-        "n_tokens": pa.array([r.n_tokens for r in reports], pa.int32()),
-        "n_windows": pa.array([r.n_windows for r in reports], pa.int32()),
-        "truncated": pa.array([r.truncated for r in reports], pa.bool_()),
-        "unk_count": pa.array([r.unk_count for r in reports], pa.int32()),
-    }
+    """One column per key of InputReport.to_dict() (the one JSON form of a report), but the
+    index: a row's place is its `row` column."""
+    dicts = [r.to_dict() for r in reports]
+    keys = [k for k in InputReport(0, 0, 0, False, 0, 0, 0).to_dict() if k != "index"]
+    return {k: pa.array([d[k] for d in dicts]) for k in keys}
 
 
 def shard_stats(reports: Sequence[InputReport]) -> dict[str, int]:
