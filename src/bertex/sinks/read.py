@@ -147,7 +147,9 @@ def _stream(path: Path, fmt: str, meta: dict[str, Any], size: int) -> Iterator[S
     if fmt == "parquet":
         import pyarrow.parquet as pq
 
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=size):
+        # no pre-buffering: a batch's column chunks are read as needed (bounded memory)
+        pf = pq.ParquetFile(path, pre_buffer=False, buffer_size=1 << 20)
+        for batch in pf.iter_batches(batch_size=size):
             yield from_arrow(batch, meta)
     elif fmt == "jsonl":
         import pyarrow as pa
