@@ -70,8 +70,9 @@ def test_token_level_reads_back(fmt, command, bert_dir, tmp_path, monkeypatch, l
     for got, want in zip(stored.vectors, library["token"]):
         assert got.shape == want.shape and np.abs(got - want).max() <= 1e-6
     parts = list(bertex.read(out, batch_rows=2))
-    assert all(np.array_equal(a, b) for a, b in zip(sum((p.vectors for p in parts), []),
-                                                     stored.vectors))
+    assert all(
+        np.array_equal(a, b) for a, b in zip(sum((p.vectors for p in parts), []), stored.vectors)
+    )
 
 
 def _set_version(out: Path, fmt: str, version: object) -> None:
@@ -110,8 +111,22 @@ def test_to_pandas_and_keep_fields(bert_dir, tmp_path):
     src.write_text("".join(json.dumps(r) + "\n" for r in rows))
     out = tmp_path / "o.parquet"
     args = ["--keep-field", "lang", "--keep-field", "n", "--keep-text"]
-    assert main(["embed", "--model", str(bert_dir), "--input", str(src), "--out", str(out),
-                 "--quiet", *args]) == 0
+    assert (
+        main(
+            [
+                "embed",
+                "--model",
+                str(bert_dir),
+                "--input",
+                str(src),
+                "--out",
+                str(out),
+                "--quiet",
+                *args,
+            ]
+        )
+        == 0
+    )
     stored = bertex.read(out)
     assert stored.ids == [f"d{i}" for i in range(len(TEXTS))]  # the id field, by default
     assert stored.fields == {"lang": ["en"] * 4, "n": ["0", "1", "2", "3"]}

@@ -33,8 +33,14 @@ def tiny_model(folder: Path) -> Path:
     from speed import random_bert
     from transformers import BertConfig
 
-    cfg = BertConfig(hidden_size=64, num_hidden_layers=2, num_attention_heads=2,
-                     intermediate_size=128, vocab_size=30522, max_position_embeddings=128)
+    cfg = BertConfig(
+        hidden_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=128,
+        vocab_size=30522,
+        max_position_embeddings=128,
+    )
     return random_bert(folder, cfg)
 
 
@@ -48,8 +54,21 @@ def corpus(path: Path, n: int, seed: int) -> Path:
 
 
 def command(model: Path, src: Path, out: Path, shard_rows: int) -> list[str]:
-    return [sys.executable, "-m", "bertex.cli.main", "embed", "--model", str(model), "--input",
-            str(src), "--out", str(out), "--shard-rows", str(shard_rows), "--quiet"]
+    return [
+        sys.executable,
+        "-m",
+        "bertex.cli.main",
+        "embed",
+        "--model",
+        str(model),
+        "--input",
+        str(src),
+        "--out",
+        str(out),
+        "--shard-rows",
+        str(shard_rows),
+        "--quiet",
+    ]
 
 
 def committed(out: Path) -> int:
@@ -61,8 +80,11 @@ def committed(out: Path) -> int:
 
 
 def outputs(out: Path) -> dict[str, bytes]:
-    return {p.name.replace(out.name, "OUT"): p.read_bytes()
-            for p in sorted(out.parent.glob(out.name + "*")) if p.is_file()}
+    return {
+        p.name.replace(out.name, "OUT"): p.read_bytes()
+        for p in sorted(out.parent.glob(out.name + "*"))
+        if p.is_file()
+    }
 
 
 def kill_once(cmd: list[str], out: Path, target: int, delay: float, env: dict) -> str:
@@ -78,8 +100,15 @@ def kill_once(cmd: list[str], out: Path, target: int, delay: float, env: dict) -
     return f"killed at {committed(out)} shards" + (done if out.exists() else "")
 
 
-def kill_loop(args: argparse.Namespace, model: Path, src: Path, work: Path, env: dict,
-              ref: dict[str, bytes], deadline: float) -> dict:
+def kill_loop(
+    args: argparse.Namespace,
+    model: Path,
+    src: Path,
+    work: Path,
+    env: dict,
+    ref: dict[str, bytes],
+    deadline: float,
+) -> dict:
     rng = random.Random(args.seed)
     out = work / "kill" / "out.parquet"
     out.parent.mkdir()
@@ -89,30 +118,44 @@ def kill_loop(args: argparse.Namespace, model: Path, src: Path, work: Path, env:
         if time.monotonic() > deadline:
             break
         target = rng.randint(1, shards + 1)  # shards + 1: the kill lands in finalize or later
-        events.append(kill_once(command(model, src, out, args.shard_rows), out, target,
-                                rng.uniform(0.5, 20.0), env))
+        events.append(
+            kill_once(
+                command(model, src, out, args.shard_rows), out, target, rng.uniform(0.5, 20.0), env
+            )
+        )
     done = subprocess.run(command(model, src, out, args.shard_rows), env=env, capture_output=True)
     same = done.returncode == 0 and outputs(out) == ref
-    return {"kills": events, "final_exit": done.returncode, "identical": same,
-            "stderr": done.stderr.decode()[-500:] if not same else ""}
+    return {
+        "kills": events,
+        "final_exit": done.returncode,
+        "identical": same,
+        "stderr": done.stderr.decode()[-500:] if not same else "",
+    }
 
 
-def disk_full(args: argparse.Namespace, model: Path, src: Path, work: Path, env: dict,
-              ref: dict[str, bytes]) -> dict:
+def disk_full(
+    args: argparse.Namespace, model: Path, src: Path, work: Path, env: dict, ref: dict[str, bytes]
+) -> dict:
     mnt = work / "tmpfs"
     mnt.mkdir()
     small = max(64 << 10, sum(len(v) for v in ref.values()) // 2)
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={small}", "tmpfs", str(mnt)],
-                      capture_output=True).returncode != 0:
+    if (
+        subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={small}", "tmpfs", str(mnt)], capture_output=True
+        ).returncode
+        != 0
+    ):
         return {"skipped": "mount -t tmpfs is not permitted here"}
     try:
         out = mnt / "out.parquet"
-        full = subprocess.run(command(model, src, out, args.shard_rows), env=env,
-                              capture_output=True)
+        full = subprocess.run(
+            command(model, src, out, args.shard_rows), env=env, capture_output=True
+        )
         err = full.stderr.decode().strip().splitlines()
         subprocess.run(["mount", "-o", f"remount,size={small * 8}", str(mnt)], check=True)
-        done = subprocess.run(command(model, src, out, args.shard_rows), env=env,
-                              capture_output=True)
+        done = subprocess.run(
+            command(model, src, out, args.shard_rows), env=env, capture_output=True
+        )
         return {
             "full_exit": full.returncode,
             "full_message": err[-1] if err else "",
@@ -143,8 +186,11 @@ def main() -> int:
         ref_out.parent.mkdir()
         t = time.monotonic()
         subprocess.run(command(model, src, ref_out, args.shard_rows), env=env, check=True)
-        report = {"rows": args.rows, "shard_rows": args.shard_rows,
-                  "reference_s": round(time.monotonic() - t, 1)}
+        report = {
+            "rows": args.rows,
+            "shard_rows": args.shard_rows,
+            "reference_s": round(time.monotonic() - t, 1),
+        }
         ref = outputs(ref_out)
         report["kill_loop"] = kill_loop(args, model, src, work, env, ref, deadline)
         if not args.no_disk_full:

@@ -15,7 +15,7 @@ import itertools
 import json
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -130,7 +130,9 @@ def embed_shard(
         pairs if keep_text else None,
         _kept_fields(good),
     )
-    return ShardResult(task.index, table, meta, errors, shard_stats(reports_of(result)), task.digest)
+    return ShardResult(
+        task.index, table, meta, errors, shard_stats(reports_of(result)), task.digest
+    )
 
 
 def _kept_fields(rows: list[Row]) -> dict[str, list[str | None]]:
@@ -183,7 +185,7 @@ def fingerprint(spec: JobSpec, model_name: str, weights_sha256: str) -> dict[str
 
 
 def shard_tasks(
-    rows: Iterator[Row], size: int, committed: list[dict[str, Any]] = (), out: Path = Path()
+    rows: Iterator[Row], size: int, committed: Sequence[dict[str, Any]] = (), out: Path = Path()
 ) -> Iterator[ShardTask]:
     """Rows -> shards of `size` rows by row number, each with the running digest of every row
     so far. The committed shards are read again, checked against their recorded digest and

@@ -120,8 +120,9 @@ def test_bom_in_jsonl_csv_and_txt_is_dropped(bert_dir, tmp_path, tiny_bert):
     want = tiny_bert.embed(TEXTS, level="sentence").vectors
     for name in ("in.jsonl", "in.csv", "in.txt"):
         out = tmp_path / f"{name}.parquet"
-        assert embed(bert_dir, "--input", str(tmp_path / name), "--out", str(out),
-                     "--keep-text") == 0
+        assert (
+            embed(bert_dir, "--input", str(tmp_path / name), "--out", str(out), "--keep-text") == 0
+        )
         stored = bertex.read(out)
         assert stored.ids == [0, 1, 2, 3], name  # row 0 is not lost
         assert stored.texts == TEXTS  # no BOM kept in --keep-text
@@ -236,8 +237,12 @@ def test_writing_to_devices_is_one_line(bert_dir, tmp_path):
     assert p.returncode == 2 and "cannot write to stdout" in one_line_error(p.stderr.decode())
     full_npy = tmp_path / "full.npy"
     os.symlink("/dev/full", full_npy)
-    p = subprocess.run([*cmd, "--level", "sentence", "--out", str(full_npy)],
-                       capture_output=True, env=env, timeout=120)
+    p = subprocess.run(
+        [*cmd, "--level", "sentence", "--out", str(full_npy)],
+        capture_output=True,
+        env=env,
+        timeout=120,
+    )
     assert p.returncode == 2 and "not a regular file" in one_line_error(p.stderr.decode())
     assert os.path.exists("/dev/full") and not os.path.exists("/dev/full.tmp")
 

@@ -25,9 +25,7 @@ def add_options(p: argparse.ArgumentParser) -> None:
         "--out), or stop at the first (fail, the default without --out)",
     )
     g.add_argument("--overwrite", action="store_true", help="start afresh over an existing --out")
-    g.add_argument(
-        "--shard-rows", type=positive, default=1000, help="rows per committed shard"
-    )
+    g.add_argument("--shard-rows", type=positive, default=1000, help="rows per committed shard")
     g.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no summary")
     g.add_argument("--engine", choices=("local", "ray"), default="local")
     g.add_argument("--ray-address", help="an existing Ray cluster (default: start a local one)")

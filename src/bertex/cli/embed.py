@@ -39,9 +39,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument(
         "--format", choices=FORMATS, default="human", help="printed output (with --out: its suffix)"
     )
-    p.add_argument(
-        "-o", "--out", type=Path, help="write a .parquet/.jsonl/.npy/.safetensors file"
-    )
+    p.add_argument("-o", "--out", type=Path, help="write a .parquet/.jsonl/.npy/.safetensors file")
     p.add_argument(
         "--preview", type=inputs.non_negative, default=4, help="values shown per vector (human)"
     )

@@ -153,7 +153,10 @@ def _from_source(spec: Any, on_error: str) -> Inputs:
     spec = resolve_source(spec)
     by_line = spec.resolved_format() in ("txt", "jsonl")
     name = "stdin" if spec.path == "-" else spec.path
-    texts, pairs, names, ids = [], [], [], []
+    texts: list[Any] = []
+    pairs: list[Any] = []
+    names: list[str] = []
+    ids: list[Any] = []
     for row in open_rows(spec):
         where = f"{name} line {row.row + 1}" if by_line else f"{name} row {row.row}"
         if row.error and on_error == "fail":

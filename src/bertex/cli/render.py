@@ -25,9 +25,7 @@ def _human_item(i: int, r: Any, n: int) -> str:
     lines = [f"input {i}: {r.text!r}" + (f" + {r.text_pair!r}" if r.text_pair else "")]
     what = "words" if r.kind == "word" else "tokens"
     names = getattr(r, what)
-    lines.append(
-        f"  {len(names)} {what}, vectors {r.shape} {r.vectors.dtype}{_flags(r.report)}"
-    )
+    lines.append(f"  {len(names)} {what}, vectors {r.shape} {r.vectors.dtype}{_flags(r.report)}")
     vecs = r.vectors if r.vectors.ndim == 2 else r.vectors.transpose(1, 0, 2)
     seqs = r.sequence_ids.tolist()
     for j, (name, (s, e), seq) in enumerate(zip(names, r.offsets.tolist(), seqs)):

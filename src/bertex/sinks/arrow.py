@@ -30,7 +30,7 @@ def ragged(per_item: Sequence[np.ndarray], width: int) -> pa.ListArray:
     return pa.ListArray.from_arrays(pa.array(offsets), inner)
 
 
-def ids_array(ids: Sequence[str | int], numeric: bool) -> pa.Array:
+def ids_array(ids: Sequence[str | int | None], numeric: bool) -> pa.Array:
     return pa.array(list(ids), pa.int64() if numeric else pa.string())
 
 

@@ -247,7 +247,9 @@ def _join(parts: Iterator[Stored], meta: dict[str, Any], total: int | None) -> S
             for k, v in got.items():
                 into.setdefault(k, []).extend(v)
     if meta["level"] != "sentence":
-        return Stored(ids, chunks, meta, texts if has_text else None, tokens, offsets, reports, fields)
+        return Stored(
+            ids, chunks, meta, texts if has_text else None, tokens, offsets, reports, fields
+        )
     if whole is None:
         shape = meta["vector_shape"]
         empty = np.zeros((0, *shape), np.dtype(meta["dtype"]))

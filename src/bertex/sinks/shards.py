@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -13,7 +13,7 @@ from .arrow import ids_array, ragged, vector_array, with_meta
 
 
 def kind_of(result: Any) -> str:
-    """"sentence" | "token" | "word": the kind of a result of Model.embed (or of its list)."""
+    """ "sentence" | "token" | "word": the kind of a result of Model.embed (or of its list)."""
     return result[0].kind if isinstance(result, list) else result.kind
 
 
@@ -29,13 +29,13 @@ def _per_token(v: np.ndarray) -> np.ndarray:
 
 
 def shard_table(
-    ids: Sequence[str | int],
+    ids: Sequence[str | int | None],
     rows: Sequence[int],
     result: Any,
     numeric_ids: bool,
     texts: Sequence[str] | None,
     pairs: Sequence[str] | None,
-    fields: dict[str, Sequence[str | None]] | None = None,
+    fields: Mapping[str, Sequence[str | None]] | None = None,
 ) -> tuple[pa.Table, dict[str, Any]]:
     """A result of `Model.embed` for the good rows of a shard -> (table, metadata).
     `fields` are the --keep-field columns (strings or null), listed in meta["fields"]."""
