@@ -32,6 +32,7 @@ from .errors import (
     SourceError,
     TokenizerFixWarning,
     TooLongError,
+    UnsafeCacheError,
     UnknownTokenWarning,
     WeakPoolingWarning,
 )
@@ -91,6 +92,7 @@ __all__ = [
     "Tokenized",
     "TokenizerFixWarning",
     "TooLongError",
+    "UnsafeCacheError",
     "UnknownTokenWarning",
     "WeakPoolingWarning",
     "WordEmbedding",
