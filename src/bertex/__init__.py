@@ -7,7 +7,6 @@
 """
 
 from ._version import __version__
-
 from .api import Model
 from .config import EmbedOptions
 from .corpus import JobSpec, JobSummary
@@ -32,21 +31,21 @@ from .errors import (
     SourceError,
     TokenizerFixWarning,
     TooLongError,
-    UnsafeCacheError,
     UnknownTokenWarning,
+    UnsafeCacheError,
     WeakPoolingWarning,
 )
+from .models import ModelInfo
 from .models.loader import load
 from .models.source import DEFAULT_MODEL
-from .models import ModelInfo
 from .types import (
     Collected,
     InputReport,
-    Request,
-    Tokenized,
     Meta,
+    Request,
     SentenceEmbeddings,
     TokenEmbedding,
+    Tokenized,
     WordEmbedding,
 )
 
