@@ -7,7 +7,7 @@
 """
 
 from ._version import __version__
-from .api import Model
+from .api import Model, similarity
 from .config import EmbedOptions
 from .corpus import JobSpec, JobSummary
 from .errors import (
@@ -94,8 +94,10 @@ __all__ = [
     "UnsafeCacheError",
     "UnknownTokenWarning",
     "WeakPoolingWarning",
+    "WindowEmbeddings",
     "WordEmbedding",
     "__version__",
     "load",
     "read",
+    "similarity",
 ]
