@@ -84,3 +84,28 @@ def test_progress_bar_counts_every_input(tiny_bert, capsys):
 def test_other_libraries_names_get_a_pointer(tiny_bert, name, hint):
     with pytest.raises(bertex.OptionError, match=hint):
         tiny_bert.embed("a", **{name: 8})
+
+
+@pytest.mark.parametrize(
+    ("doc", "language", "n"),
+    [
+        ("Dr. Smith went to Washington. He arrived at 5 p.m. today!  Did he?", "en", 3),
+        ("你好，世界！今天天气很好。我们去公园吧？", "zh", 3),
+        ("BERT 很好用。It works well! 123 项测试通过。", "zh", 3),
+    ],
+)
+def test_sentences_split_with_exact_offsets(tiny_bert, doc, language, n):
+    spans = bertex.split_sentences(doc, language=language)
+    assert len(spans) == n
+    assert all(doc[s.start : s.end] == s.text and s.text == s.text.strip() for s in spans)
+    assert [s.start for s in spans] == sorted(s.start for s in spans)
+    vectors = tiny_bert.embed([s.text for s in spans]).vectors  # one vector per sentence
+    assert vectors.shape == (n, tiny_bert.dim)
+
+
+def test_sentence_splitting_bad_input():
+    with pytest.raises(bertex.InvalidTextError, match="language"):
+        bertex.split_sentences("a. b.", language="")
+    with pytest.raises(bertex.InvalidTextError):
+        bertex.split_sentences(b"\xff")
+    assert bertex.split_sentences("   ") == []

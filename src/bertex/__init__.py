@@ -8,6 +8,8 @@
 
 from ._version import __version__
 from .api import Model, similarity
+from .sentences import Span
+from .sentences import split as split_sentences
 from .config import EmbedOptions
 from .corpus import JobSpec, JobSummary
 from .errors import (
@@ -46,6 +48,7 @@ from .types import (
     SentenceEmbeddings,
     TokenEmbedding,
     Tokenized,
+    WindowEmbeddings,
     WordEmbedding,
 )
 
@@ -100,4 +103,6 @@ __all__ = [
     "load",
     "read",
     "similarity",
+    "split_sentences",
+    "Span",
 ]
