@@ -7,8 +7,7 @@
 """
 
 from ._version import __version__
-
-from .api import Model
+from .api import Model, similarity
 from .config import EmbedOptions
 from .corpus import JobSpec, JobSummary
 from .errors import (
@@ -35,19 +34,23 @@ from .errors import (
     TokenizerFixWarning,
     TooLongError,
     UnknownTokenWarning,
+    UnsafeCacheError,
     WeakPoolingWarning,
 )
+from .models import ModelInfo
 from .models.loader import load
 from .models.source import DEFAULT_MODEL
-from .models import ModelInfo
+from .sentences import Span
+from .sentences import split as split_sentences
 from .types import (
     Collected,
     InputReport,
-    Request,
-    Tokenized,
     Meta,
+    Request,
     SentenceEmbeddings,
     TokenEmbedding,
+    Tokenized,
+    WindowEmbeddings,
     WordEmbedding,
 )
 
@@ -97,10 +100,15 @@ __all__ = [
     "Tokenized",
     "TokenizerFixWarning",
     "TooLongError",
+    "UnsafeCacheError",
     "UnknownTokenWarning",
     "WeakPoolingWarning",
+    "WindowEmbeddings",
     "WordEmbedding",
     "__version__",
     "load",
     "read",
+    "similarity",
+    "split_sentences",
+    "Span",
 ]

@@ -42,6 +42,7 @@ class JobSpec:
     keep_text: bool = False
     backend: str = "torch"
     precision: str = "fp32"  # the precision that really runs (after any fallback)
+    device: str = "cpu"  # the device that really runs ("cuda:0", not "auto")
 
 
 @dataclass(frozen=True)
@@ -180,6 +181,7 @@ def fingerprint(spec: JobSpec, model_name: str, weights_sha256: str) -> dict[str
         "keep_text": spec.keep_text,
         "backend": spec.backend,
         "precision": spec.precision,
+        "device": spec.device,
         "output_format": format_of(spec.out),
     }
 

@@ -16,6 +16,7 @@
      ├── OutputError          an output cannot be written (full disk, unwritable path)
      │    ├── OutputMismatchError  an existing output was made with other options or input
      │    └── OutputLockedError    another job holds the lock on the output (names its PID)
+     ├── UnsafeCacheError     the cache can be written by other users (names the folder)
      └── ExtraMissingError    an optional extra is not installed (names it)
 
 Warnings are BertexWarning subclasses: UnknownTokenWarning, WeakPoolingWarning,
@@ -129,6 +130,18 @@ class OutputMismatchError(OutputError):
 
 class OutputLockedError(OutputError):
     """Another job is writing the same output; the message names its PID."""
+
+
+class UnsafeCacheError(BertexError):
+    """The cache folder can be written by another user: a planted file would run as yours."""
+
+    def __init__(self, path: object, owner: int, mode: int) -> None:
+        self.path, self.owner, self.mode = path, owner, mode
+        super().__init__(
+            f"the cache folder {path} can be written by other users (owner uid {owner}, mode "
+            f"{mode:o}); bertex runs cached graphs, so it refuses it. Point BERTEX_CACHE at a "
+            "folder of your own (chmod 700) or unset it"
+        )
 
 
 class ExtraMissingError(BertexError, ImportError):

@@ -36,13 +36,13 @@ def add_options(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """The corpus job: --input FILE (or -) to --out FILE, resumable."""
-    from ..backends.precision import choose
+    from ..backends.precision import choose, device_of
     from ..corpus import JobSpec, check_job, local_executor, run_job
     from ..models.source import resolve, weights_sha256
     from ..sources import resolve_source
 
     kwargs = common.embed_kwargs(args)
-    kwargs.pop("is_split_into_words")
+    kwargs.pop("is_split_into_words", None)
     options = EmbedOptions.create(**kwargs)
     spec = JobSpec(
         source=source_spec(args, args.input),
@@ -53,7 +53,8 @@ def run(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
         keep_text=args.keep_text,
         backend=args.backend,
-        precision=choose(args.backend, args.precision),
+        precision=choose(args.backend, args.precision, device_of(args.device)),
+        device=device_of(args.device),
     )
     check_job(spec)  # before the model loads
     spec = replace(spec, source=resolve_source(spec.source))
@@ -74,11 +75,14 @@ def run(args: argparse.Namespace) -> int:
             gpus=args.ray_gpus_per_actor,
             backend=args.backend,
             precision=spec.precision,
+            device=args.device,
         )
     else:
         import bertex
 
-        model = bertex.load(args.model, backend=args.backend, precision=args.precision)
+        model = bertex.load(
+            args.model, backend=args.backend, precision=args.precision, device=args.device
+        )
         executor = local_executor(model, options, args.keep_text, numeric_ids)
     bar = _progress(spec, args.quiet)
     summary = run_job(spec, src.name, sha, executor, on_progress=bar.update if bar else None)

@@ -48,8 +48,7 @@ def add_parser(sub: Any) -> None:
         action="store_true",
         help="print the seconds spent in tokenization, forward, output and writing",
     )
-    p.add_argument("--backend", choices=("torch", "onnx"), default="torch")
-    p.add_argument("--precision", choices=("fp32", "bf16", "int8"), default="fp32")
+    common.add_backend(p)
     inputs.add_source_options(p)
     corpus.add_options(p)
     p.set_defaults(run=run)
@@ -95,7 +94,9 @@ def _embed(args: argparse.Namespace, data: inputs.Inputs, on_error: str) -> tupl
     skipped with a warning under --on-error skip."""
     import bertex
 
-    model = bertex.load(args.model, backend=args.backend, precision=args.precision)
+    model = bertex.load(
+        args.model, backend=args.backend, precision=args.precision, device=args.device
+    )
     timings: dict[str, float] = {}
     kwargs = common.embed_kwargs(args)
     got = model.embed(data.texts, data.pairs, timings=timings, on_error="collect", **kwargs)

@@ -34,6 +34,7 @@ class _Embedder:
         threads: int,
         backend: str = "torch",
         precision: str = "fp32",
+        device: str = "cpu",
     ) -> None:
         import torch
 
@@ -41,7 +42,7 @@ class _Embedder:
 
         torch.set_num_threads(max(1, threads))
         os.environ["BERTEX_CPUS"] = str(max(1, threads))  # this actor's share of the cores
-        self.model = bertex.load(model, backend=backend, precision=precision)
+        self.model = bertex.load(model, backend=backend, precision=precision, device=device)
         self.options = EmbedOptions(**options)
         self.keep_text, self.numeric_ids = keep_text, numeric_ids
 
@@ -97,6 +98,7 @@ def ray_executor(
     group: int | None = None,
     backend: str = "torch",
     precision: str = "fp32",
+    device: str = "cpu",
 ) -> Executor:
     """An Executor that embeds shards on Ray; results come back in shard order."""
     _import_ray()  # fail early, naming the extra
@@ -114,6 +116,7 @@ def ray_executor(
             "threads": int(cpus),
             "backend": backend,
             "precision": precision,
+            "device": device,
         }
         while chunk := list(itertools.islice(tasks, per_group)):
             ds = ray.data.from_items([{"task": pickle.dumps(t)} for t in chunk])
