@@ -275,6 +275,12 @@ def test_npy_to_a_bin_name_is_refused_truthfully(bert_dir, tmp_path, capsys):
     assert "is written as npy" in one_line_error(capsys.readouterr().err)
 
 
+def test_file_flags_without_out_are_refused(bert_dir, capsys):
+    for flag in (["--keep-text"], ["--keep-field", "lang"], ["--overwrite"]):
+        assert embed(bert_dir, "a horse", *flag) == 2
+        assert f"{flag[0]} needs --out" in one_line_error(capsys.readouterr().err)
+
+
 def test_preview_must_not_be_negative(bert_dir, capsys):
     with pytest.raises(SystemExit) as e:
         embed(bert_dir, "a", "--preview", "-3")

@@ -59,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
     if args.out is None:
         if args.format == "npy":
             raise OptionError("--out", None, ["a .npy path"], "--format npy writes a file")
+        _refuse_file_flags(args)
         return _print(args)
     _check_out(args)
     if args.texts == ["-"] and args.input is None:
@@ -70,6 +71,24 @@ def run(args: argparse.Namespace) -> int:
             raise InputError("give TEXT arguments or --input, not both")
         return corpus.run(args)
     return _write_small(args)
+
+
+def _refuse_file_flags(args: argparse.Namespace) -> None:
+    """Flags that shape a written file mean nothing when the vectors are printed."""
+    given = [
+        flag
+        for flag, on in (
+            ("--keep-text", args.keep_text),
+            ("--keep-field", args.keep_field),
+            ("--overwrite", args.overwrite),
+            ("--engine", args.engine != "local"),
+        )
+        if on
+    ]
+    if given:
+        raise OptionError(
+            "--out", None, ["a .parquet/.jsonl/.npy/.safetensors path"], f"{given[0]} needs --out"
+        )
 
 
 def _check_out(args: argparse.Namespace) -> None:
