@@ -422,6 +422,7 @@ class Model:
             backend=self.backend.name,
             bertex_version=__version__,
             precision=getattr(self.backend, "precision", "fp32"),
+            model_origin=self.info.origin,
         )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import asdict, dataclass, fields
+from pathlib import Path
 from typing import Any, Literal, get_args
 
 from .errors import OptionError
@@ -155,3 +156,13 @@ def _parse_env(name: str, raw: str) -> Any:
         except ValueError:
             raise OptionError(f"BERTEX_{name.upper()}", raw, ["an integer"]) from None
     return raw
+
+
+def cache_dir(kind: str) -> Path:
+    """Where bertex keeps files it derives once (kind "onnx": exported graphs, "tf": converted
+    TF checkpoints): $BERTEX_CACHE/kind, else $XDG_CACHE_HOME/bertex/kind, else
+    ~/.cache/bertex/kind."""
+    base = os.environ.get("BERTEX_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "bertex"
+    )
+    return Path(base) / kind

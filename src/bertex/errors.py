@@ -10,6 +10,8 @@
      │    ├── ModelNotFoundError   no such folder, no such hub id
      │    ├── HubUnreachableError  a hub id, no network, not in the local cache
      │    └── BrokenModelError     a folder is missing a file, or a file is wrong (names it)
+     │         └── TFCheckpointError   a Google TF checkpoint unreadable or unmappable (names
+     │                                 the file and the tensor)
      ├── SourceError          a corpus cannot be read (missing file, missing column)
      ├── RowError             a corpus row is bad under on_error="fail" (names the row)
      ├── OutputError          an output cannot be written (full disk, unwritable path)
@@ -17,7 +19,7 @@
      └── ExtraMissingError    an optional extra is not installed (names it)
 
 Warnings are BertexWarning subclasses: UnknownTokenWarning, WeakPoolingWarning,
-LongInputWarning, TokenizerFixWarning, PrecisionWarning.
+LongInputWarning, TokenizerFixWarning, PrecisionWarning, CacheWarning, CasingWarning.
 """
 
 from __future__ import annotations
@@ -154,3 +156,19 @@ class PrecisionWarning(BertexWarning):
 
 class TokenizerFixWarning(BertexWarning):
     """The tokenizer's saved settings contradicted its vocabulary and bertex corrected them."""
+
+
+class TFCheckpointError(BrokenModelError):
+    """A Google TensorFlow checkpoint that cannot be read or mapped onto a BERT model: not an
+    index, a missing or truncated shard, a crc32c mismatch, shapes that disagree with the
+    config, or a model family bertex does not map yet. Names the file and the tensor."""
+
+
+class CacheWarning(BertexWarning):
+    """A cache folder cannot be written: the work is done in a temporary place and redone on
+    the next load."""
+
+
+class CasingWarning(BertexWarning):
+    """A checkpoint does not say whether its tokenizer lowercases; bertex chose (and says how
+    to choose otherwise)."""

@@ -126,6 +126,7 @@ class Meta:
     backend: str
     bertex_version: str
     precision: str = "fp32"
+    model_origin: str | None = None  # a converted TF checkpoint: folder, hash, casing chosen
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from .._version import __version__
+from ..config import cache_dir
 from ..errors import BertexWarning, ExportError, ExtraMissingError
 from ..types import Batch, ModelOutput
 from . import Want, threads
@@ -35,10 +36,7 @@ FUSION = 2  # bump when the graph optimization changes: old cached graphs are no
 
 
 def cache_root() -> Path:
-    base = os.environ.get("BERTEX_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "bertex"
-    )
-    return Path(base) / "onnx"
+    return cache_dir("onnx")
 
 
 class OnnxBackend:
