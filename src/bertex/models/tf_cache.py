@@ -23,7 +23,7 @@ from typing import Any
 
 from .._version import __version__
 from ..config import cache_dir
-from ..errors import CacheWarning, CasingWarning, TFCheckpointError
+from ..errors import CacheWarning, CasingWarning, OutputError, TFCheckpointError
 from .hf import _vocab_is_cased
 from .source import Source
 from .tf_checkpoint import find_prefix
@@ -64,7 +64,7 @@ def casing(folder: Path, cfg: dict[str, Any], vocab: Path) -> Casing:
     for word, lower, why in rules:
         if word in low:
             return Casing(lower, f"folder name {name!r}: {why}")
-    tokens = vocab.read_text(encoding="utf-8", errors="replace").splitlines()
+    tokens = vocab.read_text(encoding="utf-8", errors="replace").split("\n")  # as BERT reads it
     cased = _vocab_is_cased({t.strip(): i for i, t in enumerate(tokens)})
     what = "has upper-case tokens" if cased else "has no upper-case tokens"
     return Casing(not cased, f"folder name {name!r} names no casing; the vocabulary {what}", True)
@@ -169,4 +169,31 @@ def save(folder: Path, prefix: Path, vocab: Path, case: Casing, key: str, dst: P
         "conversion_format": FORMAT,
     }
     (dst / RECORD).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    return record
+
+
+def convert_to(src: Path, dst: Path, overwrite: bool = False) -> dict[str, Any]:
+    """`bertex convert SRC DST`: write SRC (a Google TF BERT folder) as a Hugging Face folder
+    at DST, which must not exist (or overwrite=True). Returns the conversion record."""
+    prefix = find_prefix(src) if src.is_dir() else None
+    if prefix is None:
+        raise TFCheckpointError(
+            src, "is not a Google TF checkpoint folder: expected bert_config.json, "
+            "bert_model.ckpt.index, bert_model.ckpt.data-*-of-* and vocab.txt (and no config.json)"
+        )
+    if dst.exists() and any(dst.iterdir()) and not overwrite:
+        raise OutputError(f"{dst} exists and is not empty; choose a new folder or --overwrite")
+    cfg = read_config(src)
+    vocab = src / "vocab.txt"
+    case = casing(src, cfg, vocab)
+    key = checkpoint_key(prefix, src, case.lowercase)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dst.name}.", dir=dst.parent))
+    try:
+        record = save(src, prefix, vocab, case, key, tmp)
+        if dst.exists():
+            shutil.rmtree(dst)
+        os.replace(tmp, dst)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     return record

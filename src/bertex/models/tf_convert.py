@@ -32,6 +32,7 @@ NOT_YET = (
     "bert/pooler, cls/...); convert it with its own project's tools to a Hugging Face folder"
 )
 _INDEXED = re.compile(r"^([A-Za-z]+)_(\d+)$")
+_LAYER = re.compile(r"^bert\.encoder\.layer\.(\d+)\.")
 
 
 @dataclass(frozen=True)
@@ -158,6 +159,13 @@ def plan(ckpt: Checkpoint, cfg: dict[str, Any]) -> tuple[dict[str, tuple[str, bo
         if hf is None:
             skipped[skip_kind(tf)] += 1
             continue
+        layer = _LAYER.match(hf)
+        if hf not in shapes and layer:
+            raise TFCheckpointError(
+                ckpt.prefix.parent / CONFIG,
+                f"disagrees with the checkpoint: tensor {tf!r} belongs to layer "
+                f"{layer.group(1)}, the config has num_hidden_layers={cfg['num_hidden_layers']}",
+            )
         if hf not in shapes:
             raise TFCheckpointError(
                 ckpt.prefix, f"tensor {tf!r} does not map onto a BERT model "
