@@ -90,15 +90,15 @@ def ensure_hf_source(name: str, folder: Path) -> Source | None:
     if not vocab.exists():
         raise TFCheckpointError(vocab, "missing: a Google TF BERT folder has its vocab.txt")
     case = casing(folder, cfg, vocab)
-    if case.ambiguous:
+    key = checkpoint_key(prefix, folder, case.lowercase)
+    target = _cached(key) or _convert_into_cache(key, folder, prefix, vocab, case)
+    if case.ambiguous:  # after the conversion: a checkpoint refused needs no casing advice
         warnings.warn(
             f"{folder}: lowercase={case.lowercase} ({case.reason}); to choose, add "
             '"do_lower_case": true or false to bert_config.json',
             CasingWarning,
             stacklevel=3,
         )
-    key = checkpoint_key(prefix, folder, case.lowercase)
-    target = _cached(key) or _convert_into_cache(key, folder, prefix, vocab, case)
     origin = (
         f"Google TF checkpoint {folder} (checkpoint sha256 {key[:16]}), converted by bertex "
         f"into {target}; lowercase={case.lowercase}: {case.reason}"

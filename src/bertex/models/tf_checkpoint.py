@@ -130,8 +130,10 @@ def _entry(name: str, buf: bytes) -> TensorEntry:
         if number == 7:
             raise ValueError("partitioned (sliced) variables are not supported")
         got[number] = value
-    dtype = DTYPES.get(int(got[1]), f"DT_{got[1]}")  # type: ignore[call-overload]
-    return TensorEntry(name, dtype, _shape(bytes(got[2])), *(int(got[k]) for k in (3, 4, 5, 6)))  # type: ignore[call-overload]
+    ints = {k: int(v) if isinstance(v, int) else 0 for k, v in got.items()}
+    shape = _shape(got[2] if isinstance(got[2], bytes) else b"")
+    dtype = DTYPES.get(ints[1], f"DT_{ints[1]}")
+    return TensorEntry(name, dtype, shape, ints[3], ints[4], ints[5], ints[6])
 
 
 def _shape(buf: bytes) -> tuple[int, ...]:

@@ -2,8 +2,10 @@
 config; write it as a Hugging Face folder (model.safetensors, config.json, tokenizer files).
 
 Names follow transformers 4's `load_tf_weights_in_bert` (gone in transformers 5):
-  bert/encoder/layer_3/attention/self/query/kernel -> bert.encoder.layer.3.attention.self.query.weight
-  kernel -> weight, transposed (TF stores (in, out), nn.Linear (out, in)); gamma/beta -> weight/bias;
+  bert/encoder/layer_3/attention/self/query/kernel
+      -> bert.encoder.layer.3.attention.self.query.weight
+  kernel -> weight, transposed (TF stores (in, out), nn.Linear (out, in));
+  gamma/beta -> weight/bias;
   *_embeddings -> *_embeddings.weight; cls/predictions/output_bias -> cls.predictions.bias;
   cls/seq_relationship/output_weights -> cls.seq_relationship.weight (not transposed: TF uses it
   with transpose_b=True). Optimizer slots (adam_m, adam_v) and global_step are skipped, counted.
@@ -225,7 +227,7 @@ def convert(folder: Path, prefix: Path) -> Converted:
     for hf, (tf, transpose) in mapping.items():
         t = read_tensor(ckpt, tf)  # (in, out) for a kernel
         tensors[hf] = t.t().contiguous() if transpose else t  # (out, in)
-    heads = tuple(tf for prefix_, tf in HEADS.items() if any(k.startswith(prefix_) for k in tensors))
+    heads = tuple(tf for hf, tf in HEADS.items() if any(k.startswith(hf) for k in tensors))
     if not heads:  # a bare encoder: save it as BertModel names
         tensors = {k.removeprefix("bert."): v for k, v in tensors.items()}
     floats = Counter(str(t.dtype).removeprefix("torch.") for t in tensors.values())
