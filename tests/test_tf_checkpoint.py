@@ -424,9 +424,32 @@ def test_mixed_chinese_english_digits_match_transformers(chinese, text: str) -> 
     assert [tok for tok in t.tokens if "\u4e00" <= tok[0] <= "\u9fff"] == han
 
 
-def test_readme_command_runs_the_seed_sentence(chinese, capsys: pytest.CaptureFixture) -> None:
+def _doc_commands() -> list[str]:
+    """The bash block of the "### Google TF checkpoints" section, in the README once merged,
+    else in docs/tf-checkpoints.md."""
+    root = Path(__file__).resolve().parents[1]
+    for doc in (root / "README.md", root / "docs" / "tf-checkpoints.md"):
+        text = doc.read_text(encoding="utf-8") if doc.exists() else ""
+        if "### Google TF checkpoints" in text:
+            block = text.split("### Google TF checkpoints", 1)[1].split("```bash\n", 1)[1]
+            return [line.split("  #")[0].strip() for line in block.split("```")[0].splitlines()]
+    raise AssertionError("no '### Google TF checkpoints' section with a bash block")
+
+
+def test_documented_commands_run_on_a_chinese_folder(
+    chinese, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    import shlex
+
     model, _ = chinese
     folder = model.info.origin.split(" (checkpoint")[0].removeprefix("Google TF checkpoint ")
-    assert main(["embed", "--model", folder, "--level", "word", "你好，世界！"]) == 0
-    out = capsys.readouterr().out
-    assert all(c in out for c in "你好世界")
+    outputs = {}
+    for line in _doc_commands():
+        args = shlex.split(line.replace("./chinese_L-12_H-768_A-12", folder))
+        args = [str(tmp_path / "hf") if a == "./bert-base-chinese-hf" else a for a in args[1:]]
+        assert main(args) == 0, line
+        outputs[args[0] + (" word" if "--level" in args else "")] = capsys.readouterr().out
+    assert "each Han (CJK) character is a word of its own" in outputs["info"]
+    assert "8 tokens, vectors (8, 32)" in outputs["embed"]
+    assert "6 words, vectors (6, 32)" in outputs["embed word"]
+    assert (tmp_path / "hf" / "model.safetensors").exists()
