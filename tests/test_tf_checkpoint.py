@@ -190,6 +190,14 @@ def test_second_load_uses_the_cache(
     np.testing.assert_array_equal(again.embed(["hello world"], level="sentence").vectors, first)
 
 
+def test_google_config_saved_as_config_json(tmp_path: Path) -> None:
+    """Some copies rename bert_config.json to config.json: still a TF folder (no HF weights)."""
+    folder, ref = make_folder(tmp_path / "uncased_L-2_H-32_A-4")
+    (folder / "bert_config.json").rename(folder / "config.json")
+    r = bertex.load(folder).embed("hello world", level="hidden_states")
+    assert np.abs(r.vectors - hidden_reference(ref, r.ids)).max() <= 1e-5
+
+
 def test_unwritable_cache_converts_in_a_temporary_folder(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

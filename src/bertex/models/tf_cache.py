@@ -27,7 +27,7 @@ from ..errors import CacheWarning, CasingWarning, OutputError, TFCheckpointError
 from .hf import _vocab_is_cased
 from .source import Source
 from .tf_checkpoint import find_prefix
-from .tf_convert import convert, read_config, write_folder
+from .tf_convert import config_path, convert, read_config, write_folder
 
 FORMAT = 1  # bump when the converted folder changes: old cache entries are not reused
 RECORD = "bertex_conversion.json"  # written last: a folder without it is incomplete
@@ -72,7 +72,7 @@ def casing(folder: Path, cfg: dict[str, Any], vocab: Path) -> Casing:
 
 def checkpoint_key(prefix: Path, folder: Path, lowercase: bool) -> str:
     digest = hashlib.sha256(f"bertex-tf-{FORMAT}-lower={lowercase}".encode())
-    for path in (Path(f"{prefix}.index"), folder / "bert_config.json", folder / "vocab.txt"):
+    for path in (Path(f"{prefix}.index"), config_path(folder), folder / "vocab.txt"):
         digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     for shard in sorted(prefix.parent.glob(f"{prefix.name}.data-*")):
         digest.update(f"{shard.name}:{shard.stat().st_size}\0".encode())
@@ -122,8 +122,12 @@ def _convert_into_cache(key: str, folder: Path, prefix: Path, vocab: Path, case:
         return _convert_in_temp(key, folder, prefix, vocab, case, f"{target.parent}: {e.strerror}")
     try:
         save(folder, prefix, vocab, case, key, tmp)
-        os.replace(tmp, target) if not target.exists() else None  # another process won: fine
+        if target.exists() and not (target / RECORD).exists():
+            shutil.rmtree(target)  # an incomplete folder (no record): not bertex's rename
+        os.replace(tmp, target)
     except OSError as e:
+        if (target / RECORD).exists():  # another process converted it first: use theirs
+            return target
         return _convert_in_temp(key, folder, prefix, vocab, case, f"{target}: {e.strerror}")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -17,6 +17,7 @@ import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ..errors import TFCheckpointError
 
@@ -250,7 +251,7 @@ def check_shards(ckpt: Checkpoint, names: list[str]) -> None:
             )
 
 
-def read_tensor(ckpt: Checkpoint, name: str):  # -> torch.Tensor
+def read_tensor(ckpt: Checkpoint, name: str) -> Any:  # a torch.Tensor
     """The tensor's bytes, checked against its crc32c, as a torch tensor of its shape."""
     import torch
 
@@ -280,10 +281,19 @@ def read_tensor(ckpt: Checkpoint, name: str):  # -> torch.Tensor
 # -- the folder ------------------------------------------------------------------------------
 
 
+HF_WEIGHTS = (
+    "model.safetensors",
+    "pytorch_model.bin",
+    "*.safetensors.index.json",
+    "*.bin.index.json",
+)
+
+
 def find_prefix(folder: Path) -> Path | None:
-    """The checkpoint prefix of a Google TF folder (no config.json, a *.index file), or None
-    when the folder is not one. `bert_model.ckpt` wins, then the `checkpoint` file's choice."""
-    if (folder / "config.json").exists():
+    """The checkpoint prefix of a Google TF folder (a *.index file and no Hugging Face
+    weights), or None when the folder is not one. `bert_model.ckpt` wins, then the
+    `checkpoint` file's choice."""
+    if any(next(folder.glob(pattern), None) for pattern in HF_WEIGHTS):
         return None
     indexes = sorted(folder.glob("*.index"))
     if len(indexes) <= 1:

@@ -109,8 +109,14 @@ def hf_config(tf_config: dict[str, Any], heads: tuple[str, ...], dtype: str) -> 
     return cfg
 
 
+def config_path(folder: Path) -> Path:
+    """bert_config.json, or a config.json in Google's format (some copies rename it)."""
+    path, renamed = folder / CONFIG, folder / "config.json"
+    return renamed if not path.exists() and renamed.exists() else path
+
+
 def read_config(folder: Path) -> dict[str, Any]:
-    path = folder / CONFIG
+    path = config_path(folder)
     if not path.exists():
         albert = folder / "albert_config.json"
         if albert.exists():
@@ -164,7 +170,7 @@ def plan(ckpt: Checkpoint, cfg: dict[str, Any]) -> tuple[dict[str, tuple[str, bo
         layer = _LAYER.match(hf)
         if hf not in shapes and layer:
             raise TFCheckpointError(
-                ckpt.prefix.parent / CONFIG,
+                config_path(ckpt.prefix.parent),
                 f"disagrees with the checkpoint: tensor {tf!r} belongs to layer "
                 f"{layer.group(1)}, the config has num_hidden_layers={cfg['num_hidden_layers']}",
             )
@@ -192,7 +198,7 @@ def _check_shape(
             if k in cfg
         )
         raise TFCheckpointError(
-            ckpt.prefix.parent / CONFIG,
+            config_path(ckpt.prefix.parent),
             f"disagrees with the checkpoint: tensor {tf!r} has shape {list(have)}, the config "
             f"({sizes}) implies {list(want_tf)}; the config belongs to another model",
         )
@@ -210,7 +216,7 @@ def _check_complete(
         if not missing or (optional and len(missing) == len(want)):
             continue
         raise TFCheckpointError(
-            ckpt.prefix.parent / CONFIG,
+            config_path(ckpt.prefix.parent),
             f"disagrees with the checkpoint: {len(missing)} tensors the config "
             f"(num_hidden_layers={cfg['num_hidden_layers']}) implies are not in it, the first "
             f"{missing[0]!r}; the config belongs to another model or the checkpoint is partial",
