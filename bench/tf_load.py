@@ -49,8 +49,9 @@ print(json.dumps({"import_s": t1 - t0, "load_s": t2 - t1, "path": m.info.path}))
 
 def write(folder: Path, adam: bool) -> None:
     import torch
-    from tf_writer import bert_tf_tensors, write_checkpoint
     from transformers import BertConfig, BertForPreTraining
+
+    from tf_writer import bert_tf_tensors, write_checkpoint
 
     folder.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(0)
@@ -58,7 +59,9 @@ def write(folder: Path, adam: bool) -> None:
     write_checkpoint(folder / "bert_model.ckpt", bert_tf_tensors(state, adam=adam))
     (folder / "bert_config.json").write_text(json.dumps(BASE, indent=2))
     words = [f"w{i}" for i in range(BASE["vocab_size"] - 5)]
-    (folder / "vocab.txt").write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + words))
+    (folder / "vocab.txt").write_text(
+        "\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + words)
+    )
 
 
 def timed(path: Path, env: dict) -> dict:

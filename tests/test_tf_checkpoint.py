@@ -16,20 +16,23 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import SPECIALS
-from tf_writer import write_bert_folder, write_checkpoint
 
 import bertex
 from bertex.cli.main import main
 from bertex.errors import CacheWarning, CasingWarning, TFCheckpointError, WeakPoolingWarning
 from bertex.models import tf_cache
 from bertex.models.tf_checkpoint import read_index
+from conftest import SPECIALS
+from tf_writer import write_bert_folder, write_checkpoint
 
 TINY = Path(__file__).resolve().parents[2] / "shared" / "data" / "tf-checkpoint-tiny"
-WORDS = SPECIALS + (
-    "the a man dog is riding playing horse guitar with and hello world bert data model "
-    "work play ##s ##ing ##ed , . !"
-).split()
+WORDS = (
+    SPECIALS
+    + (
+        "the a man dog is riding playing horse guitar with and hello world bert data model "
+        "work play ##s ##ing ##ed , . !"
+    ).split()
+)
 
 
 def _need(path: Path | None, what: str) -> Path:
@@ -115,8 +118,9 @@ def test_reference_checkpoint_matches_tensorflow_outputs(cache: Path) -> None:
         pooled = np.concatenate(
             [
                 m.embed(texts, level="sentence", pooling="pooler").vectors,
-                m.embed(["all work"], text_pair=["no play"], level="sentence", pooling="pooler")
-                .vectors,
+                m.embed(
+                    ["all work"], text_pair=["no play"], level="sentence", pooling="pooler"
+                ).vectors,
             ]
         )
     assert np.abs(pooled - ex["pooler_output"]).max() <= 1e-5

@@ -182,8 +182,9 @@ def convert_to(src: Path, dst: Path, overwrite: bool = False) -> dict[str, Any]:
     prefix = find_prefix(src) if src.is_dir() else None
     if prefix is None:
         raise TFCheckpointError(
-            src, "is not a Google TF checkpoint folder: expected bert_config.json, "
-            "bert_model.ckpt.index, bert_model.ckpt.data-*-of-* and vocab.txt (and no config.json)"
+            src,
+            "is not a Google TF checkpoint folder: expected bert_config.json, "
+            "bert_model.ckpt.index, bert_model.ckpt.data-*-of-* and vocab.txt (and no config.json)",
         )
     if dst.exists() and any(dst.iterdir()) and not overwrite:
         raise OutputError(f"{dst} exists and is not empty; choose a new folder or --overwrite")

@@ -67,10 +67,10 @@ class Checkpoint:
 # -- crc32c ----------------------------------------------------------------------------------
 
 
-def crc32c(data: bytes | memoryview) -> int:
+def crc32c(data: bytes | bytearray | memoryview) -> int:
     import google_crc32c
 
-    return int(google_crc32c.value(bytes(data)))
+    return int(google_crc32c.value(bytes(data)))  # it takes read-only bytes only
 
 
 def mask(crc: int) -> int:
@@ -221,8 +221,9 @@ def read_index(prefix: Path) -> Checkpoint:
         entries = {k.decode(): _entry(k.decode(), v) for k, v in items.items()}
     except (ValueError, UnicodeDecodeError, struct.error, IndexError) as e:
         raise TFCheckpointError(
-            path, f"is not a TensorFlow checkpoint index ({e}); expected the .index file that "
-            "tf.train.Saver writes beside the .data-*-of-* shards"
+            path,
+            f"is not a TensorFlow checkpoint index ({e}); expected the .index file that "
+            "tf.train.Saver writes beside the .data-*-of-* shards",
         ) from None
     return Checkpoint(Path(prefix), num_shards, entries)
 
@@ -306,7 +307,7 @@ def find_prefix(folder: Path) -> Path | None:
     raise TFCheckpointError(
         folder,
         f"holds {len(indexes)} checkpoints ({', '.join(p.name for p in indexes[:4])}); keep one, "
-        "or name the one to use in the `checkpoint` file (model_checkpoint_path: \"...\")",
+        'or name the one to use in the `checkpoint` file (model_checkpoint_path: "...")',
     )
 
 

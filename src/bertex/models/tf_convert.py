@@ -122,8 +122,9 @@ def read_config(folder: Path) -> dict[str, Any]:
         if albert.exists():
             raise TFCheckpointError(albert, f"an ALBERT checkpoint is not supported yet; {NOT_YET}")
         raise TFCheckpointError(
-            path, "missing: a Google TF checkpoint folder needs bert_config.json beside the "
-            ".index, the .data-* shards and vocab.txt"
+            path,
+            "missing: a Google TF checkpoint folder needs bert_config.json beside the "
+            ".index, the .data-* shards and vocab.txt",
         )
     try:
         cfg = json.loads(path.read_text(encoding="utf-8"))
@@ -156,8 +157,8 @@ def plan(ckpt: Checkpoint, cfg: dict[str, Any]) -> tuple[dict[str, tuple[str, bo
     albert = [n for n in names if any(m in n for m in ALBERT_MARKS)]
     if albert:
         raise TFCheckpointError(
-            ckpt.prefix, f"an ALBERT checkpoint (tensor {albert[0]!r}) is not supported yet; "
-            + NOT_YET
+            ckpt.prefix,
+            f"an ALBERT checkpoint (tensor {albert[0]!r}) is not supported yet; " + NOT_YET,
         )
     shapes = expected_shapes(hf_config(cfg, (), "float32"))
     mapping: dict[str, tuple[str, bool]] = {}
@@ -176,8 +177,9 @@ def plan(ckpt: Checkpoint, cfg: dict[str, Any]) -> tuple[dict[str, tuple[str, bo
             )
         if hf not in shapes:
             raise TFCheckpointError(
-                ckpt.prefix, f"tensor {tf!r} does not map onto a BERT model "
-                f"(as {hf!r}): this model family is not supported yet; {NOT_YET}"
+                ckpt.prefix,
+                f"tensor {tf!r} does not map onto a BERT model "
+                f"(as {hf!r}): this model family is not supported yet; {NOT_YET}",
             )
         _check_shape(ckpt, tf, hf, transpose, shapes[hf], cfg)
         mapping[hf] = (tf, transpose)
