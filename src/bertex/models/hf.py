@@ -11,6 +11,7 @@ from typing import Any
 
 from ..errors import BrokenModelError, TokenizerFixWarning
 from .source import Source, max_length
+from .vocab import vocab_is_cased
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,7 @@ def fix_casing(tok: Any) -> tuple[str, ...]:
 
     backend = tok.backend_tokenizer
     norm = backend.normalizer
-    if norm is None or norm.normalize_str("A") != "a" or not _vocab_is_cased(tok.get_vocab()):
+    if norm is None or norm.normalize_str("A") != "a" or not vocab_is_cased(tok.get_vocab()):
         return ()
     if not isinstance(norm, normalizers.BertNormalizer):
         return ()
@@ -90,12 +91,6 @@ def fix_casing(tok: Any) -> tuple[str, ...]:
     )
     warnings.warn(f"{tok.name_or_path}: {fix}", TokenizerFixWarning, stacklevel=4)
     return (fix,)
-
-
-def _vocab_is_cased(vocab: dict[str, int]) -> bool:
-    words = [t.removeprefix("##") for t in vocab if t[:1] != "[" and t.removeprefix("##").isalpha()]
-    upper = sum(1 for t in words if any(c.isupper() for c in t))
-    return upper >= 20 and upper >= 0.01 * len(words)
 
 
 def lowercases(tok: Any) -> tuple[bool, bool]:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import BrokenModelError, HubUnreachableError, ModelNotFoundError
+from .tf_cache import ensure_hf_folder
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 EMBEDDED = {
@@ -71,9 +72,12 @@ def resolve(name_or_path: str | Path) -> Source:
     if path.exists():
         if not path.is_dir():
             raise BrokenModelError(path, "is a file; pass the folder that holds config.json")
-        from .tf_cache import ensure_hf_source  # imports this module
-
-        return ensure_hf_source(name, path) or _with_st_config(Source(name, path, "local"))
+        tf = ensure_hf_folder(path)  # a Google TF checkpoint folder: converted, cached
+        if tf is not None:
+            return Source(
+                name, tf.folder, "tf-checkpoint", origin=tf.origin, casing_source=tf.casing_source
+            )
+        return _with_st_config(Source(name, path, "local"))
     if name.lower() in EMBEDDED:
         return _with_st_config(Source(name, _embedded_folder(EMBEDDED[name.lower()]), "embedded"))
     if name.startswith((".", "/", "~")) or name.count("/") > 1 or not _HUB_ID.match(name):

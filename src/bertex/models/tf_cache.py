@@ -24,10 +24,9 @@ from typing import Any
 from .._version import __version__
 from ..config import cache_dir
 from ..errors import CacheWarning, CasingWarning, OutputError, TFCheckpointError
-from .hf import _vocab_is_cased
-from .source import Source
 from .tf_checkpoint import find_prefix
 from .tf_convert import config_path, convert, read_config, write_folder
+from .vocab import vocab_is_cased
 
 FORMAT = 1  # bump when the converted folder changes: old cache entries are not reused
 RECORD = "bertex_conversion.json"  # written last: a folder without it is incomplete
@@ -65,7 +64,7 @@ def casing(folder: Path, cfg: dict[str, Any], vocab: Path) -> Casing:
         if word in low:
             return Casing(lower, f"folder name {name!r}: {why}")
     tokens = vocab.read_text(encoding="utf-8", errors="replace").split("\n")  # as BERT reads it
-    cased = _vocab_is_cased({t.strip(): i for i, t in enumerate(tokens)})
+    cased = vocab_is_cased(t.strip() for t in tokens)
     what = "has upper-case tokens" if cased else "has no upper-case tokens"
     return Casing(not cased, f"folder name {name!r} names no casing; the vocabulary {what}", True)
 
@@ -79,9 +78,18 @@ def checkpoint_key(prefix: Path, folder: Path, lowercase: bool) -> str:
     return digest.hexdigest()
 
 
-def ensure_hf_source(name: str, folder: Path) -> Source | None:
-    """The Source of a converted copy of a TF checkpoint folder (from the cache when it is
-    there), or None when `folder` is not a TF checkpoint folder."""
+@dataclass(frozen=True)
+class HFCopy:
+    """The converted Hugging Face folder of a TF checkpoint, and where it came from."""
+
+    folder: Path
+    origin: str  # the checkpoint folder, its hash, the cache folder, the casing and why
+    casing_source: str
+
+
+def ensure_hf_folder(folder: Path) -> HFCopy | None:
+    """A converted copy of a TF checkpoint folder (from the cache when it is there), or None
+    when `folder` is not a TF checkpoint folder."""
     prefix = find_prefix(folder)
     if prefix is None:
         return None
@@ -103,7 +111,7 @@ def ensure_hf_source(name: str, folder: Path) -> Source | None:
         f"Google TF checkpoint {folder} (checkpoint sha256 {key[:16]}), converted by bertex "
         f"into {target}; lowercase={case.lowercase}: {case.reason}"
     )
-    return Source(name, target, "tf-checkpoint", origin=origin, casing_source=case.reason)
+    return HFCopy(target, origin, case.reason)
 
 
 def _cached(key: str) -> Path | None:
