@@ -149,9 +149,15 @@ def _convert_in_temp(
     exists) that is removed when the process exits, and say that the next load converts again."""
     shm = Path("/dev/shm")
     base = str(shm) if shm.is_dir() and os.access(shm, os.W_OK) else None
-    tmp = Path(tempfile.mkdtemp(prefix="bertex-tf-", dir=base))
-    atexit.register(shutil.rmtree, tmp, True)
-    save(folder, prefix, vocab, case, key, tmp)
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix="bertex-tf-", dir=base))
+        atexit.register(shutil.rmtree, tmp, True)
+        save(folder, prefix, vocab, case, key, tmp)
+    except OSError as e:
+        raise OutputError(
+            f"cannot convert {folder}: neither the cache ({why}) nor a temporary folder "
+            f"({e.strerror}) can be written; set BERTEX_CACHE to a writable folder"
+        ) from None
     _IN_MEMORY[key] = tmp
     warnings.warn(
         f"cannot write the TF conversion cache ({why}); converted {folder} into a temporary "
