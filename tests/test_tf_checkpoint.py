@@ -23,7 +23,7 @@ from bertex.errors import CacheWarning, CasingWarning, TFCheckpointError, WeakPo
 from bertex.models import tf_cache
 from bertex.models.tf_checkpoint import read_index
 from conftest import SPECIALS
-from tf_writer import write_bert_folder, write_checkpoint
+from tf_writer import bert_tf_tensors, write_bert_folder, write_checkpoint
 
 TINY = Path(__file__).resolve().parents[2] / "shared" / "data" / "tf-checkpoint-tiny"
 WORDS = (
@@ -277,6 +277,38 @@ def test_config_that_disagrees_names_the_first_tensor(
     with pytest.raises(TFCheckpointError, match="disagrees with the checkpoint") as e:
         bertex.load(folder)
     assert f"'{first}'" in str(e.value) and "bert_config.json" in str(e.value)
+
+
+def test_invalid_config_is_named(tmp_path: Path) -> None:
+    folder, _ = make_folder(tmp_path / "uncased_x")
+    (folder / "bert_config.json").write_text(json.dumps(small_config(hidden_size=30)))
+    with pytest.raises(TFCheckpointError, match="bert_config.json: is not a valid BERT config"):
+        bertex.load(folder)
+
+
+def test_fine_tuned_checkpoint_skips_its_task_head(tmp_path: Path) -> None:
+    """run_classifier.py saves its classifier as top-level output_weights/output_bias."""
+    folder, ref = make_folder(tmp_path / "uncased_L-2_H-32_A-4")
+    tensors = bert_tf_tensors(ref.state_dict())
+    tensors.update(output_weights=torch.randn(3, 32), output_bias=torch.zeros(3))
+    write_checkpoint(folder / "bert_model.ckpt", tensors)
+    m = bertex.load(folder)
+    r = m.embed("hello world", level="hidden_states")
+    assert np.abs(r.vectors - hidden_reference(ref, r.ids)).max() <= 1e-5
+    record = json.loads((Path(m.info.path) / "bertex_conversion.json").read_text())
+    assert record["tensors_skipped"]["task_head"] == 2
+    assert record["task_heads_skipped"] == ["output_bias", "output_weights"]
+
+
+def test_other_model_family_is_refused(tmp_path: Path) -> None:
+    folder = tmp_path / "electra_small"
+    folder.mkdir()
+    (folder / "bert_config.json").write_text(json.dumps(small_config()))
+    (folder / "vocab.txt").write_text("\n".join(WORDS))
+    names = ["electra/embeddings/word_embeddings", "electra/encoder/layer_0/output/dense/kernel"]
+    write_checkpoint(folder / "bert_model.ckpt", {n: torch.zeros(4, 4) for n in names})
+    with pytest.raises(TFCheckpointError, match="has no bert/ tensors .* not supported yet"):
+        bertex.load(folder)
 
 
 def test_albert_checkpoint_is_refused_whole(tmp_path: Path, cache: Path) -> None:

@@ -34,6 +34,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"  tensors loaded   {record['tensors_loaded']} ({record['dtype']})")
     print(f"  skipped          {skipped or 'none'}")
     print(f"  heads kept       {heads}")
+    if record["task_heads_skipped"]:
+        print(f"  task heads       skipped: {', '.join(record['task_heads_skipped'])}")
     print(f"  lowercase        {record['lowercase']} ({record['casing_reason']})")
     print(f"  checkpoint hash  {record['checkpoint_sha256']}")
     return 0

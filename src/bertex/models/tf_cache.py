@@ -182,6 +182,7 @@ def save(folder: Path, prefix: Path, vocab: Path, case: Casing, key: str, dst: P
         "tensors_loaded": len(conv.tensors),
         "tensors_skipped": conv.skipped,
         "heads_kept": list(conv.heads),
+        "task_heads_skipped": list(conv.task_heads),
         "dtype": conv.dtype,
         "bertex_version": __version__,
         "conversion_format": FORMAT,

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from .tf_checkpoint import Checkpoint, check_shards, read_index, read_tensor
 CONFIG = "bert_config.json"
 SKIP_PARTS = ("adam_m", "adam_v", "AdamWeightDecayOptimizer", "AdamWeightDecayOptimizer_1")
 SKIP_NAMES = ("global_step",)
+TASK_HEAD = "task_head"  # the count of fine-tuning head tensors skipped
 HEADS = {"cls.predictions.": "cls/predictions", "cls.seq_relationship.": "cls/seq_relationship"}
 TIED = ("cls.predictions.decoder.weight", "cls.predictions.decoder.bias")  # tied in transformers
 ALBERT_MARKS = ("/transformer/group_", "inner_group_", "embedding_hidden_mapping_in")
@@ -46,7 +47,7 @@ class Converted:
     skipped: dict[str, int]  # "adam_m" / "adam_v" / "global_step" -> how many
     heads: tuple[str, ...]  # pretraining heads kept, e.g. ("cls/predictions",)
     dtype: str  # the checkpoint's float dtype
-    notes: list[str] = field(default_factory=list)
+    task_heads: tuple[str, ...] = ()  # fine-tuning heads skipped (output_weights, cls/squad/...)
 
 
 def hf_name(tf_name: str) -> tuple[str | None, bool]:
@@ -139,14 +140,17 @@ def read_config(folder: Path) -> dict[str, Any]:
     return cfg
 
 
-def expected_shapes(cfg: dict[str, Any]) -> dict[str, tuple[int, ...]]:
+def expected_shapes(cfg: dict[str, Any], path: Path) -> dict[str, tuple[int, ...]]:
     """Every tensor BertForPreTraining has for this config, built on the meta device (no
     memory, no initialization), in the model's own order."""
     import torch
     from transformers import BertConfig, BertForPreTraining
 
-    with torch.device("meta"):
-        model = BertForPreTraining(BertConfig(**cfg))
+    try:
+        with torch.device("meta"):
+            model = BertForPreTraining(BertConfig(**cfg))
+    except (ValueError, TypeError) as e:  # e.g. hidden_size not a multiple of the heads
+        raise TFCheckpointError(path, f"is not a valid BERT config ({e})") from None
     return {k: tuple(v.shape) for k, v in model.state_dict().items() if k not in TIED}
 
 
@@ -154,13 +158,8 @@ def plan(ckpt: Checkpoint, cfg: dict[str, Any]) -> tuple[dict[str, tuple[str, bo
     """HF name -> (TF name, transpose) for the tensors to load; counts of skipped slots.
     Refuses names that do not map (another model family) and shapes that disagree."""
     names = sorted(ckpt.entries)
-    albert = [n for n in names if any(m in n for m in ALBERT_MARKS)]
-    if albert:
-        raise TFCheckpointError(
-            ckpt.prefix,
-            f"an ALBERT checkpoint (tensor {albert[0]!r}) is not supported yet; " + NOT_YET,
-        )
-    shapes = expected_shapes(hf_config(cfg, (), "float32"))
+    _check_family(ckpt, names)
+    shapes = expected_shapes(hf_config(cfg, (), "float32"), config_path(ckpt.prefix.parent))
     mapping: dict[str, tuple[str, bool]] = {}
     skipped: Counter = Counter()
     for tf in names:
@@ -175,6 +174,9 @@ def plan(ckpt: Checkpoint, cfg: dict[str, Any]) -> tuple[dict[str, tuple[str, bo
                 f"disagrees with the checkpoint: tensor {tf!r} belongs to layer "
                 f"{layer.group(1)}, the config has num_hidden_layers={cfg['num_hidden_layers']}",
             )
+        if hf not in shapes and not tf.startswith("bert/"):
+            skipped[TASK_HEAD] += 1  # a fine-tuning head: run_classifier's output_weights, ...
+            continue
         if hf not in shapes:
             raise TFCheckpointError(
                 ckpt.prefix,
@@ -185,6 +187,24 @@ def plan(ckpt: Checkpoint, cfg: dict[str, Any]) -> tuple[dict[str, tuple[str, bo
         mapping[hf] = (tf, transpose)
     _check_complete(ckpt, mapping, shapes, cfg)
     return mapping, skipped
+
+
+def _check_family(ckpt: Checkpoint, names: list[str]) -> None:
+    """ALBERT (shared layer groups, factorized embeddings) and other families' names."""
+    albert = [n for n in names if any(m in n for m in ALBERT_MARKS)]
+    if albert:
+        raise TFCheckpointError(
+            ckpt.prefix,
+            f"an ALBERT checkpoint (tensor {albert[0]!r}) is not supported yet; " + NOT_YET,
+        )
+    weights = [n for n in names if hf_name(n)[0] is not None]
+    if not any(n.startswith("bert/") for n in weights):
+        example = weights[0] if weights else "none"
+        raise TFCheckpointError(
+            ckpt.prefix,
+            f"has no bert/ tensors (e.g. {example!r}): a model family that is not supported "
+            f"yet; {NOT_YET}",
+        )
 
 
 def _check_shape(
@@ -230,6 +250,8 @@ def convert(folder: Path, prefix: Path) -> Converted:
     cfg = read_config(folder)
     ckpt = read_index(prefix)
     mapping, skipped = plan(ckpt, cfg)
+    mapped = {tf for tf, _ in mapping.values()}
+    task_heads = tuple(n for n in sorted(ckpt.entries) if n not in mapped and hf_name(n)[0])
     check_shards(ckpt, [tf for tf, _ in mapping.values()])
     tensors = {}
     for hf, (tf, transpose) in mapping.items():
@@ -240,7 +262,8 @@ def convert(folder: Path, prefix: Path) -> Converted:
         tensors = {k.removeprefix("bert."): v for k, v in tensors.items()}
     floats = Counter(str(t.dtype).removeprefix("torch.") for t in tensors.values())
     dtype = floats.most_common(1)[0][0] if floats else "float32"
-    return Converted(tensors, hf_config(cfg, heads, dtype), dict(skipped), heads, dtype)
+    config = hf_config(cfg, heads, dtype)
+    return Converted(tensors, config, dict(skipped), heads, dtype, task_heads)
 
 
 def write_folder(conv: Converted, vocab: Path, lowercase: bool, dst: Path) -> None:
