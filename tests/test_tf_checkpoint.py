@@ -279,6 +279,20 @@ def test_config_that_disagrees_names_the_first_tensor(
     assert f"'{first}'" in str(e.value) and "bert_config.json" in str(e.value)
 
 
+def test_training_output_folder_uses_the_checkpoint_file(tmp_path: Path) -> None:
+    """A training run's folder holds model.ckpt-N for several N; `checkpoint` names the last."""
+    folder, ref = make_folder(tmp_path / "uncased_run")
+    old = bert_tf_tensors(random_bert(small_config(), seed=5).state_dict())
+    for p in folder.glob("bert_model.ckpt.*"):
+        p.rename(folder / p.name.replace("bert_model.ckpt", "model.ckpt-2000"))
+    write_checkpoint(folder / "model.ckpt-1000", old)
+    with pytest.raises(TFCheckpointError, match="holds 2 checkpoints"):
+        bertex.load(folder)
+    (folder / "checkpoint").write_text('model_checkpoint_path: "model.ckpt-2000"\n')
+    r = bertex.load(folder).embed("hello world", level="hidden_states")
+    assert np.abs(r.vectors - hidden_reference(ref, r.ids)).max() <= 1e-5
+
+
 def test_invalid_config_is_named(tmp_path: Path) -> None:
     folder, _ = make_folder(tmp_path / "uncased_x")
     (folder / "bert_config.json").write_text(json.dumps(small_config(hidden_size=30)))
