@@ -73,7 +73,7 @@ def test_normalize_follows_the_model_whatever_the_pooling_or_layers(st_dir):
         assert s.meta.normalize and s.meta.normalize_source == "model config", kw
         assert np.allclose(np.linalg.norm(s.vectors, axis=-1), 1.0, atol=1e-5), kw
     t = model.embed("a man", level="token")
-    assert not t.meta.normalize and t.meta.normalize_source == "not a sentence vector"
+    assert not t.meta.normalize and t.meta.normalize_source == "not a pooled vector"
 
 
 def test_model_without_normalize_never_normalizes_unless_asked(tiny_bert):
@@ -181,7 +181,11 @@ def test_the_library_never_imports_an_adapter():
 
 
 def test_no_module_is_over_400_lines():
-    long = {str(p.relative_to(SRC)): n for p in SRC.rglob("*.py") if (n := len(p.read_text().splitlines())) > 400}
+    long = {
+        str(p.relative_to(SRC)): n
+        for p in SRC.rglob("*.py")
+        if (n := len(p.read_text().splitlines())) > 400
+    }
     assert long == {}
 
 
@@ -208,7 +212,7 @@ def test_the_import_graph_has_no_circles():
         state[node] = 1
         for nxt in sorted(graph.get(node, set())):
             if state.get(nxt) == 1:
-                circles.append(" -> ".join([*path[path.index(nxt):], nxt]))
+                circles.append(" -> ".join([*path[path.index(nxt) :], nxt]))
             elif nxt not in state:
                 visit(nxt, [*path, nxt])
         state[node] = 2

@@ -209,13 +209,24 @@ def test_unwritable_cache_converts_in_a_temporary_folder(
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")  # a cache under a file cannot be created, even as root
     monkeypatch.setenv("BERTEX_CACHE", str(blocker / "cache"))
-    with pytest.warns(CacheWarning, match="cannot write the TF conversion cache"):
+    with pytest.warns(CacheWarning, match="cannot use the TF conversion cache"):
         m = bertex.load(folder)
     r = m.embed("hello world", level="hidden_states")
     assert np.abs(r.vectors - hidden_reference(ref, r.ids)).max() <= 1e-5
     assert not (blocker.parent / "cache").exists()
     monkeypatch.setattr(tf_cache, "save", lambda *a, **k: pytest.fail("converted twice"))
     assert bertex.load(folder).info.path == m.info.path  # once per process
+
+
+def test_cache_other_users_can_write_is_not_used(tmp_path: Path, cache: Path) -> None:
+    folder, ref = make_folder(tmp_path / "uncased_L-2_H-32_A-4")
+    cache.mkdir()
+    cache.chmod(0o777)  # a planted model.safetensors would change every vector
+    with pytest.warns(CacheWarning, match="can be written by other users"):
+        m = bertex.load(folder)
+    assert not (cache / "tf").exists()
+    r = m.embed("hello world", level="hidden_states")
+    assert np.abs(r.vectors - hidden_reference(ref, r.ids)).max() <= 1e-5
 
 
 # -- bad input --------------------------------------------------------------------------------

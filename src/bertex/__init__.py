@@ -7,8 +7,9 @@
 """
 
 from ._version import __version__
-
-from .api import Model
+from .api import Model, similarity
+from .sentences import Span
+from .sentences import split as split_sentences
 from .config import EmbedOptions
 from .corpus import JobSpec, JobSummary
 from .errors import (
@@ -36,19 +37,21 @@ from .errors import (
     TokenizerFixWarning,
     TooLongError,
     UnknownTokenWarning,
+    UnsafeCacheError,
     WeakPoolingWarning,
 )
+from .models import ModelInfo
 from .models.loader import load
 from .models.source import DEFAULT_MODEL
-from .models import ModelInfo
 from .types import (
     Collected,
     InputReport,
-    Request,
-    Tokenized,
     Meta,
+    Request,
     SentenceEmbeddings,
     TokenEmbedding,
+    Tokenized,
+    WindowEmbeddings,
     WordEmbedding,
 )
 
@@ -97,10 +100,15 @@ __all__ = [
     "Tokenized",
     "TokenizerFixWarning",
     "TooLongError",
+    "UnsafeCacheError",
     "UnknownTokenWarning",
     "WeakPoolingWarning",
+    "WindowEmbeddings",
     "WordEmbedding",
     "__version__",
     "load",
     "read",
+    "similarity",
+    "split_sentences",
+    "Span",
 ]

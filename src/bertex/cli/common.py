@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -73,9 +72,7 @@ def add_embed_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--combine", choices=choices_of("combine"), help=_default("combine"))
     p.add_argument("--pooling", choices=choices_of("pooling"), help="default: the model's own")
     p.add_argument("--subword", choices=choices_of("subword"), help=_default("subword"))
-    p.add_argument(
-        "--no-special-tokens", dest="special_tokens", action="store_const", const=False
-    )
+    p.add_argument("--no-special-tokens", dest="special_tokens", action="store_const", const=False)
     p.add_argument(
         "--normalize",
         action=argparse.BooleanOptionalAction,

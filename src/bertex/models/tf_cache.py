@@ -21,9 +21,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .. import cache
 from .._version import __version__
-from ..config import cache_dir
-from ..errors import CacheWarning, CasingWarning, OutputError, TFCheckpointError
+from ..errors import (
+    CacheWarning,
+    CasingWarning,
+    OutputError,
+    TFCheckpointError,
+    UnsafeCacheError,
+)
 from .tf_checkpoint import find_prefix
 from .tf_convert import config_path, convert, read_config, write_folder
 from .vocab import vocab_is_cased
@@ -114,18 +120,31 @@ def ensure_hf_folder(folder: Path) -> HFCopy | None:
     return HFCopy(target, origin, case.reason)
 
 
+def _target(key: str) -> Path:
+    return cache.root() / "tf" / key[:32]
+
+
 def _cached(key: str) -> Path | None:
     if key in _IN_MEMORY:
         return _IN_MEMORY[key]
-    target = cache_dir("tf") / key[:32]
-    return target if (target / RECORD).exists() else None
+    target = _target(key)
+    if not (target / RECORD).exists():
+        return None
+    try:
+        cache.check_private(target, target.parent.parent)  # weights others could swap
+    except UnsafeCacheError:
+        return None  # converted again below, into a temporary folder, with a warning
+    return target
 
 
 def _convert_into_cache(key: str, folder: Path, prefix: Path, vocab: Path, case: Casing) -> Path:
-    target = cache_dir("tf") / key[:32]
+    target = _target(key)
     try:
+        cache.check_private(target, target.parent.parent)
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=".build-", dir=target.parent))
+    except UnsafeCacheError as e:
+        return _convert_in_temp(key, folder, prefix, vocab, case, str(e).split(";")[0])
     except OSError as e:
         return _convert_in_temp(key, folder, prefix, vocab, case, f"{target.parent}: {e.strerror}")
     try:
@@ -145,8 +164,8 @@ def _convert_into_cache(key: str, folder: Path, prefix: Path, vocab: Path, case:
 def _convert_in_temp(
     key: str, folder: Path, prefix: Path, vocab: Path, case: Casing, why: str
 ) -> Path:
-    """The cache cannot be written: convert into a temporary folder (in memory where /dev/shm
-    exists) that is removed when the process exits, and say that the next load converts again."""
+    """The cache cannot be written or trusted: convert into a temporary folder (in memory
+    where /dev/shm exists), removed when the process exits; say the next load converts again."""
     shm = Path("/dev/shm")
     base = str(shm) if shm.is_dir() and os.access(shm, os.W_OK) else None
     try:
@@ -160,7 +179,7 @@ def _convert_in_temp(
         ) from None
     _IN_MEMORY[key] = tmp
     warnings.warn(
-        f"cannot write the TF conversion cache ({why}); converted {folder} into a temporary "
+        f"cannot use the TF conversion cache ({why}); converted {folder} into a temporary "
         f"folder removed at exit, so the next process converts again. Set BERTEX_CACHE to a "
         "writable folder to keep it",
         CacheWarning,
