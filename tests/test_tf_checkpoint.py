@@ -23,7 +23,7 @@ from bertex.errors import CacheWarning, CasingWarning, TFCheckpointError, WeakPo
 from bertex.models import tf_cache
 from bertex.models.tf_checkpoint import read_index
 from conftest import SPECIALS
-from tf_writer import bert_tf_tensors, write_bert_folder, write_checkpoint
+from tf_writer import bert_tf_tensors, write_bert_folder, write_checkpoint, write_table
 
 TINY = Path(__file__).resolve().parents[2] / "shared" / "data" / "tf-checkpoint-tiny"
 WORDS = (
@@ -261,11 +261,28 @@ def test_crc_mismatch_names_the_tensor(tmp_path: Path, cache: Path) -> None:
     assert not (cache / "tf").exists() or not any((cache / "tf").iterdir())
 
 
-@pytest.mark.parametrize("content", [b"", b"not an index at all" * 10, bytes(range(256)) * 4])
-def test_index_that_is_not_a_checkpoint(tmp_path: Path, content: bytes) -> None:
+@pytest.mark.parametrize(
+    "content, why",
+    [
+        (b"", "shorter than a table footer"),
+        (b"not an index at all" * 10, "no table magic number"),
+        (bytes(range(256)) * 4, "no table magic number"),
+        ("table without a header", 'no bundle header \\(the "" key\\)'),
+        ("flipped bit", "fails its crc32c check"),
+    ],
+)
+def test_index_that_is_not_a_checkpoint(tmp_path: Path, content: bytes | str, why: str) -> None:
     folder, _ = make_folder(tmp_path / "uncased_x")
-    (folder / "bert_model.ckpt.index").write_bytes(content)
-    with pytest.raises(TFCheckpointError, match="is not a TensorFlow checkpoint index"):
+    index = folder / "bert_model.ckpt.index"
+    if content == "table without a header":  # a valid LevelDB table, but not a tensor bundle
+        write_table(index, [(b"some/key", b"value")])
+    elif content == "flipped bit":
+        data = bytearray(index.read_bytes())
+        data[10] ^= 0x04
+        index.write_bytes(bytes(data))
+    else:
+        index.write_bytes(content)  # type: ignore[arg-type]
+    with pytest.raises(TFCheckpointError, match=f"is not a TensorFlow checkpoint index .*{why}"):
         bertex.load(folder)
 
 
