@@ -109,3 +109,15 @@ def test_sentence_splitting_bad_input():
     with pytest.raises(bertex.InvalidTextError):
         bertex.split_sentences(b"\xff")
     assert bertex.split_sentences("   ") == []
+
+
+def test_info_reads_as_value_and_as_call(tiny_bert):
+    assert tiny_bert.info() is tiny_bert.info and tiny_bert.info.num_layers == 2
+
+
+def test_a_typo_of_the_embedded_model_is_named(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(bertex.ModelNotFoundError, match="did you mean 'all-MiniLM-L6-v2'"):
+        bertex.load("all-MiniLM-L6")
+    with pytest.raises(bertex.ModelNotFoundError, match="did you mean"):
+        bertex.load("all-minilm-l6-v3")

@@ -8,8 +8,6 @@
 
 from ._version import __version__
 from .api import Model, similarity
-from .sentences import Span
-from .sentences import split as split_sentences
 from .config import EmbedOptions
 from .corpus import JobSpec, JobSummary
 from .errors import (
@@ -43,6 +41,8 @@ from .errors import (
 from .models import ModelInfo
 from .models.loader import load
 from .models.source import DEFAULT_MODEL
+from .sentences import Span
+from .sentences import split as split_sentences
 from .types import (
     Collected,
     InputReport,

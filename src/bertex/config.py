@@ -20,7 +20,7 @@ Subword = Literal["first", "last", "mean", "max", "first_last"]
 LongPolicy = Literal["window", "truncate", "error"]
 OutDtype = Literal["float32", "float16"]
 BackendName = Literal["torch", "onnx"]
-Precision = Literal["fp32", "bf16", "int8"]
+Precision = Literal["fp32", "bf16", "fp16", "int8"]
 
 LEVELS: tuple[str, ...] = get_args(Level)
 COMBINES: tuple[str, ...] = get_args(Combine)
@@ -120,11 +120,13 @@ class EmbedOptions:
 @dataclass(frozen=True, kw_only=True)
 class LoadOptions:
     """Which model to load and how to run it: what `bertex.load` takes, and what the CLI and the
-    server load when no flag says otherwise (BERTEX_MODEL, BERTEX_BACKEND, BERTEX_PRECISION)."""
+    server load when no flag says otherwise (BERTEX_MODEL, BERTEX_BACKEND, BERTEX_PRECISION,
+    BERTEX_DEVICE)."""
 
     model: str = "all-MiniLM-L6-v2"
     backend: BackendName = "torch"
     precision: Precision = "fp32"
+    device: str = "cpu"  # "cpu", "cuda", "cuda:N" or "auto" (CUDA when there is one)
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> LoadOptions:
