@@ -84,7 +84,8 @@ class FakeBackend:
         """Uniform attention over each row's real tokens: (B, layers, heads, L, L)."""
         b, n = mask.shape
         rows = mask / np.maximum(mask.sum(1, keepdims=True), 1)  # (B, L)
-        maps = np.broadcast_to(rows[:, None, None, None, :], (b, self.num_layers, self.num_heads, n, n))
+        shape = (b, self.num_layers, self.num_heads, n, n)
+        maps = np.broadcast_to(rows[:, None, None, None, :], shape)
         return np.ascontiguousarray(maps, dtype=np.float32)
 
 
