@@ -11,10 +11,12 @@ from ._version import __version__
 from .api import Model, Request, Tokenized, load
 from .config import EmbedOptions
 from .corpus import JobSpec, JobSummary
+from .engine import Engine
 from .errors import (
     BertexError,
     BertexWarning,
     BrokenModelError,
+    DeadlineError,
     EmptyInputError,
     ExportError,
     ExtraMissingError,
@@ -27,6 +29,7 @@ from .errors import (
     OptionError,
     OutputError,
     OutputMismatchError,
+    OverloadedError,
     PrecisionWarning,
     RowError,
     SourceError,
@@ -58,7 +61,9 @@ __all__ = [
     "BertexError",
     "BertexWarning",
     "BrokenModelError",
+    "DeadlineError",
     "EmbedOptions",
+    "Engine",
     "EmptyInputError",
     "ExportError",
     "ExtraMissingError",
@@ -77,6 +82,7 @@ __all__ = [
     "OptionError",
     "OutputError",
     "OutputMismatchError",
+    "OverloadedError",
     "PrecisionWarning",
     "RowError",
     "SourceError",
