@@ -99,19 +99,23 @@ async def check_size(state: Any, items: list[Any], pairs: Any, options: EmbedOpt
     model, limit = state.model, state.config.max_output_floats
     n_tokens: list[int] = []
     if options.level != "sentence":
-        try:
-            tok = await asyncio.to_thread(
-                model.tokenize,
-                items,
-                pairs,
-                is_split_into_words=options.is_split_into_words,
-                max_length=options.max_length,
-                long=options.long,
-            )
-        except Exception as e:
-            raise to_api_error(e, "input") from None
-        n_tokens = [t.report.n_tokens for t in tok]
+        n_tokens = [t.report.n_tokens for t in await tokenize(model, items, pairs, options)]
     limits.check(limits.output_floats(options, len(items), n_tokens, model.info), limit, options)
+
+
+async def tokenize(model: Any, items: list[Any], pairs: Any, options: EmbedOptions) -> Any:
+    """`Model.tokenize` off the event loop, with the request's splitting, length and policy."""
+    try:
+        return await asyncio.to_thread(
+            model.tokenize,
+            items,
+            pairs,
+            is_split_into_words=options.is_split_into_words,
+            max_length=options.max_length,
+            long=options.long,
+        )
+    except Exception as e:
+        raise to_api_error(e, "input") from None
 
 
 def install(app: FastAPI, state: Any) -> None:
@@ -166,7 +170,7 @@ def install(app: FastAPI, state: Any) -> None:
         return await respond(state, request, lambda: _embed_body(model, result, options, fmt))
 
     @app.post("/v1/tokenize")
-    async def tokenize(request: Request) -> Response:
+    async def tokenize_route(request: Request) -> Response:
         doc = await read_body(request, state)
         schemas.known_fields(doc, schemas.TOKENIZE_FIELDS)
         schemas.served_model(doc, model.info.name)
@@ -174,17 +178,7 @@ def install(app: FastAPI, state: Any) -> None:
             {k: doc[k] for k in ("max_length", "is_split_into_words", "long") if k in doc}
         )
         items, pairs = _items_and_pairs(doc, cfg, opts.is_split_into_words)
-        try:
-            out = await asyncio.to_thread(
-                model.tokenize,
-                items,
-                pairs,
-                is_split_into_words=opts.is_split_into_words,
-                max_length=opts.max_length,
-                long=opts.long,
-            )
-        except Exception as e:
-            raise to_api_error(e, "input") from None
+        out = await tokenize(model, items, pairs, opts)
         data = lambda: [{"index": i, **t.to_dict()} for i, t in enumerate(out)]  # noqa: E731
         return await respond(state, request, lambda: {"object": "list", "data": data()})
 
