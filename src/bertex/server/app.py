@@ -18,7 +18,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .._version import __version__
@@ -101,16 +101,15 @@ def _install_errors(app: FastAPI, state: State) -> None:
 
 def allowed_hosts(config: ServerConfig) -> frozenset[str] | None:
     """Host headers the server answers (None: any). A keyless server bound to one address
-    answers only names of that address, so a web page cannot reach it through DNS rebinding;
-    `--allowed-hosts` sets the list for any server. Bound to every interface without a key,
-    the names are unknown: the start-up line warns instead."""
-    if config.allowed_hosts:
-        return frozenset(h.lower() for h in config.allowed_hosts)
-    if config.api_keys or config.host in ("0.0.0.0", "::", ""):
+    answers only names of that address and of loopback, so a web page cannot reach it through
+    DNS rebinding; `--allowed-hosts` adds names, for any server. Bound to every interface
+    without a key or a list, the names are unknown: the start-up line warns instead."""
+    wildcard = config.host in ("0.0.0.0", "::", "")
+    if not config.allowed_hosts and (config.api_keys or wildcard):
         return None
-    names = {config.host.lower()}
-    if is_loopback(config.host):
-        names.update(LOOPBACK_NAMES)
+    names = {h.lower() for h in config.allowed_hosts} | set(LOOPBACK_NAMES)
+    if not wildcard:
+        names.add(config.host.lower())
     return frozenset(names)
 
 
@@ -159,23 +158,34 @@ def _authorized(request: Request, keys: list[bytes]) -> bool:
 
 
 def _install_guards(app: FastAPI, state: State) -> None:
-    keys = [k.encode() for k in state.config.api_keys]
-    hosts = allowed_hosts(state.config)
+    app.add_middleware(_Guard, state=state)
 
-    @app.middleware("http")
-    async def guard(request: Request, call_next: Any) -> Response:
+
+class _Guard:
+    """Host, content type and API key, checked before a route runs. A plain ASGI middleware:
+    Starlette's BaseHTTPMiddleware would hide a client's disconnect from the route until the
+    answer is sent, and dropping the work of a client that left depends on seeing it."""
+
+    def __init__(self, app: Any, state: State) -> None:
+        self.app, self.state = app, state
+        self.keys = [k.encode() for k in state.config.api_keys]
+        self.hosts = allowed_hosts(state.config)
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        request = Request(scope)
         try:
-            _guard(request, state.config, hosts)
+            _guard(request, self.state.config, self.hosts)
+            if self.keys and request.url.path not in OPEN_ROUTES:
+                if not _authorized(request, self.keys):
+                    raise ApiError(
+                        401,
+                        "missing or invalid API key: send 'Authorization: Bearer KEY'",
+                        code="invalid_api_key",
+                        headers={"WWW-Authenticate": "Bearer"},
+                    )
         except ApiError as e:
-            state.metrics.request(request.url.path, e.status, e.code or e.type)
-            return _error_response(e)
-        if keys and request.url.path not in OPEN_ROUTES and not _authorized(request, keys):
-            e = ApiError(
-                401,
-                "missing or invalid API key: send 'Authorization: Bearer KEY'",
-                code="invalid_api_key",
-                headers={"WWW-Authenticate": "Bearer"},
-            )
-            state.metrics.request(request.url.path, 401, "invalid_api_key")
-            return _error_response(e)
-        return await call_next(request)
+            self.state.metrics.request(request.url.path, e.status, e.code or e.type)
+            return await _error_response(e)(scope, receive, send)
+        return await self.app(scope, receive, send)
