@@ -31,6 +31,22 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_healthy(url: str, proc: subprocess.Popen | None = None, log=None) -> None:
+    """Wait for /health to answer 200 (a process that exits first fails with its output)."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            log.seek(0)
+            raise AssertionError(log.read().decode())
+        try:
+            if httpx.get(url + "/health", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError("server did not become healthy")
+
+
 class Server:
     def __init__(self, model: Path, *flags: str) -> None:
         self.port = free_port()
@@ -43,18 +59,11 @@ class Server:
             stdout=self.log,
             stderr=subprocess.STDOUT,
         )
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                self.log.seek(0)
-                raise AssertionError(self.log.read().decode())
-            try:
-                if httpx.get(self.url + "/health", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        raise AssertionError("server did not become healthy")
+        wait_healthy(self.url, self.proc, self.log)
+
+    def output(self) -> str:
+        self.log.seek(0)
+        return self.log.read().decode()
 
     def post(
         self,

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import socket
 import threading
-import time
 from typing import Any
 
 import httpx
 import pytest
+from test_server import wait_healthy  # tests/ is on sys.path (its conftest.py)
 
 
 class ThreadServer:
@@ -29,15 +29,7 @@ class ThreadServer:
         self.server = uvicorn.Server(cfg)
         self.thread = threading.Thread(target=self.server.run, args=([self.sock],), daemon=True)
         self.thread.start()
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(self.url + "/health", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.05)
-        raise AssertionError("the server did not become healthy")
+        wait_healthy(self.url)
 
     def post(self, path: str, body: Any = None, **kwargs: Any) -> httpx.Response:
         kwargs.setdefault("timeout", 30)

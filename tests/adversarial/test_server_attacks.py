@@ -4,11 +4,8 @@ the fake backend, and real `bertex serve` processes where start-up and signals m
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
-import subprocess
-import sys
 import time
 
 import httpx
@@ -17,9 +14,9 @@ import pytest
 
 from bertex.backends.fake import fake_model
 from bertex.cli.main import main
+from test_server import Server, free_port
 
 KEY = "sk-attack"
-ENV = {**os.environ, "HF_HUB_OFFLINE": "1"}
 LONG = [f"a man is riding horse number {i}" for i in range(40)]
 
 
@@ -80,30 +77,21 @@ def test_a_body_that_never_completes_gets_408(serve, model):
 
 
 def test_sigterm_with_a_partial_body_held_exits_in_bounded_time(bert_dir):
-    port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "bertex.cli.main", "serve", str(bert_dir), "--port", str(port)]
-        + ["--shutdown-timeout", "1"],
-        env=ENV,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
+    s = Server(bert_dir, "--shutdown-timeout", "1")
+    c = _partial_body(s.port)
+    time.sleep(0.2)
+    start = time.monotonic()
+    s.proc.send_signal(signal.SIGTERM)
     try:
-        _wait_healthy(port, proc)
-        c = _partial_body(port)
-        time.sleep(0.2)
-        start = time.monotonic()
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=15)
-        assert time.monotonic() - start < 8
-        c.close()
-        out = proc.stdout.read().decode()  # the start-up line (issue 15 point 8)
-        assert f"listening on http://127.0.0.1:{port} ({bert_dir}, torch, " in out
-        assert "workers)" in out
-        assert "warning: no API key" in proc.stderr.read().decode()
+        s.proc.wait(timeout=15)
     finally:
-        proc.kill()
-        proc.communicate()
+        s.proc.kill()
+    assert time.monotonic() - start < 8
+    c.close()
+    out = s.output()  # the start-up line and the warning (issue 15 point 8)
+    assert f"listening on {s.url} ({bert_dir}, torch, " in out and "workers)" in out
+    assert "warning: no API key" in out
+    s.log.close()
 
 
 # -- 9: disconnected clients and deadlines stop running work ----------------------------------
@@ -171,7 +159,7 @@ def _refused(argv: list[str], capsys, *words: str) -> None:
     ],
 )
 def test_impossible_start_up_options_exit_2_with_one_line(argv, words, capsys, monkeypatch):
-    monkeypatch.setenv("BERTEX_PORT", str(_free_port()))
+    monkeypatch.setenv("BERTEX_PORT", str(free_port()))
     _refused(argv, capsys, *words)
 
 
@@ -294,25 +282,5 @@ def test_v1_embed_still_equals_the_library_after_the_guards(serve, model):
     r = s.post("/v1/embed", {"input": ["a cat", "a dog"], "level": "sentence"}).json()
     got = np.array([d["embedding"] for d in r["data"]])
     assert np.array_equal(got, model.embed(["a cat", "a dog"], level="sentence").vectors)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_healthy(port: int, proc: subprocess.Popen) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(proc.stderr.read().decode())
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError("server did not become healthy")
 
 
