@@ -69,12 +69,12 @@ def test_same_input_twice_gives_the_same_vectors(tiny_distilbert):
 
 
 def test_chunked_tokenization_gives_the_same_results(tiny_bert, monkeypatch):
-    from bertex import api
+    from bertex import runner
 
     texts = [f"text {i} " + "horse " * (i % 7) for i in range(11)]
     whole = tiny_bert.embed(texts, level="token")
     sentences = tiny_bert.embed(texts, level="sentence").vectors
-    monkeypatch.setattr(api, "CHUNK", 3)  # four chunks, the next tokenized while one runs
+    monkeypatch.setattr(runner, "CHUNK", 3)  # four chunks, the next tokenized while one runs
     timings: dict[str, float] = {}
     chunked = tiny_bert.embed(texts, level="token", timings=timings)
     assert set(timings) == {"tokenize", "forward", "output"}

@@ -39,9 +39,15 @@ def test_sentence_transformers_folder_sets_the_defaults(st_dir, tiny_bert):
     assert s.meta.pooling == "cls" and s.meta.normalize
     cls = tiny_bert.embed("a man is dancing", level="token").vectors[0]
     assert np.abs(s.vector - cls / np.linalg.norm(cls)).max() <= 1e-5
-    # an explicit choice overrides the model's own, and is recorded as requested
+    # an explicit pooling is recorded as requested; normalization still follows the model's
+    # own configuration (one rule: see test_request.py), unless normalize= is given
     mean = model.embed("a man is dancing", level="sentence", pooling="mean")
-    assert mean.meta.pooling_source == "requested" and not mean.meta.normalize
+    assert mean.meta.pooling_source == "requested" and mean.meta.normalize
+    assert mean.meta.normalize_source == "model config"
+    assert np.allclose(np.linalg.norm(mean.vectors, axis=1), 1.0, atol=1e-5)
+    raw = model.embed("a man is dancing", level="sentence", pooling="mean", normalize=False)
+    assert raw.meta.normalize_source == "requested" and not raw.meta.normalize
+    assert np.abs(raw.vector / np.linalg.norm(raw.vector) - mean.vector).max() <= 1e-5
 
 
 @pytest.mark.slow

@@ -90,3 +90,22 @@ def test_unk_warning_for_emoji_names_symbols(default_model):
     with pytest.warns(bertex.UnknownTokenWarning, match="symbols"):
         r = default_model.embed("I love it 🫠", level="token")
     assert r.report.unk_count == 1
+
+
+def test_over_long_word_is_diagnosed_as_such(tiny_bert):
+    limit = tiny_bert.tokenizer.hf.backend_tokenizer.model.max_input_chars_per_word
+    word = "x" * (limit + 1)  # every character is in the vocabulary
+    with pytest.warns(bertex.UnknownTokenWarning) as caught:
+        r = tiny_bert.embed(f"a man {word} rides", level="token")
+    msg = str(caught[0].message)
+    assert f"words over {limit} characters" in msg and "Latin" not in msg
+    assert r.report.unk_count == 1 and r.report.unk_chars == limit + 1
+    # one character fewer is not over the limit: no [UNK] at all
+    assert tiny_bert.tokenize("x" * limit).report.unk_count == 0
+
+
+def test_script_diagnosis_still_names_the_script(tiny_bert):
+    with pytest.warns(bertex.UnknownTokenWarning) as caught:
+        tiny_bert.embed("привет мир", level="token")
+    msg = str(caught[0].message)
+    assert "Cyrillic script" in msg and "characters:" not in msg and "WordPiece" not in msg

@@ -8,7 +8,7 @@
 
 from ._version import __version__
 
-from .api import Model, Request, Tokenized, load
+from .api import Model
 from .config import EmbedOptions
 from .corpus import JobSpec, JobSummary
 from .engine import Engine
@@ -38,10 +38,14 @@ from .errors import (
     UnknownTokenWarning,
     WeakPoolingWarning,
 )
+from .models.loader import load
 from .models.source import DEFAULT_MODEL
 from .models import ModelInfo
 from .types import (
+    Collected,
     InputReport,
+    Request,
+    Tokenized,
     Meta,
     SentenceEmbeddings,
     TokenEmbedding,
@@ -61,6 +65,7 @@ __all__ = [
     "BertexError",
     "BertexWarning",
     "BrokenModelError",
+    "Collected",
     "DeadlineError",
     "EmbedOptions",
     "Engine",

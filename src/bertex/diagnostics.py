@@ -6,6 +6,8 @@ import unicodedata
 import warnings
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from .errors import LongInputWarning, UnknownTokenWarning, WeakPoolingWarning
 from .types import DocPlan, Encoding
@@ -47,43 +49,86 @@ def script_of(char: str) -> str:
     return "symbols/emoji"
 
 
-def unk_scripts(enc: Encoding, unk_id: int) -> Counter[str]:
+@dataclass(frozen=True)
+class Vocab:
+    """What the diagnosis needs to know of a tokenizer: its single-character pieces and
+    WordPiece's word-length limit (None for BPE/Unigram tokenizers, which have none)."""
+
+    chars: frozenset[str]  # characters that are a token alone or as a "##" continuation
+    max_word_chars: int | None
+
+    @classmethod
+    def of(cls, hf_tokenizer: Any) -> Vocab:
+        model = hf_tokenizer.backend_tokenizer.model
+        limit = getattr(model, "max_input_chars_per_word", None)
+        chars = {t.removeprefix("##") for t in hf_tokenizer.get_vocab()}
+        return cls(frozenset(c for c in chars if len(c) == 1), limit)
+
+
+def unk_causes(enc: Encoding, unk_id: int, vocab: Vocab) -> Counter[str]:
+    """Characters lost to the unknown token, by cause: "over-long word" (WordPiece turns a
+    word longer than its limit into one unknown token, whatever its characters), "no split"
+    (every character is in the vocabulary, but not the pieces this word needs, e.g. a
+    continuation "##x" is missing), or the script of characters the vocabulary lacks."""
     counts: Counter[str] = Counter()
     for seg in (enc.a, enc.b):
         if seg is None:
             continue
         for (start, end), tid in zip(seg.offsets.tolist(), seg.ids.tolist()):
-            if tid == unk_id:
-                counts.update(script_of(c) for c in seg.text[start:end])
+            if tid != unk_id:
+                continue
+            span = seg.text[start:end]
+            if vocab.max_word_chars is not None and len(span) > vocab.max_word_chars:
+                counts["over-long word"] += len(span)
+            elif span and all(c in vocab.chars for c in span):
+                counts["no split"] += len(span)
+            else:
+                counts.update(script_of(c) for c in span if c not in vocab.chars)
     return counts
 
 
-def unk_message(enc: Encoding, unk_id: int, unk_token: str, model: str) -> str:
-    scripts = unk_scripts(enc, unk_id)
-    main = scripts.most_common(1)[0][0] if scripts else "symbols/emoji"
+def unk_message(enc: Encoding, unk_id: int, unk_token: str, model: str, vocab: Vocab) -> str:
+    causes = unk_causes(enc, unk_id, vocab)
+    main = causes.most_common(1)[0][0] if causes else "symbols/emoji"
     rate = 100.0 * enc.unk_chars / max(enc.n_chars, 1)
     head = (
         f"input {enc.index}: {enc.unk_chars} of {enc.n_chars} characters ({rate:.1f}%) became "
-        f"{unk_token} ({enc.unk_count} tokens), mostly {main}"
+        f"{unk_token} ({enc.unk_count} tokens)"
     )
+    if main == "over-long word":
+        return (
+            f"{head}, mostly in words over {vocab.max_word_chars} characters: WordPiece turns "
+            f"any longer word into a single {unk_token}, whatever its characters. Split such "
+            "runs (URLs, base64, repeated characters) or remove them before embedding"
+        )
+    if main == "no split":
+        return (
+            f"{head}: their characters are in the vocabulary of {model}, but not the sub-word "
+            f"pieces these words need, so each whole word became {unk_token}"
+        )
     if main == "symbols/emoji":
-        return head + f": the vocabulary of {model} does not cover these symbols"
+        return f"{head}, mostly symbols/emoji: the vocabulary of {model} does not cover them"
     suggestion = _SUGGEST.get(main, _MULTILINGUAL)
     return (
-        f"{head} script: the vocabulary of {model} does not cover it and these characters lose "
-        f"their meaning. Use a model whose vocabulary covers {main}, e.g. {suggestion}"
+        f"{head}, mostly {main} script: the vocabulary of {model} does not cover it and these "
+        f"characters lose their meaning. Use a model whose vocabulary covers {main}, e.g. "
+        f"{suggestion}"
     )
 
 
 def warn_unknown(
-    encodings: Sequence[Encoding], unk_id: int | None, unk_token: str | None, model: str
+    encodings: Sequence[Encoding],
+    unk_id: int | None,
+    unk_token: str | None,
+    model: str,
+    vocab: Vocab,
 ) -> None:
     if unk_id is None or unk_token is None:
         return
     hit = [e for e in encodings if e.unk_count]
     if not hit:
         return
-    lines = [unk_message(e, unk_id, unk_token, model) for e in hit[:_SHOWN]]
+    lines = [unk_message(e, unk_id, unk_token, model, vocab) for e in hit[:_SHOWN]]
     if len(hit) > _SHOWN:
         lines.append(f"... and {len(hit) - _SHOWN} more inputs with {unk_token} tokens")
     warnings.warn("\n".join(lines), UnknownTokenWarning, stacklevel=3)

@@ -24,7 +24,6 @@ LongInputWarning, TokenizerFixWarning, PrecisionWarning.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Iterable
 
 
@@ -52,7 +51,8 @@ class InputError(BertexError, ValueError):
 
     def at(self, index: int | None) -> InputError:
         """The same error, naming another position (a sub-list's index in the caller's list)."""
-        other = copy.copy(self)
+        other = type(self).__new__(type(self))
+        other.__dict__.update(self.__dict__)
         other.index = index
         other.args = ((f"input {index}: " if index is not None else "") + self.reason,)
         return other

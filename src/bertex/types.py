@@ -10,7 +10,7 @@ K selected layers, D the output width after combining layers).
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 
@@ -106,6 +106,15 @@ class ModelOutput:
 
 
 @dataclass(frozen=True)
+class Want:
+    """What one forward pass must return. Nothing more is computed or copied."""
+
+    layers: tuple[int, ...]  # absolute indices, 0 = embedding output; empty = none
+    pooler: bool = False
+    attentions: bool = False
+
+
+@dataclass(frozen=True)
 class Meta:
     """How a result was computed; written beside every vector bertex produces."""
 
@@ -126,6 +135,7 @@ class Meta:
     backend: str
     bertex_version: str
     precision: str = "fp32"
+    normalize_source: str | None = None  # "model config", "requested", "not a sentence vector"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -152,10 +162,16 @@ class InputReport:
     def unk_rate(self) -> float:
         return self.unk_chars / self.n_chars if self.n_chars else 0.0
 
+    def to_dict(self) -> dict[str, Any]:
+        """The one JSON form of a report, used by every adapter (CLI, server, files)."""
+        return {**asdict(self), "windowed": self.windowed, "unk_rate": round(self.unk_rate, 6)}
+
 
 @dataclass(frozen=True, eq=False)
 class TokenEmbedding:
     """One vector per token. With combine="stack" or level="hidden_states" vectors is (K, T, H)."""
+
+    kind: ClassVar[str] = "token"  # "hidden_states" results are TokenEmbedding too: see meta.level
 
     text: str
     text_pair: str | None
@@ -198,6 +214,8 @@ class TokenEmbedding:
 class WordEmbedding:
     """One vector per word (sub-words merged). vectors: (W, D) or (K, W, H)."""
 
+    kind: ClassVar[str] = "word"
+
     text: str
     text_pair: str | None
     words: tuple[str, ...]
@@ -220,6 +238,8 @@ class WordEmbedding:
 @dataclass(frozen=True, eq=False)
 class SentenceEmbeddings:
     """One vector per input. vectors: (N, D), or (N, K, H) with combine="stack"."""
+
+    kind: ClassVar[str] = "sentence"
 
     texts: tuple[str, ...]
     text_pairs: tuple[str, ...] | None
@@ -249,3 +269,95 @@ class SentenceEmbeddings:
     @property
     def n_truncated(self) -> int:
         return sum(r.truncated for r in self.reports)
+
+
+Result = TokenEmbedding | WordEmbedding | SentenceEmbeddings
+
+
+@dataclass(frozen=True, eq=False)
+class Collected:
+    """`embed(..., on_error="collect")`: what worked, and why the rest did not.
+
+    results  what embed returns for the inputs that worked: SentenceEmbeddings, or a list of
+             TokenEmbedding / WordEmbedding; None when no input worked
+    errors   one InputError per failed input; `.index` is its position in the caller's list
+    kept     the caller's index of each result, in order (reports carry the same indices)
+    """
+
+    results: SentenceEmbeddings | list[TokenEmbedding] | list[WordEmbedding] | None
+    errors: tuple[Any, ...]  # tuple[InputError, ...]
+    kept: tuple[int, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+@dataclass(frozen=True)
+class Request:
+    """One embedding request fully resolved against one model: the stages read only this.
+
+    Built by request.resolve from EmbedOptions and the model's info; every None of the options
+    is replaced by the model's own value, and `source` fields say where a value came from.
+    """
+
+    level: Literal["token", "word", "sentence", "hidden_states"]
+    layers: tuple[int, ...]  # absolute Hugging Face indices, 0 = embedding output
+    combine: str
+    pooling: str | None  # sentence level only
+    pooling_source: str | None  # "sentence-transformers config", "default", "requested"
+    normalize: bool
+    normalize_source: str  # "model config", "requested", "not a sentence vector"
+    subword: str | None  # word level only
+    special_tokens: bool
+    long: str
+    max_length: int
+    stride: int
+    dtype: str
+    attentions: bool
+    split_words: bool
+    batch_tokens: int
+    max_batch_size: int
+
+    @property
+    def uses_pooler(self) -> bool:
+        return self.pooling == "pooler"
+
+
+@dataclass(frozen=True, eq=False)
+class Tokenized:
+    """`Model.tokenize` output for one input: what the model would see, and the UNK count."""
+
+    kind: ClassVar[str] = "tokens"
+
+    text: str
+    tokens: tuple[str, ...]
+    ids: np.ndarray  # (T,) special tokens included
+    offsets: np.ndarray  # (T, 2)
+    word_ids: np.ndarray  # (T,)
+    special_mask: np.ndarray  # (T,) bool
+    report: InputReport
+
+    @classmethod
+    def of(cls, plan: DocPlan, report: InputReport) -> Tokenized:
+        return cls(
+            plan.encoding.a.text,
+            plan.tokens,
+            plan.ids,
+            plan.offsets,
+            plan.word_ids,
+            plan.special_mask,
+            report,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready values, as `bertex tokens --format json` and /v1/tokenize give."""
+        return {
+            "text": self.text,
+            "tokens": list(self.tokens),
+            "ids": self.ids.tolist(),
+            "offsets": self.offsets.tolist(),
+            "word_ids": self.word_ids.tolist(),
+            "special": self.special_mask.tolist(),
+            **self.report.to_dict(),
+        }

@@ -1,26 +1,24 @@
-"""Backends run the model on a Batch. The contract is one method, `forward`.
+"""Backends run the model on a Batch: torch (exact), onnx (ONNX Runtime), fake (tests).
 
-Only the torch backend exists today; others plug in behind the same Protocol.
+The runner uses exactly what the Protocol declares, nothing reached through getattr.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Protocol
 
-from ..types import Batch, ModelOutput
+from ..types import Batch, ModelOutput, Want
 
-
-@dataclass(frozen=True)
-class Want:
-    """What one forward pass must return. Nothing more is computed or copied."""
-
-    layers: tuple[int, ...]  # absolute indices, 0 = embedding output; empty = none
-    pooler: bool = False
-    attentions: bool = False
+__all__ = ["Backend", "Want"]
 
 
 class Backend(Protocol):
-    name: str
+    name: str  # "torch", "onnx", "fake"
+    precision: str  # "fp32", "bf16", "int8": what actually runs
+    workers: int  # batches run at once (threads); 1 runs them in the caller's thread
 
-    def forward(self, batch: Batch, want: Want) -> ModelOutput: ...
+    def init_worker(self) -> None:
+        """Run once in each worker thread before its first forward (e.g. set thread counts)."""
+
+    def forward(self, batch: Batch, want: Want) -> ModelOutput:
+        """One padded batch -> the outputs `want` names, float32 numpy arrays."""

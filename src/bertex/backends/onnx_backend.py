@@ -68,6 +68,9 @@ class OnnxBackend:
 
     # -- running ----------------------------------------------------------------------------
 
+    def init_worker(self) -> None:
+        """ONNX Runtime sizes its own thread pools per session: nothing to do per thread."""
+
     def forward(self, batch: Batch, want: Want) -> ModelOutput:
         layers = "all" if any(i != self.num_layers for i in want.layers) else "last"
         session = self._session(layers, want.attentions)

@@ -1,11 +1,14 @@
-"""Result assembly: collectors' pooled or per-token features -> the typed results of a call.
+"""Collect and assemble, one strategy per level, chosen once per call (`strategy`).
 
-Pure functions of the plans, the collectors, the resolved request and the call's Meta.
+A strategy says how to collect a batch's outputs for one input (a Collector) and how to turn
+the collectors into the call's results. Pure functions of the plans, the collectors, the
+resolved Request and the call's Meta.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, replace
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -15,13 +18,52 @@ from .types import (
     DocPlan,
     InputReport,
     Meta,
+    Request,
     SentenceEmbeddings,
     TokenEmbedding,
     WordEmbedding,
 )
 
-if TYPE_CHECKING:
-    from .api import Request
+
+class Strategy(Protocol):
+    def collector(self, plan: DocPlan, request: Request, hidden: int) -> Collector: ...
+
+    def assemble(
+        self, plans: list[DocPlan], collectors: list[Collector], request: Request, meta: Meta
+    ) -> Any: ...
+
+
+@dataclass(frozen=True)
+class Pooled:
+    """level="sentence": pool each input window by window; one SentenceEmbeddings per call."""
+
+    def collector(self, plan: DocPlan, request: Request, hidden: int) -> Collector:
+        return SentenceCollector(
+            plan, request.pooling or "mean", request.combine, request.special_tokens
+        )
+
+    def assemble(
+        self, plans: list[DocPlan], collectors: list[Collector], request: Request, meta: Meta
+    ) -> SentenceEmbeddings:
+        return sentences(plans, collectors, request, meta)
+
+
+@dataclass(frozen=True)
+class PerInput:
+    """level="token" | "word" | "hidden_states": every token's features, one result per input."""
+
+    def collector(self, plan: DocPlan, request: Request, hidden: int) -> Collector:
+        return TokenCollector(plan, len(request.layers), hidden, request.attentions)
+
+    def assemble(
+        self, plans: list[DocPlan], collectors: list[Collector], request: Request, meta: Meta
+    ) -> list[TokenEmbedding] | list[WordEmbedding]:
+        return [per_input(p, c, request, meta) for p, c in zip(plans, collectors)]  # type: ignore[return-value]
+
+
+def strategy(request: Request) -> Strategy:
+    """The one place that looks at the level to decide how to collect and assemble."""
+    return Pooled() if request.level == "sentence" else PerInput()
 
 
 def sentences(
@@ -45,12 +87,11 @@ def per_input(
 ) -> TokenEmbedding | WordEmbedding:
     """One input's token (or word) vectors, with the layout that locates each in the text."""
     assert isinstance(collector, TokenCollector)
-    o = request.options
     feats = combine_layers(collector.features, request.combine)  # (T, D) or (T, K, H)
     pair = plan.encoding.b.text if plan.encoding.b is not None else None
-    if o.level == "word":
+    if request.level == "word":
         return _words(plan, feats, request, pair, meta)
-    keep = np.ones(len(plan.ids), dtype=bool) if o.special_tokens else ~plan.special_mask
+    keep = np.ones(len(plan.ids), dtype=bool) if request.special_tokens else ~plan.special_mask
     vectors = feats[keep]
     if vectors.ndim == 3:
         vectors = vectors.transpose(1, 0, 2)  # (T, K, H) -> (K, T, H)
@@ -78,7 +119,7 @@ def _words(
     plan: DocPlan, feats: np.ndarray, request: Request, pair: str | None, meta: Meta
 ) -> WordEmbedding:
     spans = word_spans(plan.word_ids, plan.sequence_ids)  # (W, 2)
-    vectors = merge_subwords(feats, spans, request.options.subword)
+    vectors = merge_subwords(feats, spans, request.subword or "first")
     if vectors.ndim == 3:
         vectors = vectors.transpose(1, 0, 2)  # (W, K, H) -> (K, W, H)
     segs = (plan.encoding.a, plan.encoding.b)
@@ -107,7 +148,7 @@ def _words(
 def finish(vectors: np.ndarray, request: Request) -> np.ndarray:
     if request.normalize:
         vectors = l2_normalize(vectors)
-    return vectors.astype(np.float16 if request.options.dtype == "float16" else np.float32)
+    return vectors.astype(np.float16 if request.dtype == "float16" else np.float32)
 
 
 def report(plan: DocPlan) -> InputReport:
@@ -123,3 +164,11 @@ def report(plan: DocPlan) -> InputReport:
         e.n_chars,
         seen,
     )
+
+
+def reindex(out: Any, indices: tuple[int, ...]) -> Any:
+    """Results whose reports name the caller's indices (after inputs were left out)."""
+    if isinstance(out, SentenceEmbeddings):
+        reports = tuple(replace(r, index=i) for r, i in zip(out.reports, indices))
+        return replace(out, reports=reports)
+    return [replace(r, report=replace(r.report, index=i)) for r, i in zip(out, indices)]

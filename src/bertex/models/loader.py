@@ -1,0 +1,76 @@
+"""Assemble a ready Model: resolve the name, check the folder, load tokenizer and weights,
+describe the model, and pick the backend."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..tokenize import TextTokenizer
+from .hf import (
+    check_vocab,
+    describe,
+    fix_casing,
+    load_tokenizer,
+    load_torch_model,
+    quiet_transformers,
+)
+from .source import DEFAULT_MODEL, check_folder, resolve, weights_sha256
+
+if TYPE_CHECKING:
+    from ..api import Model
+    from ..backends import Backend
+
+
+def load(
+    name_or_path: str | Path = DEFAULT_MODEL,
+    *,
+    backend: str = "torch",
+    precision: str = "fp32",
+) -> Model:
+    """Load a model by folder, hub id, or the embedded default "all-MiniLM-L6-v2".
+
+    backend="torch" (exact, default) or "onnx" (ONNX Runtime, exported once and cached);
+    precision="fp32" (default), "bf16" (torch autocast where the CPU has native bf16, else fp32
+    with a warning) or "int8" (onnx, dynamic per-channel quantization).
+    """
+    from ..api import Model
+    from ..backends.precision import choose
+
+    effective = choose(backend, precision)
+    quiet_transformers()
+    src = resolve(name_or_path)
+    check_folder(src.folder)
+    hf_tok, fixes = load_tokenizer(src.folder)
+    model, has_pooler = load_torch_model(src.folder)
+    check_vocab(src.folder, hf_tok, model.config)
+    info = describe(src, model, hf_tok, has_pooler, fixes)
+    accepts_types = "token_type_ids" in hf_tok.model_input_names
+    sha = weights_sha256(src.folder)
+    engine = _backend(backend, model, sha, accepts_types, has_pooler, effective)
+
+    def split_factory() -> TextTokenizer:
+        if not _byte_level(hf_tok):
+            return TextTokenizer(hf_tok)
+        tok, _ = load_tokenizer(src.folder, split_words=True)
+        fix_casing(tok)
+        return TextTokenizer(tok)
+
+    return Model(info, TextTokenizer(hf_tok), engine, sha, split_factory)
+
+
+def _backend(
+    name: str, model: Any, sha: str, accepts_types: bool, has_pooler: bool, precision: str
+) -> Backend:
+    if name == "onnx":
+        from ..backends.onnx_backend import OnnxBackend
+
+        return OnnxBackend(model, sha, accepts_types, has_pooler, precision)
+    from ..backends.torch_backend import TorchBackend
+
+    return TorchBackend(model, accepts_types, precision)
+
+
+def _byte_level(tok: Any) -> bool:
+    pre = tok.backend_tokenizer.pre_tokenizer
+    return pre is not None and "ByteLevel" in repr(pre)

@@ -1,0 +1,237 @@
+"""Run the stages for one resolved Request:
+
+texts ─► tokenize ─► windows.plan ─► batching ─► backend ─► collectors (align/pooling)
+
+`Runner.run` returns the plans and filled collectors of the inputs that worked and, when the
+caller collects errors instead of raising them, one InputError per input that did not.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from . import batching, windows
+from .align import Collector, dispatch
+from .assemble import Strategy
+from .backends import Backend
+from .errors import InputError, InvalidTextError
+from .request import want as want_of
+from .tokenize import TextTokenizer
+from .types import Batch, DocPlan, Encoding, ModelOutput, Request, Want
+
+CHUNK = 4096  # inputs tokenized at once; the next chunk is tokenized while this one runs
+
+
+@dataclass
+class Ran:
+    """The inputs that worked (plans and collectors, in the caller's order) and the failures."""
+
+    plans: list[DocPlan] = field(default_factory=list)
+    collectors: list[Collector] = field(default_factory=list)
+    errors: list[InputError] = field(default_factory=list)
+
+
+class Clock:
+    """Adds the seconds since the last lap to `timings[name]` (nothing when timings is None)."""
+
+    def __init__(self, timings: dict[str, float] | None) -> None:
+        self.timings = timings
+        self.last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.add(name, now - self.last)
+        self.last = now
+
+    def add(self, name: str, seconds: float) -> None:
+        if self.timings is not None:
+            self.timings[name] = self.timings.get(name, 0.0) + seconds
+
+
+class Runner:
+    """Owns the tokenizers, the backend and the forward threads of one model."""
+
+    def __init__(
+        self,
+        tokenizer: TextTokenizer,
+        split_tokenizer: Any,  # () -> TextTokenizer for pre-split words, made on first use
+        backend: Backend,
+        hidden_size: int,
+    ) -> None:
+        self.tokenizer = tokenizer
+        self.backend = backend
+        self.hidden_size = hidden_size
+        self._split_factory = split_tokenizer
+        self._split: TextTokenizer | None = None
+        self._pool: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
+        self.id_to_token = {i: t for t, i in tokenizer.hf.get_vocab().items()}
+
+    def tokenizer_for(self, split_words: bool) -> TextTokenizer:
+        if not split_words or self._split_factory is None:
+            return self.tokenizer
+        with self._lock:
+            if self._split is None:
+                self._split = self._split_factory()
+            return self._split
+
+    def prepare(
+        self, texts: list[Any], pairs: list[str] | None, request: Request, ran: Ran | None, lo: int
+    ) -> list[DocPlan]:
+        """Tokenize and plan texts[i] (caller's index lo + i). With `ran`, a bad input is
+        recorded there and left out; without, its InputError is raised."""
+        tok = self.tokenizer_for(request.split_words)
+        if ran is None:
+            encodings = tok.encode(texts, pairs, split_words=request.split_words, start_index=lo)
+            return [self._plan(e, request, doc) for doc, e in enumerate(encodings)]
+        plans: list[DocPlan] = []
+        for e in _encode_each(tok, texts, pairs, request.split_words, lo, ran.errors):
+            try:
+                plans.append(self._plan(e, request, len(plans)))
+            except InputError as err:
+                ran.errors.append(err)
+        return plans
+
+    def _plan(self, e: Encoding, request: Request, doc: int) -> DocPlan:
+        plan = windows.plan(
+            e,
+            self.tokenizer.template,
+            self.id_to_token,
+            request.max_length,
+            request.stride,
+            request.long,
+            doc=doc,
+        )
+        if request.attentions and plan.windowed:
+            raise InvalidTextError(
+                f"{plan.n_tokens} tokens need {len(plan.windows)} windows, and attention maps "
+                "exist within one window; pass long='truncate' or a shorter text",
+                e.index,
+            )
+        return plan
+
+    def run(
+        self,
+        texts: list[Any],
+        pairs: list[str] | None,
+        request: Request,
+        strategy: Strategy,
+        clock: Clock,
+        collect: bool,
+    ) -> Ran:
+        """Tokenize and plan chunk k+1 in a background thread while chunk k runs through the
+        model (the tokenizer and the backends release the GIL), so memory stays bounded for any
+        number of inputs. Chunks are CHUNK inputs: measured on 2 cores, chunks of 256-1,024
+        were 5-25% slower (a smaller pool to sort by length, and a third thread competing with
+        two busy compute threads), so a chunk is large and overlap starts past 4,096 inputs."""
+        ran = Ran()
+        sink = ran if collect else None
+
+        def prepare(lo: int, hi: int) -> list[DocPlan]:
+            start = time.perf_counter()
+            chunk_pairs = pairs[lo:hi] if pairs is not None else None
+            plans = self.prepare(texts[lo:hi], chunk_pairs, request, sink, lo)
+            clock.add("tokenize", time.perf_counter() - start)
+            return plans
+
+        def forward(chunk: list[DocPlan]) -> None:
+            start = time.perf_counter()
+            ran.collectors += self._forward_chunk(chunk, request, strategy)
+            ran.plans += chunk
+            clock.add("forward", time.perf_counter() - start)
+
+        spans = [(lo, min(lo + CHUNK, len(texts))) for lo in range(0, len(texts), CHUNK)]
+        if len(spans) == 1:  # nothing to overlap
+            forward(prepare(*spans[0]))
+            return ran
+        with ThreadPoolExecutor(1, thread_name_prefix="bertex-tokenize") as pool:
+            upcoming = pool.submit(prepare, *spans[0])
+            for k in range(len(spans)):
+                chunk = upcoming.result()
+                if k + 1 < len(spans):
+                    upcoming = pool.submit(prepare, *spans[k + 1])
+                forward(chunk)
+        return ran
+
+    def _forward_chunk(
+        self, plans: list[DocPlan], request: Request, strategy: Strategy
+    ) -> list[Collector]:
+        collectors = [strategy.collector(p, request, self.hidden_size) for p in plans]
+        flat = [w for p in plans for w in p.windows]
+        pad_id = self.tokenizer.hf.pad_token_id or 0
+        batches = batching.batches(flat, request.batch_tokens, request.max_batch_size, pad_id)
+        for batch, out in self._forward_all(batches, want_of(request)):
+            dispatch(out, batch.order, flat, collectors)
+        return collectors
+
+    def _forward_all(
+        self, batches: Iterator[Batch], want: Want
+    ) -> Iterator[tuple[Batch, ModelOutput]]:
+        """Forward every batch, in order. A backend with `workers` > 1 runs that many batches
+        at once (threads: the backends release the GIL), with at most one more waiting, so
+        memory stays bounded; the caller pools results of one while the next computes.
+        Attention maps run one batch at a time (large outputs)."""
+        workers = 1 if want.attentions else self.backend.workers
+        if workers <= 1:
+            for batch in batches:
+                yield batch, self.backend.forward(batch, want)
+            return
+        pool = self._workers(workers)
+        pending: deque[tuple[Batch, Future[ModelOutput]]] = deque()
+        for batch in batches:
+            pending.append((batch, pool.submit(self.backend.forward, batch, want)))
+            if len(pending) > workers:
+                done, future = pending.popleft()
+                yield done, future.result()
+        while pending:
+            done, future = pending.popleft()
+            yield done, future.result()
+
+    def _workers(self, n: int) -> ThreadPoolExecutor:
+        """The forward threads, made once per model and kept (a server calls embed often)."""
+        with self._lock:
+            if self._pool is None:
+                init = self.backend.init_worker
+                self._pool = ThreadPoolExecutor(n, "bertex-forward", initializer=init)
+            return self._pool
+
+
+def _encode_each(
+    tok: TextTokenizer,
+    texts: list[Any],
+    pairs: list[str] | None,
+    split: bool,
+    lo: int,
+    errors: list[InputError],
+) -> list[Encoding]:
+    """Encode a chunk, leaving out (and recording) each input the tokenizer refuses.
+
+    One refused input costs one more encode call of the chunk; inputs that every tokenizer
+    refuses (empty after tokenization) are rare, so this stays a tokenizer pass or two."""
+    keep = list(range(len(texts)))
+    while keep:
+        try:
+            encs = tok.encode(
+                [texts[i] for i in keep],
+                [pairs[i] for i in keep] if pairs is not None else None,
+                split_words=split,
+                start_index=0,
+            )
+        except InputError as e:
+            if e.index is None:
+                raise
+            bad = keep.pop(e.index)
+            errors.append(e.at(lo + bad))
+            continue
+        return [_reindex(e, lo + i) for e, i in zip(encs, keep)]
+    return []
+
+
+def _reindex(e: Encoding, index: int) -> Encoding:
+    return replace(e, index=index)
