@@ -97,6 +97,22 @@ def test_a_bad_text_fails_its_own_call_only_with_its_own_index():
     assert isinstance(surrogate, bertex.InvalidTextError) and surrogate.index == 1
 
 
+def test_collect_returns_what_worked_with_the_callers_indices_like_embed():
+    model = fake_model()
+    texts = ["a cat", "\u0000", "a dog", "\ud800", "a horse"] * 4
+
+    async def main():
+        async with Engine(model, max_batch_tokens=8) as engine:  # several passes
+            return await engine.embed(texts, on_error="collect")
+
+    got = run(main())
+    want = model.embed(texts, on_error="collect")
+    assert got.kept == want.kept and [r.index for r in got.results.reports] == list(want.kept)
+    assert [(e.index, type(e)) for e in got.errors] == [(e.index, type(e)) for e in want.errors]
+    assert [str(e) for e in got.errors] == [str(e) for e in want.errors]
+    assert np.array_equal(got.results.vectors, want.results.vectors)
+
+
 def test_a_full_queue_raises_overloaded_at_once():
     model = fake_model()
     model.backend.gate = threading.Event()

@@ -27,16 +27,14 @@ import threading
 import time
 from collections import deque
 from collections.abc import Sequence
-import inspect
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
+from . import passes
 from .config import EmbedOptions
 from .errors import DeadlineError, InputError, InvalidTextError, OptionError, OverloadedError
 from .tokenize import check_text, check_words
-from .types import SentenceEmbeddings
+from .types import Collected
 
 
 class Observer:
@@ -61,6 +59,8 @@ class _Job:
     texts: list[Any]
     pairs: list[str] | None
     options: EmbedOptions
+    collect: bool
+    origin: list[int]  # the caller's index of each text (bad ones were left out when collecting)
     loop: asyncio.AbstractEventLoop
     future: asyncio.Future[Any]
     deadline: float | None  # time.monotonic() past which the rest is dropped
@@ -68,6 +68,8 @@ class _Job:
     sent: int = 0  # texts handed to a pass
     done: int = 0  # texts answered
     parts: list[Any] = field(default_factory=list)
+    kept: list[int] = field(default_factory=list)  # caller's indices of the results so far
+    errors: list[InputError] = field(default_factory=list)
     stopped: str | None = None  # "cancelled", "deadline", "failed"
 
     @property
@@ -152,6 +154,7 @@ class Engine:
         text_pair: Any = None,
         *,
         options: EmbedOptions | None = None,
+        on_error: str = "raise",
         deadline: float | None = None,
         **kwargs: Any,
     ) -> Any:
@@ -159,16 +162,25 @@ class Engine:
 
         deadline: seconds; past it the call raises DeadlineError and the rest of its work is
         dropped between passes. Cancelling the awaiting task drops the rest the same way.
-        Raises OverloadedError at once when the queue is full, and the InputError of the first
-        bad input (its index in this call's list) like `Model.embed`.
+        Raises OverloadedError at once when the queue is full. A bad input raises its
+        InputError (its index in this call's list), or with on_error="collect" the call returns
+        a Collected (results, errors, kept), like `Model.embed`.
         """
+        if on_error not in ("raise", "collect"):
+            raise OptionError("on_error", on_error, ["raise", "collect"])
+        collect = on_error == "collect"
         opts = options or EmbedOptions.create(**kwargs)
         if options is not None and kwargs:
             opts = EmbedOptions.create(**{**options.to_dict(), **kwargs})
-        single, texts, pairs = _checked(inputs, text_pair, opts.is_split_into_words)
+        single, texts, pairs, origin, early = _checked(
+            inputs, text_pair, opts.is_split_into_words, collect
+        )
+        if not texts:  # every input failed its check
+            return Collected(None, tuple(early), ())
         loop = asyncio.get_running_loop()
         expires = None if deadline is None else time.monotonic() + deadline
-        job = _Job(texts, pairs, opts, loop, loop.create_future(), expires)
+        job = _Job(texts, pairs, opts, collect, origin, loop, loop.create_future(), expires)
+        job.errors += early
         self._submit(job)
         try:
             done, _ = await asyncio.wait({job.future}, timeout=deadline)
@@ -179,7 +191,7 @@ class Engine:
             self._stop(job, "deadline")
             raise DeadlineError(float(deadline or 0))
         result = job.future.result()
-        return result[0] if single and isinstance(result, list) else result
+        return result[0] if single and not collect and isinstance(result, list) else result
 
     @property
     def depth(self) -> int:
@@ -280,31 +292,42 @@ class Engine:
             pairs = [p for s in slices for p in (s.job.pairs or [])[s.lo : s.hi]]
         timings: dict[str, float] = {}
         try:
-            results, errors, kept = _collect(
+            results, errors, kept = passes.collect(
                 self.model, texts, pairs, slices[0].job.options, timings
             )
+            if any(e.index is None for e in errors):
+                raise next(e for e in errors if e.index is None)
         except Exception as e:  # an error of the whole call: every job of the pass learns of it
             for s in slices:
                 self._fail(s.job, e)
             return
-        self.observer.ran(len(texts), _seen_tokens(results), timings)
+        self.observer.ran(len(texts), passes.seen_tokens(results), timings)
         start = 0
         for s in slices:
             end = start + s.hi - s.lo
-            mine = [e for e in errors if start <= (e.index or 0) < end]
-            if mine:
-                first = min(mine, key=lambda e: e.index or 0)
-                self._fail(s.job, first.at(s.lo + (first.index or 0) - start))
+            origin = s.job.origin[s.lo : s.hi]
+            mine = [e.at(origin[e.index - start]) for e in errors if start <= (e.index or 0) < end]
+            if mine and not s.job.collect:
+                self._fail(s.job, min(mine, key=_index))
             elif s.job.stopped is None:
                 positions = [p for p, i in enumerate(kept) if start <= i < end]
-                self._deliver(s.job, _take(results, positions), s.hi - s.lo)
+                s.job.errors += mine
+                s.job.kept += [origin[kept[p] - start] for p in positions]
+                self._deliver(s.job, passes.take(results, positions) if positions else None, s.hi - s.lo)
             start = end
 
     def _deliver(self, job: _Job, part: Any, n: int) -> None:
-        job.parts.append(part)
+        if part is not None:
+            job.parts.append(part)
         job.done += n
-        if job.done == len(job.texts):
-            job.settle(value=_join(job.parts))
+        if job.done < len(job.texts):
+            return
+        results = passes.join(job.parts, job.kept) if job.parts else None
+        if not job.collect:
+            job.settle(value=results)
+            return
+        errors = tuple(sorted(job.errors, key=_index))
+        job.settle(value=Collected(results, errors, tuple(job.kept)))
 
     def _fail(self, job: _Job, error: BaseException) -> None:
         with self._cv:
@@ -312,83 +335,38 @@ class Engine:
         job.settle(error=error)
 
 
-def _checked(inputs: Any, text_pair: Any, split: bool) -> tuple[bool, list[Any], list[str] | None]:
-    """Check every text before it is queued (the library's own checks), so a bad text fails its
-    own call at once, with its index, and never enters a shared pass."""
+def _checked(
+    inputs: Any, text_pair: Any, split: bool, collect: bool
+) -> tuple[bool, list[Any], list[str] | None, list[int], list[InputError]]:
+    """Check every text before it is queued (the library's own checks), so a bad text fails at
+    once with its index and never enters a shared pass. Returns (single?, texts, pairs, the
+    caller's index of each text, the errors of the texts left out when collecting)."""
     single = isinstance(inputs, (str, bytes)) or (
         split and isinstance(inputs, (list, tuple)) and all(isinstance(w, str) for w in inputs)
     )
     items = [inputs] if single else inputs
     if not isinstance(items, Sequence) or not items:
         raise InvalidTextError("expected a non-empty string or list of strings")
+    pair_items = None
+    if text_pair is not None:
+        pair_items = [text_pair] if isinstance(text_pair, (str, bytes)) else list(text_pair)
+        if len(pair_items) != len(items):
+            raise InvalidTextError(f"{len(items)} texts but {len(pair_items)} text_pair values")
     check = check_words if split else check_text
-    texts = [check(x, i) for i, x in enumerate(items)]
-    if text_pair is None:
-        return single, texts, None
-    pair_items = [text_pair] if isinstance(text_pair, (str, bytes)) else list(text_pair)
-    if len(pair_items) != len(texts):
-        raise InvalidTextError(f"{len(texts)} texts but {len(pair_items)} text_pair values")
-    return single, texts, [check_text(x, i) for i, x in enumerate(pair_items)]
-
-
-# -- results of a pass -> results of each job ----------------------------------------------
-
-
-def _collect(
-    model: Any, texts: list[Any], pairs: list[str] | None, options: EmbedOptions, timings: dict
-) -> tuple[Any, list[InputError], list[int]]:
-    """One tolerant call: (results of the texts that worked, their errors, the kept indices)."""
-    if "on_error" in inspect.signature(model.embed).parameters:
-        got = model.embed(texts, pairs, options=options, on_error="collect", timings=timings)
-        return got.results, list(got.errors), list(got.kept)
-    alive, errors = list(range(len(texts))), []  # until the library's on_error="collect"
-    while alive:
+    texts, pairs, origin, errors = [], [], [], []
+    for i, item in enumerate(items):
         try:
-            some = [texts[i] for i in alive]
-            some_pairs = [pairs[i] for i in alive] if pairs is not None else None
-            return model.embed(some, some_pairs, options=options, timings=timings), errors, alive
+            texts.append(check(item, i))
+            pairs.append(check_text(pair_items[i], i) if pair_items is not None else "")
         except InputError as e:
-            if e.index is None:
+            if not collect:
                 raise
-            errors.append(e.at(alive.pop(e.index)))
-    return None, errors, []
+            del texts[len(pairs) :]
+            errors.append(e)
+            continue
+        origin.append(i)
+    return single, texts, pairs if pair_items is not None else None, origin, errors
 
 
-def _take(result: Any, positions: list[int]) -> Any:
-    """The results at `positions` (SentenceEmbeddings rows, or items of a list)."""
-    if isinstance(result, SentenceEmbeddings):
-        return replace(
-            result,
-            texts=tuple(result.texts[p] for p in positions),
-            text_pairs=tuple(result.text_pairs[p] for p in positions)
-            if result.text_pairs
-            else None,
-            vectors=result.vectors[positions],  # (n, D) or (n, K, H)
-            reports=tuple(result.reports[p] for p in positions),
-        )
-    return [result[p] for p in positions] if result is not None else []
-
-
-def _join(parts: list[Any]) -> Any:
-    """A job's parts, pass by pass, as one result numbered from 0 like a lone call's."""
-    first = parts[0]
-    if isinstance(first, SentenceEmbeddings):
-        reports = [r for p in parts for r in p.reports]
-        pairs = [t for p in parts for t in (p.text_pairs or ())]
-        return replace(
-            first,
-            texts=tuple(t for p in parts for t in p.texts),
-            text_pairs=tuple(pairs) if first.text_pairs else None,
-            vectors=np.concatenate([p.vectors for p in parts]) if len(parts) > 1 else first.vectors,
-            reports=tuple(replace(r, index=i) for i, r in enumerate(reports)),
-        )
-    items = [x for p in parts for x in p]
-    return [replace(x, report=replace(x.report, index=i)) for i, x in enumerate(items)]
-
-
-def _seen_tokens(result: Any) -> int:
-    if result is None:
-        return 0
-    if isinstance(result, SentenceEmbeddings):
-        return sum(r.seen_tokens for r in result.reports)
-    return sum(x.report.seen_tokens for x in result)
+def _index(e: InputError) -> int:
+    return e.index if e.index is not None else -1

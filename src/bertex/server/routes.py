@@ -241,7 +241,7 @@ def _embed_body(model: Any, result: Any, options: EmbedOptions, fmt: str) -> dic
                 "object": "embedding",
                 "index": i,
                 "embedding": schemas.encode_vector(v, fmt) if fmt == "base64" else v.tolist(),
-                "report": schemas.report(r),
+                "report": r.to_dict(),
             }
             for i, (v, r) in enumerate(zip(result.vectors, result.reports))
         ]

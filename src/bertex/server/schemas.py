@@ -11,7 +11,6 @@ import numpy as np
 
 from ..config import EmbedOptions
 from ..errors import OptionError
-from ..types import InputReport
 from .errors import ApiError
 
 EMBED_FIELDS: tuple[str, ...] = (
@@ -210,28 +209,14 @@ def reshape_dimensions(vectors: np.ndarray, dims: int | None, normalize: bool) -
 def token_record(i: int, r: Any, fmt: str) -> dict[str, Any]:
     rec: dict[str, Any] = {"object": "embedding", "index": i}
     rec.update(r.layout())
-    if not hasattr(r, "words"):
+    if r.kind == "token":
         rec["sequence_ids"] = r.sequence_ids.tolist()
     vectors = np.asarray(r.vectors, dtype=np.float32)
     rec["shape"] = list(vectors.shape)
     rec["embedding"] = (
         encode_vector(vectors.reshape(-1), fmt) if fmt == "base64" else vectors.tolist()
     )
-    if getattr(r, "attentions", None) is not None:
+    if r.kind == "token" and r.attentions is not None:
         rec["attentions"] = r.attentions.tolist()
-    rec["report"] = report(r.report)
+    rec["report"] = r.report.to_dict()
     return rec
-
-
-def report(r: InputReport) -> dict[str, Any]:
-    """The one JSON form of a per-input report (InputReport.to_dict once the library has it)."""
-    to_dict = getattr(r, "to_dict", None)
-    if to_dict is not None:
-        return dict(to_dict())
-    return {
-        "n_tokens": r.n_tokens,
-        "n_windows": r.n_windows,
-        "truncated": r.truncated,
-        "unk_count": r.unk_count,
-        "seen_tokens": r.seen_tokens,
-    }
