@@ -306,6 +306,15 @@ def test_refuses_limits_that_can_never_be_met(bert_dir):
     assert "Traceback" not in p.stderr.decode()
 
 
+def test_the_old_batch_tokens_flag_still_works_and_says_its_new_name(bert_dir, capsys):
+    from bertex.cli.main import main
+
+    port = str(free_port())
+    assert main(["serve", str(bert_dir), "--port", port, "--batch-tokens", "10"]) == 2
+    err = capsys.readouterr().err
+    assert "--max-batch-tokens" in err and "max_batch_tokens=10" in err
+
+
 def test_health_is_503_until_warm(tiny_bert):
     from starlette.testclient import TestClient
 

@@ -97,7 +97,10 @@ class _Job:
             else:
                 self.future.set_result(value)
 
-        self.loop.call_soon_threadsafe(set_result)
+        try:
+            self.loop.call_soon_threadsafe(set_result)
+        except RuntimeError:  # the caller's loop is closed: nobody is waiting any more
+            pass
 
 
 @dataclass(frozen=True)
@@ -199,12 +202,14 @@ class Engine:
         with self._cv:
             return sum(j.waiting for j in self._queue)
 
-    def close(self) -> None:
-        """Stop the worker after its current pass; queued calls raise OverloadedError."""
+    def close(self, wait: bool = True) -> None:
+        """Stop the worker after its current pass (waiting for it unless wait=False, e.g. at a
+        bounded shutdown); queued calls raise OverloadedError."""
         with self._cv:
             self._closed = True
             self._cv.notify()
-        self._thread.join()
+        if wait:
+            self._thread.join()
         for job in self._queue:
             job.settle(error=OverloadedError("the engine is closed"))
         self._queue.clear()

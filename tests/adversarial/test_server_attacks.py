@@ -44,6 +44,24 @@ def test_answer_size_is_counted_before_computing_and_refused_with_413(serve, mod
     assert len(model.backend.batches) == batches + 1  # only the small request reached the model
 
 
+def test_answers_are_rendered_off_the_event_loop(serve, model, monkeypatch):
+    import threading
+
+    from bertex.server import routes
+
+    seen = []
+    body = routes._embed_body
+
+    def spy(*args):
+        seen.append(threading.current_thread())
+        return body(*args)
+
+    monkeypatch.setattr(routes, "_embed_body", spy)
+    s = serve(model)
+    assert s.post("/v1/embed", {"input": ["a cat"] * 4, "level": "token"}).status_code == 200
+    assert seen and seen[0] is not s.thread  # not the thread that runs the event loop
+
+
 def test_repeated_layers_are_refused(serve, model):
     s = serve(model)
     r = s.post("/v1/embed", {"input": "a cat", "level": "token", "layers": [0] * 3000})

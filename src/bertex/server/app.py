@@ -61,7 +61,7 @@ def create_app(model: Any, config: ServerConfig) -> FastAPI:
     async def lifespan(app: FastAPI):  # noqa: ANN202
         threading.Thread(target=state.warm_up, daemon=True).start()
         yield
-        state.engine.close()
+        state.engine.close(wait=False)  # a pass still running must not hold up a bounded exit
 
     app = FastAPI(
         title="bertex", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None
