@@ -181,7 +181,11 @@ def test_the_library_never_imports_an_adapter():
 
 
 def test_no_module_is_over_400_lines():
-    long = {str(p.relative_to(SRC)): n for p in SRC.rglob("*.py") if (n := len(p.read_text().splitlines())) > 400}
+    long = {
+        str(p.relative_to(SRC)): n
+        for p in SRC.rglob("*.py")
+        if (n := len(p.read_text().splitlines())) > 400
+    }
     assert long == {}
 
 
@@ -208,7 +212,7 @@ def test_the_import_graph_has_no_circles():
         state[node] = 1
         for nxt in sorted(graph.get(node, set())):
             if state.get(nxt) == 1:
-                circles.append(" -> ".join([*path[path.index(nxt):], nxt]))
+                circles.append(" -> ".join([*path[path.index(nxt) :], nxt]))
             elif nxt not in state:
                 visit(nxt, [*path, nxt])
         state[node] = 2

@@ -7,7 +7,6 @@
 """
 
 from ._version import __version__
-
 from .api import Model
 from .config import EmbedOptions
 from .corpus import JobSpec, JobSummary
@@ -36,19 +35,20 @@ from .errors import (
     TokenizerFixWarning,
     TooLongError,
     UnknownTokenWarning,
+    UnsafeCacheError,
     WeakPoolingWarning,
 )
+from .models import ModelInfo
 from .models.loader import load
 from .models.source import DEFAULT_MODEL
-from .models import ModelInfo
 from .types import (
     Collected,
     InputReport,
-    Request,
-    Tokenized,
     Meta,
+    Request,
     SentenceEmbeddings,
     TokenEmbedding,
+    Tokenized,
     WordEmbedding,
 )
 
@@ -97,6 +97,7 @@ __all__ = [
     "Tokenized",
     "TokenizerFixWarning",
     "TooLongError",
+    "UnsafeCacheError",
     "UnknownTokenWarning",
     "WeakPoolingWarning",
     "WordEmbedding",

@@ -140,7 +140,9 @@ class Model:
         opts = _options(options, level, kwargs)
         clock = Clock(timings)
         request = self.resolve(opts)
-        single, texts, pairs, kept, errors = _inputs(inputs, text_pair, request.split_words, collect)
+        single, texts, pairs, kept, errors = _inputs(
+            inputs, text_pair, request.split_words, collect
+        )
         strategy = assemble.strategy(request)
         ran = self.runner.run(texts, pairs, request, strategy, clock, collect) if texts else Ran()
         tok = self.tokenizer
@@ -178,6 +180,28 @@ class Model:
 
     # -- tokenize ---------------------------------------------------------------------------
 
+    @overload
+    def tokenize(
+        self,
+        inputs: str,
+        text_pair: str | None = ...,
+        *,
+        is_split_into_words: bool = ...,
+        max_length: int | None = ...,
+        long: str = ...,
+    ) -> Tokenized: ...
+
+    @overload
+    def tokenize(
+        self,
+        inputs: list[Any] | tuple[Any, ...],
+        text_pair: Any = ...,
+        *,
+        is_split_into_words: bool = ...,
+        max_length: int | None = ...,
+        long: str = ...,
+    ) -> Tokenized | list[Tokenized]: ...
+
     def tokenize(
         self,
         inputs: Any,
@@ -198,7 +222,9 @@ class Model:
         return out[0] if single else out
 
 
-def _options(options: EmbedOptions | None, level: str | None, kwargs: dict[str, Any]) -> EmbedOptions:
+def _options(
+    options: EmbedOptions | None, level: str | None, kwargs: dict[str, Any]
+) -> EmbedOptions:
     if level is not None:
         kwargs = {**kwargs, "level": level}
     if options is None:

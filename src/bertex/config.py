@@ -19,6 +19,8 @@ Pooling = Literal["cls", "mean", "max", "mean_sqrt_len", "first_last_avg", "pool
 Subword = Literal["first", "last", "mean", "max"]
 LongPolicy = Literal["window", "truncate", "error"]
 OutDtype = Literal["float32", "float16"]
+BackendName = Literal["torch", "onnx"]
+Precision = Literal["fp32", "bf16", "int8"]
 
 LEVELS: tuple[str, ...] = get_args(Level)
 COMBINES: tuple[str, ...] = get_args(Combine)
@@ -26,6 +28,8 @@ POOLINGS: tuple[str, ...] = get_args(Pooling)
 SUBWORDS: tuple[str, ...] = get_args(Subword)
 LONG_POLICIES: tuple[str, ...] = get_args(LongPolicy)
 DTYPES: tuple[str, ...] = get_args(OutDtype)
+BACKENDS: tuple[str, ...] = get_args(BackendName)
+PRECISIONS: tuple[str, ...] = get_args(Precision)
 
 _CHOICES: dict[str, tuple[str, ...]] = {
     "level": LEVELS,
@@ -34,6 +38,8 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "subword": SUBWORDS,
     "long": LONG_POLICIES,
     "dtype": DTYPES,
+    "backend": BACKENDS,
+    "precision": PRECISIONS,
 }
 
 LayerSpec = int | tuple[int, ...] | Literal["all"]
@@ -105,6 +111,40 @@ class EmbedOptions:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True, kw_only=True)
+class LoadOptions:
+    """Which model to load and how to run it: what `bertex.load` takes, and what the CLI and the
+    server load when no flag says otherwise (BERTEX_MODEL, BERTEX_BACKEND, BERTEX_PRECISION)."""
+
+    model: str = "all-MiniLM-L6-v2"
+    backend: BackendName = "torch"
+    precision: Precision = "fp32"
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> LoadOptions:
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = env.get(f"BERTEX_{f.name.upper()}")
+            if raw is not None and raw.strip():
+                values[f.name] = raw.strip()
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        for key in ("backend", "precision"):
+            if key in values:
+                values[key] = _choice(key, values[key], _CHOICES[key])
+        return cls(**values)
+
+
+def default_of(cls: type, name: str) -> Any:
+    """The library's default for one option: the CLI shows this, never a copy of it."""
+    return next(f.default for f in fields(cls) if f.name == name)
+
+
+def choices_of(name: str) -> tuple[str, ...]:
+    """The valid values of a string option, as the library checks them."""
+    return _CHOICES[name]
 
 
 def _choice(name: str, value: object, choices: tuple[str, ...]) -> str:

@@ -14,6 +14,7 @@
      ├── RowError             a corpus row is bad under on_error="fail" (names the row)
      ├── OutputError          an output cannot be written (full disk, unwritable path)
      │    └── OutputMismatchError  an existing output was made with other options
+     ├── UnsafeCacheError     the cache can be written by other users (names the folder)
      ├── ExtraMissingError    an optional extra is not installed (names it)
      ├── OverloadedError      the engine's queue is full (or it is closing): retry shortly
      └── DeadlineError        no answer within the caller's deadline; its work was dropped
@@ -121,6 +122,18 @@ class OutputError(BertexError):
 
 class OutputMismatchError(OutputError):
     """An existing output was made with other options; refusing to mix vectors."""
+
+
+class UnsafeCacheError(BertexError):
+    """The cache folder can be written by another user: a planted file would run as yours."""
+
+    def __init__(self, path: object, owner: int, mode: int) -> None:
+        self.path, self.owner, self.mode = path, owner, mode
+        super().__init__(
+            f"the cache folder {path} can be written by other users (owner uid {owner}, mode "
+            f"{mode:o}); bertex runs cached graphs, so it refuses it. Point BERTEX_CACHE at a "
+            "folder of your own (chmod 700) or unset it"
+        )
 
 
 class ExtraMissingError(BertexError, ImportError):

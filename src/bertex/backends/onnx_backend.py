@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import cache
 from .._version import __version__
 from ..errors import BertexWarning, ExportError, ExtraMissingError
 from ..types import Batch, ModelOutput
@@ -35,10 +36,7 @@ FUSION = 2  # bump when the graph optimization changes: old cached graphs are no
 
 
 def cache_root() -> Path:
-    base = os.environ.get("BERTEX_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "bertex"
-    )
-    return Path(base) / "onnx"
+    return cache.root() / "onnx"
 
 
 class OnnxBackend:
@@ -98,23 +96,27 @@ class OnnxBackend:
         import onnxruntime as ort
 
         folder = self.cache / self._key(layers, attentions)
+        cache.check_private(folder, self.cache.parent)
         path = folder / f"model.{self.precision}.onnx"
         if path.exists():
-            try:
-                return self._open(path)
-            except Exception as e:  # corrupt: rebuild, do not trust
-                warnings.warn(
-                    f"cached ONNX graph {path} cannot be loaded ({type(e).__name__}); "
-                    "rebuilding it",
-                    BertexWarning,
-                    stacklevel=2,
-                )
-                shutil.rmtree(folder, ignore_errors=True)
+            problem = "it does not match the SHA-256 recorded at export"
+            if cache.intact(folder, path.name):
+                try:
+                    return self._open(path)
+                except Exception as e:  # corrupt: rebuild, do not trust
+                    problem = f"it cannot be loaded ({type(e).__name__})"
+            warnings.warn(
+                f"cached ONNX graph {path}: {problem}; rebuilding it",
+                BertexWarning,
+                stacklevel=2,
+            )
+            shutil.rmtree(folder, ignore_errors=True)
         fp32 = folder / "model.fp32.onnx"
-        if self.precision == "int8" and fp32.exists():  # the export is cached: quantize it
+        if self.precision == "int8" and cache.intact(folder, fp32.name):  # quantize the export
             tmp = folder / ".model.int8.onnx.tmp"
             quantize(fp32, tmp)
             os.replace(tmp, path)
+            cache.seal(folder, path.name)
         else:
             self._build(folder, layers, attentions)
         del ort
@@ -160,6 +162,7 @@ class OnnxBackend:
             (tmp / "export.json").write_text(json.dumps(record, indent=2))
             if self.precision == "int8":
                 quantize(fp32, tmp / "model.int8.onnx")
+            cache.seal(tmp, *(p.name for p in tmp.glob("model.*.onnx")))
             os.replace(tmp, folder) if not folder.exists() else shutil.rmtree(tmp)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)

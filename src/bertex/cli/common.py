@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
-from ..config import COMBINES, DTYPES, LEVELS, LONG_POLICIES, POOLINGS, SUBWORDS
+from ..config import EmbedOptions, LoadOptions, choices_of, default_of
 from ..errors import InvalidTextError
 
 
@@ -16,8 +15,9 @@ def add_model(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "-m",
         "--model",
-        default=os.environ.get("BERTEX_MODEL", "all-MiniLM-L6-v2"),
-        help="a model folder, a hub id, or the embedded all-MiniLM-L6-v2 (default; $BERTEX_MODEL)",
+        default=None,
+        help="a model folder, a hub id, or the embedded "
+        f"{default_of(LoadOptions, 'model')} (default; $BERTEX_MODEL)",
     )
 
 
@@ -32,29 +32,61 @@ def add_inputs(p: argparse.ArgumentParser) -> None:
     )
 
 
+def add_backend(p: argparse.ArgumentParser) -> None:
+    for name in ("backend", "precision"):
+        p.add_argument(
+            f"--{name}",
+            choices=choices_of(name),
+            default=None,
+            help=f"default: {default_of(LoadOptions, name)} ($BERTEX_{name.upper()})",
+        )
+
+
+def load_options(args: argparse.Namespace) -> LoadOptions:
+    """Flags over BERTEX_* variables over the library's defaults."""
+    return LoadOptions.from_env(
+        model=getattr(args, "model", None),
+        backend=getattr(args, "backend", None),
+        precision=getattr(args, "precision", None),
+    )
+
+
+def _default(name: str) -> str:
+    return f"default: {default_of(EmbedOptions, name)} ($BERTEX_{name.upper()})"
+
+
 def add_embed_options(p: argparse.ArgumentParser) -> None:
+    """Every flag defaults to None: the value comes from EmbedOptions.from_env, so the CLI,
+    the library and the environment agree by construction."""
     p.add_argument(
         "-l",
         "--level",
-        choices=LEVELS,
+        choices=choices_of("level"),
         default=None,
         dest="explicit_level",
-        help="token (default for TEXT), sentence (default for --input), word, ...",
+        help="token (default for TEXT), sentence (default for --input), word, hidden_states",
     )
     p.add_argument(
         "--layers", help="Hugging Face numbering: 0 embeddings, -1 last; --layers=-4,-3 or all"
     )
-    p.add_argument("--combine", choices=COMBINES, default="concat")
-    p.add_argument("--pooling", choices=POOLINGS, help="sentence level; default: the model's own")
-    p.add_argument("--subword", choices=SUBWORDS, default="first")
-    p.add_argument("--no-special-tokens", dest="special_tokens", action="store_false")
-    p.add_argument("--normalize", action=argparse.BooleanOptionalAction, default=None)
-    p.add_argument("--dtype", choices=DTYPES, default="float32")
-    p.add_argument("--long", choices=LONG_POLICIES, default="window")
+    p.add_argument("--combine", choices=choices_of("combine"), help=_default("combine"))
+    p.add_argument("--pooling", choices=choices_of("pooling"), help="default: the model's own")
+    p.add_argument("--subword", choices=choices_of("subword"), help=_default("subword"))
+    p.add_argument("--no-special-tokens", dest="special_tokens", action="store_const", const=False)
+    p.add_argument(
+        "--normalize",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="default: sentence vectors as the model's own configuration says",
+    )
+    p.add_argument("--dtype", choices=choices_of("dtype"), help=_default("dtype"))
+    p.add_argument("--long", choices=choices_of("long"), help=_default("long"))
     p.add_argument("--stride", type=int, help="tokens shared by neighbouring windows")
     p.add_argument("--max-length", type=int, help="tokens per window, special tokens included")
-    p.add_argument("--attentions", action="store_true", help="attention maps (token level)")
-    p.add_argument("--batch-tokens", type=int, default=2048)
+    p.add_argument(
+        "--attentions", action="store_const", const=True, help="attention maps (token level)"
+    )
+    p.add_argument("--batch-tokens", type=int, help=_default("batch_tokens"))
 
 
 def level_of(args: argparse.Namespace) -> str:
@@ -64,7 +96,8 @@ def level_of(args: argparse.Namespace) -> str:
 
 
 def embed_kwargs(args: argparse.Namespace) -> dict:
-    return {
+    """The flags given, over BERTEX_* variables, over the library's defaults."""
+    given = {
         "level": level_of(args),
         "layers": args.layers,
         "combine": args.combine,
@@ -78,8 +111,10 @@ def embed_kwargs(args: argparse.Namespace) -> dict:
         "max_length": args.max_length,
         "attentions": args.attentions,
         "batch_tokens": args.batch_tokens,
-        "is_split_into_words": args.split_words,
+        "is_split_into_words": args.split_words or None,
     }
+    opts = EmbedOptions.from_env(**given)
+    return {k: v for k, v in opts.to_dict().items() if k in given or v is not None}
 
 
 def read_inputs(args: argparse.Namespace) -> tuple[list[Any], list[str] | None, str]:

@@ -35,8 +35,7 @@ def add_parser(sub: Any) -> None:
         action="store_true",
         help="print the seconds spent in tokenization, forward, output and writing",
     )
-    p.add_argument("--backend", choices=("torch", "onnx"), default="torch")
-    p.add_argument("--precision", choices=("fp32", "bf16", "int8"), default="fp32")
+    common.add_backend(p)
     corpus.add_options(p)
     p.set_defaults(run=run)
 

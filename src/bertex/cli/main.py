@@ -14,7 +14,7 @@ from typing import NoReturn
 
 from .._version import __version__
 from ..errors import BertexError, BertexWarning
-from . import embed, info, serve, tokens
+from . import common, embed, info, serve, tokens
 
 
 class _Parser(argparse.ArgumentParser):
@@ -43,6 +43,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", BertexWarning)
         try:
+            _load_defaults(args)
             code = args.run(args)
         except BertexError as e:
             _show_warnings(caught)
@@ -55,6 +56,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 130
     _show_warnings(caught)
     return int(code or 0)
+
+
+def _load_defaults(args: argparse.Namespace) -> None:
+    """--model, --backend, --precision left out: BERTEX_* variables, then the library's own."""
+    if not hasattr(args, "model"):
+        return
+    load = common.load_options(args)
+    for name in ("model", "backend", "precision"):
+        if hasattr(args, name) or name == "model":
+            setattr(args, name, getattr(load, name))
 
 
 def _show_warnings(caught: list[warnings.WarningMessage]) -> None:

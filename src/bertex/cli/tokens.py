@@ -32,6 +32,7 @@ def run(args: argparse.Namespace) -> int:
         max_length=args.max_length,
         long=args.long,
     )
+    items = items if isinstance(items, list) else [items]  # one pre-split input is one result
     unk = model.tokenizer.unk_token
     if args.format == "json":
         doc = [t.to_dict() for t in items]

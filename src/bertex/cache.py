@@ -1,0 +1,68 @@
+"""The on-disk cache (ONNX graphs, converted checkpoints): where it is, and whether to trust it.
+
+A cached graph is code the process runs, so a cache another user can write to is refused, and
+every cached file is checked against the SHA-256 recorded when bertex wrote it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+from .errors import UnsafeCacheError
+
+SEAL = "sha256.json"
+
+
+def root() -> Path:
+    """BERTEX_CACHE, else $XDG_CACHE_HOME/bertex, else ~/.cache/bertex."""
+    base = os.environ.get("BERTEX_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "bertex"
+    )
+    return Path(base)
+
+
+def check_private(path: Path, top: Path) -> None:
+    """Refuse `path` if it, or a folder between it and `top` (included), can be written by
+    another user: owned by someone else (other than root), or group/world-writable."""
+    me = os.getuid()
+    for p in [path, *path.parents]:
+        if p.exists():
+            st = p.stat()
+            if st.st_uid not in (me, 0) or st.st_mode & 0o022:
+                raise UnsafeCacheError(p, st.st_uid, st.st_mode & 0o777)
+        if p == top:
+            return
+
+
+def digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def seal(folder: Path, *names: str) -> None:
+    """Record the SHA-256 of `names` in folder/sha256.json (merged with what is there)."""
+    record = _record(folder)
+    record.update({n: digest(folder / n) for n in names})
+    tmp = folder / f".{SEAL}.tmp"
+    tmp.write_text(json.dumps(record, indent=2, sort_keys=True))
+    os.replace(tmp, folder / SEAL)
+
+
+def intact(folder: Path, name: str) -> bool:
+    """True when folder/name matches the hash recorded when it was written."""
+    want = _record(folder).get(name)
+    return want is not None and (folder / name).exists() and digest(folder / name) == want
+
+
+def _record(folder: Path) -> dict[str, str]:
+    try:
+        data = json.loads((folder / SEAL).read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
