@@ -354,14 +354,14 @@ def test_server_config_from_environment_and_flags():
         "BERTEX_MODEL": "/models/x",
     }
     c = ServerConfig.from_env(env, max_inputs=100)
-    assert (c.port, c.api_keys, c.max_queue, c.deadline_s, c.model, c.max_inputs) == (
+    assert (c.port, c.api_keys, c.max_queue, c.deadline_s, c.max_inputs) == (
         9001,
         ("a", "b"),
         600,
         2.5,
-        "/models/x",
         100,
     )
+    assert bertex.config.LoadOptions.from_env(env).model == "/models/x"  # the model: one source
     assert c.host == "127.0.0.1"
     with pytest.raises(bertex.OptionError, match="max_queue"):
         ServerConfig.from_env({}, max_queue=10, max_inputs=20)

@@ -13,7 +13,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ..config import LoadOptions, default_of
 from ..errors import ExtraMissingError, OptionError
+from . import common
 
 
 def add_parser(sub: Any) -> None:
@@ -26,12 +28,11 @@ def add_parser(sub: Any) -> None:
         "model",
         nargs="?",
         default=None,
-        help="default: $BERTEX_MODEL or the embedded all-MiniLM-L6-v2",
+        help=f"default: $BERTEX_MODEL or {default_of(LoadOptions, 'model')}",
     )
     p.add_argument("--host", default=None, help="default 127.0.0.1 (loopback)")
     p.add_argument("--port", type=int, default=None, help="default 8080")
-    p.add_argument("--backend", choices=("torch", "onnx"), default="torch")
-    p.add_argument("--precision", choices=("fp32", "bf16", "int8"), default="fp32")
+    common.add_backend(p)
     p.add_argument("--api-key", action="append", help="require 'Authorization: Bearer KEY'")
     p.add_argument("--api-key-file", type=Path, help="a file of keys, one per line")
     p.add_argument(
@@ -69,8 +70,9 @@ def run(args: argparse.Namespace) -> int:
     from ..server.config import ServerConfig
 
     config = ServerConfig.from_env(**_overrides(args))
+    load = common.load_options(args)
     sock = bind(config.host, config.port)  # before the model loads: a bad address fails fast
-    model = bertex.load(config.model, backend=args.backend, precision=args.precision)
+    model = bertex.load(load.model, backend=load.backend, precision=load.precision)
     app = create_app(model, config)  # refuses limits the model could never meet
     workers = getattr(model.backend, "workers", 1)
     url = f"http://{_url_host(config.host)}:{config.port}"
@@ -94,7 +96,6 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     from ..server.config import flag_names, read_keys
 
     overrides = {k: getattr(args, k, None) for k in flag_names()}
-    overrides["model"] = args.model
     if args.old_batch_tokens is not None:
         print(
             "warning: serve --batch-tokens is now --max-batch-tokens (the token budget of one "

@@ -18,7 +18,8 @@ MIN_BODY_BYTES = 1024  # a body smaller than this cannot hold a request worth se
 
 @dataclass(frozen=True, kw_only=True)
 class ServerConfig:
-    model: str = "all-MiniLM-L6-v2"
+    """How the server listens and what it bounds (the model comes from LoadOptions)."""
+
     host: str = "127.0.0.1"  # loopback unless asked otherwise
     port: int = 8080
     api_keys: tuple[str, ...] = ()
