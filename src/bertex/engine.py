@@ -311,7 +311,7 @@ class Engine:
         for s in slices:
             end = start + s.hi - s.lo
             origin = s.job.origin[s.lo : s.hi]
-            mine = [e.at(origin[e.index - start]) for e in errors if start <= (e.index or 0) < end]
+            mine = [e.at(origin[_index(e) - start]) for e in errors if start <= _index(e) < end]
             if mine and not s.job.collect:
                 self._fail(s.job, min(mine, key=_index))
             elif s.job.stopped is None:

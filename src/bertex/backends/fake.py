@@ -92,7 +92,7 @@ class FakeBackend:
 def fake_tokenizer(max_length: int = 32) -> Any:
     """A lowercasing WordPiece tokenizer over a few dozen words and the letters, in memory."""
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
-    from transformers import BertTokenizerFast
+    from transformers import PreTrainedTokenizerFast
 
     letters = [chr(c) for c in range(ord("a"), ord("z") + 1)] + list("0123456789.,!?")
     vocab_list = list(SPECIALS) + WORDS + letters + ["##" + c for c in letters]
@@ -107,7 +107,7 @@ def fake_tokenizer(max_length: int = 32) -> Any:
         special_tokens=[("[CLS]", cls), ("[SEP]", sep)],
     )
     tok.decoder = decoders.WordPiece()
-    return BertTokenizerFast(
+    return PreTrainedTokenizerFast(
         tokenizer_object=tok,
         unk_token="[UNK]",
         pad_token="[PAD]",
