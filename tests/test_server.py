@@ -322,7 +322,8 @@ def test_health_is_503_until_warm(tiny_bert):
     from bertex.server.config import ServerConfig
 
     app = create_app(tiny_bert, ServerConfig())
-    client = TestClient(app, base_url="http://127.0.0.1")  # without `with`: the lifespan (load + warm-up) has not run
+    # without `with`: the lifespan (load + warm-up) has not run
+    client = TestClient(app, base_url="http://127.0.0.1")
     assert client.get("/health").status_code == 503
     r = client.post("/v1/embeddings", json={"input": "x"})
     assert r.status_code == 503 and r.json()["error"]["code"] == "not_ready"

@@ -318,7 +318,9 @@ class Engine:
                 positions = [p for p, i in enumerate(kept) if start <= i < end]
                 s.job.errors += mine
                 s.job.kept += [origin[kept[p] - start] for p in positions]
-                self._deliver(s.job, passes.take(results, positions) if positions else None, s.hi - s.lo)
+                self._deliver(
+                    s.job, passes.take(results, positions) if positions else None, s.hi - s.lo
+                )
             start = end
 
     def _deliver(self, job: _Job, part: Any, n: int) -> None:

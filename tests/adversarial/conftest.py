@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
+
 from test_server import wait_healthy  # tests/ is on sys.path (its conftest.py)
 
 

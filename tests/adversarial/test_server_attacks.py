@@ -72,7 +72,9 @@ def test_repeated_layers_are_refused(serve, model):
 # -- 8: a client holding a partial body ------------------------------------------------------
 
 
-def _partial_body(port: int, path: str = "/v1/embed", sent: bytes = b'{"input": "a') -> socket.socket:
+def _partial_body(
+    port: int, path: str = "/v1/embed", sent: bytes = b'{"input": "a'
+) -> socket.socket:
     c = socket.create_connection(("127.0.0.1", port))
     head = (
         f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
@@ -292,7 +294,9 @@ def test_tokenize_honours_pairs_max_length_and_split_words(serve, model):
     want = model.tokenize(long, max_length=8)
     assert r["n_windows"] == want.report.n_windows > 1
     r = s.post("/v1/tokenize", {"input": ["a", "horse"], "is_split_into_words": True}).json()
-    assert r["data"][0]["tokens"] == list(model.tokenize(["a", "horse"], is_split_into_words=True).tokens)
+    assert r["data"][0]["tokens"] == list(
+        model.tokenize(["a", "horse"], is_split_into_words=True).tokens
+    )
 
 
 def test_v1_embed_still_equals_the_library_after_the_guards(serve, model):
@@ -300,5 +304,3 @@ def test_v1_embed_still_equals_the_library_after_the_guards(serve, model):
     r = s.post("/v1/embed", {"input": ["a cat", "a dog"], "level": "sentence"}).json()
     got = np.array([d["embedding"] for d in r["data"]])
     assert np.array_equal(got, model.embed(["a cat", "a dog"], level="sentence").vectors)
-
-

@@ -44,9 +44,7 @@ def to_api_error(e: Exception, param: str | None = None) -> ApiError:
     if isinstance(e, OverloadedError):
         return ApiError(429, str(e), type="rate_limit_error", code="queue_full", headers=RETRY)
     if isinstance(e, DeadlineError):
-        return ApiError(
-            503, str(e), type="server_error", code="deadline_exceeded", headers=RETRY
-        )
+        return ApiError(503, str(e), type="server_error", code="deadline_exceeded", headers=RETRY)
     if isinstance(e, BertexError):
         return ApiError(500, str(e), type="server_error", code="model_error")
     return ApiError(

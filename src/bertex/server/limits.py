@@ -32,9 +32,7 @@ def vector_width(options: EmbedOptions, num_layers: int, hidden: int) -> int:
     return k * hidden if options.combine in ("concat", "stack") else hidden
 
 
-def output_floats(
-    options: EmbedOptions, n_inputs: int, n_tokens: Sequence[int], info: Any
-) -> int:
+def output_floats(options: EmbedOptions, n_inputs: int, n_tokens: Sequence[int], info: Any) -> int:
     """Numbers in the answer: vectors (one per input, or per token: an upper bound for words)
     and attention maps (layers x heads x T x T per input)."""
     width = vector_width(options, info.num_layers, info.hidden_size)
