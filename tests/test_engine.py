@@ -78,6 +78,26 @@ def test_a_large_call_runs_over_several_passes_and_equals_one_call():
     assert [r.index for r in got.reports] == list(range(40))
 
 
+def test_a_large_call_does_not_hold_up_a_small_one_behind_it():
+    model = fake_model(delay_s=0.02)
+    big_texts = [f"a man is riding horse number {i}" for i in range(40)]
+    order = []
+
+    async def call(engine, texts, name, **options):
+        await engine.embed(texts, **options)
+        order.append(name)
+
+    async def main():
+        async with Engine(model, max_batch_tokens=40) as engine:
+            big = asyncio.ensure_future(call(engine, big_texts, "big"))
+            await asyncio.sleep(0.05)  # the big call is running its passes
+            small = asyncio.ensure_future(call(engine, ["a cat"], "small", level="token"))
+            await asyncio.gather(big, small)
+
+    run(main())
+    assert order == ["small", "big"]
+
+
 def test_a_bad_text_fails_its_own_call_only_with_its_own_index():
     model = fake_model()
 

@@ -10,11 +10,13 @@
 ((1, 384), (2, 384))
 
 Each call becomes a job in a bounded queue (past `max_queue` waiting texts the call raises
-OverloadedError at once). One worker thread builds a pass: the oldest job's next texts, then
+OverloadedError at once). One worker thread builds a pass: the first job's next texts, then
 the texts of the jobs behind it that ask for the same options, up to `max_batch_tokens`
 (estimated, across requests; `EmbedOptions.batch_tokens` is the budget of one forward pass
 inside it) and `max_batch_requests` jobs. It runs one `Model.embed` over the pass and hands
-each job its slice. A job larger than one pass runs over several, and between passes the worker
+each job its slice. A job larger than one pass runs over several, going behind the jobs queued
+after it each time (so a large request delays small ones by one pass, not by all of its own),
+and between passes the worker
 drops the rest of any job whose caller went away (its awaiting task was cancelled) or whose
 deadline passed: abandoned work stops within one pass. Vectors do not depend on their
 neighbours in a batch (tested), so a shared answer equals a lone one.
@@ -275,7 +277,11 @@ class Engine:
                         self.observer.waited(time.monotonic() - job.enqueued)
                     slices.append(_Slice(job, lo, hi))
                     job.sent = hi
-            self._queue = deque(j for j in self._queue if j.waiting)
+            # a job with texts left goes behind the others: a large request cannot hold up
+            # the small ones queued after it for all of its passes
+            served = {id(s.job) for s in slices}
+            rest = [j for j in self._queue if j.waiting and id(j) not in served]
+            self._queue = deque(rest + [s.job for s in slices if s.job.waiting])
             self.observer.queued(sum(j.waiting for j in self._queue))
             return slices
 
