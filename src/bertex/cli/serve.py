@@ -113,13 +113,14 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 def bind(host: str, port: int) -> socket.socket:
     """A listening socket on host:port, or one line naming what is wrong."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET  # as uvicorn chooses
     try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        infos = socket.getaddrinfo(host, port, family, socket.SOCK_STREAM, 0, socket.AI_PASSIVE)
     except (socket.gaierror, UnicodeError) as e:
         raise OptionError(
             "host", host, ["an IP address or a name that resolves"], f"{e} (--host, BERTEX_HOST)"
         ) from None
-    family, kind, proto, _, address = infos[0]
+    _, kind, proto, _, address = infos[0]
     sock = socket.socket(family, kind, proto)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
