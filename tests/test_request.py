@@ -73,7 +73,7 @@ def test_normalize_follows_the_model_whatever_the_pooling_or_layers(st_dir):
         assert s.meta.normalize and s.meta.normalize_source == "model config", kw
         assert np.allclose(np.linalg.norm(s.vectors, axis=-1), 1.0, atol=1e-5), kw
     t = model.embed("a man", level="token")
-    assert not t.meta.normalize and t.meta.normalize_source == "not a sentence vector"
+    assert not t.meta.normalize and t.meta.normalize_source == "not a pooled vector"
 
 
 def test_model_without_normalize_never_normalizes_unless_asked(tiny_bert):

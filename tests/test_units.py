@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 import bertex
-from bertex import batching, config, pooling, windows
+from bertex import batching, config, pooling, sentences, windows
 from bertex.config import EmbedOptions
 
 
-@pytest.mark.parametrize("module", [windows, batching, pooling])
+@pytest.mark.parametrize("module", [windows, batching, pooling, sentences])
 def test_docstring_examples_hold(module):
     result = doctest.testmod(module)
     assert result.attempted > 0 and result.failed == 0

@@ -7,7 +7,7 @@
 """
 
 from ._version import __version__
-from .api import Model
+from .api import Model, similarity
 from .config import EmbedOptions
 from .corpus import JobSpec, JobSummary
 from .engine import Engine
@@ -41,6 +41,8 @@ from .errors import (
 from .models import ModelInfo
 from .models.loader import load
 from .models.source import DEFAULT_MODEL
+from .sentences import Span
+from .sentences import split as split_sentences
 from .types import (
     Collected,
     InputReport,
@@ -49,6 +51,7 @@ from .types import (
     SentenceEmbeddings,
     TokenEmbedding,
     Tokenized,
+    WindowEmbeddings,
     WordEmbedding,
 )
 
@@ -100,8 +103,12 @@ __all__ = [
     "UnsafeCacheError",
     "UnknownTokenWarning",
     "WeakPoolingWarning",
+    "WindowEmbeddings",
     "WordEmbedding",
     "__version__",
     "load",
     "read",
+    "similarity",
+    "split_sentences",
+    "Span",
 ]

@@ -55,7 +55,32 @@ class SentenceCollector:
         return self.pool.result()
 
 
-Collector = TokenCollector | SentenceCollector
+class WindowCollector:
+    """Pools each window's owned tokens on its own: one vector per window (level="window")."""
+
+    def __init__(self, plan: DocPlan, pooling: str, combine: str, special_tokens: bool) -> None:
+        self.plan = plan
+        self.pools = [SentencePool(pooling) for _ in plan.windows]
+        self.combine = combine
+        self.keep = np.ones(len(plan.ids), dtype=bool) if special_tokens else ~plan.special_mask
+
+    def add(self, window: Window, out: ModelOutput, row: int) -> None:
+        lo, hi = window.take
+        pool = self.pools[window.k]
+        if out.pooler is not None:
+            pool.pooler = out.pooler[row]  # (H,) this window's own pooler output
+        if out.hidden is None:
+            return
+        rows = combine_layers(out.hidden[row, lo:hi], self.combine)  # (n, D)
+        keep = self.keep[window.put : window.put + hi - lo]
+        pool.add(rows, keep, starts_sequence=False)
+        pool.first = combine_layers(out.hidden[row, :1], self.combine)[0]  # the window's [CLS]
+
+    def result(self) -> np.ndarray:
+        return np.stack([p.result() for p in self.pools])  # (W, D)
+
+
+Collector = TokenCollector | SentenceCollector | WindowCollector
 
 
 def dispatch(

@@ -10,12 +10,15 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal, overload
 
+import numpy as np
+
 from . import assemble, diagnostics
 from . import request as requests
 from .backends import Backend
 from .config import EmbedOptions
-from .errors import InputError, InvalidTextError
+from .errors import InputError, InvalidTextError, OptionError
 from .models.hf import ModelInfo
+from .pooling import cosine
 from .runner import Clock, Ran, Runner
 from .tokenize import TextTokenizer, check_text, check_words
 from .types import (
@@ -24,6 +27,7 @@ from .types import (
     SentenceEmbeddings,
     TokenEmbedding,
     Tokenized,
+    WindowEmbeddings,
     WordEmbedding,
 )
 
@@ -71,6 +75,7 @@ class Model:
         on_error: Literal["raise"] = ...,
         options: EmbedOptions | None = ...,
         timings: dict[str, float] | None = ...,
+        progress: bool = ...,
         **kwargs: Any,
     ) -> SentenceEmbeddings: ...
 
@@ -84,6 +89,7 @@ class Model:
         on_error: Literal["raise"] = ...,
         options: EmbedOptions | None = ...,
         timings: dict[str, float] | None = ...,
+        progress: bool = ...,
         **kwargs: Any,
     ) -> TokenEmbedding | list[TokenEmbedding]: ...
 
@@ -97,8 +103,23 @@ class Model:
         on_error: Literal["raise"] = ...,
         options: EmbedOptions | None = ...,
         timings: dict[str, float] | None = ...,
+        progress: bool = ...,
         **kwargs: Any,
     ) -> WordEmbedding | list[WordEmbedding]: ...
+
+    @overload
+    def embed(
+        self,
+        inputs: Any,
+        text_pair: Any = ...,
+        *,
+        level: Literal["window"],
+        on_error: Literal["raise"] = ...,
+        options: EmbedOptions | None = ...,
+        timings: dict[str, float] | None = ...,
+        progress: bool = ...,
+        **kwargs: Any,
+    ) -> WindowEmbeddings | list[WindowEmbeddings]: ...
 
     @overload
     def embed(
@@ -110,6 +131,7 @@ class Model:
         on_error: Literal["collect"],
         options: EmbedOptions | None = ...,
         timings: dict[str, float] | None = ...,
+        progress: bool = ...,
         **kwargs: Any,
     ) -> Collected: ...
 
@@ -122,19 +144,20 @@ class Model:
         on_error: str = "raise",
         options: EmbedOptions | None = None,
         timings: dict[str, float] | None = None,
+        progress: bool = False,
         **kwargs: Any,
     ) -> Any:
         """Embed one text or a list of texts (or pairs). See EmbedOptions for the options.
 
         level="sentence" (default): SentenceEmbeddings with vectors (N, D), also for one text.
         level="token" | "word" | "hidden_states": one result per input (a list for a list).
+        level="window": one vector per window of each input (a long document's chunks).
         on_error="raise" (default) raises the first input's InputError; "collect" embeds every
         input that works and returns a Collected (results, errors with their indices, kept).
-        `timings`, when given, receives the seconds spent in tokenize, forward and output.
+        `timings`, when given, receives the seconds spent in tokenize, forward and output;
+        progress=True shows a progress bar over the inputs (stderr).
         """
         if on_error not in ("raise", "collect"):
-            from .errors import OptionError
-
             raise OptionError("on_error", on_error, ["raise", "collect"])
         collect = on_error == "collect"
         opts = _options(options, level, kwargs)
@@ -144,7 +167,11 @@ class Model:
             inputs, text_pair, request.split_words, collect
         )
         strategy = assemble.strategy(request)
-        ran = self.runner.run(texts, pairs, request, strategy, clock, collect) if texts else Ran()
+        ran = (
+            self.runner.run(texts, pairs, request, strategy, clock, collect, progress)
+            if texts
+            else Ran()
+        )
         tok = self.tokenizer
         if any(p.encoding.unk_count for p in ran.plans):
             diagnostics.warn_unknown(
@@ -177,6 +204,13 @@ class Model:
                 request.pooling, request.pooling_source, self.info.default_pooling
             )
         return request
+
+    def similarity(self, a: Any, b: Any = None, **options: Any) -> np.ndarray:
+        """Cosine similarity of sentence vectors: texts `a` against texts `b` (or against
+        themselves), (N, M). Options are embed's (pooling, layers, ...)."""
+        va = self.embed(a, level="sentence", **options).vectors
+        vb = va if b is None else self.embed(b, level="sentence", **options).vectors
+        return similarity(va, vb)
 
     # -- tokenize ---------------------------------------------------------------------------
 
@@ -294,3 +328,19 @@ def _collected(out: Any, ran: Ran, kept: list[int], early: list[InputError]) -> 
         out = assemble.reindex(out, done)
     errors = tuple(sorted([*early, *late], key=lambda e: e.index if e.index is not None else -1))
     return Collected(results=out, errors=errors, kept=done)
+
+
+def similarity(a: Any, b: Any = None) -> np.ndarray:
+    """Cosine similarity (N, M) of two sets of vectors: arrays (N, D) / (D,), or the
+    SentenceEmbeddings that embed returns; `b` left out compares `a` with itself."""
+    va = a.vectors if isinstance(a, SentenceEmbeddings) else np.asarray(a)
+    vb = va if b is None else (b.vectors if isinstance(b, SentenceEmbeddings) else np.asarray(b))
+    try:
+        return cosine(va, vb)
+    except ValueError as e:
+        raise OptionError(
+            "b",
+            f"width {np.atleast_2d(vb).shape[-1]}",
+            [f"width {np.atleast_2d(va).shape[-1]}"],
+            str(e),
+        ) from None

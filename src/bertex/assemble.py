@@ -12,8 +12,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from .align import Collector, SentenceCollector, TokenCollector
-from .pooling import combine_layers, l2_normalize, merge_subwords, word_spans
+from .align import Collector, SentenceCollector, TokenCollector, WindowCollector
+from .pooling import combine_layers, l2_normalize, merge_subwords, truncate_dims, word_spans
 from .types import (
     DocPlan,
     InputReport,
@@ -21,6 +21,7 @@ from .types import (
     Request,
     SentenceEmbeddings,
     TokenEmbedding,
+    WindowEmbeddings,
     WordEmbedding,
 )
 
@@ -61,9 +62,45 @@ class PerInput:
         return [per_input(p, c, request, meta) for p, c in zip(plans, collectors)]  # type: ignore[return-value]
 
 
+@dataclass(frozen=True)
+class PerWindow:
+    """level="window": one vector per window of each input, one result per input."""
+
+    def collector(self, plan: DocPlan, request: Request, hidden: int) -> Collector:
+        return WindowCollector(
+            plan, request.pooling or "mean", request.combine, request.special_tokens
+        )
+
+    def assemble(
+        self, plans: list[DocPlan], collectors: list[Collector], request: Request, meta: Meta
+    ) -> list[WindowEmbeddings]:
+        return [windows_of(p, c, request, meta) for p, c in zip(plans, collectors)]
+
+
 def strategy(request: Request) -> Strategy:
     """The one place that looks at the level to decide how to collect and assemble."""
-    return Pooled() if request.level == "sentence" else PerInput()
+    if request.level == "sentence":
+        return Pooled()
+    return PerWindow() if request.level == "window" else PerInput()
+
+
+def windows_of(
+    plan: DocPlan, collector: Collector, request: Request, meta: Meta
+) -> WindowEmbeddings:
+    """One input's window vectors (W, D) and the character span each window owns."""
+    assert isinstance(collector, WindowCollector)
+    spans = []
+    for w in plan.windows:
+        owned = slice(w.put, w.put + w.take[1] - w.take[0])
+        real = plan.offsets[owned][plan.sequence_ids[owned] == 0]  # (n, 2) the text's tokens
+        spans.append((int(real[:, 0].min()), int(real[:, 1].max())) if len(real) else (0, 0))
+    return WindowEmbeddings(
+        text=plan.encoding.a.text,
+        spans=np.asarray(spans, dtype=np.int64).reshape(-1, 2),
+        vectors=finish(collector.result(), request),
+        report=report(plan),
+        meta=meta,
+    )
 
 
 def sentences(
@@ -146,6 +183,8 @@ def _words(
 
 
 def finish(vectors: np.ndarray, request: Request) -> np.ndarray:
+    """Truncate (dimensions), then normalize, then cast: a truncated vector is unit length too."""
+    vectors = truncate_dims(vectors, request.dimensions)
     if request.normalize:
         vectors = l2_normalize(vectors)
     return vectors.astype(np.float16 if request.dtype == "float16" else np.float32)

@@ -13,14 +13,14 @@ from typing import Any, Literal, get_args
 
 from .errors import OptionError
 
-Level = Literal["token", "word", "sentence", "hidden_states"]
+Level = Literal["token", "word", "sentence", "window", "hidden_states"]
 Combine = Literal["concat", "mean", "sum", "stack"]
 Pooling = Literal["cls", "mean", "max", "mean_sqrt_len", "first_last_avg", "pooler"]
-Subword = Literal["first", "last", "mean", "max"]
+Subword = Literal["first", "last", "mean", "max", "first_last"]
 LongPolicy = Literal["window", "truncate", "error"]
 OutDtype = Literal["float32", "float16"]
 BackendName = Literal["torch", "onnx"]
-Precision = Literal["fp32", "bf16", "int8"]
+Precision = Literal["fp32", "bf16", "fp16", "int8"]
 
 LEVELS: tuple[str, ...] = get_args(Level)
 COMBINES: tuple[str, ...] = get_args(Combine)
@@ -61,6 +61,9 @@ class EmbedOptions:
     stride     tokens shared by neighbouring windows; None is a quarter of a window.
     max_length tokens per window including special tokens; None is the model's limit.
     batch_tokens  the token budget of one forward pass (padded batch size x length).
+    max_batch_size  windows per forward pass at most.
+    dimensions the first N values of each output vector (Matryoshka-style), normalized after
+               truncation when normalize is on; None keeps them all.
     """
 
     level: Level = "sentence"
@@ -78,6 +81,7 @@ class EmbedOptions:
     is_split_into_words: bool = False
     batch_tokens: int = 2048
     max_batch_size: int = 32
+    dimensions: int | None = None
 
     @classmethod
     def create(cls, **kwargs: Any) -> EmbedOptions:
@@ -85,14 +89,14 @@ class EmbedOptions:
         names = {f.name for f in fields(cls)}
         for key in kwargs:
             if key not in names:
-                raise OptionError("option", key, sorted(names), "unknown option name")
+                raise OptionError("option", key, sorted(names), _unknown_hint(key))
         given = {k: v for k, v in kwargs.items() if v is not None}
         for key, choices in _CHOICES.items():
             if key in given and given[key] is not None:
                 given[key] = _choice(key, given[key], choices)
         if "layers" in given and given["layers"] is not None:
             given["layers"] = _layers(given["layers"])
-        for key in ("stride", "max_length", "batch_tokens", "max_batch_size"):
+        for key in ("stride", "max_length", "batch_tokens", "max_batch_size", "dimensions"):
             if key in given and given[key] is not None:
                 given[key] = _positive_int(key, given[key], allow_zero=key == "stride")
         return cls(**given)
@@ -116,11 +120,13 @@ class EmbedOptions:
 @dataclass(frozen=True, kw_only=True)
 class LoadOptions:
     """Which model to load and how to run it: what `bertex.load` takes, and what the CLI and the
-    server load when no flag says otherwise (BERTEX_MODEL, BERTEX_BACKEND, BERTEX_PRECISION)."""
+    server load when no flag says otherwise (BERTEX_MODEL, BERTEX_BACKEND, BERTEX_PRECISION,
+    BERTEX_DEVICE)."""
 
     model: str = "all-MiniLM-L6-v2"
     backend: BackendName = "torch"
     precision: Precision = "fp32"
+    device: str = "cpu"  # "cpu", "cuda", "cuda:N" or "auto" (CUDA when there is one)
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> LoadOptions:
@@ -145,6 +151,27 @@ def default_of(cls: type, name: str) -> Any:
 def choices_of(name: str) -> tuple[str, ...]:
     """The valid values of a string option, as the library checks them."""
     return _CHOICES[name]
+
+
+_ALIASES = {
+    "batch_size": "batch_tokens (a token budget per pass) or max_batch_size (windows per pass)",
+    "show_progress_bar": "progress=True",
+    "convert_to_numpy": "nothing: results are numpy already",
+    "normalize_embeddings": "normalize",
+    "output_value": "level ('token' for token_embeddings, 'sentence' for sentence_embedding)",
+    "truncate_dim": "dimensions",
+    "output_hidden_states": "level='hidden_states'",
+}
+
+
+def _unknown_hint(key: str) -> str:
+    """Point users of other libraries at bertex's name for what they mean."""
+    import difflib
+
+    if key in _ALIASES:
+        return f"unknown option name; bertex calls it {_ALIASES[key]}"
+    close = difflib.get_close_matches(key, [f.name for f in fields(EmbedOptions)], n=1)
+    return f"unknown option name; did you mean {close[0]!r}?" if close else "unknown option name"
 
 
 def _choice(name: str, value: object, choices: tuple[str, ...]) -> str:
@@ -189,7 +216,7 @@ def _positive_int(name: str, value: object, allow_zero: bool = False) -> int:
 def _parse_env(name: str, raw: str) -> Any:
     if name in ("special_tokens", "attentions", "is_split_into_words", "normalize"):
         return raw.strip().lower() in ("1", "true", "yes", "on")
-    if name in ("stride", "max_length", "batch_tokens", "max_batch_size"):
+    if name in ("stride", "max_length", "batch_tokens", "max_batch_size", "dimensions"):
         try:
             return int(raw)
         except ValueError:

@@ -85,7 +85,12 @@ def merge_subwords(x: np.ndarray, spans: np.ndarray, how: str) -> np.ndarray:
     [[1.5], [4.0]]
     >>> merge_subwords(x, np.array([[0, 2], [2, 3]]), "last").tolist()
     [[2.0], [4.0]]
+    >>> merge_subwords(x, np.array([[0, 2], [2, 3]]), "first_last").tolist()  # flair's: (W, 2F)
+    [[1.0, 2.0], [4.0, 4.0]]
     """
+    if how == "first_last":  # the first and the last sub-word side by side, last axis doubled
+        first = merge_subwords(x, spans, "first")  # (W, *F)
+        return np.concatenate([first, merge_subwords(x, spans, "last")], axis=-1)  # (W, *2F)
     out = np.empty((len(spans),) + x.shape[1:], dtype=x.dtype)
     for w, (lo, hi) in enumerate(spans.tolist()):
         part = x[lo:hi]
@@ -118,3 +123,24 @@ def word_spans(word_ids: np.ndarray, sequence_ids: np.ndarray) -> np.ndarray:
             spans.append([pos, pos + 1])
             prev = (s, w)
     return np.asarray(spans, dtype=np.int64).reshape(-1, 2)
+
+
+def truncate_dims(x: np.ndarray, dimensions: int | None) -> np.ndarray:
+    """Keep the first `dimensions` values of the last axis (Matryoshka-style truncation).
+
+    >>> truncate_dims(np.arange(6.0).reshape(2, 3), 2).tolist()
+    [[0.0, 1.0], [3.0, 4.0]]
+    """
+    return x if dimensions is None else x[..., :dimensions]
+
+
+def cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(N, D) x (M, D) -> (N, M) cosine similarities; a 1-D argument is one row.
+
+    >>> cosine(np.array([1.0, 0.0]), np.array([[1.0, 0.0], [0.0, 2.0]])).tolist()
+    [[1.0, 0.0]]
+    """
+    a2, b2 = np.atleast_2d(a).astype(np.float32), np.atleast_2d(b).astype(np.float32)
+    if a2.shape[-1] != b2.shape[-1]:
+        raise ValueError(f"vectors of width {a2.shape[-1]} and {b2.shape[-1]} cannot be compared")
+    return l2_normalize(a2) @ l2_normalize(b2).T

@@ -47,6 +47,7 @@ def resolve(opts: EmbedOptions, info: ModelInfo, n_special: int) -> Request:
         split_words=opts.is_split_into_words,
         batch_tokens=opts.batch_tokens,
         max_batch_size=opts.max_batch_size,
+        dimensions=_dimensions(opts, info, layers, combine),
     )
 
 
@@ -61,7 +62,7 @@ def want(request: Request) -> Want:
 
 def meta(request: Request, info: ModelInfo, weights_sha256: str, backend: Any) -> Meta:
     """How the results of `request` were computed: written beside every vector."""
-    sentence = request.level == "sentence"
+    sentence = request.level in POOLED
     return Meta(
         model=info.name,
         weights_sha256=weights_sha256,
@@ -81,14 +82,19 @@ def meta(request: Request, info: ModelInfo, weights_sha256: str, backend: Any) -
         bertex_version=__version__,
         precision=backend.precision,
         normalize_source=request.normalize_source,
+        dimensions=request.dimensions,
+        device=str(backend.device),
     )
 
 
+POOLED = ("sentence", "window")  # levels whose vectors pool tokens
+
+
 def _pooling(opts: EmbedOptions, info: ModelInfo) -> tuple[str | None, str | None]:
-    if opts.level != "sentence":
+    if opts.level not in POOLED:
         if opts.pooling is not None:
             raise OptionError(
-                "level", opts.level, ["sentence"], f"pooling={opts.pooling!r} applies to sentences"
+                "level", opts.level, POOLED, f"pooling={opts.pooling!r} applies to pooled vectors"
             )
         return None, None
     if opts.pooling is None:
@@ -179,6 +185,22 @@ def _stride(opts: EmbedOptions, content: int) -> int:
 def _normalize(opts: EmbedOptions, info: ModelInfo) -> tuple[bool, str]:
     if opts.normalize is not None:
         return bool(opts.normalize), "requested"
-    if opts.level != "sentence":
-        return False, "not a sentence vector"
+    if opts.level not in POOLED:
+        return False, "not a pooled vector"
     return bool(info.default_normalize), "model config"
+
+
+def _dimensions(
+    opts: EmbedOptions, info: ModelInfo, layers: tuple[int, ...], combine: str
+) -> int | None:
+    """Truncation must leave something to cut: refuse more dimensions than a vector has."""
+    if opts.dimensions is None:
+        return None
+    width = info.hidden_size * (len(layers) if combine == "concat" else 1)
+    if opts.level == "word" and opts.subword == "first_last":
+        width *= 2
+    if opts.dimensions > width:
+        raise OptionError(
+            "dimensions", opts.dimensions, [f"an integer from 1 to {width}"], "the vector width"
+        )
+    return opts.dimensions

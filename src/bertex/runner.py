@@ -124,6 +124,7 @@ class Runner:
         strategy: Strategy,
         clock: Clock,
         collect: bool,
+        progress: bool = False,
     ) -> Ran:
         """Tokenize and plan chunk k+1 in a background thread while chunk k runs through the
         model (the tokenizer and the backends release the GIL), so memory stays bounded for any
@@ -132,6 +133,7 @@ class Runner:
         two busy compute threads), so a chunk is large and overlap starts past 4,096 inputs."""
         ran = Ran()
         sink = ran if collect else None
+        bar = _bar(len(texts), progress)
 
         def prepare(lo: int, hi: int) -> list[DocPlan]:
             start = time.perf_counter()
@@ -142,25 +144,31 @@ class Runner:
 
         def forward(chunk: list[DocPlan]) -> None:
             start = time.perf_counter()
-            ran.collectors += self._forward_chunk(chunk, request, strategy)
+            ran.collectors += self._forward_chunk(chunk, request, strategy, bar.update)
             ran.plans += chunk
             clock.add("forward", time.perf_counter() - start)
 
         spans = [(lo, min(lo + CHUNK, len(texts))) for lo in range(0, len(texts), CHUNK)]
         if len(spans) == 1:  # nothing to overlap
             forward(prepare(*spans[0]))
+            bar.close()
             return ran
-        with ThreadPoolExecutor(1, thread_name_prefix="bertex-tokenize") as pool:
+        with bar, ThreadPoolExecutor(1, thread_name_prefix="bertex-tokenize") as pool:
             upcoming = pool.submit(prepare, *spans[0])
             for k in range(len(spans)):
                 chunk = upcoming.result()
                 if k + 1 < len(spans):
                     upcoming = pool.submit(prepare, *spans[k + 1])
                 forward(chunk)
+                bar.update(spans[k][1] - spans[k][0] - len(chunk))  # inputs left out count too
         return ran
 
     def _forward_chunk(
-        self, plans: list[DocPlan], request: Request, strategy: Strategy
+        self,
+        plans: list[DocPlan],
+        request: Request,
+        strategy: Strategy,
+        done: Any = None,  # (n) -> None: n more inputs are complete
     ) -> list[Collector]:
         collectors = [strategy.collector(p, request, self.hidden_size) for p in plans]
         flat = [w for p in plans for w in p.windows]
@@ -168,6 +176,9 @@ class Runner:
         batches = batching.batches(flat, request.batch_tokens, request.max_batch_size, pad_id)
         for batch, out in self._forward_all(batches, want_of(request)):
             dispatch(out, batch.order, flat, collectors)
+            if done is not None:  # an input is complete when its last window is
+                last = [flat[w].k == len(plans[flat[w].doc].windows) - 1 for w in batch.order]
+                done(sum(last))
         return collectors
 
     def _forward_all(
@@ -235,3 +246,10 @@ def _encode_each(
 
 def _reindex(e: Encoding, index: int) -> Encoding:
     return replace(e, index=index)
+
+
+def _bar(total: int, show: bool) -> Any:
+    """A tqdm progress bar over inputs (stderr), or a silent stand-in."""
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, unit="text", disable=not show, desc="bertex")

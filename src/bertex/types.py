@@ -135,7 +135,9 @@ class Meta:
     backend: str
     bertex_version: str
     precision: str = "fp32"
-    normalize_source: str | None = None  # "model config", "requested", "not a sentence vector"
+    normalize_source: str | None = None  # "model config", "requested", "not a pooled vector"
+    dimensions: int | None = None  # vectors truncated to their first N values
+    device: str = "cpu"  # where the model ran: "cpu", "cuda:0", ...
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -271,7 +273,32 @@ class SentenceEmbeddings:
         return sum(r.truncated for r in self.reports)
 
 
-Result = TokenEmbedding | WordEmbedding | SentenceEmbeddings
+@dataclass(frozen=True, eq=False)
+class WindowEmbeddings:
+    """level="window": one vector per window of one input (a long document's chunks).
+
+    The windows' owned pieces partition the text: every token belongs to exactly one window
+    (the one that saw it with the most context, see windows.plan), and a window's vector pools
+    its owned tokens as computed in that window ([CLS] pooling takes the window's own [CLS]).
+    """
+
+    kind: ClassVar[str] = "window"
+
+    text: str
+    spans: np.ndarray  # (W, 2) character [start, end) of each window's owned piece of text
+    vectors: np.ndarray  # (W, D)
+    report: InputReport
+    meta: Meta
+
+    def __len__(self) -> int:
+        return int(self.vectors.shape[0])
+
+    @property
+    def pieces(self) -> list[str]:
+        return [self.text[a:b] for a, b in self.spans.tolist()]
+
+
+Result = TokenEmbedding | WordEmbedding | SentenceEmbeddings | WindowEmbeddings
 
 
 @dataclass(frozen=True, eq=False)
@@ -301,13 +328,13 @@ class Request:
     is replaced by the model's own value, and `source` fields say where a value came from.
     """
 
-    level: Literal["token", "word", "sentence", "hidden_states"]
+    level: Literal["token", "word", "sentence", "window", "hidden_states"]
     layers: tuple[int, ...]  # absolute Hugging Face indices, 0 = embedding output
     combine: str
     pooling: str | None  # sentence level only
     pooling_source: str | None  # "sentence-transformers config", "default", "requested"
     normalize: bool
-    normalize_source: str  # "model config", "requested", "not a sentence vector"
+    normalize_source: str  # "model config", "requested", "not a pooled vector"
     subword: str | None  # word level only
     special_tokens: bool
     long: str
@@ -318,6 +345,7 @@ class Request:
     split_words: bool
     batch_tokens: int
     max_batch_size: int
+    dimensions: int | None = None  # keep the first N values of each vector
 
     @property
     def uses_pooler(self) -> bool:

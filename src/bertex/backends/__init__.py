@@ -5,7 +5,7 @@ The runner uses exactly what the Protocol declares, nothing reached through geta
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 from ..types import Batch, ModelOutput, Want
 
@@ -16,6 +16,7 @@ class Backend(Protocol):
     name: str  # "torch", "onnx", "fake"
     precision: str  # "fp32", "bf16", "int8": what actually runs
     workers: int  # batches run at once (threads); 1 runs them in the caller's thread
+    device: Any  # where the model runs: "cpu" for CPU-only backends, else a torch.device
 
     def init_worker(self) -> None:
         """Run once in each worker thread before its first forward (e.g. set thread counts)."""

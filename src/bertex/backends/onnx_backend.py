@@ -41,6 +41,7 @@ def cache_root() -> Path:
 
 class OnnxBackend:
     name = "onnx"
+    device = "cpu"
 
     def __init__(
         self,

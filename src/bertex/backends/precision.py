@@ -6,10 +6,8 @@ import functools
 import os
 import warnings
 
+from ..config import BACKENDS, PRECISIONS
 from ..errors import OptionError, PrecisionWarning
-
-BACKENDS = ("torch", "onnx")
-PRECISIONS = ("fp32", "bf16", "int8")
 
 
 @functools.cache
@@ -28,12 +26,43 @@ def native_bf16() -> bool:
     return bool({"avx512_bf16", "amx_bf16"} & cpu_flags())
 
 
-def choose(backend: str, precision: str) -> str:
-    """Check a backend/precision pair; returns the precision that will really run."""
+def device_of(device: str) -> str:
+    """ "cpu" | "cuda" | "cuda:N" | "auto" -> the torch device that will run, checked now."""
+    import torch
+
+    name = str(device).strip().lower()
+    valid = ["cpu", "cuda", "cuda:N", "auto"]
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cpu":
+        return "cpu"
+    if name == "cuda" or name.startswith("cuda:"):
+        index = name.partition(":")[2]
+        if index and not index.isdigit():
+            raise OptionError("device", device, valid)
+        if not torch.cuda.is_available():
+            raise OptionError(
+                "device", device, ["cpu", "auto"], "no CUDA device is visible to torch here"
+            )
+        count = torch.cuda.device_count()
+        if index and int(index) >= count:
+            raise OptionError("device", device, [f"cuda:{i}" for i in range(count)])
+        return name
+    raise OptionError("device", device, valid)
+
+
+def choose(backend: str, precision: str, device: str = "cpu") -> str:
+    """Check a backend/precision/device triple; returns the precision that will really run."""
     if backend not in BACKENDS:
         raise OptionError("backend", backend, BACKENDS)
     if precision not in PRECISIONS:
         raise OptionError("precision", precision, PRECISIONS)
+    if device != "cpu":
+        return _choose_gpu(backend, precision)
+    if precision == "fp16":
+        raise OptionError(
+            "precision", precision, ["fp32", "bf16", "int8"], "fp16 autocast runs on CUDA devices"
+        )
     if precision == "int8" and backend != "onnx":
         raise OptionError(
             "precision",
@@ -63,4 +92,18 @@ def choose(backend: str, precision: str) -> str:
             PrecisionWarning,
             stacklevel=3,
         )
+    return precision
+
+
+def _choose_gpu(backend: str, precision: str) -> str:
+    import torch
+
+    if backend != "torch":
+        raise OptionError(
+            "backend", backend, ["torch"], "the ONNX backend here runs on the CPU only"
+        )
+    if precision == "int8":
+        raise OptionError("precision", precision, ["fp32", "bf16", "fp16"], "int8 is CPU-only")
+    if precision == "bf16" and not torch.cuda.is_bf16_supported():
+        raise OptionError("precision", precision, ["fp32", "fp16"], "this GPU has no bf16")
     return precision

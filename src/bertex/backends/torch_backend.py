@@ -16,8 +16,11 @@ from . import Want, threads
 class TorchBackend:
     name = "torch"
 
-    def __init__(self, model: Any, accepts_token_types: bool, precision: str = "fp32") -> None:
-        self.model = model.eval()  # dropout off: vectors are deterministic
+    def __init__(
+        self, model: Any, accepts_token_types: bool, precision: str = "fp32", device: str = "cpu"
+    ) -> None:
+        self.device = torch.device(device)
+        self.model = model.to(self.device).eval()  # dropout off: vectors are deterministic
         self.precision = precision
         self.accepts_token_types = accepts_token_types
         self.num_layers: int = model.config.num_hidden_layers
@@ -25,6 +28,8 @@ class TorchBackend:
         self._eager: Any = None  # the eager-attention twin, made on the first attention call
         self._twin_lock = threading.Lock()
         self.workers, self.threads = threads.plan()
+        if self.device.type != "cpu":
+            self.workers = 1  # one stream: the GPU runs a batch at a time anyway
 
     def init_worker(self) -> None:
         """Run in each worker thread: torch's thread count is per calling thread, so this
@@ -32,14 +37,13 @@ class TorchBackend:
         torch.set_num_threads(self.threads)
 
     def forward(self, batch: Batch, want: Want) -> ModelOutput:
-        inputs = {
-            "input_ids": torch.from_numpy(batch.input_ids),  # (B, L)
-            "attention_mask": torch.from_numpy(batch.attention_mask),  # (B, L)
-        }
+        arrays = {"input_ids": batch.input_ids, "attention_mask": batch.attention_mask}
         if self.accepts_token_types:
-            inputs["token_type_ids"] = torch.from_numpy(batch.token_type_ids)  # (B, L)
+            arrays["token_type_ids"] = batch.token_type_ids
+        inputs = {k: torch.from_numpy(v).to(self.device) for k, v in arrays.items()}  # (B, L)
         all_layers = any(i != self.num_layers for i in want.layers)
-        autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.precision == "bf16")
+        half = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.precision)
+        autocast = torch.autocast(self.device.type, dtype=half, enabled=half is not None)
         with torch.inference_mode(), autocast:
             out = self._module(want.attentions)(
                 **inputs,
@@ -51,14 +55,14 @@ class TorchBackend:
         if want.layers:
             states = out.hidden_states if all_layers else {self.num_layers: out.last_hidden_state}
             # K x (B, L, H) -> (B, L, K, H)
-            hidden = torch.stack([states[i] for i in want.layers], dim=2).float().numpy()
+            hidden = torch.stack([states[i] for i in want.layers], dim=2).float().cpu().numpy()
         pooler = None
         if want.pooler:
-            pooler = out.pooler_output.float().numpy()  # (B, H)
+            pooler = out.pooler_output.float().cpu().numpy()  # (B, H)
         attentions = None
         if want.attentions:
             # layers x (B, heads, L, L) -> (B, layers, heads, L, L)
-            attentions = torch.stack(out.attentions, dim=1).float().numpy()
+            attentions = torch.stack(out.attentions, dim=1).float().cpu().numpy()
         return ModelOutput(hidden, pooler, attentions)
 
     def _module(self, attentions: bool) -> Any:

@@ -40,6 +40,11 @@ def add_backend(p: argparse.ArgumentParser) -> None:
             default=None,
             help=f"default: {default_of(LoadOptions, name)} ($BERTEX_{name.upper()})",
         )
+    p.add_argument(
+        "--device",
+        default=None,
+        help="cpu, cuda, cuda:N or auto (default: cpu; $BERTEX_DEVICE)",
+    )
 
 
 def load_options(args: argparse.Namespace) -> LoadOptions:
@@ -48,6 +53,7 @@ def load_options(args: argparse.Namespace) -> LoadOptions:
         model=getattr(args, "model", None),
         backend=getattr(args, "backend", None),
         precision=getattr(args, "precision", None),
+        device=getattr(args, "device", None),
     )
 
 

@@ -63,7 +63,7 @@ def _load_defaults(args: argparse.Namespace) -> None:
     if not hasattr(args, "model"):
         return
     load = common.load_options(args)
-    for name in ("model", "backend", "precision"):
+    for name in ("model", "backend", "precision", "device"):
         if hasattr(args, name) or name == "model":
             setattr(args, name, getattr(load, name))
 

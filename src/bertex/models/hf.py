@@ -39,6 +39,11 @@ class ModelInfo:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def __call__(self) -> ModelInfo:
+        """`model.info` is a value; `model.info()` gives the same value, for those who reach
+        for a method (as `bertex info` on the command line suggests)."""
+        return self
+
 
 def quiet_transformers() -> None:
     """transformers' progress bars and advice are noise in a library's output."""

@@ -27,17 +27,20 @@ def load(
     *,
     backend: str = "torch",
     precision: str = "fp32",
+    device: str = "cpu",
 ) -> Model:
     """Load a model by folder, hub id, or the embedded default "all-MiniLM-L6-v2".
 
     backend="torch" (exact, default) or "onnx" (ONNX Runtime, exported once and cached);
     precision="fp32" (default), "bf16" (torch autocast where the CPU has native bf16, else fp32
-    with a warning) or "int8" (onnx, dynamic per-channel quantization).
+    with a warning), "fp16" (CUDA autocast) or "int8" (onnx, dynamic per-channel quantization);
+    device="cpu" (default), "cuda", "cuda:N" or "auto" (CUDA when torch sees one).
     """
     from ..api import Model
-    from ..backends.precision import choose
+    from ..backends.precision import choose, device_of
 
-    effective = choose(backend, precision)
+    where = device_of(device)
+    effective = choose(backend, precision, where)
     quiet_transformers()
     src = resolve(name_or_path)
     check_folder(src.folder)
@@ -47,7 +50,7 @@ def load(
     info = describe(src, model, hf_tok, has_pooler, fixes)
     accepts_types = "token_type_ids" in hf_tok.model_input_names
     sha = weights_sha256(src.folder)
-    engine = _backend(backend, model, sha, accepts_types, has_pooler, effective)
+    engine = _backend(backend, model, sha, accepts_types, has_pooler, effective, where)
 
     def split_factory() -> TextTokenizer:
         if not _byte_level(hf_tok):
@@ -60,7 +63,13 @@ def load(
 
 
 def _backend(
-    name: str, model: Any, sha: str, accepts_types: bool, has_pooler: bool, precision: str
+    name: str,
+    model: Any,
+    sha: str,
+    accepts_types: bool,
+    has_pooler: bool,
+    precision: str,
+    device: str,
 ) -> Backend:
     if name == "onnx":
         from ..backends.onnx_backend import OnnxBackend
@@ -68,7 +77,7 @@ def _backend(
         return OnnxBackend(model, sha, accepts_types, has_pooler, precision)
     from ..backends.torch_backend import TorchBackend
 
-    return TorchBackend(model, accepts_types, precision)
+    return TorchBackend(model, accepts_types, precision, device)
 
 
 def _byte_level(tok: Any) -> bool:

@@ -71,12 +71,24 @@ def resolve(name_or_path: str | Path) -> Source:
         return _with_st_config(Source(name, path, "local"))
     if name.lower() in EMBEDDED:
         return _with_st_config(Source(name, _embedded_folder(EMBEDDED[name.lower()]), "embedded"))
+    _refuse_near_miss(name)
     if name.startswith((".", "/", "~")) or name.count("/") > 1 or not _HUB_ID.match(name):
         raise ModelNotFoundError(
             f"no model folder at {path}; pass a folder with config.json, weights and "
             f"tokenizer files, the embedded {DEFAULT_MODEL!r}, or a hub id like 'bert-base-uncased'"
         )
     return _with_st_config(Source(name, _from_hub(name), "hub"))
+
+
+def _refuse_near_miss(name: str) -> None:
+    """A name one typo away from the embedded model is that typo, not a hub id to fetch."""
+    import difflib
+
+    close = difflib.get_close_matches(name.lower(), list(EMBEDDED), n=1, cutoff=0.85)
+    if close:
+        raise ModelNotFoundError(
+            f"no model {name!r}; did you mean {DEFAULT_MODEL!r} (the embedded model)?"
+        )
 
 
 def _embedded_folder(package: str) -> Path:
@@ -112,7 +124,8 @@ def _from_hub(repo_id: str) -> Path:
             f"cannot download {repo_id!r}: the Hugging Face hub is not reachable from here and "
             f"the model is not in the local cache ({type(e).__name__}). Download it where the "
             f"hub is reachable (e.g. `hf download {repo_id} --local-dir ./{repo_id.split('/')[-1]}`"
-            f"), copy the folder here and pass its path: bertex.load('./{repo_id.split('/')[-1]}')"
+            f"), copy the folder here and pass its path: --model ./{repo_id.split('/')[-1]} "
+            f"on the command line, bertex.load('./{repo_id.split('/')[-1]}') in Python"
         ) from None
     folder = Path(path)
     has_bin = (folder / "pytorch_model.bin").exists()
