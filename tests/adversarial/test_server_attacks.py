@@ -109,7 +109,7 @@ def test_sigterm_with_a_partial_body_held_exits_in_bounded_time(bert_dir):
     assert time.monotonic() - start < 8
     c.close()
     out = s.output()  # the start-up line and the warning (issue 15 point 8)
-    assert f"listening on {s.url} ({bert_dir}, torch, " in out and "workers)" in out
+    assert f"listening on {s.url} ({bert_dir}, torch on cpu, " in out and "workers)" in out
     assert "warning: no API key" in out
     s.log.close()
 
@@ -304,3 +304,18 @@ def test_v1_embed_still_equals_the_library_after_the_guards(serve, model):
     r = s.post("/v1/embed", {"input": ["a cat", "a dog"], "level": "sentence"}).json()
     got = np.array([d["embedding"] for d in r["data"]])
     assert np.array_equal(got, model.embed(["a cat", "a dog"], level="sentence").vectors)
+    r = s.post("/v1/embed", {"input": "a cat", "dimensions": 4, "normalize": True}).json()
+    want = model.embed("a cat", dimensions=4, normalize=True).vectors
+    assert np.allclose(r["data"][0]["embedding"], want[0], atol=1e-6)
+
+
+def test_v1_embed_level_window_equals_the_library_and_is_counted(serve, model):
+    s = serve(model, max_output_floats=16 * 32)
+    doc = "a man is riding a horse " * 12
+    r = s.post("/v1/embed", {"input": doc, "level": "window"})
+    assert r.status_code == 200, r.status_code
+    rec, want = r.json()["data"][0], model.embed([doc], level="window")[0]
+    assert rec["spans"] == want.spans.tolist() and rec["shape"] == list(want.vectors.shape)
+    assert np.allclose(rec["embedding"], want.vectors, atol=1e-6)
+    too_many = {"input": [doc] * 20, "level": "window"}  # 20 x W windows x 16 numbers
+    assert s.post("/v1/embed", too_many).json()["error"]["code"] == "response_too_large"

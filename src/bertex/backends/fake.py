@@ -36,6 +36,7 @@ class FakeBackend:
 
     name = "fake"
     precision = "fp32"
+    device = "cpu"
 
     def __init__(
         self,

@@ -72,11 +72,13 @@ def run(args: argparse.Namespace) -> int:
     config = ServerConfig.from_env(**_overrides(args))
     load = common.load_options(args)
     sock = bind(config.host, config.port)  # before the model loads: a bad address fails fast
-    model = bertex.load(load.model, backend=load.backend, precision=load.precision)
+    model = bertex.load(
+        load.model, backend=load.backend, precision=load.precision, device=load.device
+    )
     app = create_app(model, config)  # refuses limits the model could never meet
-    workers = getattr(model.backend, "workers", 1)
+    b = model.backend
     url = f"http://{_url_host(config.host)}:{config.port}"
-    print(f"listening on {url} ({model.info.name}, {model.backend.name}, {workers} workers)")
+    print(f"listening on {url} ({model.info.name}, {b.name} on {b.device}, {b.workers} workers)")
     for line in _warnings(config, url, allowed_hosts(config), is_loopback(config.host)):
         print(line, file=sys.stderr)
     sys.stdout.flush()

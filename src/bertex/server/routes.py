@@ -104,10 +104,10 @@ async def respond(state: Any, request: Request, build: Callable[[], Any]) -> Res
 async def check_size(state: Any, items: list[Any], pairs: Any, options: EmbedOptions) -> None:
     """413 before computing when the answer would hold more than max_output_floats numbers."""
     model, limit = state.model, state.config.max_output_floats
-    n_tokens: list[int] = []
+    reports = []
     if options.level != "sentence":
-        n_tokens = [t.report.n_tokens for t in await tokenize(model, items, pairs, options)]
-    limits.check(limits.output_floats(options, len(items), n_tokens, model.info), limit, options)
+        reports = [t.report for t in await tokenize(model, items, pairs, options)]
+    limits.check(limits.output_floats(options, len(items), reports, model.info), limit, options)
 
 
 async def tokenize(model: Any, items: list[Any], pairs: Any, options: EmbedOptions) -> Any:
@@ -146,17 +146,16 @@ def install(app: FastAPI, state: Any) -> None:
             )
         items = schemas.texts(doc, "input", cfg.max_inputs, cfg.max_chars) or []
         long = "truncate" if doc.get("truncate") is True else doc.get("long") or "window"
-        fixed = {"level": "sentence", "long": long}
-        options = schemas.embed_options({k: doc[k] for k in ("normalize",) if k in doc}, **fixed)
+        given = {k: doc[k] for k in ("normalize",) if k in doc}
+        if dims is not None:  # OpenAI's `dimensions`: truncated vectors are unit length
+            given = {"normalize": True, **given, "dimensions": dims}
+        options = schemas.embed_options(given, level="sentence", long=long)
         result = await run(state, request, items, None, options)
 
         def build() -> dict[str, Any]:
-            vectors = schemas.reshape_dimensions(
-                result.vectors, dims, result.meta.normalize or dims is not None
-            )
             data = [
                 {"object": "embedding", "index": i, "embedding": schemas.encode_vector(v, fmt)}
-                for i, v in enumerate(vectors)
+                for i, v in enumerate(result.vectors)
             ]
             seen = sum(r.seen_tokens for r in result.reports)
             usage = {"prompt_tokens": seen, "total_tokens": seen}
@@ -254,7 +253,8 @@ def _embed_body(model: Any, result: Any, options: EmbedOptions, fmt: str) -> dic
         ]
         meta, reports = result.meta, result.reports
     else:
-        data = [schemas.token_record(i, r, fmt) for i, r in enumerate(result)]
+        record = schemas.window_record if options.level == "window" else schemas.token_record
+        data = [record(i, r, fmt) for i, r in enumerate(result)]
         meta, reports = result[0].meta, [r.report for r in result]
     seen = sum(r.seen_tokens for r in reports)
     return {

@@ -27,6 +27,7 @@ EMBED_FIELDS: tuple[str, ...] = (
     "attentions",
     "is_split_into_words",
     "dtype",
+    "dimensions",
 )
 COMMON_FIELDS = ("input", "model", "user")
 EMBED_ROUTE_FIELDS = COMMON_FIELDS + EMBED_FIELDS + ("text_pair", "encoding_format")
@@ -171,7 +172,7 @@ def embed_options(doc: dict[str, Any], **fixed: Any) -> EmbedOptions:
     for key in ("special_tokens", "normalize", "attentions", "is_split_into_words"):
         if key in given and not isinstance(given[key], bool):
             raise ApiError(422, f"'{key}' must be true or false", param=key, code="invalid_type")
-    for key in ("stride", "max_length"):
+    for key in ("stride", "max_length", "dimensions"):
         if key in given and (not isinstance(given[key], int) or isinstance(given[key], bool)):
             raise ApiError(422, f"'{key}' must be an integer", param=key, code="invalid_type")
     layers = given.get("layers")
@@ -196,16 +197,6 @@ def encode_vector(v: np.ndarray, fmt: str) -> Any:
     return v.tolist()
 
 
-def reshape_dimensions(vectors: np.ndarray, dims: int | None, normalize: bool) -> np.ndarray:
-    """OpenAI's `dimensions`: keep the first `dims` values and re-normalize."""
-    if dims is None:
-        return vectors
-    out = vectors[:, :dims]
-    if normalize:
-        out = out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
-    return out
-
-
 def token_record(i: int, r: Any, fmt: str) -> dict[str, Any]:
     rec: dict[str, Any] = {"object": "embedding", "index": i}
     rec.update(r.layout())
@@ -220,3 +211,18 @@ def token_record(i: int, r: Any, fmt: str) -> dict[str, Any]:
         rec["attentions"] = r.attentions.tolist()
     rec["report"] = r.report.to_dict()
     return rec
+
+
+def window_record(i: int, r: Any, fmt: str) -> dict[str, Any]:
+    """level="window": one vector per window, with the character span each window owns."""
+    vectors = np.asarray(r.vectors, dtype=np.float32)  # (W, D)
+    return {
+        "object": "embedding",
+        "index": i,
+        "spans": r.spans.tolist(),
+        "shape": list(vectors.shape),
+        "embedding": encode_vector(vectors.reshape(-1), fmt)
+        if fmt == "base64"
+        else vectors.tolist(),
+        "report": r.report.to_dict(),
+    }
