@@ -22,40 +22,20 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .._version import __version__
-from ..engine import Engine
 from . import routes
 from .config import ServerConfig
 from .errors import ApiError, body, to_api_error
-from .metrics import Metrics
+from .routes import ROUTES
+from .state import State
 
 log = logging.getLogger("bertex.server")
 OPEN_ROUTES = ("/health", "/metrics")
-ROUTES = ("/v1/embeddings", "/v1/embed", "/v1/tokenize", "/v1/models", "/info") + OPEN_ROUTES
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
-
-
-class State:
-    def __init__(self, model: Any, config: ServerConfig) -> None:
-        self.model, self.config = model, config
-        self.metrics = Metrics(ROUTES)
-        self.ready = threading.Event()
-        self.engine = Engine(
-            model,
-            max_batch_tokens=config.max_batch_tokens,
-            max_queue=config.max_queue,
-            wait_ms=config.batch_wait_ms,
-            max_batch_requests=config.max_batch_requests,
-            observer=self.metrics,
-        )
-
-    def warm_up(self) -> None:
-        self.model.embed(["warm up"], level="sentence")
-        self.ready.set()
 
 
 def create_app(model: Any, config: ServerConfig) -> FastAPI:
     config.check(model.info.max_length, model.dim)
-    state = State(model, config)
+    state = State(model, config, ROUTES)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):  # noqa: ANN202

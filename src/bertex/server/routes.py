@@ -18,11 +18,21 @@ from .._version import __version__
 from ..config import EmbedOptions
 from . import limits, schemas
 from .errors import RETRY, ApiError, to_api_error
+from .state import State
 
 log = logging.getLogger("bertex.server")
+ROUTES = (
+    "/v1/embeddings",
+    "/v1/embed",
+    "/v1/tokenize",
+    "/v1/models",
+    "/info",
+    "/health",
+    "/metrics",
+)
 
 
-async def read_body(request: Request, state: Any) -> dict[str, Any]:
+async def read_body(request: Request, state: State) -> dict[str, Any]:
     """The body as a JSON object, within the size limit and the time limit."""
     cfg = state.config
     limit = cfg.max_body_bytes
@@ -58,7 +68,7 @@ async def _receive(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-async def run(state: Any, request: Request, items: list[Any], pairs: Any, options: Any) -> Any:
+async def run(state: State, request: Request, items: list[Any], pairs: Any, options: Any) -> Any:
     """Await the engine; a client that leaves cancels the call, which drops the rest of its
     work between passes (counted in /metrics)."""
     if not state.ready.is_set():
@@ -90,7 +100,7 @@ async def _disconnect(request: Request) -> None:
         pass
 
 
-async def respond(state: Any, request: Request, build: Callable[[], Any]) -> Response:
+async def respond(state: State, request: Request, build: Callable[[], Any]) -> Response:
     """Build and serialize the answer in a worker thread: a large answer never stalls the loop."""
 
     def render() -> bytes:
@@ -101,7 +111,7 @@ async def respond(state: Any, request: Request, build: Callable[[], Any]) -> Res
     return Response(content, media_type="application/json")
 
 
-async def check_size(state: Any, items: list[Any], pairs: Any, options: EmbedOptions) -> None:
+async def check_size(state: State, items: list[Any], pairs: Any, options: EmbedOptions) -> None:
     """413 before computing when the answer would hold more than max_output_floats numbers."""
     model, limit = state.model, state.config.max_output_floats
     reports = []
@@ -125,7 +135,7 @@ async def tokenize(model: Any, items: list[Any], pairs: Any, options: EmbedOptio
         raise to_api_error(e, "input") from None
 
 
-def install(app: FastAPI, state: Any) -> None:
+def install(app: FastAPI, state: State) -> None:
     model, cfg = state.model, state.config
 
     @app.post("/v1/embeddings")
