@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check
 STAMP  := $(VENV)/.bertex-installed
 
-.PHONY: install run test lint bench clean
+.PHONY: install run test lint bench soak clean
 
 install: $(STAMP)
 
@@ -28,6 +28,11 @@ test: install
 bench: install
 	$(PIP) install -q -c constraints.txt -e '.[bench]'
 	HF_HUB_OFFLINE=1 $(PY) bench/run_all.py $(BENCH_ARGS)
+
+# minutes-long attacks (loopback only, each bounded in time and stopping by itself): every
+# script in bench/soak/, with its own defaults (SOAK_ARGS go to each, e.g. --seconds 30)
+soak: install
+	for f in bench/soak/*.py; do HF_HUB_OFFLINE=1 $(PY) $$f $(SOAK_ARGS) || exit 1; done
 
 lint: install
 	$(PIP) install -q -c constraints.txt -e '.[dev]'

@@ -10,12 +10,14 @@ from ._version import __version__
 from .api import Model, similarity
 from .config import EmbedOptions
 from .corpus import JobSpec, JobSummary
+from .engine import Engine
 from .errors import (
     BertexError,
     BertexWarning,
     BrokenModelError,
     CacheWarning,
     CasingWarning,
+    DeadlineError,
     EmptyInputError,
     ExportError,
     ExtraMissingError,
@@ -28,6 +30,7 @@ from .errors import (
     OptionError,
     OutputError,
     OutputMismatchError,
+    OverloadedError,
     PrecisionWarning,
     RowError,
     SourceError,
@@ -71,7 +74,9 @@ __all__ = [
     "CacheWarning",
     "CasingWarning",
     "Collected",
+    "DeadlineError",
     "EmbedOptions",
+    "Engine",
     "EmptyInputError",
     "ExportError",
     "ExtraMissingError",
@@ -90,6 +95,7 @@ __all__ = [
     "OptionError",
     "OutputError",
     "OutputMismatchError",
+    "OverloadedError",
     "PrecisionWarning",
     "RowError",
     "SourceError",

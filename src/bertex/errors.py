@@ -17,7 +17,9 @@
      ├── OutputError          an output cannot be written (full disk, unwritable path)
      │    └── OutputMismatchError  an existing output was made with other options
      ├── UnsafeCacheError     the cache can be written by other users (names the folder)
-     └── ExtraMissingError    an optional extra is not installed (names it)
+     ├── ExtraMissingError    an optional extra is not installed (names it)
+     ├── OverloadedError      the engine's queue is full (or it is closing): retry shortly
+     └── DeadlineError        no answer within the caller's deadline; its work was dropped
 
 Warnings are BertexWarning subclasses: UnknownTokenWarning, WeakPoolingWarning,
 LongInputWarning, TokenizerFixWarning, PrecisionWarning, CacheWarning, CasingWarning.
@@ -145,6 +147,19 @@ class ExtraMissingError(BertexError, ImportError):
             f"{what} needs the optional extra {extra!r} ({module} is not installed): "
             f"pip install 'bertex[{extra}]'"
         )
+
+
+class OverloadedError(BertexError):
+    """The engine cannot take the work now: its queue is full, or it is closing. Nothing of
+    the request was queued; retrying later is safe."""
+
+
+class DeadlineError(BertexError, TimeoutError):
+    """A request was not answered within its deadline; what was left of it was not run."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        super().__init__(f"no answer within {seconds:g} s; the rest of the request was dropped")
 
 
 class BertexWarning(UserWarning):
