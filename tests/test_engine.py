@@ -201,3 +201,37 @@ def test_a_deadline_raises_and_stops_running_work():
 def test_limits_are_checked():
     with pytest.raises(bertex.OptionError, match="max_queue"):
         Engine(fake_model(), max_queue=0)
+
+
+def test_work_stops_between_forward_batches_inside_one_pass():
+    """One pass of 40 texts in forward batches of 4: a caller that leaves stops it there."""
+    model = fake_model(delay_s=0.05)
+    counts = Counts()
+    texts = [f"a man is riding horse number {i}" for i in range(40)]
+
+    async def main():
+        async with Engine(model, max_batch_tokens=100_000, observer=counts) as engine:
+            task = asyncio.ensure_future(engine.embed(texts, max_batch_size=4))
+            await asyncio.sleep(0.12)  # two or three forward batches of the one pass
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            await asyncio.sleep(0.2)
+            return await engine.embed("a cat")
+
+    model.backend.batches.clear()
+    assert len(run(main())) == 1
+    ran = len(model.backend.batches) - 1  # forward batches of the big call ("a cat" is one)
+    assert ran < 6 and counts.dropped_texts["cancelled"] == 40
+
+
+def test_embed_stop_callable_is_asked_between_batches(tiny_bert):
+    asked = []
+
+    def stop() -> bool:
+        asked.append(1)
+        return len(asked) > 2
+
+    with pytest.raises(bertex.StoppedError, match="after 2 forward batches"):
+        tiny_bert.embed([f"text {i}" for i in range(10)], max_batch_size=2, stop=stop)
+    assert tiny_bert.embed(["a", "b"], stop=lambda: False).vectors.shape[0] == 2

@@ -28,14 +28,13 @@ import asyncio
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from . import passes
 from .config import EmbedOptions
-from .errors import DeadlineError, InputError, InvalidTextError, OptionError, OverloadedError
-from .tokenize import check_text, check_words
+from .errors import DeadlineError, InputError, OptionError, OverloadedError, StoppedError
+from .tokenize import check_inputs
 from .types import Collected
 
 
@@ -177,7 +176,7 @@ class Engine:
         opts = options or EmbedOptions.create(**kwargs)
         if options is not None and kwargs:
             opts = EmbedOptions.create(**{**options.to_dict(), **kwargs})
-        single, texts, pairs, origin, early = _checked(
+        single, texts, pairs, origin, early = check_inputs(
             inputs, text_pair, opts.is_split_into_words, collect
         )
         if not texts:  # every input failed its check
@@ -302,12 +301,17 @@ class Engine:
         if slices[0].job.pairs is not None:
             pairs = [p for s in slices for p in (s.job.pairs or [])[s.lo : s.hi]]
         timings: dict[str, float] = {}
+        jobs = [s.job for s in slices]
         try:
             results, errors, kept = passes.collect(
-                self.model, texts, pairs, slices[0].job.options, timings
+                self.model, texts, pairs, slices[0].job.options, timings, lambda: _all_left(jobs)
             )
             if any(e.index is None for e in errors):
                 raise next(e for e in errors if e.index is None)
+        except StoppedError:  # every caller of this pass left or ran out of time: drop it all
+            for s in slices:
+                self._drop_abandoned(s)
+            return
         except Exception as e:  # an error of the whole call: every job of the pass learns of it
             for s in slices:
                 self._fail(s.job, e)
@@ -329,6 +333,14 @@ class Engine:
                 )
             start = end
 
+    def _drop_abandoned(self, s: _Slice) -> None:
+        job = s.job
+        with self._cv:
+            if job.stopped is None:  # not cancelled, so its deadline passed mid-pass
+                job.stopped = "deadline"
+                job.settle(error=DeadlineError(float((job.deadline or 0) - job.enqueued)))
+        self.observer.dropped(job.stopped or "deadline", s.hi - s.lo)
+
     def _deliver(self, job: _Job, part: Any, n: int) -> None:
         if part is not None:
             job.parts.append(part)
@@ -348,37 +360,11 @@ class Engine:
         job.settle(error=error)
 
 
-def _checked(
-    inputs: Any, text_pair: Any, split: bool, collect: bool
-) -> tuple[bool, list[Any], list[str] | None, list[int], list[InputError]]:
-    """Check every text before it is queued (the library's own checks), so a bad text fails at
-    once with its index and never enters a shared pass. Returns (single?, texts, pairs, the
-    caller's index of each text, the errors of the texts left out when collecting)."""
-    single = isinstance(inputs, (str, bytes)) or (
-        split and isinstance(inputs, (list, tuple)) and all(isinstance(w, str) for w in inputs)
-    )
-    items = [inputs] if single else inputs
-    if not isinstance(items, Sequence) or not items:
-        raise InvalidTextError("expected a non-empty string or list of strings")
-    pair_items = None
-    if text_pair is not None:
-        pair_items = [text_pair] if isinstance(text_pair, (str, bytes)) else list(text_pair)
-        if len(pair_items) != len(items):
-            raise InvalidTextError(f"{len(items)} texts but {len(pair_items)} text_pair values")
-    check = check_words if split else check_text
-    texts, pairs, origin, errors = [], [], [], []
-    for i, item in enumerate(items):
-        try:
-            texts.append(check(item, i))
-            pairs.append(check_text(pair_items[i], i) if pair_items is not None else "")
-        except InputError as e:
-            if not collect:
-                raise
-            del texts[len(pairs) :]
-            errors.append(e)
-            continue
-        origin.append(i)
-    return single, texts, pairs if pair_items is not None else None, origin, errors
+def _all_left(jobs: list[_Job]) -> bool:
+    """True when no job of a pass still wants its answer: each was stopped or is past its
+    deadline (asked between forward batches, from the worker thread)."""
+    now = time.monotonic()
+    return all(j.stopped is not None or (j.deadline is not None and now > j.deadline) for j in jobs)
 
 
 def _index(e: InputError) -> int:

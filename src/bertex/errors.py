@@ -6,7 +6,8 @@
      │    ├── EmptyInputError      empty or whitespace-only: nothing to embed
      │    ├── InvalidTextError     lone surrogate, invalid UTF-8, non-string element
      │    └── TooLongError         over the model's limit with long="error" (limit + length)
-     ├── ModelError           a model cannot be loaded
+     ├── StoppedError         the caller's stop() asked to stop between batches
+ ├── ModelError           a model cannot be loaded
      │    ├── ModelNotFoundError   no such folder, no such hub id
      │    ├── HubUnreachableError  a hub id, no network, not in the local cache
      │    └── BrokenModelError     a folder is missing a file, or a file is wrong (names it)
@@ -77,6 +78,14 @@ class TooLongError(InputError):
         msg = f"{length} tokens is over the model's limit of {limit} tokens"
         msg += f"; {hint}" if hint else "; use long='window' (default) or long='truncate'"
         super().__init__(msg, index)
+
+
+class StoppedError(BertexError):
+    """The caller's `stop()` said to stop; raised between forward batches, nothing returned."""
+
+    def __init__(self, batches_run: int) -> None:
+        self.batches_run = batches_run
+        super().__init__(f"stopped by the caller after {batches_run} forward batches")
 
 
 class ModelError(BertexError):

@@ -3,6 +3,7 @@ and join a call's parts (one per pass it spanned) into one result."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -15,10 +16,16 @@ from .types import SentenceEmbeddings
 
 
 def collect(
-    model: Any, texts: list[Any], pairs: list[str] | None, options: EmbedOptions, timings: dict
+    model: Any,
+    texts: list[Any],
+    pairs: list[str] | None,
+    options: EmbedOptions,
+    timings: dict,
+    stop: Callable[[], bool] | None = None,
 ) -> tuple[Any, tuple[InputError, ...], tuple[int, ...]]:
-    """One tolerant call: (results of the texts that worked, their errors, the kept indices)."""
-    got = model.embed(texts, pairs, options=options, on_error="collect", timings=timings)
+    """One tolerant call: (results of the texts that worked, their errors, the kept indices).
+    `stop` is asked between forward batches (StoppedError when every caller has left)."""
+    got = model.embed(texts, pairs, options=options, on_error="collect", timings=timings, stop=stop)
     return got.results, got.errors, got.kept
 
 
