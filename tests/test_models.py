@@ -66,7 +66,12 @@ def test_hub_id_without_network_is_a_clear_error(tmp_path, monkeypatch):
     with pytest.raises(bertex.HubUnreachableError) as e:
         bertex.load("bert-base-uncased")
     msg = str(e.value)
-    assert "bert-base-uncased" in msg and "not reachable" in msg and "bertex.load('./" in msg and "--model ./bert-base-uncased" in msg
+    assert (
+        "bert-base-uncased" in msg
+        and "not reachable" in msg
+        and "bertex.load('./" in msg
+        and "--model ./bert-base-uncased" in msg
+    )
 
 
 def test_missing_path_is_not_found(tmp_path):

@@ -31,6 +31,22 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_healthy(url: str, proc: subprocess.Popen | None = None, log=None) -> None:
+    """Wait for /health to answer 200 (a process that exits first fails with its output)."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            log.seek(0)
+            raise AssertionError(log.read().decode())
+        try:
+            if httpx.get(url + "/health", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError("server did not become healthy")
+
+
 class Server:
     def __init__(self, model: Path, *flags: str) -> None:
         self.port = free_port()
@@ -43,18 +59,11 @@ class Server:
             stdout=self.log,
             stderr=subprocess.STDOUT,
         )
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                self.log.seek(0)
-                raise AssertionError(self.log.read().decode())
-            try:
-                if httpx.get(self.url + "/health", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        raise AssertionError("server did not become healthy")
+        wait_healthy(self.url, self.proc, self.log)
+
+    def output(self) -> str:
+        self.log.seek(0)
+        return self.log.read().decode()
 
     def post(
         self,
@@ -196,8 +205,8 @@ ERRORS = [
     ({"input": ["ok", "  "]}, 422, "input[1]", "empty_input"),
     ({"input": None}, 422, "input", "missing_field"),
     ({"input": 42}, 422, "input", "invalid_type"),
-    ({"input": ["ok", 3]}, 422, "input[1]", "invalid_type"),
-    ({"input": [[1, 2, 3]]}, 422, "input[0]", "invalid_type"),
+    ({"input": ["ok", 3]}, 422, "input[1]", "invalid_input"),
+    ({"input": [[1, 2, 3]]}, 422, "input[0]", "invalid_input"),
     ({"input": "ok", "encoding_format": "hex"}, 422, "encoding_format", "invalid_value"),
     ({"input": "ok", "dimensions": 0}, 422, "dimensions", "invalid_value"),
     ({"input": "ok", "dimensions": 33}, 422, "dimensions", "invalid_value"),
@@ -288,12 +297,22 @@ def test_disconnected_client_work_is_dropped_and_deadline_answers_503(bert_dir):
 
 def test_refuses_limits_that_can_never_be_met(bert_dir):
     p = subprocess.run(
-        [str(BIN), "serve", str(bert_dir), "--batch-tokens", "10"],
+        [str(BIN), "serve", str(bert_dir), "--max-batch-tokens", "10"],
         capture_output=True,
         env={**os.environ, "HF_HUB_OFFLINE": "1"},
         timeout=120,
     )
-    assert p.returncode == 2 and "batch_tokens=10" in p.stderr.decode()
+    assert p.returncode == 2 and "max_batch_tokens=10" in p.stderr.decode()
+    assert "Traceback" not in p.stderr.decode()
+
+
+def test_the_old_batch_tokens_flag_still_works_and_says_its_new_name(bert_dir, capsys):
+    from bertex.cli.main import main
+
+    port = str(free_port())
+    assert main(["serve", str(bert_dir), "--port", port, "--batch-tokens", "10"]) == 2
+    err = capsys.readouterr().err
+    assert "--max-batch-tokens" in err and "max_batch_tokens=10" in err
 
 
 def test_health_is_503_until_warm(tiny_bert):
@@ -303,17 +322,18 @@ def test_health_is_503_until_warm(tiny_bert):
     from bertex.server.config import ServerConfig
 
     app = create_app(tiny_bert, ServerConfig())
-    client = TestClient(app)  # without `with`: the lifespan (load + warm-up) has not run
+    # without `with`: the lifespan (load + warm-up) has not run
+    client = TestClient(app, base_url="http://127.0.0.1")
     assert client.get("/health").status_code == 503
     r = client.post("/v1/embeddings", json={"input": "x"})
     assert r.status_code == 503 and r.json()["error"]["code"] == "not_ready"
-    with TestClient(app) as warm:
+    with TestClient(app, base_url="http://127.0.0.1") as warm:
         for _ in range(100):
             if warm.get("/health").status_code == 200:
                 break
             time.sleep(0.05)
         assert warm.get("/health").status_code == 200
-    app.state.bertex.batcher.stop()
+    app.state.bertex.engine.close()
 
 
 def test_without_fastapi_the_error_names_the_extra(monkeypatch, capsys):
@@ -335,14 +355,14 @@ def test_server_config_from_environment_and_flags():
         "BERTEX_MODEL": "/models/x",
     }
     c = ServerConfig.from_env(env, max_inputs=100)
-    assert (c.port, c.api_keys, c.max_queue, c.deadline_s, c.model, c.max_inputs) == (
+    assert (c.port, c.api_keys, c.max_queue, c.deadline_s, c.max_inputs) == (
         9001,
         ("a", "b"),
         600,
         2.5,
-        "/models/x",
         100,
     )
+    assert bertex.config.LoadOptions.from_env(env).model == "/models/x"  # the model: one source
     assert c.host == "127.0.0.1"
     with pytest.raises(bertex.OptionError, match="max_queue"):
         ServerConfig.from_env({}, max_queue=10, max_inputs=20)

@@ -7,7 +7,7 @@ assemble.py builds the results (one strategy per level), models/loader.py assemb
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable
 from typing import Any, Literal, overload
 
 import numpy as np
@@ -16,11 +16,11 @@ from . import assemble, diagnostics
 from . import request as requests
 from .backends import Backend
 from .config import EmbedOptions
-from .errors import InputError, InvalidTextError, OptionError
+from .errors import InputError, OptionError
 from .models.hf import ModelInfo
 from .pooling import cosine
 from .runner import Clock, Ran, Runner
-from .tokenize import TextTokenizer, check_text, check_words
+from .tokenize import TextTokenizer, check_inputs
 from .types import (
     Collected,
     Request,
@@ -76,6 +76,7 @@ class Model:
         options: EmbedOptions | None = ...,
         timings: dict[str, float] | None = ...,
         progress: bool = ...,
+        stop: Callable[[], bool] | None = ...,
         **kwargs: Any,
     ) -> SentenceEmbeddings: ...
 
@@ -90,6 +91,7 @@ class Model:
         options: EmbedOptions | None = ...,
         timings: dict[str, float] | None = ...,
         progress: bool = ...,
+        stop: Callable[[], bool] | None = ...,
         **kwargs: Any,
     ) -> TokenEmbedding | list[TokenEmbedding]: ...
 
@@ -104,6 +106,7 @@ class Model:
         options: EmbedOptions | None = ...,
         timings: dict[str, float] | None = ...,
         progress: bool = ...,
+        stop: Callable[[], bool] | None = ...,
         **kwargs: Any,
     ) -> WordEmbedding | list[WordEmbedding]: ...
 
@@ -118,6 +121,7 @@ class Model:
         options: EmbedOptions | None = ...,
         timings: dict[str, float] | None = ...,
         progress: bool = ...,
+        stop: Callable[[], bool] | None = ...,
         **kwargs: Any,
     ) -> WindowEmbeddings | list[WindowEmbeddings]: ...
 
@@ -132,6 +136,7 @@ class Model:
         options: EmbedOptions | None = ...,
         timings: dict[str, float] | None = ...,
         progress: bool = ...,
+        stop: Callable[[], bool] | None = ...,
         **kwargs: Any,
     ) -> Collected: ...
 
@@ -145,6 +150,7 @@ class Model:
         options: EmbedOptions | None = None,
         timings: dict[str, float] | None = None,
         progress: bool = False,
+        stop: Callable[[], bool] | None = None,
         **kwargs: Any,
     ) -> Any:
         """Embed one text or a list of texts (or pairs). See EmbedOptions for the options.
@@ -155,7 +161,8 @@ class Model:
         on_error="raise" (default) raises the first input's InputError; "collect" embeds every
         input that works and returns a Collected (results, errors with their indices, kept).
         `timings`, when given, receives the seconds spent in tokenize, forward and output;
-        progress=True shows a progress bar over the inputs (stderr).
+        progress=True shows a progress bar over the inputs (stderr); `stop`, a callable, is
+        asked before each forward batch and True raises StoppedError (abandoned work ends).
         """
         if on_error not in ("raise", "collect"):
             raise OptionError("on_error", on_error, ["raise", "collect"])
@@ -163,12 +170,12 @@ class Model:
         opts = _options(options, level, kwargs)
         clock = Clock(timings)
         request = self.resolve(opts)
-        single, texts, pairs, kept, errors = _inputs(
+        single, texts, pairs, kept, errors = check_inputs(
             inputs, text_pair, request.split_words, collect
         )
         strategy = assemble.strategy(request)
         ran = (
-            self.runner.run(texts, pairs, request, strategy, clock, collect, progress)
+            self.runner.run(texts, pairs, request, strategy, clock, collect, progress, stop)
             if texts
             else Ran()
         )
@@ -250,7 +257,7 @@ class Model:
             level="token", is_split_into_words=is_split_into_words, max_length=max_length, long=long
         )
         request = self.resolve(opts)
-        single, texts, pairs, _, _ = _inputs(inputs, text_pair, is_split_into_words, False)
+        single, texts, pairs, _, _ = check_inputs(inputs, text_pair, is_split_into_words, False)
         plans = self.runner.prepare(texts, pairs, request, None, 0)
         out = [Tokenized.of(p, assemble.report(p)) for p in plans]
         return out[0] if single else out
@@ -264,60 +271,6 @@ def _options(
     if options is None:
         return EmbedOptions.create(**kwargs)
     return EmbedOptions.create(**{**options.to_dict(), **kwargs}) if kwargs else options
-
-
-def _inputs(
-    inputs: Any, text_pair: Any, split: bool, collect: bool
-) -> tuple[bool, list[Any], list[str] | None, list[int], list[InputError]]:
-    """Caller's inputs -> (single?, texts, pairs, kept caller indices, errors when collecting)."""
-    single = isinstance(inputs, (str, bytes)) or (
-        split and isinstance(inputs, (list, tuple)) and all(isinstance(w, str) for w in inputs)
-    )
-    items = [inputs] if single else _as_list(inputs)
-    if len(items) == 0:
-        raise InvalidTextError("no inputs: the list is empty")
-    pair_items = None
-    if text_pair is not None:
-        pair_items = [text_pair] if isinstance(text_pair, (str, bytes)) else _as_list(text_pair)
-        if len(pair_items) != len(items):
-            raise InvalidTextError(
-                f"{len(items)} texts but {len(pair_items)} text_pair values;"
-                " give one pair text per text"
-            )
-    check = check_words if split else check_text
-    texts: list[Any] = []
-    pairs: list[str] | None = [] if pair_items is not None else None
-    kept: list[int] = []
-    errors: list[InputError] = []
-    for i, x in enumerate(items):
-        try:
-            text = check(x, i)
-            pair = check_text(pair_items[i], i) if pair_items is not None else None
-        except InputError as e:
-            if not collect:
-                raise
-            errors.append(e)
-            continue
-        texts.append(text)
-        if pairs is not None and pair is not None:
-            pairs.append(pair)
-        kept.append(i)
-    return single, texts, pairs, kept, errors
-
-
-def _as_list(value: Any) -> list[Any]:
-    if isinstance(value, (list, tuple)):
-        return list(value)
-    if isinstance(value, Mapping):
-        raise InvalidTextError(
-            f"expected a string or a list of strings, got a {type(value).__name__}; "
-            "pass list(d.values()) or list(d) to say which"
-        )
-    if isinstance(value, (set, frozenset)) or not isinstance(value, Iterable):
-        raise InvalidTextError(
-            f"expected a string or a list of strings, got {type(value).__name__}"
-        )
-    return list(value)
 
 
 def _collected(out: Any, ran: Ran, kept: list[int], early: list[InputError]) -> Collected:

@@ -6,10 +6,13 @@
      │    ├── EmptyInputError      empty or whitespace-only: nothing to embed
      │    ├── InvalidTextError     lone surrogate, invalid UTF-8, non-string element
      │    └── TooLongError         over the model's limit with long="error" (limit + length)
-     ├── ModelError           a model cannot be loaded
+     ├── StoppedError         the caller's stop() asked to stop between batches
+ ├── ModelError           a model cannot be loaded
      │    ├── ModelNotFoundError   no such folder, no such hub id
      │    ├── HubUnreachableError  a hub id, no network, not in the local cache
      │    └── BrokenModelError     a folder is missing a file, or a file is wrong (names it)
+     │         └── TFCheckpointError   a Google TF checkpoint unreadable or unmappable (names
+     │                                 the file and the tensor)
      ├── SourceError          a corpus cannot be read (missing file, missing column)
      │    └── FormatVersionError   a bertex output of a format_version this bertex cannot read
      ├── RowError             a corpus row is bad under on_error="fail" (names the row)
@@ -17,10 +20,12 @@
      │    ├── OutputMismatchError  an existing output was made with other options or input
      │    └── OutputLockedError    another job holds the lock on the output (names its PID)
      ├── UnsafeCacheError     the cache can be written by other users (names the folder)
-     └── ExtraMissingError    an optional extra is not installed (names it)
+     ├── ExtraMissingError    an optional extra is not installed (names it)
+     ├── OverloadedError      the engine's queue is full (or it is closing): retry shortly
+     └── DeadlineError        no answer within the caller's deadline; its work was dropped
 
 Warnings are BertexWarning subclasses: UnknownTokenWarning, WeakPoolingWarning,
-LongInputWarning, TokenizerFixWarning, PrecisionWarning.
+LongInputWarning, TokenizerFixWarning, PrecisionWarning, CacheWarning, CasingWarning.
 """
 
 from __future__ import annotations
@@ -75,6 +80,14 @@ class TooLongError(InputError):
         msg = f"{length} tokens is over the model's limit of {limit} tokens"
         msg += f"; {hint}" if hint else "; use long='window' (default) or long='truncate'"
         super().__init__(msg, index)
+
+
+class StoppedError(BertexError):
+    """The caller's `stop()` said to stop; raised between forward batches, nothing returned."""
+
+    def __init__(self, batches_run: int) -> None:
+        self.batches_run = batches_run
+        super().__init__(f"stopped by the caller after {batches_run} forward batches")
 
 
 class ModelError(BertexError):
@@ -155,6 +168,19 @@ class ExtraMissingError(BertexError, ImportError):
         )
 
 
+class OverloadedError(BertexError):
+    """The engine cannot take the work now: its queue is full, or it is closing. Nothing of
+    the request was queued; retrying later is safe."""
+
+
+class DeadlineError(BertexError, TimeoutError):
+    """A request was not answered within its deadline; what was left of it was not run."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        super().__init__(f"no answer within {seconds:g} s; the rest of the request was dropped")
+
+
 class BertexWarning(UserWarning):
     """The root of bertex's warnings."""
 
@@ -177,3 +203,19 @@ class PrecisionWarning(BertexWarning):
 
 class TokenizerFixWarning(BertexWarning):
     """The tokenizer's saved settings contradicted its vocabulary and bertex corrected them."""
+
+
+class TFCheckpointError(BrokenModelError):
+    """A Google TensorFlow checkpoint that cannot be read or mapped onto a BERT model: not an
+    index, a missing or truncated shard, a crc32c mismatch, shapes that disagree with the
+    config, or a model family bertex does not map yet. Names the file and the tensor."""
+
+
+class CacheWarning(BertexWarning):
+    """A cache folder cannot be written: the work is done in a temporary place and redone on
+    the next load."""
+
+
+class CasingWarning(BertexWarning):
+    """A checkpoint does not say whether its tokenizer lowercases; bertex chose (and says how
+    to choose otherwise)."""

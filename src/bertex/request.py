@@ -84,6 +84,7 @@ def meta(request: Request, info: ModelInfo, weights_sha256: str, backend: Any) -
         normalize_source=request.normalize_source,
         dimensions=request.dimensions,
         device=str(backend.device),
+        model_origin=info.origin,
     )
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -20,7 +20,7 @@ from . import batching, windows
 from .align import Collector, dispatch
 from .assemble import Strategy
 from .backends import Backend
-from .errors import InputError, InvalidTextError
+from .errors import InputError, InvalidTextError, StoppedError
 from .request import want as want_of
 from .tokenize import TextTokenizer
 from .types import Batch, DocPlan, Encoding, ModelOutput, Request, Want
@@ -125,6 +125,7 @@ class Runner:
         clock: Clock,
         collect: bool,
         progress: bool = False,
+        stop: Callable[[], bool] | None = None,
     ) -> Ran:
         """Tokenize and plan chunk k+1 in a background thread while chunk k runs through the
         model (the tokenizer and the backends release the GIL), so memory stays bounded for any
@@ -144,7 +145,7 @@ class Runner:
 
         def forward(chunk: list[DocPlan]) -> None:
             start = time.perf_counter()
-            ran.collectors += self._forward_chunk(chunk, request, strategy, bar.update)
+            ran.collectors += self._forward_chunk(chunk, request, strategy, bar.update, stop)
             ran.plans += chunk
             clock.add("forward", time.perf_counter() - start)
 
@@ -169,12 +170,13 @@ class Runner:
         request: Request,
         strategy: Strategy,
         done: Any = None,  # (n) -> None: n more inputs are complete
+        stop: Callable[[], bool] | None = None,
     ) -> list[Collector]:
         collectors = [strategy.collector(p, request, self.hidden_size) for p in plans]
         flat = [w for p in plans for w in p.windows]
         pad_id = self.tokenizer.hf.pad_token_id or 0
         batches = batching.batches(flat, request.batch_tokens, request.max_batch_size, pad_id)
-        for batch, out in self._forward_all(batches, want_of(request)):
+        for batch, out in self._forward_all(_stoppable(batches, stop), want_of(request)):
             dispatch(out, batch.order, flat, collectors)
             if done is not None:  # an input is complete when its last window is
                 last = [flat[w].k == len(plans[flat[w].doc].windows) - 1 for w in batch.order]
@@ -246,6 +248,15 @@ def _encode_each(
 
 def _reindex(e: Encoding, index: int) -> Encoding:
     return replace(e, index=index)
+
+
+def _stoppable(batches: Iterator[Batch], stop: Callable[[], bool] | None) -> Iterator[Batch]:
+    """Ask `stop()` before each batch is handed to the backend (a server's caller went away,
+    or its deadline passed): the batches not yet started are never run."""
+    for n, batch in enumerate(batches):
+        if stop is not None and stop():
+            raise StoppedError(n)
+        yield batch
 
 
 def _bar(total: int, show: bool) -> Any:

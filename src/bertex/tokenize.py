@@ -8,13 +8,13 @@ cut into windows that each look like a normal input to the model.
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from .errors import EmptyInputError, InvalidTextError
+from .errors import EmptyInputError, InputError, InvalidTextError
 from .types import Encoding, Segment
 
 TextInput = str | bytes
@@ -153,6 +153,62 @@ def check_words(value: object, index: int) -> list[str]:
             index,
         )
     return [check_text(w, index) for w in value]
+
+
+def check_inputs(
+    inputs: Any, text_pair: Any, split: bool, collect: bool
+) -> tuple[bool, list[Any], list[str] | None, list[int], list[InputError]]:
+    """The caller's inputs, checked: (single?, texts, pairs, the caller's index of each text,
+    the errors of the inputs left out when `collect`; raised at once otherwise). The one place
+    that decides what an input is: the library, the engine and every adapter call it."""
+    single = isinstance(inputs, (str, bytes)) or (
+        split and isinstance(inputs, (list, tuple)) and all(isinstance(w, str) for w in inputs)
+    )
+    items = [inputs] if single else as_list(inputs)
+    if len(items) == 0:
+        raise InvalidTextError("no inputs: the list is empty")
+    pair_items = None
+    if text_pair is not None:
+        pair_items = [text_pair] if isinstance(text_pair, (str, bytes)) else as_list(text_pair)
+        if len(pair_items) != len(items):
+            raise InvalidTextError(
+                f"{len(items)} texts but {len(pair_items)} text_pair values;"
+                " give one pair text per text"
+            )
+    check = check_words if split else check_text
+    texts: list[Any] = []
+    pairs: list[str] | None = [] if pair_items is not None else None
+    kept: list[int] = []
+    errors: list[InputError] = []
+    for i, x in enumerate(items):
+        try:
+            text = check(x, i)
+            pair = check_text(pair_items[i], i) if pair_items is not None else None
+        except InputError as e:
+            if not collect:
+                raise
+            errors.append(e)
+            continue
+        texts.append(text)
+        if pairs is not None and pair is not None:
+            pairs.append(pair)
+        kept.append(i)
+    return single, texts, pairs, kept, errors
+
+
+def as_list(value: Any) -> list[Any]:
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    if isinstance(value, Mapping):
+        raise InvalidTextError(
+            f"expected a string or a list of strings, got a {type(value).__name__}; "
+            "pass list(d.values()) or list(d) to say which"
+        )
+    if isinstance(value, (set, frozenset)) or not isinstance(value, Iterable):
+        raise InvalidTextError(
+            f"expected a string or a list of strings, got {type(value).__name__}"
+        )
+    return list(value)
 
 
 class TextTokenizer:

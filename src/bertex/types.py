@@ -138,6 +138,7 @@ class Meta:
     normalize_source: str | None = None  # "model config", "requested", "not a pooled vector"
     dimensions: int | None = None  # vectors truncated to their first N values
     device: str = "cpu"  # where the model ran: "cpu", "cuda:0", ...
+    model_origin: str | None = None  # a converted TF checkpoint: folder, hash, casing chosen
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

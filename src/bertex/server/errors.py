@@ -6,12 +6,16 @@ from dataclasses import dataclass
 
 from ..errors import (
     BertexError,
+    DeadlineError,
     EmptyInputError,
     InputError,
     InvalidTextError,
     OptionError,
+    OverloadedError,
     TooLongError,
 )
+
+RETRY = {"Retry-After": "1"}
 
 
 @dataclass
@@ -37,6 +41,10 @@ def to_api_error(e: Exception, param: str | None = None) -> ApiError:
         return ApiError(422, str(e), param=_indexed(param, e.index), code=code)
     if isinstance(e, OptionError):
         return ApiError(422, str(e), param=e.name, code="invalid_value")
+    if isinstance(e, OverloadedError):
+        return ApiError(429, str(e), type="rate_limit_error", code="queue_full", headers=RETRY)
+    if isinstance(e, DeadlineError):
+        return ApiError(503, str(e), type="server_error", code="deadline_exceeded", headers=RETRY)
     if isinstance(e, BertexError):
         return ApiError(500, str(e), type="server_error", code="model_error")
     return ApiError(

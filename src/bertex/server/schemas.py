@@ -13,7 +13,7 @@ from ..config import EmbedOptions
 from ..errors import OptionError
 from .errors import ApiError
 
-EMBED_FIELDS = (
+EMBED_FIELDS: tuple[str, ...] = (
     "level",
     "layers",
     "combine",
@@ -27,7 +27,18 @@ EMBED_FIELDS = (
     "attentions",
     "is_split_into_words",
     "dtype",
+    "dimensions",
 )
+COMMON_FIELDS = ("input", "model", "user")
+EMBED_ROUTE_FIELDS = COMMON_FIELDS + EMBED_FIELDS + ("text_pair", "encoding_format")
+EMBEDDINGS_FIELDS = COMMON_FIELDS + (
+    "encoding_format",
+    "dimensions",
+    "truncate",
+    "long",
+    "normalize",
+)
+TOKENIZE_FIELDS = COMMON_FIELDS + ("text_pair", "max_length", "is_split_into_words", "long")
 
 
 def parse_json(raw: bytes) -> dict[str, Any]:
@@ -39,6 +50,10 @@ def parse_json(raw: bytes) -> dict[str, Any]:
         ) from None
     try:
         doc = json.loads(text)
+    except RecursionError:
+        raise ApiError(
+            400, "the request body is not valid JSON: nested too deeply", code="invalid_json"
+        ) from None
     except json.JSONDecodeError as e:
         raise ApiError(
             400,
@@ -58,7 +73,9 @@ def texts(
     required: bool = True,
     words: bool = False,
 ) -> list[Any] | None:
-    """`input` as a string or a list of strings (or lists of words), checked one by one."""
+    """`input` as a string or a list (of strings, or of word lists): the request's shape and the
+    server's limits. Whether each item is valid text is the library's check (the engine runs
+    it before queueing), so it is written once."""
     if name not in doc or doc[name] is None:
         if required:
             raise ApiError(
@@ -94,51 +111,60 @@ def texts(
             code="too_many_inputs",
         )
     for i, item in enumerate(items):
-        _check_item(item, f"{name}[{i}]", max_chars, words)
+        n = _chars(item)
+        if n > max_chars:
+            raise ApiError(
+                413,
+                f"'{name}[{i}]' has {n} characters; the limit is {max_chars}",
+                param=f"{name}[{i}]",
+                code="input_too_long",
+            )
     return items
 
 
-def _check_item(item: Any, param: str, max_chars: int, words: bool) -> None:
-    if words:
-        if not isinstance(item, list) or not all(isinstance(w, str) for w in item):
-            raise ApiError(
-                422, f"'{param}' must be a list of words", param=param, code="invalid_type"
-            )
-        item = " ".join(item)
-    if isinstance(item, list) and all(isinstance(t, int) for t in item):
+def _chars(item: Any) -> int:
+    if isinstance(item, str):
+        return len(item)
+    if isinstance(item, list):
+        return sum(len(w) for w in item if isinstance(w, str))
+    return 0
+
+
+def known_fields(doc: dict[str, Any], valid: tuple[str, ...]) -> None:
+    """Refuse fields the route does not know (a typo like 'levle' would be silently ignored)."""
+    unknown = sorted(k for k in doc if k not in valid)
+    if unknown:
         raise ApiError(
             422,
-            f"'{param}': token-id input is not supported; send text",
-            param=param,
-            code="invalid_type",
+            f"unknown field {unknown[0]!r}; valid fields: {', '.join(sorted(valid))}",
+            param=unknown[0],
+            code="unknown_field",
         )
-    if not isinstance(item, str):
+
+
+def encoding_format(doc: dict[str, Any]) -> str:
+    fmt = doc.get("encoding_format") or "float"
+    if fmt not in ("float", "base64"):
         raise ApiError(
             422,
-            f"'{param}' must be a string, got {type(item).__name__}",
-            param=param,
-            code="invalid_type",
+            f"encoding_format={fmt!r} is not valid; choose one of: 'float', 'base64'",
+            param="encoding_format",
+            code="invalid_value",
         )
-    if not item.strip():
+    return str(fmt)
+
+
+def served_model(doc: dict[str, Any], name: str) -> None:
+    """A `model` field, when given, must name the model this server serves."""
+    given = doc.get("model")
+    names = {name, name.lower(), name.split("/")[-1], name.split("/")[-1].lower()}
+    if given is not None and str(given) not in names and str(given).lower() not in names:
         raise ApiError(
-            422, f"'{param}' is empty or whitespace only", param=param, code="empty_input"
+            404,
+            f"model {given!r} is not served here; this server serves {name!r}",
+            param="model",
+            code="model_not_found",
         )
-    if len(item) > max_chars:
-        raise ApiError(
-            413,
-            f"'{param}' has {len(item)} characters; the limit is {max_chars}",
-            param=param,
-            code="input_too_long",
-        )
-    try:
-        item.encode("utf-8")
-    except UnicodeEncodeError as e:
-        raise ApiError(
-            422,
-            f"'{param}' has a lone surrogate at character {e.start}",
-            param=param,
-            code="invalid_input",
-        ) from None
 
 
 def embed_options(doc: dict[str, Any], **fixed: Any) -> EmbedOptions:
@@ -146,9 +172,18 @@ def embed_options(doc: dict[str, Any], **fixed: Any) -> EmbedOptions:
     for key in ("special_tokens", "normalize", "attentions", "is_split_into_words"):
         if key in given and not isinstance(given[key], bool):
             raise ApiError(422, f"'{key}' must be true or false", param=key, code="invalid_type")
-    for key in ("stride", "max_length"):
+    for key in ("stride", "max_length", "dimensions"):
         if key in given and (not isinstance(given[key], int) or isinstance(given[key], bool)):
             raise ApiError(422, f"'{key}' must be an integer", param=key, code="invalid_type")
+    layers = given.get("layers")
+    if isinstance(layers, list) and len(set(map(repr, layers))) < len(layers):
+        raise ApiError(
+            422,
+            f"'layers' names a layer more than once ({len(layers)} entries, "
+            f"{len(set(map(repr, layers)))} distinct); list each layer once",
+            param="layers",
+            code="invalid_value",
+        )
     try:
         return EmbedOptions.create(**{**given, **fixed})
     except OptionError as e:
@@ -162,37 +197,32 @@ def encode_vector(v: np.ndarray, fmt: str) -> Any:
     return v.tolist()
 
 
-def reshape_dimensions(vectors: np.ndarray, dims: int | None, normalize: bool) -> np.ndarray:
-    """OpenAI's `dimensions`: keep the first `dims` values and re-normalize."""
-    if dims is None:
-        return vectors
-    out = vectors[:, :dims]
-    if normalize:
-        out = out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
-    return out
-
-
 def token_record(i: int, r: Any, fmt: str) -> dict[str, Any]:
     rec: dict[str, Any] = {"object": "embedding", "index": i}
     rec.update(r.layout())
-    if not hasattr(r, "words"):
+    if r.kind == "token":
         rec["sequence_ids"] = r.sequence_ids.tolist()
     vectors = np.asarray(r.vectors, dtype=np.float32)
     rec["shape"] = list(vectors.shape)
     rec["embedding"] = (
         encode_vector(vectors.reshape(-1), fmt) if fmt == "base64" else vectors.tolist()
     )
-    if getattr(r, "attentions", None) is not None:
+    if r.kind == "token" and r.attentions is not None:
         rec["attentions"] = r.attentions.tolist()
-    rec["report"] = report(r.report)
+    rec["report"] = r.report.to_dict()
     return rec
 
 
-def report(r: Any) -> dict[str, Any]:
+def window_record(i: int, r: Any, fmt: str) -> dict[str, Any]:
+    """level="window": one vector per window, with the character span each window owns."""
+    vectors = np.asarray(r.vectors, dtype=np.float32)  # (W, D)
     return {
-        "n_tokens": r.n_tokens,
-        "n_windows": r.n_windows,
-        "truncated": r.truncated,
-        "unk_count": r.unk_count,
-        "seen_tokens": r.seen_tokens,
+        "object": "embedding",
+        "index": i,
+        "spans": r.spans.tolist(),
+        "shape": list(vectors.shape),
+        "embedding": encode_vector(vectors.reshape(-1), fmt)
+        if fmt == "base64"
+        else vectors.tolist(),
+        "report": r.report.to_dict(),
     }
