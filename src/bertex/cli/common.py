@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
 from ..config import EmbedOptions, LoadOptions, choices_of, default_of
 
