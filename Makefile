@@ -19,8 +19,8 @@ $(STAMP): pyproject.toml constraints.txt Makefile
 	touch $(STAMP)
 
 run: install
-	HF_HUB_OFFLINE=1 $(VENV)/bin/bertex embed "你好，世界！" "BERT turns text into vectors."
-	HF_HUB_OFFLINE=1 $(VENV)/bin/bertex embed --level sentence "A man is playing a guitar." "Someone plays an instrument." "你好，世界！"
+	HF_HUB_OFFLINE=1 $(VENV)/bin/bertex embed --level token "你好，世界！" "BERT turns text into vectors."
+	HF_HUB_OFFLINE=1 $(VENV)/bin/bertex embed "A man is playing a guitar." "Someone plays an instrument." "你好，世界！"
 
 test: install
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q $(PYTEST_ARGS)

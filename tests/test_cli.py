@@ -25,7 +25,7 @@ def run(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess:
 
 @pytest.mark.slow
 def test_readme_main_job_shows_tokens_shape_preview_and_unk_warning():
-    p = run("embed", "你好，世界！", "BERT turns text into vectors.")
+    p = run("embed", "--level", "token", "你好，世界！", "BERT turns text into vectors.")
     out, err = p.stdout.decode(), p.stderr.decode()
     assert p.returncode == 0, err
     assert "[UNK] '你'" in out and "(8, 384)" in out and "[CLS]" in out
@@ -59,10 +59,17 @@ def test_usage_errors_exit_2_with_one_line(bert_dir):
 
 
 def test_embed_human_output(bert_dir, capsys):
-    assert main(["embed", "a man is dancing", "--model", str(bert_dir)]) == 0
+    assert main(["embed", "a man is dancing", "--model", str(bert_dir), "--level", "token"]) == 0
     out = capsys.readouterr().out
     assert "vectors (6, 32) float32" in out and "dancing" in out or "##" in out
     assert "1 inputs" in out
+
+
+def test_the_default_level_is_sentence_as_in_python(bert_dir, tiny_bert, capsys):
+    texts = ["a man is dancing", "a child rides a horse"]
+    assert main(["embed", *texts, "--model", str(bert_dir), "--format", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["meta"]["level"] == "sentence" == tiny_bert.embed(texts).meta.level
 
 
 def test_sentence_json_matches_the_library(bert_dir, tiny_bert, capsys):
@@ -87,6 +94,8 @@ def test_token_jsonl_has_tokens_offsets_and_meta(bert_dir, capsys):
                 "the child",
                 "--model",
                 str(bert_dir),
+                "--level",
+                "token",
                 "--format",
                 "jsonl",
                 "--layers=-2,-1",
@@ -128,7 +137,7 @@ def test_npy_output_with_metadata_beside_it(bert_dir, tiny_bert, tmp_path):
     assert meta["weights_sha256"] == tiny_bert.weights_sha256
     assert bertex.read(out).ids == [0, 1]
     assert (
-        main(["embed", "a", "b", "--model", str(bert_dir), "--format", "npy", "--out", str(out)])
+        main(["embed", "a", "b", "--model", str(bert_dir), "--level", "token", "--out", str(out)])
         == 2
     )  # token vectors of 2 inputs do not fit one array
 
@@ -203,6 +212,8 @@ def test_pairs_and_attentions_from_the_cli(bert_dir, capsys):
                 "a horse",
                 "--model",
                 str(bert_dir),
+                "--level",
+                "token",
                 "--attentions",
                 "--format",
                 "jsonl",

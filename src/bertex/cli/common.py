@@ -55,7 +55,8 @@ def add_embed_options(p: argparse.ArgumentParser) -> None:
         choices=choices_of("level"),
         default=None,
         dest="explicit_level",
-        help="token (default for TEXT), sentence (default for --input), word, hidden_states",
+        help="sentence (default: one vector per input; $BERTEX_LEVEL), token, word, window "
+        "(one vector per window of a long text) or hidden_states",
     )
     p.add_argument(
         "--layers", help="Hugging Face numbering: 0 embeddings, -1 last; --layers=-4,-3 or all"
@@ -80,10 +81,10 @@ def add_embed_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-tokens", type=int, help=_default("batch_tokens"))
 
 
-def level_of(args: argparse.Namespace) -> str:
-    if args.explicit_level is not None:
-        return args.explicit_level
-    return "sentence" if getattr(args, "input", None) is not None else "token"
+def level_of(args: argparse.Namespace) -> str | None:
+    """One rule, as in Python: --level, else BERTEX_LEVEL, else "sentence" (one vector per
+    input). Only the deprecated --file keeps its old default, "token"."""
+    return args.explicit_level
 
 
 def embed_kwargs(args: argparse.Namespace) -> dict:

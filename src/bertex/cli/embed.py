@@ -64,8 +64,6 @@ def run(args: argparse.Namespace) -> int:
     _check_out(args)
     if args.texts == ["-"] and args.input is None:
         args.input, args.texts = "-", []
-        if args.explicit_level is None:
-            args.explicit_level = "token"  # what '-' gives without --out
     if args.input is not None:
         if args.texts:
             raise InputError("give TEXT arguments or --input, not both")

@@ -1,0 +1,40 @@
+"""Environment variables mean one thing each and are documented in one README table."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import fields
+from pathlib import Path
+
+from bertex.config import EmbedOptions, LoadOptions
+from bertex.server.config import ServerConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _table() -> str:
+    text = (ROOT / "README.md").read_text()
+    start = text.index("## Environment variables")
+    end = text.find("\n## ", start + 1)
+    return text[start : end if end > 0 else None]
+
+
+def _names(cls: type) -> set[str]:
+    return {f"BERTEX_{f.name.upper()}" for f in fields(cls)}
+
+
+def test_no_variable_means_two_things():
+    objects = [_names(EmbedOptions), _names(LoadOptions), _names(ServerConfig)]
+    for i, a in enumerate(objects):
+        for b in objects[i + 1 :]:
+            assert a & b == set()
+
+
+def test_every_variable_is_in_the_one_table():
+    read_in_code = set(re.findall(r"BERTEX_[A-Z0-9_]+", "".join(
+        p.read_text() for p in (ROOT / "src" / "bertex").rglob("*.py")
+    )))
+    every = read_in_code | _names(EmbedOptions) | _names(LoadOptions) | _names(ServerConfig)
+    documented = set(re.findall(r"`(BERTEX_[A-Z0-9_]+)`", _table()))
+    assert every - documented == set()
+    assert documented - every == set()  # and nothing documented that no code reads
