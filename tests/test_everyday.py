@@ -121,3 +121,15 @@ def test_a_typo_of_the_embedded_model_is_named(tmp_path, monkeypatch):
         bertex.load("all-MiniLM-L6")
     with pytest.raises(bertex.ModelNotFoundError, match="did you mean"):
         bertex.load("all-minilm-l6-v3")
+
+
+def test_an_input_over_max_chars_is_refused_before_tokenizing(tiny_bert):
+    big = "word " * 30  # 150 characters
+    with pytest.raises(bertex.TooLongError, match=r"input 1: 150 characters .*max_chars=100"):
+        tiny_bert.embed(["ok", big], max_chars=100)
+    got = tiny_bert.embed(["ok", big, "fine"], max_chars=100, on_error="collect")
+    assert got.kept == (0, 2) and got.errors[0].unit == "characters"
+    assert tiny_bert.embed(big, max_chars=0).vectors.shape[0] == 1  # 0: no limit
+    assert bertex.EmbedOptions().max_chars == 10_000_000
+    with pytest.raises(bertex.TooLongError):
+        tiny_bert.embed(big, max_chars=149)  # one character over

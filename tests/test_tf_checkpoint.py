@@ -534,8 +534,9 @@ def test_documented_commands_run_on_a_chinese_folder(
         args = shlex.split(line.replace("./chinese_L-12_H-768_A-12", folder))
         args = [str(tmp_path / "hf") if a == "./bert-base-chinese-hf" else a for a in args[1:]]
         assert main(args) == 0, line
-        outputs[args[0] + (" word" if "--level" in args else "")] = capsys.readouterr().out
+        level = f" {args[args.index('--level') + 1]}" if "--level" in args else ""
+        outputs[args[0] + level] = capsys.readouterr().out
     assert "each Han (CJK) character is a word of its own" in outputs["info"]
-    assert "8 tokens, vectors (8, 32)" in outputs["embed"]
+    assert "8 tokens, vectors (8, 32)" in outputs["embed token"]
     assert "6 words, vectors (6, 32)" in outputs["embed word"]
     assert (tmp_path / "hf" / "model.safetensors").exists()

@@ -171,7 +171,7 @@ class Model:
         clock = Clock(timings)
         request = self.resolve(opts)
         single, texts, pairs, kept, errors = check_inputs(
-            inputs, text_pair, request.split_words, collect
+            inputs, text_pair, request.split_words, collect, request.max_chars
         )
         strategy = assemble.strategy(request)
         ran = (
@@ -257,7 +257,9 @@ class Model:
             level="token", is_split_into_words=is_split_into_words, max_length=max_length, long=long
         )
         request = self.resolve(opts)
-        single, texts, pairs, _, _ = check_inputs(inputs, text_pair, is_split_into_words, False)
+        single, texts, pairs, _, _ = check_inputs(
+            inputs, text_pair, is_split_into_words, False, request.max_chars
+        )
         plans = self.runner.prepare(texts, pairs, request, None, 0)
         out = [Tokenized.of(p, assemble.report(p)) for p in plans]
         return out[0] if single else out

@@ -62,6 +62,8 @@ class EmbedOptions:
     max_length tokens per window including special tokens; None is the model's limit.
     batch_tokens  the token budget of one forward pass (padded batch size x length).
     max_batch_size  windows per forward pass at most.
+    max_chars  characters of one input at most (0: no limit); a longer one is a
+               TooLongError naming its index, before the tokenizer sees it.
     dimensions the first N values of each output vector (Matryoshka-style), normalized after
                truncation when normalize is on; None keeps them all.
     """
@@ -82,6 +84,7 @@ class EmbedOptions:
     batch_tokens: int = 2048
     max_batch_size: int = 32
     dimensions: int | None = None
+    max_chars: int | None = 10_000_000
 
     @classmethod
     def create(cls, **kwargs: Any) -> EmbedOptions:
@@ -96,9 +99,18 @@ class EmbedOptions:
                 given[key] = _choice(key, given[key], choices)
         if "layers" in given and given["layers"] is not None:
             given["layers"] = _layers(given["layers"])
-        for key in ("stride", "max_length", "batch_tokens", "max_batch_size", "dimensions"):
+        for key in (
+            "stride",
+            "max_length",
+            "batch_tokens",
+            "max_batch_size",
+            "dimensions",
+            "max_chars",
+        ):
             if key in given and given[key] is not None:
-                given[key] = _positive_int(key, given[key], allow_zero=key == "stride")
+                given[key] = _positive_int(
+                    key, given[key], allow_zero=key in ("stride", "max_chars")
+                )
         return cls(**given)
 
     @classmethod
@@ -216,7 +228,14 @@ def _positive_int(name: str, value: object, allow_zero: bool = False) -> int:
 def _parse_env(name: str, raw: str) -> Any:
     if name in ("special_tokens", "attentions", "is_split_into_words", "normalize"):
         return raw.strip().lower() in ("1", "true", "yes", "on")
-    if name in ("stride", "max_length", "batch_tokens", "max_batch_size", "dimensions"):
+    if name in (
+        "stride",
+        "max_length",
+        "batch_tokens",
+        "max_batch_size",
+        "dimensions",
+        "max_chars",
+    ):
         try:
             return int(raw)
         except ValueError:

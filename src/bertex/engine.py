@@ -177,7 +177,7 @@ class Engine:
         if options is not None and kwargs:
             opts = EmbedOptions.create(**{**options.to_dict(), **kwargs})
         single, texts, pairs, origin, early = check_inputs(
-            inputs, text_pair, opts.is_split_into_words, collect
+            inputs, text_pair, opts.is_split_into_words, collect, opts.max_chars
         )
         if not texts:  # every input failed its check
             return Collected(None, tuple(early), ())

@@ -75,9 +75,19 @@ class InvalidTextError(InputError):
 class TooLongError(InputError):
     """Over the model's limit while long="error"."""
 
-    def __init__(self, length: int, limit: int, index: int | None = None, hint: str = "") -> None:
-        self.length, self.limit = length, limit
-        msg = f"{length} tokens is over the model's limit of {limit} tokens"
+    def __init__(
+        self,
+        length: int,
+        limit: int,
+        index: int | None = None,
+        hint: str = "",
+        unit: str = "tokens",
+    ) -> None:
+        self.length, self.limit, self.unit = length, limit, unit
+        if unit == "tokens":
+            msg = f"{length} tokens is over the model's limit of {limit} tokens"
+        else:
+            msg = f"{length:,} {unit} is over the limit of {limit:,} {unit}"
         msg += f"; {hint}" if hint else "; use long='window' (default) or long='truncate'"
         super().__init__(msg, index)
 

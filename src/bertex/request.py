@@ -48,6 +48,7 @@ def resolve(opts: EmbedOptions, info: ModelInfo, n_special: int) -> Request:
         batch_tokens=opts.batch_tokens,
         max_batch_size=opts.max_batch_size,
         dimensions=_dimensions(opts, info, layers, combine),
+        max_chars=opts.max_chars or 0,
     )
 
 

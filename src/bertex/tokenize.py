@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import EmptyInputError, InputError, InvalidTextError
+from .errors import EmptyInputError, InputError, InvalidTextError, TooLongError
 from .types import Encoding, Segment
 
 TextInput = str | bytes
@@ -156,7 +156,7 @@ def check_words(value: object, index: int) -> list[str]:
 
 
 def check_inputs(
-    inputs: Any, text_pair: Any, split: bool, collect: bool
+    inputs: Any, text_pair: Any, split: bool, collect: bool, max_chars: int | None = None
 ) -> tuple[bool, list[Any], list[str] | None, list[int], list[InputError]]:
     """The caller's inputs, checked: (single?, texts, pairs, the caller's index of each text,
     the errors of the inputs left out when `collect`; raised at once otherwise). The one place
@@ -184,6 +184,7 @@ def check_inputs(
         try:
             text = check(x, i)
             pair = check_text(pair_items[i], i) if pair_items is not None else None
+            _check_size(text, pair, max_chars, i)
         except InputError as e:
             if not collect:
                 raise
@@ -194,6 +195,23 @@ def check_inputs(
             pairs.append(pair)
         kept.append(i)
     return single, texts, pairs, kept, errors
+
+
+def _check_size(text: Any, pair: str | None, max_chars: int | None, index: int) -> None:
+    """Bound one input before the tokenizer sees it: tokenizing 200 MB at once takes tens of
+    GB (offsets and strings per token), whatever windowing does afterwards."""
+    if not max_chars:
+        return
+    n = (len(text) if isinstance(text, str) else sum(len(w) + 1 for w in text)) + len(pair or "")
+    if n > max_chars:
+        raise TooLongError(
+            n,
+            max_chars,
+            index,
+            f"that many characters is over max_chars={max_chars:,}; split the document "
+            "(bertex.split_sentences) or raise max_chars (0: no limit)",
+            unit="characters",
+        )
 
 
 def as_list(value: Any) -> list[Any]:

@@ -347,6 +347,7 @@ class Request:
     batch_tokens: int
     max_batch_size: int
     dimensions: int | None = None  # keep the first N values of each vector
+    max_chars: int = 0  # characters of one input at most; 0: no limit
 
     @property
     def uses_pooler(self) -> bool:
