@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check
 STAMP  := $(VENV)/.bertex-installed
 
-.PHONY: install run test lint bench soak clean
+.PHONY: install run test lint bench soak shell clean
 
 install: $(STAMP)
 
@@ -33,6 +33,11 @@ bench: install
 # script in bench/soak/, with its own defaults (SOAK_ARGS go to each, e.g. --seconds 30)
 soak: install
 	for f in bench/soak/*.py; do HF_HUB_OFFLINE=1 $(PY) $$f $(SOAK_ARGS) || exit 1; done
+
+# a shell with .venv active, so that `bertex` and `import bertex` are found (exit to leave)
+shell: install
+	@echo "bertex: a shell with .venv active; 'exit' leaves it"
+	@. $(VENV)/bin/activate && exec $${SHELL:-/bin/bash} -i
 
 lint: install
 	$(PIP) install -q -c constraints.txt -e '.[dev]'

@@ -6,7 +6,7 @@ import re
 from dataclasses import fields
 from pathlib import Path
 
-from bertex.config import EmbedOptions, LoadOptions
+from bertex.config import EmbedOptions, LoadOptions, env_fields
 from bertex.server.config import ServerConfig
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -20,7 +20,8 @@ def _table() -> str:
 
 
 def _names(cls: type) -> set[str]:
-    return {f"BERTEX_{f.name.upper()}" for f in fields(cls)}
+    names = env_fields(cls) if cls is not ServerConfig else [f.name for f in fields(cls)]
+    return {f"BERTEX_{n.upper()}" for n in names}
 
 
 def test_no_variable_means_two_things():

@@ -65,7 +65,7 @@ def test_corpus_example_runs_as_written(tmp_path):
 
     repo = README.parent
     shutil.copytree(repo / "examples", tmp_path / "examples")
-    block = _block("## Embedding a corpus", "bash")
+    block = _block("## Embedding a file or a corpus", "bash")
     bin_dir = str(Path(sys.executable).parent)
     env = {**os.environ, "PATH": bin_dir + os.pathsep + os.environ["PATH"], "HF_HUB_OFFLINE": "1"}
     outputs = []

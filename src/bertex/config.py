@@ -118,7 +118,8 @@ class EmbedOptions:
         """Defaults from BERTEX_* variables (BERTEX_LEVEL, BERTEX_LONG, ...), then overrides."""
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {}
-        for f in fields(cls):
+        for name in env_fields(cls):
+            f = next(f for f in fields(cls) if f.name == name)
             raw = env.get(f"BERTEX_{f.name.upper()}")
             if raw is not None:
                 values[f.name] = _parse_env(f.name, raw)
@@ -153,6 +154,16 @@ class LoadOptions:
             if key in values:
                 values[key] = _choice(key, values[key], _CHOICES[key])
         return cls(**values)
+
+
+# Options with no environment variable: BERTEX_MAX_CHARS is the server's limit per text (one
+# variable, one meaning); the library's own bound on one input is set in code or by the CLI.
+NOT_FROM_ENV = frozenset({"max_chars"})
+
+
+def env_fields(cls: type) -> tuple[str, ...]:
+    """The fields of an options object that a BERTEX_<NAME> variable sets."""
+    return tuple(f.name for f in fields(cls) if f.name not in NOT_FROM_ENV)
 
 
 def default_of(cls: type, name: str) -> Any:

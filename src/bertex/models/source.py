@@ -1,4 +1,4 @@
-"""Name or folder -> a checked, ready model: resolve, validate, load, describe.
+"""Name or folder -> a checked model folder: the embedded model, a local or TF folder, a hub id.
 
 Accepted: a local Hugging Face folder, a sentence-transformers folder (modules.json), a Google
 TF BERT checkpoint folder (converted once and cached, see tf_cache.py), the embedded default
