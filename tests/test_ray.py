@@ -61,5 +61,5 @@ def test_without_ray_the_error_names_the_extra(monkeypatch):
     from bertex.distributed import ray_engine
 
     monkeypatch.setitem(sys.modules, "ray", None)
-    with pytest.raises(bertex.ExtraMissingError, match=r"pip install 'bertex\[ray\]'"):
+    with pytest.raises(bertex.ExtraMissingError, match=r"pip install -e '\.\[ray\]'"):
         ray_engine.ray_executor("m", bertex.EmbedOptions(), False, True)

@@ -341,7 +341,7 @@ def test_without_fastapi_the_error_names_the_extra(monkeypatch, capsys):
 
     monkeypatch.setitem(sys.modules, "fastapi", None)
     assert main(["serve"]) == 2
-    assert "pip install 'bertex[server]'" in capsys.readouterr().err
+    assert "pip install -e '.[server]'" in capsys.readouterr().err
 
 
 def test_server_config_from_environment_and_flags():

@@ -174,7 +174,7 @@ class ExtraMissingError(BertexError, ImportError):
         self.extra = extra
         super().__init__(
             f"{what} needs the optional extra {extra!r} ({module} is not installed): "
-            f"pip install 'bertex[{extra}]'"
+            f"pip install -e '.[{extra}]' in the bertex checkout (make run installs every extra)"
         )
 
 
