@@ -133,3 +133,20 @@ def test_an_input_over_max_chars_is_refused_before_tokenizing(tiny_bert):
     assert bertex.EmbedOptions().max_chars == 10_000_000
     with pytest.raises(bertex.TooLongError):
         tiny_bert.embed(big, max_chars=149)  # one character over
+
+
+def test_window_level_from_the_cli_prints_and_reads_back(bert_dir, tiny_bert, tmp_path, capsys):
+    from bertex.cli.main import main
+
+    text = long_text(150)
+    assert main(["embed", "--model", str(bert_dir), "--level", "window", text]) == 0
+    assert "windows, vectors" in capsys.readouterr().out
+    out = tmp_path / "w.parquet"
+    assert (
+        main(["embed", "--model", str(bert_dir), "--level", "window", text, "--out", str(out)]) == 0
+    )
+    stored = bertex.read(out)
+    want = tiny_bert.embed(text, level="window")
+    assert stored.meta["level"] == "window" and stored.tokens[0] == want.pieces
+    assert np.abs(stored.vectors[0] - want.vectors).max() <= 1e-6
+    assert np.array_equal(stored.offsets[0], want.spans)

@@ -294,9 +294,24 @@ class WindowEmbeddings:
     def __len__(self) -> int:
         return int(self.vectors.shape[0])
 
+    text_pair: ClassVar[None] = None  # windows are never made for text pairs
+
     @property
     def pieces(self) -> list[str]:
         return [self.text[a:b] for a, b in self.spans.tolist()]
+
+    @property
+    def offsets(self) -> np.ndarray:
+        """The spans, under the name the token and word results use: (W, 2)."""
+        return self.spans
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.vectors.shape)
+
+    def layout(self) -> dict[str, Any]:
+        """Where each vector comes from, as JSON-ready lists (the CLI's and server's records)."""
+        return {"pieces": self.pieces, "offsets": self.spans.tolist()}
 
 
 Result = TokenEmbedding | WordEmbedding | SentenceEmbeddings | WindowEmbeddings

@@ -21,7 +21,18 @@ def human_results(result: Any, n: int) -> str:
     return "\n".join(out) + _summary([r.report for r in items], items[0].meta)
 
 
+def _human_windows(i: int, r: Any, n: int) -> str:
+    lines = [f"input {i}: {len(r)} windows, vectors {r.shape} {r.vectors.dtype}{_flags(r.report)}"]
+    for j, ((s, e), v) in enumerate(zip(r.spans.tolist(), r.vectors)):
+        piece = r.text[s:e]
+        shown = piece if len(piece) <= 40 else piece[:18] + " ... " + piece[-17:]
+        lines.append(f"  {j:>4}  {s:>6}:{e:<6} {shown!r} {preview(v, n)}")
+    return "\n".join(lines)
+
+
 def _human_item(i: int, r: Any, n: int) -> str:
+    if r.kind == "window":
+        return _human_windows(i, r, n)
     lines = [f"input {i}: {r.text!r}" + (f" + {r.text_pair!r}" if r.text_pair else "")]
     what = "words" if r.kind == "word" else "tokens"
     names = getattr(r, what)

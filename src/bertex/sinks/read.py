@@ -24,7 +24,18 @@ import numpy as np
 from ..errors import FormatVersionError, OptionError, SourceError
 from . import FORMAT_VERSION, beside, format_of
 
-STRUCTURE = ("id", "row", "vector", "vectors", "tokens", "words", "offsets", "text", "text_pair")
+STRUCTURE = (
+    "id",
+    "row",
+    "vector",
+    "vectors",
+    "tokens",
+    "words",
+    "pieces",
+    "offsets",
+    "text",
+    "text_pair",
+)
 _WHOLE = 8192  # rows per batch while a whole file is read
 
 
@@ -184,7 +195,7 @@ def from_arrow(batch: Any, meta: dict[str, Any]) -> Stored:
     if meta["level"] == "sentence":
         flat = _flat(batch.column("vector"), dtype)
         return Stored(ids, flat.reshape(-1, *shape), meta, texts, reports=reports, fields=fields)
-    key = "words" if meta["level"] == "word" else "tokens"
+    key = {"word": "words", "window": "pieces"}.get(meta["level"], "tokens")
     vectors = _ragged(batch.column("vectors"), dtype, shape)
     vectors = [v.transpose(1, 0, 2) if v.ndim == 3 else v for v in vectors]  # (K, T, H)
     offsets = _ragged(batch.column("offsets"), np.dtype(np.int64), [2])

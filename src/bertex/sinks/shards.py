@@ -12,8 +12,12 @@ from ..types import InputReport
 from .arrow import ids_array, ragged, vector_array, with_meta
 
 
+# the column naming what each vector of a per-input result stands for
+PER_ITEM = {"token": "tokens", "word": "words", "window": "pieces"}
+
+
 def kind_of(result: Any) -> str:
-    """ "sentence" | "token" | "word": the kind of a result of Model.embed (or of its list)."""
+    """ "sentence" | "token" | "word" | "window": the kind of a result of Model.embed (or of its list)."""
     return result[0].kind if isinstance(result, list) else result.kind
 
 
@@ -53,7 +57,7 @@ def shard_table(
         per = [_per_token(r.vectors) for r in result]
         shape = list(per[0].shape[1:])
         width = int(np.prod(shape))
-        key = "words" if kind_of(result) == "word" else "tokens"
+        key = PER_ITEM[kind_of(result)]
         cols[key] = pa.array([list(getattr(r, key)) for r in result])
         cols["offsets"] = ragged([r.offsets.astype(np.int32) for r in result], 2)
         cols["vectors"] = ragged(per, width)
