@@ -11,13 +11,12 @@ import pyarrow as pa
 from ..types import InputReport
 from .arrow import ids_array, ragged, vector_array, with_meta
 
-
 # the column naming what each vector of a per-input result stands for
 PER_ITEM = {"token": "tokens", "word": "words", "window": "pieces"}
 
 
 def kind_of(result: Any) -> str:
-    """ "sentence" | "token" | "word" | "window": the kind of a result of Model.embed (or of its list)."""
+    """The kind of a result of Model.embed (or of its list): "sentence", "token", ..."""
     return result[0].kind if isinstance(result, list) else result.kind
 
 
