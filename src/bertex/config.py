@@ -44,6 +44,9 @@ _CHOICES: dict[str, tuple[str, ...]] = {
 
 LayerSpec = int | tuple[int, ...] | Literal["all"]
 
+# the integer options (checked as integers >= 1; stride and max_chars may be 0)
+_INTS = ("stride", "max_length", "batch_tokens", "max_batch_size", "dimensions", "max_chars")
+
 
 @dataclass(frozen=True, kw_only=True)
 class EmbedOptions:
@@ -99,14 +102,7 @@ class EmbedOptions:
                 given[key] = _choice(key, given[key], choices)
         if "layers" in given and given["layers"] is not None:
             given["layers"] = _layers(given["layers"])
-        for key in (
-            "stride",
-            "max_length",
-            "batch_tokens",
-            "max_batch_size",
-            "dimensions",
-            "max_chars",
-        ):
+        for key in _INTS:
             if key in given and given[key] is not None:
                 given[key] = _positive_int(
                     key, given[key], allow_zero=key in ("stride", "max_chars")
@@ -239,14 +235,7 @@ def _positive_int(name: str, value: object, allow_zero: bool = False) -> int:
 def _parse_env(name: str, raw: str) -> Any:
     if name in ("special_tokens", "attentions", "is_split_into_words", "normalize"):
         return raw.strip().lower() in ("1", "true", "yes", "on")
-    if name in (
-        "stride",
-        "max_length",
-        "batch_tokens",
-        "max_batch_size",
-        "dimensions",
-        "max_chars",
-    ):
+    if name in _INTS:
         try:
             return int(raw)
         except ValueError:
