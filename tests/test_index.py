@@ -122,6 +122,7 @@ def test_duplicate_ids_refused_or_replaced(ix, model):
 
 def test_another_model_is_refused_naming_what_differs(ix, tmp_path):
     other = fake_model(name="other-bert")
+    other.weights_sha256 = "1" * 64
     with pytest.raises(bertex.IndexMismatchError, match="model: 'fake-bert' vs 'other-bert'"):
         Index.open(tmp_path / "ix", model=other)
     with pytest.warns(bertex.WeakPoolingWarning):

@@ -179,7 +179,7 @@ class Index:
 
     def _check_model(self, model: Any) -> None:
         prov = self.provenance
-        if (model.info.name, model.weights_sha256) != (prov.model, prov.weights_sha256):
+        if model.weights_sha256 != prov.weights_sha256:
             got = Provenance(model.info.name, model.weights_sha256, prov.level, prov.layers,
                              prov.combine, prov.pooling, prov.normalize, prov.dimensions,
                              prov.dim)

@@ -8,7 +8,7 @@ pooled the same way.
 >>> p = Provenance("m", "ab" * 32, "sentence", (6,), "concat", "mean", True, None, 384)
 >>> q = Provenance("m", "cd" * 32, "sentence", (6,), "concat", "cls", True, None, 384)
 >>> p.differences(q)
-["weights_sha256: 'abababab…' vs 'cdcdcdcd…'", "pooling: 'mean' vs 'cls'"]
+["model: 'm' vs 'm'", "weights_sha256: 'abababab…' vs 'cdcdcdcd…'", "pooling: 'mean' vs 'cls'"]
 """
 
 from __future__ import annotations
@@ -18,7 +18,9 @@ from typing import Any
 
 from ..errors import IndexMismatchError
 
-COMPARED = ("model", "weights_sha256", "layers", "combine", "pooling", "normalize", "dimensions")
+# The model's name is not compared: the same weights under another name (a path, the embedded
+# name) give the same vectors. It is named in the message when the weights differ.
+COMPARED = ("weights_sha256", "layers", "combine", "pooling", "normalize", "dimensions")
 
 
 @dataclass(frozen=True)
@@ -73,7 +75,9 @@ class Provenance:
         }
 
     def differences(self, other: Provenance) -> list[str]:
-        out = [
+        out = [f"model: {self.model!r} vs {other.model!r}"] if (
+            self.weights_sha256 != other.weights_sha256) else []
+        out += [
             f"{name}: {_short(getattr(self, name))} vs {_short(getattr(other, name))}"
             for name in COMPARED
             if getattr(self, name) != getattr(other, name)
