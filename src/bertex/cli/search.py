@@ -73,7 +73,7 @@ def best_part(ix: Any, query: str, text: str, span: tuple[int, int]) -> tuple[in
     sentences = split(text)
     if len(sentences) < 2:
         return 0, len(text)
-    opts = ix.provenance.embed_options()
+    opts = {k: v for k, v in ix.provenance.embed_options().items() if k != "level"}
     sims = ix.model.similarity([query], [s.text for s in sentences], **opts)[0]  # (S,)
     best = sentences[int(sims.argmax())]
     return best.start, best.end

@@ -1,0 +1,138 @@
+"""`bertex index ...` and `bertex search`: build from a corpus (bad rows recorded, resume
+without duplicates), build from a corpus output (no re-embedding), search formats, remove,
+info, repair, and one-line errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import bertex
+from bertex.cli.main import main
+from bertex.index import Index
+
+DOCS = [
+    {"id": "a", "text": "the cat sat on the mat. it was happy.", "lang": "en"},
+    {"id": "b", "text": "dogs like to run in the park", "lang": "en"},
+    {"id": "c", "text": "le chat est sur le tapis", "lang": "fr"},
+    {"id": "bad", "text": None, "lang": "en"},
+    {"id": "d", "text": "a guitar plays music", "lang": "de"},
+]
+
+
+@pytest.fixture
+def corpus(tmp_path) -> Path:
+    path = tmp_path / "c.jsonl"
+    path.write_text("".join(json.dumps(d) + "\n" for d in DOCS), encoding="utf-8")
+    return path
+
+
+def _build(tmp_path, corpus, bert_dir, *extra):
+    ix = tmp_path / "ix"
+    code = main(["index", "build", str(ix), "--input", str(corpus), "--model", str(bert_dir),
+                 "--field", "lang", "-q", *extra])
+    return code, ix
+
+
+def test_build_records_bad_rows_and_search_matches_the_library(tmp_path, corpus, bert_dir,
+                                                                tiny_bert, capsys):
+    code, ix = _build(tmp_path, corpus, bert_dir)
+    assert code == 0
+    errors = [json.loads(x) for x in (tmp_path / "ix.errors.jsonl").read_text().splitlines()]
+    assert [e["id"] for e in errors] == ["bad"]
+    capsys.readouterr()
+    assert main(["search", str(ix), "a cat on a mat", "-k", "2", "--format", "json"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    texts = [d["text"] for d in DOCS if d["text"]]
+    sims = tiny_bert.similarity(["a cat on a mat"], texts)[0]
+    want = [[d for d in DOCS if d["text"]][i]["id"] for i in np.argsort(-sims)[:2]]
+    assert [h["id"] for h in got["hits"]] == want
+    np.testing.assert_allclose([h["score"] for h in got["hits"]], np.sort(sims)[::-1][:2],
+                               atol=1e-5)
+    assert main(["search", str(ix), "a cat", "-k", "5", "--where", "lang=fr",
+                 "--format", "jsonl"]) == 0
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert [x["id"] for x in lines] == ["c"] and lines[0]["fields"] == {"lang": "fr"}
+
+
+def test_human_format_highlights_the_best_sentence(tmp_path, corpus, bert_dir, tiny_bert, capsys):
+    _, ix = _build(tmp_path, corpus, bert_dir)
+    capsys.readouterr()
+    assert main(["search", str(ix), "it was happy", "-k", "1", "--where", "lang=en"]) == 0
+    line = capsys.readouterr().out.strip()
+    sims = tiny_bert.similarity(["it was happy"], ["the cat sat on the mat.", "it was happy."])[0]
+    best = ["the cat sat on the mat.", "it was happy."][int(sims.argmax())]
+    assert line.split()[0] == "1" and f"**{best}**" in line
+
+
+def test_build_again_resumes_without_duplicates(tmp_path, corpus, bert_dir):
+    _build(tmp_path, corpus, bert_dir)
+    ix = tmp_path / "ix"
+    Index.open(ix).remove(["c", "d"])  # as if a killed build had committed only a, b
+    code, _ = _build(tmp_path, corpus, bert_dir)
+    assert code == 0
+    again = Index.open(ix)
+    assert len(again) == 4 and again.info()["rows"] == 4
+
+
+def test_build_from_a_corpus_output_reuses_its_vectors(tmp_path, corpus, bert_dir, capsys):
+    out = tmp_path / "v.parquet"
+    assert main(["embed", "--input", str(corpus), "--out", str(out), "--model", str(bert_dir),
+                 "--keep-text", "--keep-field", "lang", "--quiet"]) == 0
+    stored = bertex.read(out)
+    ix = tmp_path / "from"
+    assert main(["index", "build", str(ix), "--from", str(out), "-q"]) == 0
+    index = Index.open(ix)
+    assert len(index) == len(stored.ids) == 4
+    h = index.search(stored.vectors[:1], k=1)[0]
+    assert h.ids == [str(stored.ids[0])] and h.fields[0]["lang"] == "en"
+    np.testing.assert_allclose(h.scores, [1.0], atol=1e-5)
+    assert main(["index", "build", str(ix), "--from", str(out), "-q"]) == 0  # resume: no dupes
+    assert Index.open(ix).info()["rows"] == 4
+
+
+def test_remove_info_repair(tmp_path, corpus, bert_dir, capsys):
+    _, ix = _build(tmp_path, corpus, bert_dir)
+    assert main(["index", "remove", str(ix), "a", "zzz"]) == 0
+    assert capsys.readouterr().out.strip() == "1 documents removed"
+    assert main(["index", "info", str(ix), "--format", "json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["documents"] == 3 and info["fields"] == ["lang"]
+    next(ix.glob("graph-*.usearch")).unlink()
+    assert main(["search", str(ix), "a cat"]) == 2
+    assert "bertex index repair" in capsys.readouterr().err
+    assert main(["index", "repair", str(ix)]) == 0
+    assert main(["search", str(ix), "a cat", "-k", "1", "--format", "jsonl"]) == 0
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--where", "source=x"], "where field='source'"),
+        (["--where", "lang~x"], "where="),
+        (["-k", "0"], "-k"),
+    ],
+)
+def test_mistakes_are_one_line(tmp_path, corpus, bert_dir, capsys, argv, message):
+    _, ix = _build(tmp_path, corpus, bert_dir)
+    capsys.readouterr()
+    with pytest.raises(SystemExit) if argv[0] == "-k" else _nothing():
+        assert main(["search", str(ix), "a cat", *argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_missing_index_is_one_line(tmp_path, capsys):
+    assert main(["search", str(tmp_path / "none"), "a cat"]) == 2
+    assert "no such index" in capsys.readouterr().err
+
+
+class _nothing:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
