@@ -136,3 +136,45 @@ class _nothing:
 
     def __exit__(self, *exc):
         return False
+
+
+def test_server_search_route_limits_auth_and_errors(tmp_path):
+    import time
+
+    from starlette.testclient import TestClient
+
+    from bertex.backends.fake import fake_model
+    from bertex.server.app import create_app
+    from bertex.server.config import ServerConfig
+    from bertex.server.routes import install_search
+
+    model = fake_model()
+    index = Index.create(tmp_path / "ix", model=model)
+    texts = ["a cat is running", "a dog plays", "the man rides a horse", "a woman is eating"]
+    index.add(texts, ids=list("abcd"), fields={"lang": ["en", "fr", "en", "fr"]})
+    app = create_app(model, ServerConfig(api_keys=["k1"], max_inputs=2))
+    install_search(app, app.state.bertex, index)
+    auth = {"Authorization": "Bearer k1"}
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        for _ in range(100):
+            if client.get("/health").status_code == 200:
+                break
+            time.sleep(0.05)
+        body = {"queries": ["a dog"], "k": 2, "where": {"lang": "fr"}}
+        r = client.post("/v1/search", json=body, headers=auth)
+        assert r.status_code == 200, r.text
+        hits = r.json()["data"][0]["hits"]
+        want = index.search("a dog", k=2, where={"lang": "fr"})
+        assert [h["id"] for h in hits] == want.ids
+        assert client.post("/v1/search", json=body).status_code == 401
+        bad = [({"queries": ["x"], "k": 0}, 422, "k"),
+               ({"queries": ["x"], "where": "year>1"}, 422, "where field"),
+               ({"queries": ["a", "b", "c"]}, 413, "queries"),
+               ({"queries": ["x"], "kk": 1}, 422, None)]
+        for doc, status, param in bad:
+            r = client.post("/v1/search", json=doc, headers=auth)
+            assert r.status_code == status, r.text
+            assert set(r.json()["error"]) == {"message", "type", "param", "code"}
+            if param:
+                assert r.json()["error"]["param"] == param
+    app.state.bertex.engine.close()
