@@ -77,6 +77,16 @@ class Index:
         """Rebuild an embedded index's graph and manifest from its newest readable Parquet."""
         return cls(EmbeddedStore.repair(Path(path)))
 
+    def close(self) -> None:
+        """Release the store's connection (PostgreSQL); an embedded index holds none."""
+        self.store.close()
+
+    def __enter__(self) -> Index:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     # -- reading ----------------------------------------------------------------------------
 
     def __len__(self) -> int:

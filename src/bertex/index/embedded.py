@@ -227,6 +227,9 @@ class EmbeddedStore:
     def next_key(self) -> int:
         return int(self.manifest["next_key"])
 
+    def close(self) -> None:
+        """Nothing to release: every change is committed when its call returns."""
+
     def _writable(self) -> None:
         """A memory-mapped view cannot change: load the graph into memory first."""
         if self._viewed and self.manifest["generation"] >= 0:
