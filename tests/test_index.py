@@ -18,8 +18,14 @@ from bertex.backends.fake import fake_model
 from bertex.index import Index, embedded
 
 TEXTS = [
-    "a cat is running", "a dog plays", "the man rides a horse", "a woman is eating",
-    "a child plays the guitar", "the dog is eating", "a man is dancing", "the cat was gone",
+    "a cat is running",
+    "a dog plays",
+    "the man rides a horse",
+    "a woman is eating",
+    "a child plays the guitar",
+    "the dog is eating",
+    "a man is dancing",
+    "the cat was gone",
 ]
 LANGS = ["en", "fr", "en", "de", "en", "fr", "en", "de"]
 YEARS = [2018, 2019, 2020, 2021, 2022, 2023, 2024, 2025]
@@ -65,8 +71,9 @@ def test_search_matches_numpy_reference(ix, model, monkeypatch, exact_max):
         ("year<2019", [0]),
     ],
 )
-def test_filters_return_only_matching_rows_and_k_of_them(ix, model, monkeypatch, exact_max,
-                                                          where, keep):
+def test_filters_return_only_matching_rows_and_k_of_them(
+    ix, model, monkeypatch, exact_max, where, keep
+):
     monkeypatch.setattr(embedded, "EXACT_MAX_ROWS", exact_max)
     h = ix.search("a dog is eating", k=2, where=where)
     ids, _ = _reference(model, "a dog is eating", keep)
@@ -143,15 +150,19 @@ def test_add_a_bertex_output_without_embedding(tmp_path, model):
     from bertex.sinks.read import Stored
 
     res = model.embed(TEXTS)
-    stored = Stored(list(range(8)), res.vectors, res.meta.to_dict(), list(TEXTS),
-                    fields={"lang": LANGS})
+    stored = Stored(
+        list(range(8)), res.vectors, res.meta.to_dict(), list(TEXTS), fields={"lang": LANGS}
+    )
     ix = Index.create(tmp_path / "ix", like=stored)
     assert ix.add(stored).documents == 8
     ids, scores = _reference(model, "a dog plays", list(range(8)))
     h = ix.search(model.embed(["a dog plays"]).vectors, k=2, where={"lang": "fr"})[0]
     assert h.ids == [i[1:] for i in ids if LANGS[int(i[1:])] == "fr"][:2]
-    np.testing.assert_allclose(h.scores, [s for i, s in zip(ids, scores, strict=True)
-                                          if LANGS[int(i[1:])] == "fr"][:2], atol=1e-5)
+    np.testing.assert_allclose(
+        h.scores,
+        [s for i, s in zip(ids, scores, strict=True) if LANGS[int(i[1:])] == "fr"][:2],
+        atol=1e-5,
+    )
     other = Stored([0], res.vectors[:1, :8], {**res.meta.to_dict()}, ["x"])
     with pytest.raises(bertex.IndexMismatchError, match="dimension: 16 vs 8"):
         ix.add(other)

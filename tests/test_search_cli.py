@@ -32,13 +32,27 @@ def corpus(tmp_path) -> Path:
 
 def _build(tmp_path, corpus, bert_dir, *extra):
     ix = tmp_path / "ix"
-    code = main(["index", "build", str(ix), "--input", str(corpus), "--model", str(bert_dir),
-                 "--field", "lang", "-q", *extra])
+    code = main(
+        [
+            "index",
+            "build",
+            str(ix),
+            "--input",
+            str(corpus),
+            "--model",
+            str(bert_dir),
+            "--field",
+            "lang",
+            "-q",
+            *extra,
+        ]
+    )
     return code, ix
 
 
-def test_build_records_bad_rows_and_search_matches_the_library(tmp_path, corpus, bert_dir,
-                                                                tiny_bert, capsys):
+def test_build_records_bad_rows_and_search_matches_the_library(
+    tmp_path, corpus, bert_dir, tiny_bert, capsys
+):
     code, ix = _build(tmp_path, corpus, bert_dir)
     assert code == 0
     errors = [json.loads(x) for x in (tmp_path / "ix.errors.jsonl").read_text().splitlines()]
@@ -50,10 +64,13 @@ def test_build_records_bad_rows_and_search_matches_the_library(tmp_path, corpus,
     sims = tiny_bert.similarity(["a cat on a mat"], texts)[0]
     want = [[d for d in DOCS if d["text"]][i]["id"] for i in np.argsort(-sims)[:2]]
     assert [h["id"] for h in got["hits"]] == want
-    np.testing.assert_allclose([h["score"] for h in got["hits"]], np.sort(sims)[::-1][:2],
-                               atol=1e-5)
-    assert main(["search", str(ix), "a cat", "-k", "5", "--where", "lang=fr",
-                 "--format", "jsonl"]) == 0
+    np.testing.assert_allclose(
+        [h["score"] for h in got["hits"]], np.sort(sims)[::-1][:2], atol=1e-5
+    )
+    assert (
+        main(["search", str(ix), "a cat", "-k", "5", "--where", "lang=fr", "--format", "jsonl"])
+        == 0
+    )
     lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
     assert [x["id"] for x in lines] == ["c"] and lines[0]["fields"] == {"lang": "fr"}
 
@@ -80,8 +97,24 @@ def test_build_again_resumes_without_duplicates(tmp_path, corpus, bert_dir):
 
 def test_build_from_a_corpus_output_reuses_its_vectors(tmp_path, corpus, bert_dir, capsys):
     out = tmp_path / "v.parquet"
-    assert main(["embed", "--input", str(corpus), "--out", str(out), "--model", str(bert_dir),
-                 "--keep-text", "--keep-field", "lang", "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "embed",
+                "--input",
+                str(corpus),
+                "--out",
+                str(out),
+                "--model",
+                str(bert_dir),
+                "--keep-text",
+                "--keep-field",
+                "lang",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     stored = bertex.read(out)
     ix = tmp_path / "from"
     assert main(["index", "build", str(ix), "--from", str(out), "-q"]) == 0
@@ -167,10 +200,12 @@ def test_server_search_route_limits_auth_and_errors(tmp_path):
         want = index.search("a dog", k=2, where={"lang": "fr"})
         assert [h["id"] for h in hits] == want.ids
         assert client.post("/v1/search", json=body).status_code == 401
-        bad = [({"queries": ["x"], "k": 0}, 422, "k"),
-               ({"queries": ["x"], "where": "year>1"}, 422, "where field"),
-               ({"queries": ["a", "b", "c"]}, 413, "queries"),
-               ({"queries": ["x"], "kk": 1}, 422, None)]
+        bad = [
+            ({"queries": ["x"], "k": 0}, 422, "k"),
+            ({"queries": ["x"], "where": "year>1"}, 422, "where field"),
+            ({"queries": ["a", "b", "c"]}, 413, "queries"),
+            ({"queries": ["x"], "kk": 1}, 422, None),
+        ]
         for doc, status, param in bad:
             r = client.post("/v1/search", json=doc, headers=auth)
             assert r.status_code == status, r.text

@@ -68,7 +68,7 @@ from .types import (
 )
 
 
-def read(path, batch_rows=None):  # noqa: ANN001, ANN201
+def read(path, batch_rows=None):
     """Read any file bertex wrote back to ids, vectors and metadata (see sinks.read.Stored).
 
     With `batch_rows=N`, an iterator of Stored of at most N rows each (bounded memory)."""
@@ -88,21 +88,21 @@ __all__ = [
     "DeadlineError",
     "DuplicateIdError",
     "EmbedOptions",
-    "Engine",
     "EmptyInputError",
+    "Engine",
     "ExportError",
     "ExtraMissingError",
     "FormatVersionError",
-    "JobSpec",
-    "JobSummary",
-    "HubUnreachableError",
     "Hits",
+    "HubUnreachableError",
     "Index",
     "IndexCorruptError",
     "IndexMismatchError",
     "InputError",
     "InputReport",
     "InvalidTextError",
+    "JobSpec",
+    "JobSummary",
     "LongInputWarning",
     "Meta",
     "Model",
@@ -115,20 +115,21 @@ __all__ = [
     "OutputMismatchError",
     "OverloadedError",
     "PrecisionWarning",
+    "Request",
     "RowError",
     "SearchIndexError",
+    "SentenceEmbeddings",
     "SourceError",
+    "Span",
     "StoppedError",
     "StoreUnavailableError",
     "TFCheckpointError",
-    "Request",
-    "SentenceEmbeddings",
     "TokenEmbedding",
     "Tokenized",
     "TokenizerFixWarning",
     "TooLongError",
-    "UnsafeCacheError",
     "UnknownTokenWarning",
+    "UnsafeCacheError",
     "WeakPoolingWarning",
     "WindowEmbeddings",
     "WordEmbedding",
@@ -137,5 +138,4 @@ __all__ = [
     "read",
     "similarity",
     "split_sentences",
-    "Span",
 ]

@@ -236,7 +236,6 @@ class CasingWarning(BertexWarning):
     to choose otherwise)."""
 
 
-
 class SearchIndexError(BertexError):
     """A search index cannot be used as asked (see the subclasses)."""
 

@@ -25,22 +25,39 @@ from .inputs import positive, source_spec
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("index", help="build and keep a search index (see `bertex search`)")
     verbs = p.add_subparsers(dest="verb", required=True, parser_class=type(p))
-    for verb, text in (("build", "create an index (or resume a build) from a corpus"),
-                       ("add", "add a corpus to an existing index")):
+    for verb, text in (
+        ("build", "create an index (or resume a build) from a corpus"),
+        ("add", "add a corpus to an existing index"),
+    ):
         v = verbs.add_parser(verb, help=text)
         v.add_argument("index", help="an index folder, or postgresql://... ")
         src = v.add_mutually_exclusive_group(required=True)
         src.add_argument("--input", help="corpus: .txt, .jsonl, .csv, .tsv or .parquet")
-        src.add_argument("--from", dest="vectors", help="a bertex output (vectors, no re-embedding)")
+        src.add_argument(
+            "--from", dest="vectors", help="a bertex output (vectors, no re-embedding)"
+        )
         v.add_argument("--text-field", default="text", help="the text's field (jsonl/csv/parquet)")
-        v.add_argument("--id-field", help="the id's field (default: a field named id, else the "
-                       "row number)")
-        v.add_argument("--field", action="append", dest="keep_field", default=[],
-                       help="a field to keep for filtering (repeatable): --field lang")
-        v.add_argument("--split", choices=("sentence", "window"),
-                       help="one vector per sentence or per model window (QA retrieval)")
-        v.add_argument("--replace", action="store_true", help="replace documents whose id "
-                       "is already in the index (default: skip them, so a build resumes)")
+        v.add_argument(
+            "--id-field", help="the id's field (default: a field named id, else the row number)"
+        )
+        v.add_argument(
+            "--field",
+            action="append",
+            dest="keep_field",
+            default=[],
+            help="a field to keep for filtering (repeatable): --field lang",
+        )
+        v.add_argument(
+            "--split",
+            choices=("sentence", "window"),
+            help="one vector per sentence or per model window (QA retrieval)",
+        )
+        v.add_argument(
+            "--replace",
+            action="store_true",
+            help="replace documents whose id "
+            "is already in the index (default: skip them, so a build resumes)",
+        )
         v.add_argument("--batch-rows", type=positive, default=256, help="rows per commit")
         v.add_argument("-q", "--quiet", action="store_true")
         common.add_model(v)
@@ -69,14 +86,21 @@ def run_build(args: argparse.Namespace) -> int:
         return _from_vectors(args)
     model = _model(args)
     if args.create and not _exists(args.index):
-        opts = {k: getattr(args, k) for k in ("pooling", "layers", "normalize")
-                if getattr(args, k) is not None}
+        opts = {
+            k: getattr(args, k)
+            for k in ("pooling", "layers", "normalize")
+            if getattr(args, k) is not None
+        }
         ix = Index.create(args.index, model=model, **opts)
     else:
         ix = Index.open(args.index, model=model)
     added, bad = _embed_corpus(ix, args)
-    _say(args, f"{added} documents added, {bad} bad rows"
-         + (f" (see {_errors_path(args.index)})" if bad else "") + f"; {len(ix)} in the index")
+    _say(
+        args,
+        f"{added} documents added, {bad} bad rows"
+        + (f" (see {_errors_path(args.index)})" if bad else "")
+        + f"; {len(ix)} in the index",
+    )
     return 0
 
 
@@ -97,10 +121,15 @@ def _embed_corpus(ix: Any, args: argparse.Namespace) -> tuple[int, int]:
             if not good:
                 continue
             fields = {k: [r.fields.get(k) for r in good] for k in spec.keep_fields}
-            res = ix.add([r.text for r in good], ids=[r.id for r in good], fields=fields,
-                         split=args.split, replace=args.replace, on_error="collect")
-            bad += sum(_log(log, good[e.index].row, good[e.index].id, e.reason)
-                       for e in res.errors)
+            res = ix.add(
+                [r.text for r in good],
+                ids=[r.id for r in good],
+                fields=fields,
+                split=args.split,
+                replace=args.replace,
+                on_error="collect",
+            )
+            bad += sum(_log(log, good[e.index].row, good[e.index].id, e.reason) for e in res.errors)
             added += res.documents
     if bad == 0:
         errors_out.unlink(missing_ok=True)
@@ -109,6 +138,7 @@ def _embed_corpus(ix: Any, args: argparse.Namespace) -> tuple[int, int]:
 
 def _from_vectors(args: argparse.Namespace) -> int:
     import bertex
+
     from ..index import Index
 
     added = 0
@@ -131,9 +161,13 @@ def _from_vectors(args: argparse.Namespace) -> int:
 def _subset(stored: Any, keep: list[int]) -> Any:
     from dataclasses import replace
 
-    return replace(stored, ids=[stored.ids[i] for i in keep], vectors=stored.vectors[keep],
-                   texts=None if stored.texts is None else [stored.texts[i] for i in keep],
-                   fields={k: [v[i] for i in keep] for k, v in stored.fields.items()})
+    return replace(
+        stored,
+        ids=[stored.ids[i] for i in keep],
+        vectors=stored.vectors[keep],
+        texts=None if stored.texts is None else [stored.texts[i] for i in keep],
+        fields={k: [v[i] for i in keep] for k, v in stored.fields.items()},
+    )
 
 
 def run_remove(args: argparse.Namespace) -> int:

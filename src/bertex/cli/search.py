@@ -21,12 +21,17 @@ def add_parser(sub: Any) -> None:
     p.add_argument("index", help="an index folder (bertex index build), or postgresql://...")
     p.add_argument("queries", nargs="+", help="one or more queries")
     p.add_argument("-k", type=positive, default=10, help="documents per query (default 10)")
-    p.add_argument("--where", action="append", default=[],
-                   help="a filter on a field, repeatable (all must hold): lang=en, year>=2020; "
-                   "operators = != < <= > >=")
+    p.add_argument(
+        "--where",
+        action="append",
+        default=[],
+        help="a filter on a field, repeatable (all must hold): lang=en, year>=2020; "
+        "operators = != < <= > >=",
+    )
     p.add_argument("--format", choices=("human", "json", "jsonl"), default="human")
-    p.add_argument("-m", "--model", dest="query_model",
-                   help="the model for queries (default: the index's own)")
+    p.add_argument(
+        "-m", "--model", dest="query_model", help="the model for queries (default: the index's own)"
+    )
     p.set_defaults(run=run)
 
 
@@ -41,8 +46,9 @@ def run(args: argparse.Namespace) -> int:
     ix = Index.open(args.index, model=model)
     all_hits = ix.search(list(args.queries), k=args.k, where=args.where or None)
     if args.format == "json":
-        out = [{"query": q, "hits": h.to_dicts()} for q, h in zip(args.queries, all_hits,
-                                                                   strict=True)]
+        out = [
+            {"query": q, "hits": h.to_dicts()} for q, h in zip(args.queries, all_hits, strict=True)
+        ]
         print(json.dumps(out if len(out) > 1 else out[0], ensure_ascii=False))
         return 0
     for q, hits in zip(args.queries, all_hits, strict=True):

@@ -26,7 +26,7 @@ from . import pieces
 from .embedded import EmbeddedStore
 from .filters import parse
 from .provenance import Provenance
-from .rows import Hits, Rows
+from .rows import Rows
 
 Split = Literal["sentence", "window"]
 
@@ -53,8 +53,9 @@ class Index:
     # -- construction -----------------------------------------------------------------------
 
     @classmethod
-    def create(cls, path: str | Path, model: Any = None, *, like: Any = None,
-               **options: Any) -> Index:
+    def create(
+        cls, path: str | Path, model: Any = None, *, like: Any = None, **options: Any
+    ) -> Index:
         """A new, empty index for `model` (a Model or a name for bertex.load) embedded with
         `options` (pooling=, layers=, normalize=, ...); or, with `like=` a bertex output read
         with bertex.read, for vectors made the way that output's were."""
@@ -126,9 +127,16 @@ class Index:
 
     # -- changing ---------------------------------------------------------------------------
 
-    def add(self, items: Any, ids: Any = None, fields: Any = None, *,
-            split: Split | None = None, replace: bool = False,
-            on_error: str = "raise") -> Added:
+    def add(
+        self,
+        items: Any,
+        ids: Any = None,
+        fields: Any = None,
+        *,
+        split: Split | None = None,
+        replace: bool = False,
+        on_error: str = "raise",
+    ) -> Added:
         """Texts (embedded with the index's model) or a bertex output (bertex.read: its ids,
         texts, fields and vectors are reused; no embedding). See the module doc for ids."""
         if hasattr(items, "vectors") and hasattr(items, "meta"):
@@ -137,11 +145,18 @@ class Index:
         else:
             texts = [items] if isinstance(items, str) else list(items)
             ids = _ids(ids, len(texts), self.store.next_key)
-            rows, errors = pieces.embed(self.model, self.provenance, texts, ids,
-                                        _columns(fields, len(texts)), split, on_error)
-            if rows.meta is not None:
-                self._check_meta(rows.meta, rows.rows.vectors, "the model's vectors")
-            rows = rows.rows
+            made, errors = pieces.embed(
+                self.model,
+                self.provenance,
+                texts,
+                ids,
+                _columns(fields, len(texts)),
+                split,
+                on_error,
+            )
+            if made.meta is not None:
+                self._check_meta(made.meta, made.rows.vectors, "the model's vectors")
+            rows = made.rows
         docs = list(dict.fromkeys(rows.ids))
         present = self.store.has_ids(docs)
         if present and not replace:
@@ -164,8 +179,12 @@ class Index:
     def _stored_rows(self, stored: Any, ids: Any, fields: Any) -> Rows:
         vectors = np.asarray(stored.vectors, dtype=np.float32)
         if vectors.ndim != 2:
-            raise OptionError("level of the vectors added", stored.meta.get("level"),
-                              ["sentence"], "an index holds one vector per text")
+            raise OptionError(
+                "level of the vectors added",
+                stored.meta.get("level"),
+                ["sentence"],
+                "an index holds one vector per text",
+            )
         self._check_meta(stored.meta, vectors, "the added vectors")
         n = len(vectors)
         texts = list(stored.texts) if stored.texts is not None else [None] * n
@@ -190,9 +209,17 @@ class Index:
     def _check_model(self, model: Any) -> None:
         prov = self.provenance
         if model.weights_sha256 != prov.weights_sha256:
-            got = Provenance(model.info.name, model.weights_sha256, prov.level, prov.layers,
-                             prov.combine, prov.pooling, prov.normalize, prov.dimensions,
-                             prov.dim)
+            got = Provenance(
+                model.info.name,
+                model.weights_sha256,
+                prov.level,
+                prov.layers,
+                prov.combine,
+                prov.pooling,
+                prov.normalize,
+                prov.dimensions,
+                prov.dim,
+            )
             prov.check(got, f"the model {model.info.name!r}'s vectors")
 
     def _check_meta(self, meta: Any, vectors: np.ndarray, what: str) -> None:

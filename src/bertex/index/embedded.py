@@ -61,11 +61,17 @@ class EmbeddedStore:
         if folder.exists() and any(folder.iterdir()):
             from ..errors import OutputError
 
-            raise OutputError(f"{folder} exists and is not empty; choose another index path "
-                              "or open it with Index.open")
+            raise OutputError(
+                f"{folder} exists and is not empty; choose another index path "
+                "or open it with Index.open"
+            )
         folder.mkdir(parents=True, exist_ok=True)
-        manifest = {"format": files.FORMAT, "generation": -1, "next_key": 0,
-                    "provenance": provenance.to_dict()}
+        manifest = {
+            "format": files.FORMAT,
+            "generation": -1,
+            "next_key": 0,
+            "provenance": provenance.to_dict(),
+        }
         store = cls(folder, manifest, _empty(provenance.dim), _new_graph(provenance.dim))
         store._commit()
         return store
@@ -84,7 +90,9 @@ class EmbeddedStore:
         except (ValueError, RuntimeError, OSError) as e:
             raise files.corrupt(folder, f"{path.name} is unreadable ({e})") from None
         if graph is None or len(graph) != table.num_rows:
-            raise files.corrupt(folder, f"{path.name} does not match {files.rows_file(folder, gen).name}")
+            raise files.corrupt(
+                folder, f"{path.name} does not match {files.rows_file(folder, gen).name}"
+            )
         return cls(folder, manifest, table, graph)
 
     @classmethod
@@ -114,7 +122,7 @@ class EmbeddedStore:
 
     @property
     def field_names(self) -> list[str]:
-        return [n[len(_FIELD):] for n in self.table.column_names if n.startswith(_FIELD)]
+        return [n[len(_FIELD) :] for n in self.table.column_names if n.startswith(_FIELD)]
 
     def n_documents(self) -> int:
         return len(set(self.ids.tolist()))
@@ -173,8 +181,15 @@ class EmbeddedStore:
         import pyarrow.compute as pc
 
         check_fields(where, self.field_names)
-        ops = {"=": pc.equal, "==": pc.equal, "!=": pc.not_equal, "<": pc.less,
-               "<=": pc.less_equal, ">": pc.greater, ">=": pc.greater_equal}
+        ops = {
+            "=": pc.equal,
+            "==": pc.equal,
+            "!=": pc.not_equal,
+            "<": pc.less,
+            "<=": pc.less_equal,
+            ">": pc.greater,
+            ">=": pc.greater_equal,
+        }
         mask = np.ones(len(self), dtype=bool)
         for c in where:
             col = self.table[_FIELD + c.field]
@@ -185,10 +200,17 @@ class EmbeddedStore:
 
     def info(self) -> dict[str, Any]:
         size = sum(p.stat().st_size for p in self.folder.iterdir() if p.is_file())
-        return {"store": "embedded (usearch + parquet)", "path": str(self.folder),
-                "rows": len(self), "documents": self.n_documents(), "fields": self.field_names,
-                "provenance": self.provenance.to_dict(), "disk_bytes": size,
-                "generation": self.manifest["generation"], "exact_max_rows": EXACT_MAX_ROWS}
+        return {
+            "store": "embedded (usearch + parquet)",
+            "path": str(self.folder),
+            "rows": len(self),
+            "documents": self.n_documents(),
+            "fields": self.field_names,
+            "provenance": self.provenance.to_dict(),
+            "disk_bytes": size,
+            "generation": self.manifest["generation"],
+            "exact_max_rows": EXACT_MAX_ROWS,
+        }
 
     # -- changing ---------------------------------------------------------------------------
 
@@ -269,8 +291,11 @@ def _new_graph(dim: int) -> Any:
 
 
 def _empty(dim: int) -> Any:
-    return _table(Rows([], [], np.zeros((0, dim), np.float32), np.zeros((0, 2), np.int64)),
-                  np.zeros(0, np.uint64), dim)
+    return _table(
+        Rows([], [], np.zeros((0, dim), np.float32), np.zeros((0, 2), np.int64)),
+        np.zeros(0, np.uint64),
+        dim,
+    )
 
 
 def _table(rows: Rows, keys: np.ndarray, dim: int) -> Any:

@@ -45,12 +45,13 @@ def corrupt(folder: Path, what: str) -> IndexCorruptError:
 def read_manifest(folder: Path) -> dict[str, Any]:
     path = folder / MANIFEST
     if not folder.is_dir():
-        raise IndexCorruptError(f"{folder}: no such index (create one with Index.create or "
-                                "`bertex index build`)")
+        raise IndexCorruptError(
+            f"{folder}: no such index (create one with Index.create or `bertex index build`)"
+        )
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
         int(manifest["generation"])
-        manifest["provenance"]  # noqa: B018 - presence check
+        manifest["provenance"]
     except FileNotFoundError:
         raise corrupt(folder, f"{MANIFEST} is missing") from None
     except (OSError, ValueError, KeyError, TypeError) as e:

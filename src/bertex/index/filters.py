@@ -40,7 +40,9 @@ def parse(where: Any) -> list[Condition]:
         m = _PATTERN.match(item) if isinstance(item, str) else None
         if m is None:
             raise OptionError(
-                "where", item, ["FIELD=VALUE", "FIELD!=VALUE", "FIELD>=VALUE (also < <= >)"],
+                "where",
+                item,
+                ["FIELD=VALUE", "FIELD!=VALUE", "FIELD>=VALUE (also < <= >)"],
                 "or a dict {field: value}",
             )
         out.append(Condition(m.group(1), m.group(2), m.group(3)))

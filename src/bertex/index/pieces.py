@@ -28,9 +28,15 @@ class Embedded:
     meta: Any  # the Meta of the vectors, None when nothing could be embedded
 
 
-def embed(model: Any, prov: Provenance, texts: list[str], ids: list[str],
-          fields: dict[str, list[Any]], split: str | None,
-          on_error: str) -> tuple[Embedded, tuple[InputError, ...]]:
+def embed(
+    model: Any,
+    prov: Provenance,
+    texts: list[str],
+    ids: list[str],
+    fields: dict[str, list[Any]],
+    split: str | None,
+    on_error: str,
+) -> tuple[Embedded, tuple[InputError, ...]]:
     if split not in SPLITS:
         raise OptionError("split", split, SPLITS)
     if on_error not in ("raise", "collect"):
@@ -50,13 +56,13 @@ def embed(model: Any, prov: Provenance, texts: list[str], ids: list[str],
         kept = list(got.kept) if got is not None else []
         errors += [e.at(docs[e.index]) for e in (got.errors if got is not None else ())]
     vectors = out.vectors if out is not None else np.zeros((0, prov.dim), np.float32)
-    rows = _rows(texts, ids, fields, [docs[i] for i in kept], [spans[i] for i in kept],
-                 vectors)
+    rows = _rows(texts, ids, fields, [docs[i] for i in kept], [spans[i] for i in kept], vectors)
     return Embedded(rows, out.meta if out is not None else None), tuple(errors)
 
 
-def _pieces(texts: list[str], split: str | None,
-            collect: bool) -> tuple[list[int], list[tuple[int, int]], list[InputError]]:
+def _pieces(
+    texts: list[str], split: str | None, collect: bool
+) -> tuple[list[int], list[tuple[int, int]], list[InputError]]:
     """(document of each piece, its span, errors of documents that could not be split)."""
     docs: list[int] = []
     spans: list[tuple[int, int]] = []
@@ -77,9 +83,14 @@ def _pieces(texts: list[str], split: str | None,
     return docs, spans, errors
 
 
-def _windows(model: Any, prov: Provenance, texts: list[str], ids: list[str],
-             fields: dict[str, list[Any]],
-             collect: bool) -> tuple[Embedded, tuple[InputError, ...]]:
+def _windows(
+    model: Any,
+    prov: Provenance,
+    texts: list[str],
+    ids: list[str],
+    fields: dict[str, list[Any]],
+    collect: bool,
+) -> tuple[Embedded, tuple[InputError, ...]]:
     opts = {**prov.embed_options(), "level": "window"}
     if collect:
         got = model.embed(texts, on_error="collect", **opts)
@@ -88,14 +99,23 @@ def _windows(model: Any, prov: Provenance, texts: list[str], ids: list[str],
         results, kept, errors = model.embed(texts, **opts), list(range(len(texts))), ()
     docs = [d for d, r in zip(kept, results, strict=True) for _ in range(len(r))]
     spans = [tuple(s) for r in results for s in r.spans.tolist()]
-    vectors = (np.concatenate([r.vectors for r in results]) if results
-               else np.zeros((0, prov.dim), np.float32))  # (pieces, D)
+    vectors = (
+        np.concatenate([r.vectors for r in results])
+        if results
+        else np.zeros((0, prov.dim), np.float32)
+    )  # (pieces, D)
     meta = results[0].meta if results else None
     return Embedded(_rows(texts, ids, fields, docs, spans, vectors), meta), errors
 
 
-def _rows(texts: list[str], ids: list[str], fields: dict[str, list[Any]], docs: list[int],
-          spans: list[Any], vectors: np.ndarray) -> Rows:
+def _rows(
+    texts: list[str],
+    ids: list[str],
+    fields: dict[str, list[Any]],
+    docs: list[int],
+    spans: list[Any],
+    vectors: np.ndarray,
+) -> Rows:
     return Rows(
         [ids[d] for d in docs],
         [texts[d] for d in docs],

@@ -112,8 +112,9 @@ class PostgresStore:
         conn, t, shown = connect(url)
         if conn.execute("SELECT to_regclass(%s)", [f"{t}_meta"]).fetchone()[0] is None:
             conn.close()
-            raise IndexCorruptError(f"{shown}: no index table {t} (build one with "
-                                    "`bertex index build`)")
+            raise IndexCorruptError(
+                f"{shown}: no index table {t} (build one with `bertex index build`)"
+            )
         manifest = conn.execute(f"SELECT manifest FROM {t}_meta").fetchone()[0]
         return cls(conn, t, shown, manifest)
 
@@ -142,27 +143,35 @@ class PostgresStore:
 
     def info(self) -> dict[str, Any]:
         size = self.conn.execute("SELECT pg_total_relation_size(%s)", [self.table]).fetchone()[0]
-        return {"store": "postgresql (pgvector, hnsw cosine)", "path": self.shown,
-                "table": self.table, "rows": len(self), "documents": self.n_documents(),
-                "fields": self.field_names, "provenance": self.provenance.to_dict(),
-                "disk_bytes": int(size), "exact_max_rows": EXACT_MAX_ROWS}
+        return {
+            "store": "postgresql (pgvector, hnsw cosine)",
+            "path": self.shown,
+            "table": self.table,
+            "rows": len(self),
+            "documents": self.n_documents(),
+            "fields": self.field_names,
+            "provenance": self.provenance.to_dict(),
+            "disk_bytes": int(size),
+            "exact_max_rows": EXACT_MAX_ROWS,
+        }
 
     def search(self, queries: np.ndarray, k: int, where: list[Condition]) -> list[Hits]:
         q = unit(queries)  # (Q, D)
         sql_where, params = self._where(where)
-        n_cand = self.conn.execute(f"SELECT count(*) FROM {self.table} {sql_where}",
-                                   params).fetchone()[0]
+        n_cand = self.conn.execute(
+            f"SELECT count(*) FROM {self.table} {sql_where}", params
+        ).fetchone()[0]
         return [self._one(q[i], k, sql_where, params, int(n_cand)) for i in range(len(q))]
 
-    def _one(self, q: np.ndarray, k: int, sql_where: str, params: list[Any],
-             n_cand: int) -> Hits:
+    def _one(self, q: np.ndarray, k: int, sql_where: str, params: list[Any], n_cand: int) -> Hits:
         exact = n_cand <= EXACT_MAX_ROWS
         limit = min(max(4 * k, 40), max(n_cand, 1))
         while True:
             rows = self._fetch(q, sql_where, params, limit, exact)
             ids = np.asarray([r[0] for r in rows], dtype=object)
-            vecs = unit(np.asarray([_array(r[5]) for r in rows], np.float32)
-                        .reshape(len(rows), -1))  # (n, D)
+            vecs = unit(
+                np.asarray([_array(r[5]) for r in rows], np.float32).reshape(len(rows), -1)
+            )  # (n, D)
             best = best_per_id(vecs @ q, ids, k)  # (k,)
             if len(best) >= k or limit >= n_cand:
                 break
@@ -175,10 +184,13 @@ class PostgresStore:
             spans=[(rows[i][2], rows[i][3]) for i in best],
         )
 
-    def _fetch(self, q: np.ndarray, sql_where: str, params: list[Any], limit: int,
-               exact: bool) -> list[Any]:
-        sql = (f"SELECT id, text, start_, end_, fields, embedding FROM {self.table} "
-               f"{sql_where} ORDER BY embedding <=> %s LIMIT %s")
+    def _fetch(
+        self, q: np.ndarray, sql_where: str, params: list[Any], limit: int, exact: bool
+    ) -> list[Any]:
+        sql = (
+            f"SELECT id, text, start_, end_, fields, embedding FROM {self.table} "
+            f"{sql_where} ORDER BY embedding <=> %s LIMIT %s"
+        )
         with self.conn.transaction():
             if exact:  # a sequential scan: every candidate row is compared
                 self.conn.execute("SET LOCAL enable_indexscan = off")
@@ -206,8 +218,10 @@ class PostgresStore:
         fields = {**self.manifest["fields"], **_types(rows.fields)}
         manifest = {**self.manifest, "fields": fields}
         cols = list(rows.fields)
-        sql = (f"COPY {self.table} (id, text, start_, end_, fields, embedding) "
-               "FROM STDIN WITH (FORMAT BINARY)")
+        sql = (
+            f"COPY {self.table} (id, text, start_, end_, fields, embedding) "
+            "FROM STDIN WITH (FORMAT BINARY)"
+        )
         with self.conn.transaction(), self.conn.cursor() as cur:
             if replace:
                 cur.execute(f"DELETE FROM {self.table} WHERE id = ANY(%s)", [list(replace)])
@@ -215,9 +229,16 @@ class PostgresStore:
                 copy.set_types(["text", "text", "int8", "int8", "jsonb", "vector"])
                 for i in range(len(rows)):
                     doc = _jsonb({c: rows.fields[c][i] for c in cols})
-                    copy.write_row([rows.ids[i], rows.texts[i], int(rows.spans[i, 0]),
-                                    int(rows.spans[i, 1]), doc,
-                                    np.asarray(rows.vectors[i], np.float32)])
+                    copy.write_row(
+                        [
+                            rows.ids[i],
+                            rows.texts[i],
+                            int(rows.spans[i, 0]),
+                            int(rows.spans[i, 1]),
+                            doc,
+                            np.asarray(rows.vectors[i], np.float32),
+                        ]
+                    )
             cur.execute(f"UPDATE {self.table}_meta SET manifest = %s", [_jsonb(manifest)])
         self.manifest = manifest
 
@@ -231,6 +252,7 @@ class PostgresStore:
 
 def _types(fields: dict[str, list[Any]]) -> dict[str, str]:
     """numeric when every non-null value is a number, else text."""
+
     def kind(values: list[Any]) -> str:
         vals = [v for v in values if v is not None]
         nums = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in vals)

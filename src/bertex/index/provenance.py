@@ -75,8 +75,11 @@ class Provenance:
         }
 
     def differences(self, other: Provenance) -> list[str]:
-        out = [f"model: {self.model!r} vs {other.model!r}"] if (
-            self.weights_sha256 != other.weights_sha256) else []
+        out = (
+            [f"model: {self.model!r} vs {other.model!r}"]
+            if (self.weights_sha256 != other.weights_sha256)
+            else []
+        )
         out += [
             f"{name}: {_short(getattr(self, name))} vs {_short(getattr(other, name))}"
             for name in COMPARED

@@ -301,8 +301,12 @@ def install_search(app: FastAPI, state: State, index: Any) -> None:
             hits = await asyncio.to_thread(index.store.search, result.vectors, k, where)
         except Exception as e:
             raise to_api_error(e, "where") from None
-        data = lambda: [  # noqa: E731
-            {"index": i, "query": q, "hits": h.to_dicts()}
-            for i, (q, h) in enumerate(zip(queries, hits, strict=True))
-        ]
-        return await respond(state, request, lambda: {"object": "list", "data": data()})
+
+        def build() -> dict[str, Any]:
+            data = [
+                {"index": i, "query": q, "hits": h.to_dicts()}
+                for i, (q, h) in enumerate(zip(queries, hits, strict=True))
+            ]
+            return {"object": "list", "data": data}
+
+        return await respond(state, request, build)
