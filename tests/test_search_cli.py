@@ -213,3 +213,31 @@ def test_server_search_route_limits_auth_and_errors(tmp_path):
             if param:
                 assert r.json()["error"]["param"] == param
     app.state.bertex.engine.close()
+
+
+def _docs_block() -> str:
+    """The Search section's first bash block: in README.md once merged, else docs/search.md."""
+    import re
+
+    root = Path(__file__).resolve().parents[1]
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    text = readme if "## Search" in readme else (root / "docs/search.md").read_text("utf-8")
+    section = text[text.index("## Search") :]
+    return re.search(r"```bash\n(.*?)```", section, re.DOTALL).group(1)
+
+
+@pytest.mark.slow
+def test_search_docs_commands_run_as_written(tmp_path, monkeypatch, capsys):
+    import shlex
+    import shutil
+
+    root = Path(__file__).resolve().parents[1]
+    (tmp_path / "examples").mkdir()
+    shutil.copy(root / "examples/passages.jsonl", tmp_path / "examples")
+    monkeypatch.chdir(tmp_path)
+    for line in _docs_block().splitlines():
+        assert line.startswith("bertex "), line
+        assert main(shlex.split(line)[1:]) == 0, line
+    out = capsys.readouterr().out
+    assert "p08" in out.splitlines()[0] and "**" in out.splitlines()[0]  # the Moon landing
+    assert '"id": "p10"' in out  # the Berlin Wall, first among history passages
