@@ -241,3 +241,46 @@ def test_search_docs_commands_run_as_written(tmp_path, monkeypatch, capsys):
     out = capsys.readouterr().out
     assert "p08" in out.splitlines()[0] and "**" in out.splitlines()[0]  # the Moon landing
     assert '"id": "p10"' in out  # the Berlin Wall, first among history passages
+
+
+def test_kill_9_during_build_then_resume_loses_and_duplicates_nothing(tmp_path, bert_dir):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    corpus = tmp_path / "big.txt"
+    corpus.write_text("".join(f"line {i} about a cat and a dog\n" for i in range(150)))
+    ix = tmp_path / "ix"
+    argv = [
+        sys.executable,
+        "-m",
+        "bertex.cli.main",
+        "index",
+        "build",
+        str(ix),
+        "--input",
+        str(corpus),
+        "--model",
+        str(bert_dir),
+        "--batch-rows",
+        "3",
+        "-q",
+    ]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.Popen(argv, env=env)
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        manifest = ix / "manifest.json"
+        if manifest.exists() and json.loads(manifest.read_text())["generation"] >= 4:
+            break
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL  # killed mid-build, not finished
+    partial = len(Index.open(ix))
+    assert 0 < partial < 150
+    assert subprocess.run(argv, env=env, timeout=300, check=False).returncode == 0
+    index = Index.open(ix)
+    assert len(index) == 150 and index.info()["rows"] == 150
