@@ -284,3 +284,28 @@ def test_kill_9_during_build_then_resume_loses_and_duplicates_nothing(tmp_path, 
     assert subprocess.run(argv, env=env, timeout=300, check=False).returncode == 0
     index = Index.open(ix)
     assert len(index) == 150 and index.info()["rows"] == 150
+
+
+def test_index_add_needs_an_index_and_adds_to_it(tmp_path, corpus, bert_dir, capsys):
+    more = tmp_path / "more.txt"
+    more.write_text("a new line about horses\n", encoding="utf-8")
+    argv = ["index", "add", str(tmp_path / "ix"), "--input", str(more), "--model", str(bert_dir)]
+    assert main([*argv, "--id-field", "x"]) == 2  # no index yet: one line, nothing created
+    assert "no such index" in capsys.readouterr().err
+    _build(tmp_path, corpus, bert_dir)
+    assert main([*argv, "-q"]) == 0
+    index = Index.open(tmp_path / "ix")
+    assert len(index) == 5
+    assert index.search("a new line about horses", k=1).texts == ["a new line about horses"]
+
+
+def test_serve_with_a_missing_index_is_one_line(tmp_path, bert_dir, capsys):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    argv = ["serve", str(bert_dir), "--port", str(port), "--index", str(tmp_path / "none")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "no such index" in err and len(err.strip().splitlines()) == 1

@@ -145,7 +145,7 @@ def _from_vectors(args: argparse.Namespace) -> int:
     ix = None
     for part in bertex.read(args.vectors, batch_rows=args.batch_rows):
         if ix is None:
-            exists = _exists(args.index)
+            exists = _exists(args.index) or not args.create  # add: the index must exist
             ix = Index.open(args.index) if exists else Index.create(args.index, like=part)
         ids = [str(i) for i in part.ids]
         present = [] if args.replace else ix.store.has_ids(ids)
