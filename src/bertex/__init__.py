@@ -18,11 +18,14 @@ from .errors import (
     CacheWarning,
     CasingWarning,
     DeadlineError,
+    DuplicateIdError,
     EmptyInputError,
     ExportError,
     ExtraMissingError,
     FormatVersionError,
     HubUnreachableError,
+    IndexCorruptError,
+    IndexMismatchError,
     InputError,
     InvalidTextError,
     LongInputWarning,
@@ -35,8 +38,10 @@ from .errors import (
     OverloadedError,
     PrecisionWarning,
     RowError,
+    SearchIndexError,
     SourceError,
     StoppedError,
+    StoreUnavailableError,
     TFCheckpointError,
     TokenizerFixWarning,
     TooLongError,
@@ -44,6 +49,7 @@ from .errors import (
     UnsafeCacheError,
     WeakPoolingWarning,
 )
+from .index import Hits, Index
 from .models import ModelInfo
 from .models.loader import load
 from .models.source import DEFAULT_MODEL
@@ -62,7 +68,7 @@ from .types import (
 )
 
 
-def read(path, batch_rows=None):  # noqa: ANN001, ANN201
+def read(path, batch_rows=None):
     """Read any file bertex wrote back to ids, vectors and metadata (see sinks.read.Stored).
 
     With `batch_rows=N`, an iterator of Stored of at most N rows each (bounded memory)."""
@@ -80,18 +86,23 @@ __all__ = [
     "CasingWarning",
     "Collected",
     "DeadlineError",
+    "DuplicateIdError",
     "EmbedOptions",
-    "Engine",
     "EmptyInputError",
+    "Engine",
     "ExportError",
     "ExtraMissingError",
     "FormatVersionError",
-    "JobSpec",
-    "JobSummary",
+    "Hits",
     "HubUnreachableError",
+    "Index",
+    "IndexCorruptError",
+    "IndexMismatchError",
     "InputError",
     "InputReport",
     "InvalidTextError",
+    "JobSpec",
+    "JobSummary",
     "LongInputWarning",
     "Meta",
     "Model",
@@ -104,18 +115,21 @@ __all__ = [
     "OutputMismatchError",
     "OverloadedError",
     "PrecisionWarning",
-    "RowError",
-    "SourceError",
-    "StoppedError",
-    "TFCheckpointError",
     "Request",
+    "RowError",
+    "SearchIndexError",
     "SentenceEmbeddings",
+    "SourceError",
+    "Span",
+    "StoppedError",
+    "StoreUnavailableError",
+    "TFCheckpointError",
     "TokenEmbedding",
     "Tokenized",
     "TokenizerFixWarning",
     "TooLongError",
-    "UnsafeCacheError",
     "UnknownTokenWarning",
+    "UnsafeCacheError",
     "WeakPoolingWarning",
     "WindowEmbeddings",
     "WordEmbedding",
@@ -124,5 +138,4 @@ __all__ = [
     "read",
     "similarity",
     "split_sentences",
-    "Span",
 ]

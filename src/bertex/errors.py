@@ -22,7 +22,12 @@
      ├── UnsafeCacheError     the cache can be written by other users (names the folder)
      ├── ExtraMissingError    an optional extra is not installed (names it)
      ├── OverloadedError      the engine's queue is full (or it is closing): retry shortly
-     └── DeadlineError        no answer within the caller's deadline; its work was dropped
+     ├── DeadlineError        no answer within the caller's deadline; its work was dropped
+     └── SearchIndexError     a search index cannot be used as asked
+          ├── IndexMismatchError   another model, other options or another dimension
+          ├── IndexCorruptError    a missing or unreadable index file (names the way back)
+          ├── DuplicateIdError     an add with ids already in the index
+          └── StoreUnavailableError  PostgreSQL unreachable or without pgvector
 
 Warnings are BertexWarning subclasses: UnknownTokenWarning, WeakPoolingWarning,
 LongInputWarning, TokenizerFixWarning, PrecisionWarning, CacheWarning, CasingWarning.
@@ -229,3 +234,25 @@ class CacheWarning(BertexWarning):
 class CasingWarning(BertexWarning):
     """A checkpoint does not say whether its tokenizer lowercases; bertex chose (and says how
     to choose otherwise)."""
+
+
+class SearchIndexError(BertexError):
+    """A search index cannot be used as asked (see the subclasses)."""
+
+
+class IndexMismatchError(SearchIndexError):
+    """Vectors that are not comparable with the index's: another model, other options, or
+    another dimension. The message names every field that differs."""
+
+
+class IndexCorruptError(SearchIndexError):
+    """An index whose files are missing or unreadable; the message names the file and the
+    way back (`bertex index repair`, or a rebuild from the Parquet beside it)."""
+
+
+class DuplicateIdError(SearchIndexError):
+    """An add with ids already in the index (replace=True replaces them)."""
+
+
+class StoreUnavailableError(SearchIndexError):
+    """A PostgreSQL store that cannot be reached or has no `vector` extension."""

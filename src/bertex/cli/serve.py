@@ -55,6 +55,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--batch-wait-ms", type=float)
     p.add_argument("--max-batch-requests", type=int, help="requests per pass (1: no batching)")
     p.add_argument("--log-level", default="warning")
+    p.add_argument("--index", help="serve POST /v1/search over this index (bertex index build)")
     p.set_defaults(run=run)
 
 
@@ -76,6 +77,11 @@ def run(args: argparse.Namespace) -> int:
         load.model, backend=load.backend, precision=load.precision, device=load.device
     )
     app = create_app(model, config)  # refuses limits the model could never meet
+    if args.index:
+        from ..index import Index
+        from ..server.routes import install_search
+
+        install_search(app, app.state.bertex, Index.open(args.index, model=model))
     b = model.backend
     url = f"http://{_url_host(config.host)}:{config.port}"
     print(f"listening on {url} ({model.info.name}, {b.name} on {b.device}, {b.workers} workers)")

@@ -25,6 +25,7 @@ ROUTES = (
     "/v1/embeddings",
     "/v1/embed",
     "/v1/tokenize",
+    "/v1/search",
     "/v1/models",
     "/info",
     "/health",
@@ -274,3 +275,38 @@ def _embed_body(model: Any, result: Any, options: EmbedOptions, fmt: str) -> dic
         "meta": meta.to_dict(),
         "usage": {"prompt_tokens": seen, "total_tokens": seen},
     }
+
+
+def install_search(app: FastAPI, state: State, index: Any) -> None:
+    """`POST /v1/search` over `index` (bertex serve --index): queries are embedded by the
+    engine like any other request (same limits, auth and errors), then searched."""
+    from ..index.filters import parse
+
+    cfg = state.config
+    options = EmbedOptions.create(**index.provenance.embed_options())
+
+    @app.post("/v1/search")
+    async def search(request: Request) -> Response:
+        doc = await read_body(request, state)
+        schemas.known_fields(doc, schemas.SEARCH_FIELDS)
+        schemas.served_model(doc, state.model.info.name)
+        queries = schemas.texts(doc, "queries", cfg.max_inputs, cfg.max_chars) or []
+        k = schemas.search_k(doc)
+        try:
+            where = parse(doc.get("where"))
+        except Exception as e:
+            raise to_api_error(e, "where") from None
+        result = await run(state, request, queries, None, options)
+        try:
+            hits = await asyncio.to_thread(index.store.search, result.vectors, k, where)
+        except Exception as e:
+            raise to_api_error(e, "where") from None
+
+        def build() -> dict[str, Any]:
+            data = [
+                {"index": i, "query": q, "hits": h.to_dicts()}
+                for i, (q, h) in enumerate(zip(queries, hits, strict=True))
+            ]
+            return {"object": "list", "data": data}
+
+        return await respond(state, request, build)

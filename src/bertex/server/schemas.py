@@ -39,6 +39,8 @@ EMBEDDINGS_FIELDS = COMMON_FIELDS + (
     "normalize",
 )
 TOKENIZE_FIELDS = COMMON_FIELDS + ("text_pair", "max_length", "is_split_into_words", "long")
+SEARCH_FIELDS = ("queries", "k", "where", "model", "user")
+SEARCH_MAX_K = 1000  # documents per query in one answer
 
 
 def parse_json(raw: bytes) -> dict[str, Any]:
@@ -226,3 +228,16 @@ def window_record(i: int, r: Any, fmt: str) -> dict[str, Any]:
         else vectors.tolist(),
         "report": r.report.to_dict(),
     }
+
+
+def search_k(doc: dict[str, Any]) -> int:
+    """`k`: documents per query, 1 to SEARCH_MAX_K (default 10)."""
+    k = doc.get("k", 10)
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= SEARCH_MAX_K:
+        raise ApiError(
+            422,
+            f"k={k!r} is not valid; choose an integer from 1 to {SEARCH_MAX_K}",
+            param="k",
+            code="invalid_value",
+        )
+    return k

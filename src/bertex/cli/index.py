@@ -1,0 +1,230 @@
+"""`bertex index build|add|remove|info|repair`: make and keep a search index.
+
+    bertex index build ix --input corpus.jsonl --field lang     # embed, in committed batches
+    bertex index build ix --from vectors.parquet                # reuse a corpus output
+    bertex index info ix
+
+A build commits every --batch-rows rows; run the same command again after a crash (kill -9)
+and it goes on: documents already in the index are skipped, none is embedded twice. Bad rows
+go to INDEX.errors.jsonl (beside the index), as a corpus job records them, and are skipped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+from . import common
+from .inputs import positive, source_spec
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser("index", help="build and keep a search index (see `bertex search`)")
+    verbs = p.add_subparsers(dest="verb", required=True, parser_class=type(p))
+    for verb, text in (
+        ("build", "create an index (or resume a build) from a corpus"),
+        ("add", "add a corpus to an existing index"),
+    ):
+        v = verbs.add_parser(verb, help=text)
+        v.add_argument("index", help="an index folder, or postgresql://... ")
+        src = v.add_mutually_exclusive_group(required=True)
+        src.add_argument("--input", help="corpus: .txt, .jsonl, .csv, .tsv or .parquet")
+        src.add_argument(
+            "--from", dest="vectors", help="a bertex output (vectors, no re-embedding)"
+        )
+        v.add_argument("--text-field", default="text", help="the text's field (jsonl/csv/parquet)")
+        v.add_argument(
+            "--id-field", help="the id's field (default: a field named id, else the row number)"
+        )
+        v.add_argument(
+            "--field",
+            action="append",
+            dest="keep_field",
+            default=[],
+            help="a field to keep for filtering (repeatable): --field lang",
+        )
+        v.add_argument(
+            "--split",
+            choices=("sentence", "window"),
+            help="one vector per sentence or per model window (QA retrieval)",
+        )
+        v.add_argument(
+            "--replace",
+            action="store_true",
+            help="replace documents whose id "
+            "is already in the index (default: skip them, so a build resumes)",
+        )
+        v.add_argument("--batch-rows", type=positive, default=256, help="rows per commit")
+        v.add_argument("-q", "--quiet", action="store_true")
+        common.add_model(v)
+        common.add_backend(v)
+        v.add_argument("--pooling", help="default: the model's own")
+        v.add_argument("--layers", help="Hugging Face numbering: -1 last (default)")
+        v.add_argument("--normalize", action=argparse.BooleanOptionalAction, default=None)
+        v.set_defaults(run=run_build, create=verb == "build")
+    rm = verbs.add_parser("remove", help="remove documents by id")
+    rm.add_argument("index")
+    rm.add_argument("ids", nargs="+")
+    rm.set_defaults(run=run_remove)
+    info = verbs.add_parser("info", help="rows, fields, model provenance, disk size")
+    info.add_argument("index")
+    info.add_argument("--format", choices=("human", "json"), default="human")
+    info.set_defaults(run=run_info)
+    rep = verbs.add_parser("repair", help="rebuild a damaged index from its Parquet rows")
+    rep.add_argument("index")
+    rep.set_defaults(run=run_repair)
+
+
+def run_build(args: argparse.Namespace) -> int:
+    from ..index import Index
+
+    if args.vectors:
+        return _from_vectors(args)
+    model = _model(args)
+    if args.create and not _exists(args.index):
+        opts = {
+            k: getattr(args, k)
+            for k in ("pooling", "layers", "normalize")
+            if getattr(args, k) is not None
+        }
+        ix = Index.create(args.index, model=model, **opts)
+    else:
+        ix = Index.open(args.index, model=model)
+    added, bad = _embed_corpus(ix, args)
+    _say(
+        args,
+        f"{added} documents added, {bad} bad rows"
+        + (f" (see {_errors_path(args.index)})" if bad else "")
+        + f"; {len(ix)} in the index",
+    )
+    return 0
+
+
+def _embed_corpus(ix: Any, args: argparse.Namespace) -> tuple[int, int]:
+    from ..sources import open_rows, resolve_source
+
+    spec = resolve_source(source_spec(args, args.input))
+    errors_out = _errors_path(args.index)
+    added = bad = 0
+    with errors_out.open("w", encoding="utf-8") as log:
+        rows = open_rows(spec)
+        while batch := list(islice(rows, args.batch_rows)):
+            good = [r for r in batch if r.error is None]
+            bad += sum(_log(log, r.row, r.id, r.error) for r in batch if r.error is not None)
+            if not args.replace:  # resume: what a killed run committed is not redone
+                present = set(ix.store.has_ids([str(r.id) for r in good]))
+                good = [r for r in good if str(r.id) not in present]
+            if not good:
+                continue
+            fields = {k: [r.fields.get(k) for r in good] for k in spec.keep_fields}
+            res = ix.add(
+                [r.text for r in good],
+                ids=[r.id for r in good],
+                fields=fields,
+                split=args.split,
+                replace=args.replace,
+                on_error="collect",
+            )
+            bad += sum(_log(log, good[e.index].row, good[e.index].id, e.reason) for e in res.errors)
+            added += res.documents
+    if bad == 0:
+        errors_out.unlink(missing_ok=True)
+    return added, bad
+
+
+def _from_vectors(args: argparse.Namespace) -> int:
+    import bertex
+
+    from ..index import Index
+
+    added = 0
+    ix = None
+    for part in bertex.read(args.vectors, batch_rows=args.batch_rows):
+        if ix is None:
+            exists = _exists(args.index) or not args.create  # add: the index must exist
+            ix = Index.open(args.index) if exists else Index.create(args.index, like=part)
+        ids = [str(i) for i in part.ids]
+        present = [] if args.replace else ix.store.has_ids(ids)
+        if present:
+            keep = [i for i, x in enumerate(ids) if x not in set(present)]
+            part = _subset(part, keep)
+        if len(part):
+            added += ix.add(part, replace=args.replace).documents
+    _say(args, f"{added} documents added; {len(ix) if ix else 0} in the index")
+    return 0
+
+
+def _subset(stored: Any, keep: list[int]) -> Any:
+    from dataclasses import replace
+
+    return replace(
+        stored,
+        ids=[stored.ids[i] for i in keep],
+        vectors=stored.vectors[keep],
+        texts=None if stored.texts is None else [stored.texts[i] for i in keep],
+        fields={k: [v[i] for i in keep] for k, v in stored.fields.items()},
+    )
+
+
+def run_remove(args: argparse.Namespace) -> int:
+    from ..index import Index
+
+    n = Index.open(args.index).remove(args.ids)
+    print(f"{n} documents removed")
+    return 0
+
+
+def run_info(args: argparse.Namespace) -> int:
+    from ..index import Index
+
+    data = Index.open(args.index).info()
+    if args.format == "json":
+        print(json.dumps(data, ensure_ascii=False))
+        return 0
+    prov = data.pop("provenance")
+    for key, value in {**data, **prov}.items():
+        print(f"{key:<16}  {value}")
+    return 0
+
+
+def run_repair(args: argparse.Namespace) -> int:
+    from ..index import Index
+
+    ix = Index.repair(args.index)
+    print(f"repaired: {len(ix)} documents, {ix.info()['rows']} rows")
+    return 0
+
+
+def _model(args: argparse.Namespace) -> Any:
+    from ..models.loader import load
+
+    return load(args.model, backend=args.backend, precision=args.precision, device=args.device)
+
+
+def _exists(path: str) -> bool:
+    if path.startswith(("postgresql://", "postgres://")):
+        from ..index.postgres import PostgresStore
+
+        return PostgresStore.exists(path)
+    return (Path(path) / "manifest.json").exists()
+
+
+def _errors_path(index: str) -> Path:
+    if index.startswith(("postgresql://", "postgres://")):
+        return Path("index.errors.jsonl")
+    return Path(index.rstrip("/") + ".errors.jsonl")
+
+
+def _log(log: Any, row: int, row_id: Any, reason: str) -> int:
+    log.write(json.dumps({"row": row, "id": row_id, "reason": reason}, ensure_ascii=False) + "\n")
+    log.flush()
+    return 1
+
+
+def _say(args: argparse.Namespace, line: str) -> None:
+    if not getattr(args, "quiet", False):
+        print(line, file=sys.stderr)

