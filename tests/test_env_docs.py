@@ -32,9 +32,12 @@ def test_no_variable_means_two_things():
 
 
 def test_every_variable_is_in_the_one_table():
-    read_in_code = set(re.findall(r"BERTEX_[A-Z0-9_]+", "".join(
-        p.read_text() for p in (ROOT / "src" / "bertex").rglob("*.py")
-    )))
+    read_in_code = set(
+        re.findall(
+            r"BERTEX_[A-Z0-9_]+",
+            "".join(p.read_text() for p in (ROOT / "src" / "bertex").rglob("*.py")),
+        )
+    )
     every = read_in_code | _names(EmbedOptions) | _names(LoadOptions) | _names(ServerConfig)
     documented = set(re.findall(r"`(BERTEX_[A-Z0-9_]+)`", _table()))
     assert every - documented == set()
