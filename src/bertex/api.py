@@ -261,7 +261,7 @@ class Model:
             inputs, text_pair, is_split_into_words, False, request.max_chars
         )
         plans = self.runner.prepare(texts, pairs, request, None, 0)
-        out = [Tokenized.of(p, assemble.report(p)) for p in plans]
+        out = [assemble.tokenized(p) for p in plans]
         return out[0] if single else out
 
 

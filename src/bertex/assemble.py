@@ -21,6 +21,7 @@ from .types import (
     Request,
     SentenceEmbeddings,
     TokenEmbedding,
+    Tokenized,
     WindowEmbeddings,
     WordEmbedding,
 )
@@ -211,3 +212,16 @@ def reindex(out: Any, indices: tuple[int, ...]) -> Any:
         reports = tuple(replace(r, index=i) for r, i in zip(out.reports, indices))
         return replace(out, reports=reports)
     return [replace(r, report=replace(r.report, index=i)) for r, i in zip(out, indices)]
+
+
+def tokenized(plan: DocPlan) -> Tokenized:
+    """`Model.tokenize`'s result for one input: its output sequence and report."""
+    return Tokenized(
+        plan.encoding.a.text,
+        plan.tokens,
+        plan.ids,
+        plan.offsets,
+        plan.word_ids,
+        plan.special_mask,
+        report(plan),
+    )

@@ -383,18 +383,6 @@ class Tokenized:
     special_mask: np.ndarray  # (T,) bool
     report: InputReport
 
-    @classmethod
-    def of(cls, plan: DocPlan, report: InputReport) -> Tokenized:
-        return cls(
-            plan.encoding.a.text,
-            plan.tokens,
-            plan.ids,
-            plan.offsets,
-            plan.word_ids,
-            plan.special_mask,
-            report,
-        )
-
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready values, as `bertex tokens --format json` and /v1/tokenize give."""
         return {
