@@ -229,3 +229,16 @@ class CacheWarning(BertexWarning):
 class CasingWarning(BertexWarning):
     """A checkpoint does not say whether its tokenizer lowercases; bertex chose (and says how
     to choose otherwise)."""
+
+
+class DataFileError(SourceError):
+    """An evaluation, probe or training file is malformed; names the file, the row and why."""
+
+    def __init__(self, path: object, row: int | None, reason: str) -> None:
+        self.path, self.row, self.reason = path, row, reason
+        where = f"{path}, row {row}" if row is not None else f"{path}"
+        super().__init__(f"{where}: {reason}")
+
+
+class HeadError(BertexError):
+    """A trained head cannot be used: corrupted, or made for another model's features."""
