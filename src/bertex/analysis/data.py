@@ -30,6 +30,7 @@ class Labelled:
 
     texts: tuple[str, ...]
     labels: tuple[str, ...]
+    rows: tuple[int, ...] = ()  # each text's row in its file, for errors that name one
 
 
 @dataclass(frozen=True)
@@ -110,11 +111,16 @@ def read_pairs(
     return Pairs(tuple(a), tuple(b), tuple(scores))
 
 
-def read_labelled(path: str | Path, columns: tuple[str, str] = ("text", "label")) -> Labelled:
-    """A file of text,label rows: CSV/TSV (header optional) or JSONL."""
+def read_labelled(
+    path: str | Path, columns: tuple[str, str] = ("text", "label"), limit: int | None = None
+) -> Labelled:
+    """A file of text,label rows: CSV/TSV (header optional) or JSONL; at most `limit` rows."""
     path = Path(path)
-    texts, labels = [], []
+    texts, labels, rows = [], [], []
     for n, row in _rows(path, columns):
+        if limit is not None and len(texts) >= limit:
+            break
+        rows.append(n)
         if not row[columns[1]].strip():
             raise DataFileError(path, n, "empty label")
         texts.append(row[columns[0]])
@@ -122,7 +128,7 @@ def read_labelled(path: str | Path, columns: tuple[str, str] = ("text", "label")
     if len(set(labels)) < 2:
         found = f"a single class ({labels[0]!r})" if labels else "no rows"
         raise DataFileError(path, None, f"{found}; a classifier needs at least two classes")
-    return Labelled(tuple(texts), tuple(labels))
+    return Labelled(tuple(texts), tuple(labels), tuple(rows))
 
 
 def read_conll(path: str | Path, limit_tokens: int | None = None) -> Tagged:

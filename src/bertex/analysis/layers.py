@@ -88,17 +88,20 @@ class WordFeatures:
     n_split: int  # words that became more than one sub-word
     n_subwords_of_split: int  # sub-words those words became
     n_dropped: int = 0  # words the tokenizer dropped entirely (zero vectors)
+    subword: str = "first"  # how sub-words were merged into a word
 
 
 def word_features(
     model: Model,
     sentences: Sequence[Sequence[str]],
-    subword: str = "mean",
+    subword: str | None = None,
     batch_size: int = 64,
 ) -> WordFeatures:
-    """Per-layer word vectors aligned to the caller's words exactly (is_split_into_words)."""
+    """Per-layer word vectors aligned to the caller's words exactly (is_split_into_words);
+    sub-words merge as `subword` says (None: the library's default)."""
     feats: list[np.ndarray] = []
     n_split = n_sub = n_dropped = 0
+    merged = "first"
     for start in range(0, len(sentences), batch_size):
         chunk = [list(s) for s in sentences[start : start + batch_size]]
         results = model.embed(
@@ -109,6 +112,7 @@ def word_features(
             combine="stack",
             subword=subword,
         )
+        merged = results[0].meta.subword if results else merged
         for words, r in zip(chunk, results):
             sizes = r.token_spans[:, 1] - r.token_spans[:, 0]  # (W,) sub-words per word
             n_split += int((sizes > 1).sum())
@@ -122,6 +126,7 @@ def word_features(
         n_split=n_split,
         n_subwords_of_split=n_sub,
         n_dropped=n_dropped,
+        subword=merged or "first",
     )
 
 

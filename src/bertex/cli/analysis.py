@@ -63,6 +63,7 @@ def _write(report: dict[str, Any], out: str | None) -> None:
 
 def run_sts(args: argparse.Namespace) -> int:
     import bertex
+
     from ..analysis import data, plots, sts
 
     cols = tuple(c.strip() for c in args.columns.split(","))
@@ -105,6 +106,7 @@ def _table(rows: Any, layers: Any, grid: Any, best: tuple[str, int] | None) -> s
 
 def run_probe(args: argparse.Namespace) -> int:
     import bertex
+
     from ..analysis import plots, probe
 
     model = bertex.load(args.model)
@@ -116,7 +118,8 @@ def run_probe(args: argparse.Namespace) -> int:
     else:
         report = probe.probe_labels(model, args.file, args.test, args.pooling, args.limit, options)
     names = list(report.curves)
-    print(_table(names, report.layers, [report.curves[n] for n in names], None))
+    grid = [[100 * v for v in report.curves[n]] for n in names]  # percent
+    print(_table(names, report.layers, grid, None))
     for line in report.notes:
         print(line)
     _write(report.to_dict(), args.out)
