@@ -6,6 +6,7 @@
 (2, 384)
 """
 
+from . import heads
 from ._version import __version__
 from .api import Model, similarity
 from .config import EmbedOptions
@@ -17,11 +18,13 @@ from .errors import (
     BrokenModelError,
     CacheWarning,
     CasingWarning,
+    DataFileError,
     DeadlineError,
     EmptyInputError,
     ExportError,
     ExtraMissingError,
     FormatVersionError,
+    HeadError,
     HubUnreachableError,
     InputError,
     InvalidTextError,
@@ -62,7 +65,7 @@ from .types import (
 )
 
 
-def read(path, batch_rows=None):  # noqa: ANN001, ANN201
+def read(path, batch_rows=None):
     """Read any file bertex wrote back to ids, vectors and metadata (see sinks.read.Stored).
 
     With `batch_rows=N`, an iterator of Stored of at most N rows each (bounded memory)."""
@@ -79,19 +82,21 @@ __all__ = [
     "CacheWarning",
     "CasingWarning",
     "Collected",
+    "DataFileError",
     "DeadlineError",
     "EmbedOptions",
-    "Engine",
     "EmptyInputError",
+    "Engine",
     "ExportError",
     "ExtraMissingError",
     "FormatVersionError",
-    "JobSpec",
-    "JobSummary",
+    "HeadError",
     "HubUnreachableError",
     "InputError",
     "InputReport",
     "InvalidTextError",
+    "JobSpec",
+    "JobSummary",
     "LongInputWarning",
     "Meta",
     "Model",
@@ -104,25 +109,26 @@ __all__ = [
     "OutputMismatchError",
     "OverloadedError",
     "PrecisionWarning",
+    "Request",
     "RowError",
+    "SentenceEmbeddings",
     "SourceError",
+    "Span",
     "StoppedError",
     "TFCheckpointError",
-    "Request",
-    "SentenceEmbeddings",
     "TokenEmbedding",
     "Tokenized",
     "TokenizerFixWarning",
     "TooLongError",
-    "UnsafeCacheError",
     "UnknownTokenWarning",
+    "UnsafeCacheError",
     "WeakPoolingWarning",
     "WindowEmbeddings",
     "WordEmbedding",
     "__version__",
+    "heads",
     "load",
     "read",
     "similarity",
     "split_sentences",
-    "Span",
 ]

@@ -14,7 +14,7 @@ from typing import NoReturn
 
 from .._version import __version__
 from ..errors import BertexError, BertexWarning
-from . import analysis, common, convert, embed, info, serve, tokens
+from . import analysis, common, convert, embed, heads, info, serve, tokens
 
 
 class _Parser(argparse.ArgumentParser):
@@ -36,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_parser(sub)
     convert.add_parser(sub)
     analysis.add_parser(sub)
+    heads.add_parser(sub)
     return parser
 
 
