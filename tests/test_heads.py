@@ -44,6 +44,8 @@ def test_classify_head_round_trip_equals_sklearn(tiny_bert, labelled, tmp_path):
     probs = np.array([[p.probabilities[c] for c in ref.classes_] for p in got])
     np.testing.assert_allclose(probs, ref.predict_proba(x), atol=1e-4)
     assert [p.label for p in got] == ref.predict(x).tolist()
+    alone = heads.load(path)  # loads the model the head names, as bertex.heads.load does
+    assert alone.predict(GOOD) == got[:5]
     assert b"pickle" not in path.read_bytes()[:2000] and path.read_bytes()[8:9] == b"{"
 
 

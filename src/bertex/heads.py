@@ -92,9 +92,9 @@ class Head:
 
     def _model(self) -> Model:
         if self.model is None:
-            import bertex
-
-            return self.bind(bertex.load(self.provenance.model)).model  # type: ignore[return-value]
+            raise HeadError(
+                "this head has no model bound: use heads.load(path) or head.bind(model)"
+            )
         return self.model
 
     def predict(self, texts: list[str], labels: list[str] | None = None) -> list[Any]:
@@ -161,7 +161,8 @@ class Head:
 
 
 def load(path: str | Path, model: Model | None = None) -> Head:
-    """Read a head file; with `model`, bind it (refused when the weights differ)."""
+    """Read a head file and bind it to `model` (None: load the model the head names); a
+    model with other weights is refused."""
     from safetensors import SafetensorError, safe_open
 
     try:
@@ -180,4 +181,8 @@ def load(path: str | Path, model: Model | None = None) -> Head:
     if tensors["coef"].shape[1] != tensors["mean"].shape[0]:
         raise HeadError(f"{path}: coefficients and scaler disagree in width")
     head = Head(prov, tensors["mean"], tensors["scale"], tensors["coef"], tensors["intercept"])
-    return head.bind(model) if model is not None else head
+    if model is None:
+        import bertex
+
+        model = bertex.load(prov.model)
+    return head.bind(model)
