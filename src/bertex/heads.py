@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -24,6 +24,7 @@ from ._version import __version__
 from .analysis import bio
 from .api import Model
 from .errors import HeadError, OptionError
+from .types import WordEmbedding
 
 FORMAT = "bertex-head/1"
 
@@ -131,9 +132,12 @@ class Head:
 
     def _tag(self, text: str) -> list[Entity]:
         p = self.provenance
-        r = self._model().embed(
-            text, level="word", layers=p.layer, subword=p.subword, max_length=p.max_length
-        )  # WordEmbedding: vectors (W, D), offsets (W, 2)
+        r = cast(
+            WordEmbedding,
+            self._model().embed(
+                text, level="word", layers=p.layer, subword=p.subword, max_length=p.max_length
+            ),
+        )  # vectors (W, D), offsets (W, 2)
         if len(r.words) == 0:
             return []
         tags = [p.labels[i] for i in self.probabilities(r.vectors).argmax(axis=1)]

@@ -116,7 +116,9 @@ def read_labelled(
 ) -> Labelled:
     """A file of text,label rows: CSV/TSV (header optional) or JSONL; at most `limit` rows."""
     path = Path(path)
-    texts, labels, rows = [], [], []
+    texts: list[str] = []
+    labels: list[str] = []
+    rows: list[int] = []
     for n, row in _rows(path, columns):
         if limit is not None and len(texts) >= limit:
             break

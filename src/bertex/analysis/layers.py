@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any, cast
 
 import numpy as np
 
 from ..api import Model
 from ..errors import OptionError
+from ..types import TokenEmbedding, WordEmbedding
 
 POOLINGS: tuple[str, ...] = ("cls", "mean", "max", "first_last_avg")
 PER_LAYER = (*POOLINGS, "mean_sqrt_len")  # poolings that exist for every layer
@@ -69,10 +71,12 @@ def sentence_features(
                 "pooling", p, PER_LAYER, "the pooler head exists for the last layer only"
             )
     out: dict[str, list[np.ndarray]] = {p: [] for p in poolings}
-    extra = {} if max_length is None else {"max_length": max_length}
+    extra: dict[str, Any] = {} if max_length is None else {"max_length": max_length}
     for start in range(0, len(texts), batch_size):
         chunk = list(texts[start : start + batch_size])
-        results = model.embed(chunk, level="hidden_states", **extra)  # each (L+1, T, H)
+        results = cast(  # a list in, a list out: each (L+1, T, H)
+            list[TokenEmbedding], model.embed(chunk, level="hidden_states", **extra)
+        )
         for r in results:
             for p in poolings:
                 out[p].append(pool_layers(r.vectors, p))
@@ -104,15 +108,18 @@ def word_features(
     merged = "first"
     for start in range(0, len(sentences), batch_size):
         chunk = [list(s) for s in sentences[start : start + batch_size]]
-        results = model.embed(
-            chunk,
-            level="word",
-            is_split_into_words=True,
-            layers="all",
-            combine="stack",
-            subword=subword,
+        results = cast(
+            list[WordEmbedding],
+            model.embed(
+                chunk,
+                level="word",
+                is_split_into_words=True,
+                layers="all",
+                combine="stack",
+                subword=subword,
+            ),
         )
-        merged = results[0].meta.subword if results else merged
+        merged = (results[0].meta.subword if results else None) or merged
         for words, r in zip(chunk, results):
             sizes = r.token_spans[:, 1] - r.token_spans[:, 0]  # (W,) sub-words per word
             n_split += int((sizes > 1).sum())

@@ -56,7 +56,7 @@ class ProbeReport:
 
 def _sklearn() -> Any:
     try:
-        from sklearn import linear_model, metrics, model_selection, pipeline, preprocessing
+        from sklearn import linear_model, metrics, model_selection, pipeline, preprocessing  # type: ignore[import-untyped]
     except ImportError as e:  # pragma: no cover - the extra installs it
         raise ExtraMissingError("analysis", "scikit-learn", "bertex probe") from e
     return linear_model, metrics, model_selection, pipeline, preprocessing

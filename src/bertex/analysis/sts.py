@@ -20,7 +20,7 @@ from .layers import POOLINGS, default_pooling, sentence_features
 def spearman(x: np.ndarray, y: np.ndarray) -> float:
     """Spearman's rho (ties get average ranks), via scipy."""
     try:
-        from scipy.stats import spearmanr
+        from scipy.stats import spearmanr  # type: ignore[import-untyped]
     except ImportError as e:  # pragma: no cover - the extra installs it
         raise ExtraMissingError("analysis", "scipy", "bertex eval") from e
     if np.ptp(x) == 0 or np.ptp(y) == 0:  # constant: no ranking to correlate

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 
 from ..api import Model
 from ..errors import OptionError
 from ..heads import Head, Provenance
+from ..types import WordEmbedding
 from . import data
 from .probe import classifier
 
@@ -51,8 +54,11 @@ def train_tag(model: Model, path: str, layer: int = -1, max_iter: int = 500) -> 
     """A BIO word tagger on `layer`'s word vectors (sub-words merged the library's way)."""
     rows = data.read_conll(path)
     k = _layer(model, layer)
-    res = model.embed(
-        [list(w) for w in rows.words], level="word", is_split_into_words=True, layers=k
+    res = cast(
+        list[WordEmbedding],
+        model.embed(
+            [list(w) for w in rows.words], level="word", is_split_into_words=True, layers=k
+        ),
     )
     x = np.concatenate([r.vectors for r in res])  # (W_total, D)
     y = [t for s in rows.tags for t in s]
