@@ -156,3 +156,12 @@ def test_default_model_beats_its_control_on_wnut(default_model: bertex.Model):
     model = max(report.curves["model entity F1"])
     assert model > max(report.curves["control entity F1"])
     assert model > report.curves["majority baseline entity F1"][0] == 0.0
+
+
+@pytest.mark.parametrize("module", ["bertex.analysis.bio", "bertex.analysis.layers"])
+def test_docstring_examples_hold(module):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(module))
+    assert result.attempted > 0 and result.failed == 0
