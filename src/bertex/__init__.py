@@ -6,6 +6,7 @@
 (2, 384)
 """
 
+from . import heads
 from ._version import __version__
 from .api import Model, similarity
 from .config import EmbedOptions
@@ -17,12 +18,14 @@ from .errors import (
     BrokenModelError,
     CacheWarning,
     CasingWarning,
+    DataFileError,
     DeadlineError,
     DuplicateIdError,
     EmptyInputError,
     ExportError,
     ExtraMissingError,
     FormatVersionError,
+    HeadError,
     HubUnreachableError,
     IndexCorruptError,
     IndexMismatchError,
@@ -85,6 +88,7 @@ __all__ = [
     "CacheWarning",
     "CasingWarning",
     "Collected",
+    "DataFileError",
     "DeadlineError",
     "DuplicateIdError",
     "EmbedOptions",
@@ -94,6 +98,7 @@ __all__ = [
     "ExtraMissingError",
     "FormatVersionError",
     "Hits",
+    "HeadError",
     "HubUnreachableError",
     "Index",
     "IndexCorruptError",
@@ -134,6 +139,7 @@ __all__ = [
     "WindowEmbeddings",
     "WordEmbedding",
     "__version__",
+    "heads",
     "load",
     "read",
     "similarity",

@@ -7,14 +7,15 @@
      │    ├── InvalidTextError     lone surrogate, invalid UTF-8, non-string element
      │    └── TooLongError         over the model's limit with long="error" (limit + length)
      ├── StoppedError         the caller's stop() asked to stop between batches
- ├── ModelError           a model cannot be loaded
+     ├── ModelError           a model cannot be loaded
      │    ├── ModelNotFoundError   no such folder, no such hub id
      │    ├── HubUnreachableError  a hub id, no network, not in the local cache
      │    └── BrokenModelError     a folder is missing a file, or a file is wrong (names it)
      │         └── TFCheckpointError   a Google TF checkpoint unreadable or unmappable (names
      │                                 the file and the tensor)
      ├── SourceError          a corpus cannot be read (missing file, missing column)
-     │    └── FormatVersionError   a bertex output of a format_version this bertex cannot read
+     │    ├── FormatVersionError   a bertex output of a format_version this bertex cannot read
+     │    └── DataFileError        an eval/probe/training file is malformed (names the row)
      ├── RowError             a corpus row is bad under on_error="fail" (names the row)
      ├── OutputError          an output cannot be written (full disk, unwritable path)
      │    ├── OutputMismatchError  an existing output was made with other options or input
@@ -23,6 +24,7 @@
      ├── ExtraMissingError    an optional extra is not installed (names it)
      ├── OverloadedError      the engine's queue is full (or it is closing): retry shortly
      ├── DeadlineError        no answer within the caller's deadline; its work was dropped
+     ├── HeadError            a trained head is corrupted or made for another model
      └── SearchIndexError     a search index cannot be used as asked
           ├── IndexMismatchError   another model, other options or another dimension
           ├── IndexCorruptError    a missing or unreadable index file (names the way back)
@@ -256,3 +258,16 @@ class DuplicateIdError(SearchIndexError):
 
 class StoreUnavailableError(SearchIndexError):
     """A PostgreSQL store that cannot be reached or has no `vector` extension."""
+
+
+class DataFileError(SourceError):
+    """An evaluation, probe or training file is malformed; names the file, the row and why."""
+
+    def __init__(self, path: object, row: int | None, reason: str) -> None:
+        self.path, self.row, self.reason = path, row, reason
+        where = f"{path}, row {row}" if row is not None else f"{path}"
+        super().__init__(f"{where}: {reason}")
+
+
+class HeadError(BertexError):
+    """A trained head cannot be used: corrupted, or made for another model's features."""

@@ -14,7 +14,7 @@ from typing import NoReturn
 
 from .._version import __version__
 from ..errors import BertexError, BertexWarning
-from . import common, convert, embed, index, info, search, serve, tokens
+from . import analysis, common, convert, embed, heads, index, info, search, serve, tokens
 
 
 class _Parser(argparse.ArgumentParser):
@@ -37,6 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_parser(sub)
     index.add_parser(sub)
     search.add_parser(sub)
+    analysis.add_parser(sub)
+    heads.add_parser(sub)
     return parser
 
 

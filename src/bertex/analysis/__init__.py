@@ -1,0 +1,1 @@
+"""Which layer knows what: STS per layer x pooling, linear probes, trained heads."""

@@ -1,0 +1,192 @@
+"""Trained heads: a linear classifier (sentence labels) or tagger (BIO word tags) on one layer.
+
+A head file is one safetensors file: the tensors (scaler mean and scale, coefficients,
+intercept) and, in its string metadata, a JSON record of the labels and the provenance of the
+features (model name and weights SHA-256, layer, pooling or sub-word merge, max length).
+Not pickle: unpickling runs whatever code the file names, so a head from an untrusted source
+could run anything; safetensors holds numbers only and JSON holds data only (skops would work
+too, with one more dependency and an allow-list of types to keep).
+
+    head = bertex.heads.load("head.bertex")
+    head.predict(["a fine film"])  # [Prediction(label='pos', probabilities={...})]
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, cast
+
+import numpy as np
+
+from ._version import __version__
+from .analysis import bio
+from .api import Model
+from .errors import HeadError, OptionError
+from .types import WordEmbedding
+
+FORMAT = "bertex-head/1"
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """What the features were: a head only fits vectors made exactly this way."""
+
+    task: str  # "classify" | "tag"
+    model: str
+    weights_sha256: str
+    layer: int  # absolute index, 0 = embedding output
+    pooling: str | None  # classify
+    subword: str | None  # tag
+    max_length: int
+    labels: tuple[str, ...]
+    bertex_version: str = __version__
+
+
+@dataclass(frozen=True)
+class Prediction:
+    label: str
+    probabilities: dict[str, float]
+
+
+@dataclass(frozen=True)
+class Entity:
+    label: str  # the entity type (B-/I- removed)
+    start: int  # character offsets into the text
+    end: int
+    text: str
+
+
+@dataclass(frozen=True)
+class Head:
+    """A fitted linear head: standardise (x - mean) / scale, then softmax(x W^T + b)."""
+
+    provenance: Provenance
+    mean: np.ndarray  # (D,)
+    scale: np.ndarray  # (D,)
+    coef: np.ndarray  # (C, D); (1, D) for two classes (a logistic)
+    intercept: np.ndarray  # (C,) or (1,)
+    model: Model | None = None
+
+    def probabilities(self, x: np.ndarray) -> np.ndarray:
+        """Features (N, D) -> class probabilities (N, C) in the order of provenance.labels."""
+        z = ((x - self.mean) / self.scale) @ self.coef.T + self.intercept  # (N, C) or (N, 1)
+        if z.shape[1] == 1:  # binary: sklearn keeps one row of weights for the second class
+            p = 1 / (1 + np.exp(-z[:, 0]))
+            return np.stack([1 - p, p], axis=1)
+        z = z - z.max(axis=1, keepdims=True)
+        e = np.exp(z)
+        return e / e.sum(axis=1, keepdims=True)
+
+    def bind(self, model: Model) -> Head:
+        """This head with `model` to make features; refuses another model's weights."""
+        p = self.provenance
+        if model.weights_sha256 != p.weights_sha256:
+            raise HeadError(
+                f"this head was trained on {p.model} (weights sha256 {p.weights_sha256[:12]}...) "
+                f"but the loaded model is {model.info.name} (sha256 "
+                f"{model.weights_sha256[:12]}...): its features mean something else; load "
+                f"{p.model!r} or train a head for this model"
+            )
+        return Head(p, self.mean, self.scale, self.coef, self.intercept, model)
+
+    def _model(self) -> Model:
+        if self.model is None:
+            raise HeadError(
+                "this head has no model bound: use heads.load(path) or head.bind(model)"
+            )
+        return self.model
+
+    def predict(self, texts: list[str], labels: list[str] | None = None) -> list[Any]:
+        """classify: one Prediction per text; tag: a list of Entity per text.
+
+        `labels` restricts a classifier's answer to some of its classes (others get 0).
+        """
+        if self.provenance.task == "tag":
+            return [self._tag(t) for t in texts]
+        keep = self._restrict(labels)
+        p = self.provenance
+        x = (
+            self._model()
+            .embed(
+                texts, layers=p.layer, pooling=p.pooling, normalize=False, max_length=p.max_length
+            )
+            .vectors
+        )  # (N, D)
+        probs = self.probabilities(x) * keep  # (N, C)
+        probs = probs / probs.sum(axis=1, keepdims=True)
+        return [
+            Prediction(p.labels[int(row.argmax())], dict(zip(p.labels, map(float, row))))
+            for row in probs
+        ]
+
+    def _restrict(self, labels: list[str] | None) -> np.ndarray:
+        known = self.provenance.labels
+        if labels is None:
+            return np.ones(len(known))
+        for label in labels:
+            if label not in known:
+                raise OptionError("labels", label, known, "this head knows only these labels")
+        return np.array([lab in labels for lab in known], dtype=np.float64)
+
+    def _tag(self, text: str) -> list[Entity]:
+        p = self.provenance
+        r = cast(
+            WordEmbedding,
+            self._model().embed(
+                text, level="word", layers=p.layer, subword=p.subword, max_length=p.max_length
+            ),
+        )  # vectors (W, D), offsets (W, 2)
+        if len(r.words) == 0:
+            return []
+        tags = [p.labels[i] for i in self.probabilities(r.vectors).argmax(axis=1)]
+        out = []
+        for kind, a, b in bio.spans(tags).spans:
+            start, end = int(r.offsets[a][0]), int(r.offsets[b - 1][1])
+            out.append(Entity(kind, start, end, text[start:end]))
+        return out
+
+    def save(self, path: str | Path) -> None:
+        from safetensors.numpy import save_file
+
+        tensors = {
+            "mean": self.mean,
+            "scale": self.scale,
+            "coef": self.coef,
+            "intercept": self.intercept,
+        }
+        meta = {"format": FORMAT, "provenance": json.dumps(asdict(self.provenance))}
+        save_file(
+            {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in tensors.items()},
+            str(path),
+            metadata=meta,
+        )
+
+
+def load(path: str | Path, model: Model | None = None) -> Head:
+    """Read a head file and bind it to `model` (None: load the model the head names); a
+    model with other weights is refused."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="numpy") as f:
+            meta = f.metadata() or {}
+            tensors = {k: f.get_tensor(k) for k in ("mean", "scale", "coef", "intercept")}
+        if meta.get("format") != FORMAT:
+            raise HeadError(
+                f"{path}: not a bertex head (format {meta.get('format')!r}, expected {FORMAT!r})"
+            )
+        record = json.loads(meta["provenance"])
+        record["labels"] = tuple(record["labels"])
+        prov = Provenance(**record)
+    except (SafetensorError, OSError, KeyError, TypeError, ValueError) as e:
+        raise HeadError(f"{path}: not a readable bertex head ({type(e).__name__}: {e})") from e
+    if tensors["coef"].shape[1] != tensors["mean"].shape[0]:
+        raise HeadError(f"{path}: coefficients and scaler disagree in width")
+    head = Head(prov, tensors["mean"], tensors["scale"], tensors["coef"], tensors["intercept"])
+    if model is None:
+        import bertex
+
+        model = bertex.load(prov.model)
+    return head.bind(model)
