@@ -14,7 +14,7 @@ from typing import NoReturn
 
 from .._version import __version__
 from ..errors import BertexError, BertexWarning
-from . import common, convert, embed, info, serve, tokens
+from . import common, convert, embed, info, serve, tokens, viz
 
 
 class _Parser(argparse.ArgumentParser):
@@ -35,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_parser(sub)
     serve.add_parser(sub)
     convert.add_parser(sub)
+    viz.add_parser(sub)
     return parser
 
 

@@ -1,0 +1,62 @@
+"""Render views: one self-contained HTML file (data inline as JSON) or a matplotlib PNG."""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import ExtraMissingError, OptionError
+from .data import AttentionView
+
+
+def page(template: str, data: dict[str, Any]) -> str:
+    """The template with `data` inline: `</` is escaped so no text can close the script tag."""
+    body = json.dumps(data, ensure_ascii=False).replace("</", "<\\/")
+    html = resources.files("bertex.viz").joinpath("static", template).read_text("utf-8")
+    return html.replace("__BERTEX_DATA__", body)
+
+
+def attention_html(view: AttentionView) -> str:
+    return page("attention.html", view.to_dict())
+
+
+def attention_png(view: AttentionView, path: Path, layer: int | None = None, head: int = 1) -> None:
+    """One map as a heatmap with token labels; layer and head count from 1 (layer None: last)."""
+    layer = view.layers if layer is None else layer
+    _check_index("layer", layer, view.layers)
+    _check_index("head", head, view.heads)
+    plt = _pyplot()
+    m = view.maps[layer - 1, head - 1]  # (T, T): row i attends to column j
+    labels = [f"*{t}*" if u else t for t, u in zip(view.tokens, view.unk)]
+    n = len(labels)
+    size = min(12.0, 2.5 + 0.28 * n)
+    fig, ax = plt.subplots(figsize=(size, size), dpi=100)
+    im = ax.imshow(m, cmap="Blues", vmin=0.0, vmax=float(np.max(m)) or 1.0)
+    ax.set_xticks(range(n), labels, rotation=90, fontsize=8)
+    ax.set_yticks(range(n), labels, fontsize=8)
+    ax.set_title(f"{view.model}: layer {layer}, head {head} ({view.window})", fontsize=9)
+    fig.colorbar(im, ax=ax, fraction=0.046)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def _check_index(name: str, value: int, count: int) -> None:
+    if not 1 <= value <= count:
+        raise OptionError(name, value, range(1, count + 1), f"the model has {count} {name}s")
+
+
+def _pyplot() -> Any:
+    try:
+        import matplotlib
+    except ImportError as e:
+        raise ExtraMissingError("viz", "matplotlib", "a PNG view") from e
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plt.rcParams["font.sans-serif"] = ["DejaVu Sans", "WenQuanYi Micro Hei"]
+    return plt
