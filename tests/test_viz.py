@@ -13,6 +13,7 @@ import pytest
 import bertex
 from bertex.cli.main import main
 from bertex.viz import attention_view
+from bertex.viz.layers import LAYER_POOLINGS
 
 CHROMIUM = "/usr/bin/chromium"
 TEXT = "the cat sat on the mat ☃"  # the snowman is outside the tiny vocabulary: one [UNK]
@@ -92,13 +93,17 @@ def test_attention_html_data_is_the_library_s(tiny_bert: bertex.Model) -> None:
 
 
 def test_attention_png_has_pixels(bert_dir: Path, tmp_path: Path) -> None:
-    from PIL import Image
-
     out = tmp_path / "attention.png"
     assert cli("attention", TEXT, "-m", str(bert_dir), "--out", str(out), "--layer", "1") == 0
-    img = np.asarray(Image.open(out).convert("L"))  # (height, width)
+    assert_drawn(out)
+
+
+def assert_drawn(path: Path) -> None:
+    from PIL import Image
+
+    img = np.asarray(Image.open(path).convert("L"))  # (height, width)
     assert img.shape[0] >= 300 and img.shape[1] >= 300
-    assert (img < 200).mean() > 0.05  # a drawn heatmap, not a blank canvas
+    assert (img < 200).mean() > 0.05  # a drawn figure, not a blank canvas
 
 
 def test_a_text_longer_than_one_window_is_refused_with_the_limit(
@@ -143,3 +148,41 @@ def test_the_offline_gate_catches_a_network_request(browser: Any, tmp_path: Path
     page, outside = open_offline(browser, page_file)
     page.close()
     assert outside == ["https://cdn.example.org/x.js"]
+
+
+def test_layers_html_shows_the_library_s_similarities(
+    browser: Any, bert_dir: Path, tiny_bert: bertex.Model, tmp_path: Path
+) -> None:
+    a, b = "the cat sat on the mat", "a dog sat on the rug"
+    out = tmp_path / "layers.html"
+    assert cli("layers", a, b, "-m", str(bert_dir), "--out", str(out)) == 0
+    page, outside = open_offline(browser, out)
+    hidden = tiny_bert.embed(a, level="hidden_states")  # (L+1, T, H)
+    k, t, _ = hidden.vectors.shape
+    assert page.locator("#drift td.v").count() == k * t
+    assert page.locator("#tsim td.v").count() == t * t
+    shown = page.locator("#ssim td.v").all_inner_texts()  # rows: layers, columns: poolings
+    assert len(shown) == k * len(LAYER_POOLINGS)
+    for j, pooling in enumerate(LAYER_POOLINGS):
+        r = tiny_bert.embed([a, b], layers="all", combine="stack", pooling=pooling)
+        for layer in range(k):
+            x, y = r.vectors[0, layer], r.vectors[1, layer]
+            cos = float(x @ y / np.linalg.norm(x) / np.linalg.norm(y))
+            assert shown[layer * len(LAYER_POOLINGS) + j] == f"{cos:.3f}"
+    page.select_option("#layer", "0")  # layer 0: the embeddings; a token is itself
+    assert page.locator("#tsim td.v").first.inner_text() == "1.000"
+    page.close()
+    assert outside == []
+
+
+def test_layers_png_has_pixels(bert_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "layers.png"
+    assert cli("layers", "the cat sat", "the dog ran", "-m", str(bert_dir), "--out", str(out)) == 0
+    assert_drawn(out)
+
+
+def test_layers_refuses_an_empty_second_text(
+    bert_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli("layers", "the cat", " ", "-m", str(bert_dir), "--out", str(tmp_path / "l.png")) == 2
+    assert "empty" in capsys.readouterr().err

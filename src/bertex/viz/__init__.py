@@ -7,5 +7,6 @@ Nothing here imports the CLI or the server.
 from __future__ import annotations
 
 from .data import AttentionView, attention_view
+from .layers import LayerView, layer_view
 
-__all__ = ["AttentionView", "attention_view"]
+__all__ = ["AttentionView", "LayerView", "attention_view", "layer_view"]

@@ -11,6 +11,7 @@ import numpy as np
 
 from ..errors import ExtraMissingError, OptionError
 from .data import AttentionView
+from .layers import LayerView
 
 
 def page(template: str, data: dict[str, Any]) -> str:
@@ -22,6 +23,37 @@ def page(template: str, data: dict[str, Any]) -> str:
 
 def attention_html(view: AttentionView) -> str:
     return page("attention.html", view.to_dict())
+
+
+def layers_html(view: LayerView) -> str:
+    return page("layers.html", view.to_dict())
+
+
+def layers_png(view: LayerView, path: Path) -> None:
+    """Token drift (layers x tokens), last-layer token similarity, and the pair's curves."""
+    plt = _pyplot()
+    panels = 3 if view.sentence_sim else 2
+    fig, axes = plt.subplots(1, panels, figsize=(5.5 * panels, 5), dpi=100)
+    n = len(view.tokens)
+    im = axes[0].imshow(view.drift, cmap="Blues", vmin=0, vmax=1, aspect="auto")
+    axes[0].set_xticks(range(n), view.tokens, rotation=90, fontsize=8)
+    axes[0].set_ylabel("layer (0 = embeddings)")
+    axes[0].set_title("cosine to the token's input vector", fontsize=9)
+    fig.colorbar(im, ax=axes[0], fraction=0.046)
+    axes[1].imshow(view.token_sim[-1], cmap="Blues", vmin=0, vmax=1)
+    axes[1].set_xticks(range(n), view.tokens, rotation=90, fontsize=8)
+    axes[1].set_yticks(range(n), view.tokens, fontsize=8)
+    axes[1].set_title("token to token, last layer", fontsize=9)
+    for pooling, values in view.sentence_sim.items():
+        axes[2].plot(range(len(values)), values, marker="o", label=pooling)
+    if view.sentence_sim:
+        axes[2].set_xlabel("layer")
+        axes[2].set_title("sentence similarity of the pair", fontsize=9)
+        axes[2].legend(fontsize=8)
+    fig.suptitle(view.model, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
 
 
 def attention_png(view: AttentionView, path: Path, layer: int | None = None, head: int = 1) -> None:
