@@ -17,8 +17,12 @@ from .layers import LayerView
 def page(template: str, data: dict[str, Any]) -> str:
     """The template with `data` inline: `</` is escaped so no text can close the script tag."""
     body = json.dumps(data, ensure_ascii=False).replace("</", "<\\/")
-    html = resources.files("bertex.viz").joinpath("static", template).read_text("utf-8")
+    html = _static(template).replace("/*__BERTEX_BASE_CSS__*/", _static("base.css"))
     return html.replace("__BERTEX_DATA__", body)
+
+
+def _static(name: str) -> str:
+    return resources.files("bertex.viz").joinpath("static", name).read_text("utf-8")
 
 
 def attention_html(view: AttentionView) -> str:
