@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,13 +34,27 @@ def add_parser(sub: Any) -> None:
     y.add_argument("--out", required=True, type=Path, help="layers.html or layers.png")
     common.add_model(y)
     y.set_defaults(run=run_layers)
+    m = views.add_parser("map", help="a 2-D projection of stored sentence vectors")
+    m.add_argument("--input", required=True, type=Path, help="a bertex output file (parquet, ...)")
+    m.add_argument("--color-by", help="a field kept with `bertex embed --keep-field`")
+    m.add_argument("--method", choices=("pca", "tsne", "umap"), default="pca")
+    m.add_argument("--max-points", type=int, default=5000, help="sample above this (default 5000)")
+    m.add_argument("--seed", type=int, default=0, help="the sample's and t-SNE's seed (default 0)")
+    m.add_argument("--out", required=True, type=Path, help="map.html or map.png")
+    m.set_defaults(run=run_map)
 
 
-def _format(out: Path) -> str:
-    suffix = out.suffix.lower()
-    if suffix not in (".html", ".png"):
+def _check_suffix(out: Path) -> None:
+    """Before a model is loaded: the suffix picks the format; name the valid ones."""
+    if out.suffix.lower() not in (".html", ".png"):
         raise OptionError("--out", str(out), (".html", ".png"), "the suffix picks the format")
-    return suffix[1:]
+
+
+def _write(out: Path, html: Callable[[], str], png: Callable[[Path], None]) -> None:
+    if out.suffix.lower() == ".html":
+        out.write_text(html(), encoding="utf-8")
+    else:
+        png(out)
 
 
 def run_attention(args: argparse.Namespace) -> int:
@@ -47,12 +62,13 @@ def run_attention(args: argparse.Namespace) -> int:
     from bertex.viz import attention_view
     from bertex.viz.render import attention_html, attention_png
 
-    fmt = _format(args.out)
+    _check_suffix(args.out)
     view = attention_view(bertex.load(args.model), args.text, args.pair, long=args.long)
-    if fmt == "html":
-        args.out.write_text(attention_html(view), encoding="utf-8")
-    else:
-        attention_png(view, args.out, layer=args.layer, head=args.head)
+    _write(
+        args.out,
+        lambda: attention_html(view),
+        lambda out: attention_png(view, out, layer=args.layer, head=args.head),
+    )
     print(f"{args.out}: {view.layers} layers x {view.heads} heads, {view.window}")
     return 0
 
@@ -62,11 +78,19 @@ def run_layers(args: argparse.Namespace) -> int:
     from bertex.viz import layer_view
     from bertex.viz.render import layers_html, layers_png
 
-    fmt = _format(args.out)
+    _check_suffix(args.out)
     view = layer_view(bertex.load(args.model), args.text, args.text2)
-    if fmt == "html":
-        args.out.write_text(layers_html(view), encoding="utf-8")
-    else:
-        layers_png(view, args.out)
+    _write(args.out, lambda: layers_html(view), lambda out: layers_png(view, out))
     print(f"{args.out}: {view.drift.shape[0] - 1} layers, {len(view.tokens)} tokens")
+    return 0
+
+
+def run_map(args: argparse.Namespace) -> int:
+    from bertex.viz.projection import map_view
+    from bertex.viz.render import map_html, map_png
+
+    _check_suffix(args.out)
+    view = map_view(args.input, args.color_by, args.method, args.max_points, args.seed)
+    _write(args.out, lambda: map_html(view), lambda out: map_png(view, out))
+    print(f"{args.out}: {view.note}")
     return 0

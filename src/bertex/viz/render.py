@@ -12,13 +12,26 @@ import numpy as np
 from ..errors import ExtraMissingError, OptionError
 from .data import AttentionView
 from .layers import LayerView
+from .projection import MapView
+
+_HEAD = (
+    '<!doctype html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>{title}</title>\n'
+)
 
 
 def page(template: str, data: dict[str, Any]) -> str:
-    """The template with `data` inline: `</` is escaped so no text can close the script tag."""
+    """One self-contained page: the shared CSS, the view's template, `data` inline as JSON
+    (`</` escaped so no text can close the script tag)."""
     body = json.dumps(data, ensure_ascii=False).replace("</", "<\\/")
-    html = _static(template).replace("/*__BERTEX_BASE_CSS__*/", _static("base.css"))
-    return html.replace("__BERTEX_DATA__", body)
+    prelude = (
+        f'<script id="data" type="application/json">{body}</script>\n'
+        f"<script>\n{_static('base.js')}</script>"
+    )
+    view = _static(template).replace("__BERTEX_PRELUDE__", prelude)
+    head = _HEAD.format(title=f"bertex {template.removesuffix('.html')}")
+    return (
+        f"{head}<style>\n{_static('base.css')}</style>\n</head>\n<body>\n{view}</body>\n</html>\n"
+    )
 
 
 def _static(name: str) -> str:
@@ -55,6 +68,24 @@ def layers_png(view: LayerView, path: Path) -> None:
         axes[2].set_title("sentence similarity of the pair", fontsize=9)
         axes[2].legend(fontsize=8)
     fig.suptitle(view.model, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def map_html(view: MapView) -> str:
+    return page("map.html", view.to_dict())
+
+
+def map_png(view: MapView, path: Path) -> None:
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 6), dpi=100)
+    for value in dict.fromkeys(view.colors):  # one scatter per value: a legend entry each
+        rows = [i for i, c in enumerate(view.colors) if c == value]
+        ax.scatter(view.xy[rows, 0], view.xy[rows, 1], s=18, label=value or None)
+    if view.color_by:
+        ax.legend(title=view.color_by, fontsize=8)
+    ax.set_title(view.note, fontsize=9)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,42 +13,9 @@ from bertex.cli.main import main
 from bertex.viz import attention_view
 from bertex.viz.layers import LAYER_POOLINGS
 
-CHROMIUM = "/usr/bin/chromium"
+from .conftest import assert_drawn, open_offline
+
 TEXT = "the cat sat on the mat ☃"  # the snowman is outside the tiny vocabulary: one [UNK]
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
-    """One headless system Chromium for the session (`.ci/run` installs it; CI never skips)."""
-    if not Path(CHROMIUM).exists() and os.environ.get("CI", "").lower() != "true":
-        pytest.skip(f"{CHROMIUM} is missing: apt-get install chromium (see .ci/run)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield b
-        b.close()
-
-
-def open_offline(browser: Any, path: Path) -> tuple[Any, list[str]]:
-    """Open a file; every request that is not file: or data: is aborted and recorded."""
-    page = browser.new_page(viewport={"width": 1200, "height": 900})
-    outside: list[str] = []
-
-    def gate(route: Any) -> None:
-        url = route.request.url
-        if url.startswith(("file:", "data:", "about:")):
-            route.continue_()
-        else:
-            outside.append(url)
-            route.abort()
-
-    page.route("**/*", gate)
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(path.as_uri())
-    assert errors == []
-    return page, outside
 
 
 def cli(*args: str) -> int:
@@ -96,14 +61,6 @@ def test_attention_png_has_pixels(bert_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "attention.png"
     assert cli("attention", TEXT, "-m", str(bert_dir), "--out", str(out), "--layer", "1") == 0
     assert_drawn(out)
-
-
-def assert_drawn(path: Path) -> None:
-    from PIL import Image
-
-    img = np.asarray(Image.open(path).convert("L"))  # (height, width)
-    assert img.shape[0] >= 300 and img.shape[1] >= 300
-    assert (img < 200).mean() > 0.05  # a drawn figure, not a blank canvas
 
 
 def test_a_text_longer_than_one_window_is_refused_with_the_limit(
