@@ -55,6 +55,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--batch-wait-ms", type=float)
     p.add_argument("--max-batch-requests", type=int, help="requests per pass (1: no batching)")
     p.add_argument("--log-level", default="warning")
+    p.add_argument("--ui", action="store_true", help="also serve the explorer page at /")
     p.set_defaults(run=run)
 
 
@@ -75,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     model = bertex.load(
         load.model, backend=load.backend, precision=load.precision, device=load.device
     )
-    app = create_app(model, config)  # refuses limits the model could never meet
+    app = create_app(model, config, ui=args.ui)  # refuses limits the model could never meet
     b = model.backend
     url = f"http://{_url_host(config.host)}:{config.port}"
     print(f"listening on {url} ({model.info.name}, {b.name} on {b.device}, {b.workers} workers)")

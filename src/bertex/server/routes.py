@@ -274,3 +274,16 @@ def _embed_body(model: Any, result: Any, options: EmbedOptions, fmt: str) -> dic
         "meta": meta.to_dict(),
         "usage": {"prompt_tokens": seen, "total_tokens": seen},
     }
+
+
+def install_ui(app: FastAPI) -> None:
+    """The explorer: one static page at `/` (no key needed to load it; its API calls send one)."""
+    from importlib import resources
+
+    from fastapi.responses import HTMLResponse
+
+    page = resources.files("bertex.server").joinpath("static", "explorer.html").read_text("utf-8")
+
+    @app.get("/")
+    async def explorer() -> HTMLResponse:
+        return HTMLResponse(page)
