@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -143,3 +144,14 @@ def test_layers_refuses_an_empty_second_text(
 ) -> None:
     assert cli("layers", "the cat", " ", "-m", str(bert_dir), "--out", str(tmp_path / "l.png")) == 2
     assert "empty" in capsys.readouterr().err
+
+
+def test_a_backend_without_attention_maps_is_explained(tiny_bert: bertex.Model) -> None:
+    class NoMaps:  # the model, but its backend returns no attention maps
+        backend, tokenizer = tiny_bert.backend, tiny_bert.tokenizer
+
+        def embed(self, *args: Any, **kw: Any) -> Any:
+            return dataclasses.replace(tiny_bert.embed(*args, **kw), attentions=None)
+
+    with pytest.raises(bertex.errors.ModelError, match=r"no attention maps.*--backend torch"):
+        attention_view(NoMaps(), "the cat sat")

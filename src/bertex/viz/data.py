@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ..errors import EmptyInputError
+from ..errors import EmptyInputError, ModelError
 
 Long = Literal["error", "truncate"]
 
@@ -63,6 +63,11 @@ def attention_view(
     if long == "truncate":
         kw["long"] = "truncate"
     res = model.embed(text, pair, **kw)  # one TokenEmbedding: maps (layers, heads, T, T)
+    if res.attentions is None:  # a backend or export that does not return them
+        raise ModelError(
+            f"the {model.backend.name} backend gave no attention maps for {res.meta.model}; "
+            "load the model with backend='torch' (--backend torch) to see them"
+        )
     unk_token = model.tokenizer.unk_token
     rep = res.report
     window = (

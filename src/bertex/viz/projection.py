@@ -83,12 +83,12 @@ def project(x: np.ndarray, method: str, seed: int = 0) -> np.ndarray:
         _, _, vt = np.linalg.svd(centred, full_matrices=False)  # vt: (min(N, D), D)
         return centred @ vt[:2].T  # (N, 2)
     if method == "tsne":
-        from sklearn.manifold import TSNE
+        from sklearn.manifold import TSNE  # type: ignore[import-untyped]
 
         perplexity = float(min(30, max(1, (len(x) - 1) // 3)))
         return TSNE(2, perplexity=perplexity, random_state=seed, init="pca").fit_transform(x)
     try:
-        import umap
+        import umap  # type: ignore[import-not-found]
     except ImportError as e:
         raise ExtraMissingError("umap", "umap-learn", "method='umap'") from e
     return np.asarray(umap.UMAP(n_components=2, random_state=seed).fit_transform(x))
