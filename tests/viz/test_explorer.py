@@ -79,3 +79,23 @@ def test_explorer_renders_chinese(browser: Any, ui_server: Server, tmp_path: Pat
     assert page.locator("#tokens .tok").count() > 2
     page.screenshot(path=str(tmp_path / "chinese.png"), full_page=True)
     page.close()
+
+
+def test_explorer_shows_a_429_as_busy(browser: Any, ui_server: Server) -> None:
+    """Overload is hard to make on demand; the page's handling of the server's 429 body is not."""
+    from bertex.server.errors import ApiError, body
+
+    busy = ApiError(429, "the queue is full (64 texts waiting)", code="overloaded")
+    page = browser.new_page()
+    page.route(
+        "**/v1/tokenize",
+        lambda route: route.fulfill(status=429, json=body(busy), headers={"retry-after": "1"}),
+    )
+    page.goto(ui_server.url + "/")
+    page.fill("#key", KEY)
+    page.click("#go")
+    page.wait_for_function("!document.getElementById('go').disabled")
+    assert page.locator("#error").inner_text() == (
+        "429: the queue is full (64 texts waiting) (the server is busy: try again in a moment)"
+    )
+    page.close()
