@@ -73,12 +73,17 @@ def test_explorer_shows_api_errors(
     page.close()
 
 
-def test_explorer_renders_chinese(browser: Any, ui_server: Server, tmp_path: Path) -> None:
-    page = look(browser, ui_server, "我们在北京学习", "他们在上海工作")
-    assert not page.locator("#error").is_visible()
-    assert page.locator("#tokens .tok").count() > 2
-    page.screenshot(path=str(tmp_path / "chinese.png"), full_page=True)
-    page.close()
+def test_explorer_renders_chinese(browser: Any, chinese_bert_dir: Path, tmp_path: Path) -> None:
+    server = Server(chinese_bert_dir, "--ui")  # a vocabulary with one token per Han character
+    try:
+        page = look(browser, server, "我们在北京学习", "他们在上海工作", key="")
+        assert not page.locator("#error").is_visible()
+        shown = page.locator("#tokens .tok").all_inner_texts()
+        assert shown[2] == "们1:2" and page.locator("#tokens .tok.unk").count() == 0
+        page.screenshot(path=str(tmp_path / "chinese.png"), full_page=True)
+        page.close()
+    finally:
+        server.stop()
 
 
 def test_explorer_shows_a_429_as_busy(browser: Any, ui_server: Server) -> None:
