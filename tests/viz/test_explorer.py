@@ -104,3 +104,24 @@ def test_explorer_shows_a_429_as_busy(browser: Any, ui_server: Server) -> None:
         "429: the queue is full (64 texts waiting) (the server is busy: try again in a moment)"
     )
     page.close()
+
+
+@pytest.mark.parametrize("ui", [True, False])
+def test_the_page_is_served_only_with_ui_and_needs_no_key(
+    tiny_bert: bertex.Model, ui: bool
+) -> None:
+    from starlette.testclient import TestClient
+
+    from bertex.server.app import create_app
+    from bertex.server.config import ServerConfig
+
+    app = create_app(tiny_bert, ServerConfig(api_keys=[KEY]), ui=ui)
+    client = TestClient(app, base_url="http://127.0.0.1")
+    page = client.get("/")
+    assert page.status_code == (200 if ui else 401)  # without --ui, / is no open route
+    if ui:
+        assert "bertex explorer" in page.text and "http" not in page.text.split("<body>")[1]
+    assert (
+        client.post("/v1/tokenize", json={"input": "x"}).status_code == 401
+    )  # the API still needs it
+    app.state.bertex.engine.close()
