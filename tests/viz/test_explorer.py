@@ -50,6 +50,10 @@ def test_explorer_shows_what_the_api_and_library_say(
     assert page.locator("#sel").inner_text() == "layer 1, head 2"
     shown = page.locator("#head td.v").all_inner_texts()  # (T, T) row-major, 2 decimals
     assert shown == [f"{v:.2f}" for v in att[0, 1].reshape(-1)]
+    t = len(tokenized["tokens"])
+    page.select_option("#layer", "0")  # the token-to-token table at layer 0
+    assert page.locator("#tsim td.v").count() == t * t
+    assert page.locator("#tsim td.v").first.inner_text() == "1.000"
     r = tiny_bert.embed([A, B], layers="all", combine="stack", pooling="cls")  # (2, L+1, H)
     cells = page.locator("#sim td.v").all_inner_texts()  # rows: layers; first column: cls
     for layer in range(r.vectors.shape[1]):
