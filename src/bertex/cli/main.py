@@ -14,7 +14,7 @@ from typing import NoReturn
 
 from .._version import __version__
 from ..errors import BertexError, BertexWarning
-from . import analysis, common, convert, embed, heads, index, info, search, serve, tokens
+from . import analysis, common, convert, embed, heads, index, info, search, serve, tokens, viz
 
 
 class _Parser(argparse.ArgumentParser):
@@ -39,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_parser(sub)
     analysis.add_parser(sub)
     heads.add_parser(sub)
+    viz.add_parser(sub)
     return parser
 
 

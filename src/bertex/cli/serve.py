@@ -56,6 +56,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--max-batch-requests", type=int, help="requests per pass (1: no batching)")
     p.add_argument("--log-level", default="warning")
     p.add_argument("--index", help="serve POST /v1/search over this index (bertex index build)")
+    p.add_argument("--ui", action="store_true", help="also serve the explorer page at /")
     p.set_defaults(run=run)
 
 
@@ -76,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     model = bertex.load(
         load.model, backend=load.backend, precision=load.precision, device=load.device
     )
-    app = create_app(model, config)  # refuses limits the model could never meet
+    app = create_app(model, config, ui=args.ui)  # refuses limits the model could never meet
     if args.index:
         from ..index import Index
         from ..server.routes import install_search

@@ -33,7 +33,8 @@ OPEN_ROUTES = ("/health", "/metrics")
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 
 
-def create_app(model: Any, config: ServerConfig) -> FastAPI:
+def create_app(model: Any, config: ServerConfig, ui: bool = False) -> FastAPI:
+    """`ui`: also serve the explorer page at `/` (it calls the JSON API like any client)."""
     config.check(model.info.max_length, model.dim)
     state = State(model, config, ROUTES)
 
@@ -48,8 +49,10 @@ def create_app(model: Any, config: ServerConfig) -> FastAPI:
     )
     app.state.bertex = state
     _install_errors(app, state)
-    _install_guards(app, state)
+    _install_guards(app, state, ui)
     routes.install(app, state)
+    if ui:
+        routes.install_ui(app)
     return app
 
 
@@ -137,8 +140,8 @@ def _authorized(request: Request, keys: list[bytes]) -> bool:
     return scheme.lower() == "bearer" and ok
 
 
-def _install_guards(app: FastAPI, state: State) -> None:
-    app.add_middleware(_Guard, state=state)
+def _install_guards(app: FastAPI, state: State, ui: bool = False) -> None:
+    app.add_middleware(_Guard, state=state, open_routes=OPEN_ROUTES + (("/",) if ui else ()))
 
 
 class _Guard:
@@ -146,8 +149,8 @@ class _Guard:
     Starlette's BaseHTTPMiddleware would hide a client's disconnect from the route until the
     answer is sent, and dropping the work of a client that left depends on seeing it."""
 
-    def __init__(self, app: Any, state: State) -> None:
-        self.app, self.state = app, state
+    def __init__(self, app: Any, state: State, open_routes: tuple[str, ...] = OPEN_ROUTES) -> None:
+        self.app, self.state, self.open_routes = app, state, open_routes
         self.keys = [k.encode() for k in state.config.api_keys]
         self.hosts = allowed_hosts(state.config)
 
@@ -157,7 +160,7 @@ class _Guard:
         request = Request(scope)
         try:
             _guard(request, self.state.config, self.hosts)
-            if self.keys and request.url.path not in OPEN_ROUTES:
+            if self.keys and request.url.path not in self.open_routes:
                 if not _authorized(request, self.keys):
                     raise ApiError(
                         401,

@@ -310,3 +310,16 @@ def install_search(app: FastAPI, state: State, index: Any) -> None:
             return {"object": "list", "data": data}
 
         return await respond(state, request, build)
+
+
+def install_ui(app: FastAPI) -> None:
+    """The explorer: one static page at `/` (no key needed to load it; its API calls send one)."""
+    from importlib import resources
+
+    from fastapi.responses import HTMLResponse
+
+    page = resources.files("bertex.server").joinpath("static", "explorer.html").read_text("utf-8")
+
+    @app.get("/")
+    async def explorer() -> HTMLResponse:
+        return HTMLResponse(page)
