@@ -23,6 +23,7 @@ run: install
 	HF_HUB_OFFLINE=1 $(VENV)/bin/bertex embed "A man is playing a guitar." "Someone plays an instrument." "你好，世界！"
 
 test: install
+	bash scripts/system-deps.sh
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q $(PYTEST_ARGS)
 
 bench: install
