@@ -90,3 +90,15 @@ def test_bad_map_input_is_one_line_and_exit_2(
     vectors, out = stored(tmp_path, bert_dir, n), tmp_path / "map.html"
     assert main(["viz", "map", "--input", str(vectors), *extra, "--out", str(out)]) == 2
     assert says in capsys.readouterr().err and not out.exists()
+
+
+def test_an_index_folder_maps_like_an_output_file(bert_dir: Path, tmp_path: Path) -> None:
+    labels = ["ab"[i % 2] for i in range(len(TEXTS))]
+    ix = bertex.Index.create(tmp_path / "docs.idx", model=bertex.load(bert_dir))
+    ix.add(TEXTS, ids=[f"d{i}" for i in range(len(TEXTS))], fields={"label": labels})
+    ix.close()
+    view = map_view(tmp_path / "docs.idx", "label")
+    assert view.ids == [f"d{i}" for i in range(len(TEXTS))] and view.colors == labels
+    assert view.texts == TEXTS and view.xy.shape == (len(TEXTS), 2)
+    with pytest.raises(bertex.OptionError, match="label"):
+        map_view(tmp_path / "docs.idx", "lang")

@@ -35,7 +35,12 @@ def add_parser(sub: Any) -> None:
     common.add_model(y)
     y.set_defaults(run=run_layers)
     m = views.add_parser("map", help="a 2-D projection of stored sentence vectors")
-    m.add_argument("--input", required=True, type=Path, help="a bertex output file (parquet, ...)")
+    m.add_argument(
+        "--input",
+        required=True,
+        type=Path,
+        help="a bertex output file (parquet, ...) or a search index folder",
+    )
     m.add_argument("--color-by", help="a field kept with `bertex embed --keep-field`")
     m.add_argument("--method", choices=("pca", "tsne", "umap"), default="pca")
     m.add_argument("--max-points", type=int, default=5000, help="sample above this (default 5000)")

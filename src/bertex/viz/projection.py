@@ -43,13 +43,14 @@ def map_view(
     max_points: int = 5000,
     seed: int = 0,
 ) -> MapView:
-    """Read a sentence-level output file and project it; more than `max_points` rows are
-    sampled (without replacement, numpy seed `seed`) and the note says so."""
+    """Read a sentence-level output file (or an embedded search index folder) and project it;
+    more than `max_points` rows are sampled (without replacement, numpy seed `seed`) and the
+    note says so."""
     from ..sinks.read import read
 
     if method not in METHODS:
         raise OptionError("method", method, METHODS)
-    stored: Any = read(path)
+    stored: Any = _index_rows(Path(path)) if _is_index(path) else read(path)
     vectors = np.asarray(stored.vectors, dtype=np.float64)
     if vectors.ndim != 2:
         raise InputError(f"{path}: the map needs one vector per row (sentence level)")
@@ -73,6 +74,40 @@ def map_view(
         color_by=color_by,
         method=method,
         note=f"{note}, {method}",
+    )
+
+
+def _is_index(path: Path | str) -> bool:
+    return Path(path).is_dir() and (Path(path) / "manifest.json").is_file()
+
+
+@dataclass(frozen=True)
+class _IndexRows:
+    """An index's rows as the map reads them (the fields of bertex.read's Stored it uses)."""
+
+    vectors: np.ndarray  # (N, D) unit vectors
+    ids: list[Any]
+    texts: list[str]
+    fields: dict[str, list[Any]]
+
+
+def _index_rows(path: Path) -> _IndexRows:
+    """Every row of an embedded index (one per document, or per piece when it was split)."""
+    from ..index import Index
+
+    table = Index.open(path).store.table  # columns: id, text, vector, f:<field>, ...
+    prefix = "f:"
+    return _IndexRows(
+        vectors=np.asarray(table.column("vector").to_pylist(), dtype=np.float64).reshape(
+            table.num_rows, -1
+        ),
+        ids=table.column("id").to_pylist(),
+        texts=[t or "" for t in table.column("text").to_pylist()],
+        fields={
+            name[len(prefix) :]: table.column(name).to_pylist()
+            for name in table.column_names
+            if name.startswith(prefix)
+        },
     )
 
 
