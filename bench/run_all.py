@@ -230,6 +230,8 @@ def main() -> None:
     memory = run("corpus_memory.py", *(["10000", "100000"] if q else ["10000", "100000"]))
     engines = run("corpus_engines.py", "1000" if q else "3000")
     load = run("load_test.py", "--seconds", "20" if q else "60")
+    search_ann = run("search_bench.py", "ann", "--n", "20000" if q else "100000")
+    search_stsb = run("search_bench.py", "stsb")
     text = f"""# BENCHMARKS
 
 Written by `make bench` (bench/run_all.py). Machines here are shared and noisy: compare rows
@@ -293,6 +295,16 @@ the pipeline's). A million lines, run separately (`... 1000000`, 11 minutes): 56
 `python bench/load_test.py --seconds 60`
 
 {load}
+
+## Search: the ANN index against exact search, and retrieval on STS-B
+
+`python bench/search_bench.py ann --n 100000` (clustered unit vectors, see the script)
+
+{search_ann}
+
+`python bench/search_bench.py stsb` (the default model; queries are STS-B dev pairs scored >= 4)
+
+{search_stsb}
 """
     (ROOT / "BENCHMARKS.md").write_text(text)
     print(text)
