@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -59,8 +60,49 @@ def test_explorer_shows_what_the_api_and_library_say(
     for layer in range(r.vectors.shape[1]):
         x, y = r.vectors[0, layer], r.vectors[1, layer]
         assert cells[layer * 4] == f"{x @ y / np.linalg.norm(x) / np.linalg.norm(y):.3f}"
+    assert not page.locator("#nnbox").is_visible()  # no --index: no /v1/search, no section
+    assert page.locator("#nn tr.hit").count() == 0
     page.screenshot(path=str(tmp_path / "explorer.png"), full_page=True)
     page.close()
+
+
+DOCS = [
+    "The cat sat on the mat. It was a happy cat.",
+    "Dogs like to run in the park. They chase balls.",
+    "A guitar plays music. The drums keep time.",
+    "The sun is a star. It is very hot.",
+    "Bread is baked in an oven. It smells good.",
+    "Rain falls from clouds. Rivers carry it to the sea.",
+]
+
+
+def test_explorer_shows_the_nearest_neighbours_from_the_index(
+    browser: Any, bert_dir: Path, tiny_bert: bertex.Model, tmp_path: Path
+) -> None:
+    from bertex.cli.main import main
+
+    corpus, ix = tmp_path / "c.jsonl", tmp_path / "ix"
+    rows = [json.dumps({"id": f"d{i}", "text": t}) for i, t in enumerate(DOCS)]
+    corpus.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    build = ["index", "build", str(ix), "--input", str(corpus), "--model", str(bert_dir)]
+    assert main([*build, "--split", "sentence", "-q"]) == 0
+    server = Server(bert_dir, "--ui", "--index", str(ix))
+    try:
+        page = look(browser, server, "a cat on a mat", key="")
+        assert not page.locator("#error").is_visible() and page.locator("#nnbox").is_visible()
+        want = bertex.Index.open(ix, model=tiny_bert).search("a cat on a mat", k=5)
+        assert page.locator("#nn tr.hit td.id").all_inner_texts() == list(want.ids)
+        assert page.locator("#nn tr.hit td.score").all_inner_texts() == [
+            f"{s:.3f}" for s in want.scores
+        ]
+        assert page.locator("#nn tr.hit td.rank").all_inner_texts() == ["1", "2", "3", "4", "5"]
+        marks = page.locator("#nn tr.hit td.text mark").all_inner_texts()  # one sentence each
+        assert marks == [t[a:b] for t, (a, b) in zip(want.texts, want.spans)]
+        assert all(m and m != t for m, t in zip(marks, want.texts))
+        page.screenshot(path=str(tmp_path / "neighbours.png"), full_page=True)
+        page.close()
+    finally:
+        server.stop()
 
 
 @pytest.mark.parametrize(
