@@ -56,6 +56,13 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--max-batch-requests", type=int, help="requests per pass (1: no batching)")
     p.add_argument("--log-level", default="warning")
     p.add_argument("--index", help="serve POST /v1/search over this index (bertex index build)")
+    p.add_argument(
+        "--head",
+        action="append",
+        default=[],
+        metavar="NAME=PATH",
+        help="serve POST /v1/classify or /v1/tag with this head (bertex train); repeatable",
+    )
     p.add_argument("--ui", action="store_true", help="also serve the explorer page at /")
     p.set_defaults(run=run)
 
@@ -77,12 +84,17 @@ def run(args: argparse.Namespace) -> int:
     model = bertex.load(
         load.model, backend=load.backend, precision=load.precision, device=load.device
     )
+    from ..server.heads import install_heads, load_heads
+
+    heads = load_heads(args.head, model)  # a head made for another model: one line, exit 2
     app = create_app(model, config, ui=args.ui)  # refuses limits the model could never meet
     if args.index:
         from ..index import Index
         from ..server.routes import install_search
 
         install_search(app, app.state.bertex, Index.open(args.index, model=model))
+    if heads:
+        install_heads(app, app.state.bertex, heads)
     b = model.backend
     url = f"http://{_url_host(config.host)}:{config.port}"
     print(f"listening on {url} ({model.info.name}, {b.name} on {b.device}, {b.workers} workers)")

@@ -26,6 +26,8 @@ ROUTES = (
     "/v1/embed",
     "/v1/tokenize",
     "/v1/search",
+    "/v1/classify",
+    "/v1/tag",
     "/v1/models",
     "/info",
     "/health",
