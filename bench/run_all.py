@@ -232,6 +232,7 @@ def main() -> None:
     load = run("load_test.py", "--seconds", "20" if q else "60")
     search_ann = run("search_bench.py", "ann", "--n", "20000" if q else "100000")
     search_stsb = run("search_bench.py", "stsb")
+    probe = run("probe_bench.py", "--n", "2000" if q else "10000")
     text = f"""# BENCHMARKS
 
 Written by `make bench` (bench/run_all.py). Machines here are shared and noisy: compare rows
@@ -305,6 +306,13 @@ the pipeline's). A million lines, run separately (`... 1000000`, 11 minutes): 56
 `python bench/search_bench.py stsb` (the default model; queries are STS-B dev pairs scored >= 4)
 
 {search_stsb}
+
+## Probes: one embedding pass for every layer
+
+`python bench/probe_bench.py --n 10000` (the time split: a plain embedding pass, the all-layer
+feature pass, and the per-layer classifier fits)
+
+{probe}
 """
     (ROOT / "BENCHMARKS.md").write_text(text)
     print(text)
