@@ -89,8 +89,8 @@ def test_head_routes_auth_and_errors(server):
 
 def test_head_of_another_model_is_refused_at_start_up(roberta_dir, head_files):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "HF_HUB_OFFLINE": "1"}
-    argv = [sys.executable, "-m", "bertex.cli.main", "serve", str(roberta_dir), "--port", str(free_port()),
-            "--head", f"sent={head_files[0]}"]  # fmt: skip
+    argv = [sys.executable, "-m", "bertex.cli.main", "serve", str(roberta_dir)]
+    argv += ["--port", str(free_port()), "--head", f"sent={head_files[0]}"]
     done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 2, done.stderr
     lines = done.stderr.strip().splitlines()
