@@ -49,6 +49,10 @@ def test_explorer_shows_what_the_api_and_library_say(
     assert page.locator("#grid canvas.cell").count() == att.shape[0] * att.shape[1]
     page.click("#grid canvas[data-layer='0'][data-head='1']")
     assert page.locator("#sel").inner_text() == "layer 1, head 2"
+    # the head view draws a line per weight >= 0.02 of the clicked map (tokens on both sides)
+    assert page.locator("#lines line.att").count() == int((att[0, 1] >= 0.02).sum())
+    page.locator("#lines text").first.hover()  # focus the first token: only its lines remain
+    assert page.locator("#lines line.att").count() == int((att[0, 1][0] >= 0.02).sum())
     shown = page.locator("#head td.v").all_inner_texts()  # (T, T) row-major, 2 decimals
     assert shown == [f"{v:.2f}" for v in att[0, 1].reshape(-1)]
     t = len(tokenized["tokens"])
