@@ -165,3 +165,14 @@ def test_docstring_examples_hold(module):
 
     result = doctest.testmod(importlib.import_module(module))
     assert result.attempted > 0 and result.failed == 0
+
+
+@pytest.mark.parametrize("pooling", ["mean", "cls", "max", "mean_sqrt_len"])
+def test_one_pooling_is_pooled_by_the_library_and_equals_the_hidden_states_path(tiny_bert, pooling):
+    from bertex.analysis.layers import sentence_features
+
+    texts = ["a man is riding a horse", "the hat", " ".join(["word"] * 150)]  # one windowed
+    fast = sentence_features(tiny_bert, texts, [pooling])[pooling]  # library per-layer pooling
+    slow = sentence_features(tiny_bert, texts, [pooling, "first_last_avg"])[pooling]
+    assert fast.shape == (3, tiny_bert.info.num_layers + 1, tiny_bert.dim)
+    assert np.abs(fast - slow).max() <= 1e-5

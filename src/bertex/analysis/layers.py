@@ -18,6 +18,7 @@ from ..types import TokenEmbedding, WordEmbedding
 
 POOLINGS: tuple[str, ...] = ("cls", "mean", "max", "first_last_avg")
 PER_LAYER = (*POOLINGS, "mean_sqrt_len")  # poolings that exist for every layer
+NATIVE = ("cls", "mean", "max", "mean_sqrt_len")  # what the library pools per layer itself
 
 
 def default_pooling(model: Model) -> str:
@@ -70,8 +71,20 @@ def sentence_features(
             raise OptionError(
                 "pooling", p, PER_LAYER, "the pooler head exists for the last layer only"
             )
-    out: dict[str, list[np.ndarray]] = {p: [] for p in poolings}
     extra: dict[str, Any] = {} if max_length is None else {"max_length": max_length}
+    if len(poolings) == 1 and poolings[0] in NATIVE:
+        # one pooling the library computes per layer on the fly (no token matrix kept): one
+        # forward pass per batch, every layer pooled as the windows arrive
+        got = model.embed(
+            list(texts),
+            layers="all",
+            combine="stack",
+            pooling=poolings[0],
+            normalize=False,
+            **extra,
+        )
+        return {poolings[0]: got.vectors}  # (N, L+1, H)
+    out: dict[str, list[np.ndarray]] = {p: [] for p in poolings}
     for start in range(0, len(texts), batch_size):
         chunk = list(texts[start : start + batch_size])
         results = cast(  # a list in, a list out: each (L+1, T, H)
