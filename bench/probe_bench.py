@@ -1,6 +1,6 @@
 """Probe speed: a linear probe over every layer of the default model costs about one embedding
 pass (all hidden states of a batch come from one forward pass) plus the classifier fits.
-Not a timed test and not part of `make bench`: run it by hand.
+It runs in `make bench` (bench/run_all.py, 10,000 sentences); by hand:
 
     python bench/probe_bench.py            # 2,000 sentences
     python bench/probe_bench.py --n 10000  # the issue's size (minutes on 2 CPU cores)
