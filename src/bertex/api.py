@@ -15,7 +15,7 @@ import numpy as np
 from . import assemble, diagnostics
 from . import request as requests
 from .backends import Backend
-from .config import EmbedOptions
+from .config import EmbedOptions, merged
 from .errors import InputError, OptionError
 from .models.hf import ModelInfo
 from .pooling import cosine
@@ -268,11 +268,7 @@ class Model:
 def _options(
     options: EmbedOptions | None, level: str | None, kwargs: dict[str, Any]
 ) -> EmbedOptions:
-    if level is not None:
-        kwargs = {**kwargs, "level": level}
-    if options is None:
-        return EmbedOptions.create(**kwargs)
-    return EmbedOptions.create(**{**options.to_dict(), **kwargs}) if kwargs else options
+    return merged(options, {**kwargs, "level": level} if level is not None else kwargs)
 
 
 def _collected(out: Any, ran: Ran, kept: list[int], early: list[InputError]) -> Collected:

@@ -162,6 +162,13 @@ def env_fields(cls: type) -> tuple[str, ...]:
     return tuple(f.name for f in fields(cls) if f.name not in NOT_FROM_ENV)
 
 
+def merged(options: EmbedOptions | None, kwargs: dict[str, Any]) -> EmbedOptions:
+    """A call's options: an EmbedOptions object, keyword values over it (checked), or both."""
+    if options is None:
+        return EmbedOptions.create(**kwargs)
+    return EmbedOptions.create(**{**options.to_dict(), **kwargs}) if kwargs else options
+
+
 def default_of(cls: type, name: str) -> Any:
     """The library's default for one option: the CLI shows this, never a copy of it."""
     return next(f.default for f in fields(cls) if f.name == name)

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import passes
-from .config import EmbedOptions
+from .config import EmbedOptions, merged
 from .errors import DeadlineError, InputError, OptionError, OverloadedError, StoppedError
 from .tokenize import check_inputs
 from .types import Collected
@@ -173,9 +173,7 @@ class Engine:
         if on_error not in ("raise", "collect"):
             raise OptionError("on_error", on_error, ["raise", "collect"])
         collect = on_error == "collect"
-        opts = options or EmbedOptions.create(**kwargs)
-        if options is not None and kwargs:
-            opts = EmbedOptions.create(**{**options.to_dict(), **kwargs})
+        opts = merged(options, kwargs)
         single, texts, pairs, origin, early = check_inputs(
             inputs, text_pair, opts.is_split_into_words, collect, opts.max_chars
         )
