@@ -42,6 +42,11 @@ PATHS = (
     "bertex onnx fp32",
     "bertex onnx int8",
 )
+sys.path.insert(0, str(Path(__file__).resolve().parent / "peers"))
+from registry import peers as _peers  # noqa: E402
+
+PEERS = _peers()
+ALL_PATHS = (*PATHS, *PEERS)
 WORDS = (
     "the a man woman child dog cat is are was riding playing eating running with on in of "
     "to and hard hat dancing horse guitar river people watch near market city report "
@@ -247,6 +252,12 @@ def window_lengths(seen: int, windows: int) -> list[int]:
     return [seen // windows + (i < seen % windows) for i in range(windows)]
 
 
+def bench_cache() -> Path:
+    """Where prepared models (exports, conversions) are kept between runs."""
+    cache = Path(os.environ.get("BERTEX_CACHE") or Path.home() / ".cache" / "bertex")
+    return cache / "bench"
+
+
 DEFAULT_PATHS = {"long": [p for p in PATHS if p.startswith("bertex")]}
 
 
@@ -264,7 +275,7 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=2000, help="sentences (documents for --corpus long)")
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--model", default="all-MiniLM-L6-v2", help="a model, or bert-base")
-    ap.add_argument("--paths", help="comma-separated subset of: " + ", ".join(PATHS))
+    ap.add_argument("--paths", help="comma-separated subset of: " + ", ".join(ALL_PATHS))
     ap.add_argument("--json", type=Path)
     ap.add_argument("--path", help=argparse.SUPPRESS)
     ap.add_argument("--texts", help=argparse.SUPPRESS)
@@ -275,10 +286,9 @@ def main() -> None:
         return
     work = Path(tempfile.mkdtemp(prefix="bertex-speed-"))
     if args.model == "bert-base":
-        cache = Path(os.environ.get("BERTEX_CACHE") or Path.home() / ".cache" / "bertex")
         args.model_name, args.model = (
             "bert-base (random weights)",
-            str(bert_base(cache / "bench-bert-base")),
+            str(bert_base(bench_cache().parent / "bench-bert-base")),
         )
     else:
         args.model_name = args.model
@@ -315,9 +325,19 @@ def main() -> None:
 
 def measure(path: str, args: argparse.Namespace, work: Path) -> dict:
     """One path in a fresh process; its timings, peak memory and the file of its vectors."""
-    vec = work / f"{PATHS.index(path)}.npy"
-    cmd = [sys.executable, __file__, "--path", path, "--texts", str(work / "corpus.json")]
-    cmd += ["--vectors", str(vec), "--reps", str(args.reps), "--model", args.model]
+    vec = work / f"{len(list(work.glob('*.npy')))}.npy"
+    texts = work / "corpus.json"
+    peer = PEERS.get(path)
+    if peer is not None:  # a peer engine, in its own environment (bench/peers/)
+        try:
+            model_dir = peer.prepare(Path(folder_of(args.model)), bench_cache())
+            cmd = peer.command(model_dir, texts, vec, args.reps)
+        except Exception as e:  # noqa: BLE001 - a peer that cannot be set up is a table row
+            print(f"{path}: {e}", file=sys.stderr)
+            return {"error": f"set-up failed: {str(e)[-200:]}", "vectors": str(vec)}
+    else:
+        cmd = [sys.executable, __file__, "--path", path, "--texts", str(texts)]
+        cmd += ["--vectors", str(vec), "--reps", str(args.reps), "--model", args.model]
     p = subprocess.run(
         cmd, capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"}
     )

@@ -1,0 +1,3 @@
+"""The ctranslate2 peer (see registry.Peer)."""
+
+PEERS: list = []

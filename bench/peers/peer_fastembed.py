@@ -1,0 +1,3 @@
+"""The fastembed peer (see registry.Peer)."""
+
+PEERS: list = []

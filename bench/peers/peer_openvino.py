@@ -1,0 +1,3 @@
+"""The openvino peer (see registry.Peer)."""
+
+PEERS: list = []
