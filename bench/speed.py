@@ -231,21 +231,22 @@ def matmul_peak() -> float:
     return 2 * 2048**3 * n / (time.perf_counter() - start) / 1e9
 
 
-def model_flops(model: str, texts: list[str]) -> tuple[float, int]:
+def model_flops(model: str, texts: list[str]) -> tuple[float, int, int]:
     """Useful FLOPs of one pass over the corpus as bertex runs it (real tokens of every
-    window, no padding), and those tokens."""
+    window, no padding), those tokens, and the longest text's tokens."""
     import bertex
 
     m = bertex.load(model)
     cfg = m.backend.model.config
     h, layers, inter = cfg.hidden_size, cfg.num_hidden_layers, cfg.intermediate_size
     per_token_dense = 2 * layers * (4 * h * h + 2 * h * inter)
-    flops, tokens = 0.0, 0
+    flops, tokens, longest = 0.0, 0, 0
     for t in m.tokenize(texts):
+        longest = max(longest, t.report.seen_tokens)
         for n in window_lengths(t.report.seen_tokens, t.report.n_windows):
             tokens += n
             flops += n * per_token_dense + layers * 4 * n * n * h  # + attention scores, mix
-    return flops, tokens
+    return flops, tokens, longest
 
 
 def window_lengths(seen: int, windows: int) -> list[int]:
@@ -294,9 +295,9 @@ def main() -> None:
         args.model_name = args.model
     texts, gold = load_corpus(args.corpus, args.n)
     (work / "corpus.json").write_text(json.dumps(texts))
-    flops, tokens = model_flops(args.model, texts)
+    flops, tokens, longest = model_flops(args.model, texts)
     peak = matmul_peak()
-    paths = args.paths.split(",") if args.paths else DEFAULT_PATHS.get(args.corpus, list(PATHS))
+    paths = args.paths.split(",") if args.paths else DEFAULT_PATHS.get(args.corpus, list(ALL_PATHS))
     rows = {path: measure(path, args, work) for path in paths}
     ref = (
         np.load(rows["bertex torch fp32"]["vectors"])
@@ -314,6 +315,7 @@ def main() -> None:
         "n": len(texts),
         "reps": args.reps,
         "tokens": tokens,
+        "longest": longest,
         "matmul_gflops": peak,
         "model": args.model_name,
         "rows": table,
@@ -353,6 +355,8 @@ def row(path, r, n, tokens, flops, peak, ref, gold) -> dict:  # noqa: ANN001
     med = statistics.median(r["times"])
     out = {
         "path": path,
+        "exact": PEERS[path].exact if path in PEERS else not path.endswith(("int8", "bf16")),
+        "peer": not path.startswith("bertex"),
         "sent_s": n / med,
         "sent_s_min": n / max(r["times"]),
         "sent_s_max": n / min(r["times"]),
@@ -372,7 +376,8 @@ def row(path, r, n, tokens, flops, peak, ref, gold) -> dict:  # noqa: ANN001
 def render(doc: dict) -> str:
     what = {"generated": "sentences", "stsb": "STS-B dev sentences", "long": "documents"}
     lines = [
-        f"{doc['n']:,} {what[doc['corpus']]} ({doc['tokens']:,} tokens the model sees), "
+        f"{doc['n']:,} {what[doc['corpus']]} ({doc['tokens']:,} tokens the model sees, the "
+        f"longest {doc.get('longest', '?')}: peers truncate at 256), "
         f"{doc['model']}, median of {doc['reps']} runs (min-max); fp32 matmul peak measured at "
         f"{doc['matmul_gflops']:.0f} GFLOP/s\n",
         "| path | per second | tokens/s | vs tutorial | vs s-t encode | of fp32 peak | "
