@@ -9,7 +9,8 @@ and a retrieval evaluation on STS-B. Not a timed test: run it by hand (minutes a
 paragraphs of the Python packages installed beside bertex (40-1,000 characters, deduplicated,
 seeded order; the corpus and its vectors are cached in ~/.cache/bertex/bench), embedded with
 the default model by a bertex corpus job (`bertex embed --input corpus.txt --out v.parquet
---backend onnx`; its rate is reported when it runs, not when the cache has them). The last `queries` documents are held out as queries. `synthetic`: n
+--backend onnx`; its rate is reported when it runs, not when the cache has them). The last
+`queries` documents are held out as queries. `synthetic`: n
 clustered unit vectors of width 384 (2,000 seeded Gaussian clusters with long-tailed sizes).
 Reported per store: recall@10 of the graph path (usearch HNSW; pgvector's HNSW) against exact
 search, one-query latency p50/p99 (the graph path, query embedding excluded), build rate
