@@ -9,23 +9,23 @@ truncation at 256, [CLS] ... [SEP] as bertex), length-sorted batches of 32 throu
 restored. Prints {"times": [...], "peak_mib": ...}.
 
 Threads: CTranslate2's CPU parallelism is `intra_threads` (OpenMP threads inside each op) times
-`inter_threads` (workers, each running a whole batch, useful only when batches are submitted
-concurrently; docs/parallel.md). One worker with all cores (intra_threads = cores,
-inter_threads = 1) is used: on this 2-core machine it was as fast as or faster than 2 workers
-of 1 thread fed by 2 submitting threads (docs/peers-ctranslate2.md).
+`inter_threads` (workers, each running whole batches, in parallel only when batches are submitted
+concurrently: CTranslate2's docs/parallel.md, "Data parallelism"). Used: one worker per core with
+one thread each, the batches submitted from as many Python threads (forward_batch releases the
+GIL); on the 2-core dev machine this beat one worker of 2 OpenMP threads in every try
+(docs/peers-ctranslate2.md).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import resource
-import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import ctranslate2
 import numpy as np
+from timing import time_runs  # bench/peers/timing.py, beside this script
 from tokenizers import Tokenizer
 
 MAX_TOKENS, BATCH = 256, 32
@@ -50,20 +50,18 @@ def pooled(encoder: ctranslate2.Encoder, batch: list[list[int]]) -> np.ndarray:
 
 def runner(model_dir: Path, compute_type: str):
     tok = tokenizer(model_dir)
-    cores = len(os.sched_getaffinity(0))
+    workers = len(os.sched_getaffinity(0))
     encoder = ctranslate2.Encoder(str(model_dir), device="cpu", compute_type=compute_type,
-                                  intra_threads=cores, inter_threads=1)  # fmt: skip
+                                  intra_threads=1, inter_threads=workers)  # fmt: skip
+    pool = ThreadPoolExecutor(workers)  # submits batches concurrently, one per CT2 worker
 
     def run(texts: list[str]) -> np.ndarray:
         ids = [e.ids for e in tok.encode_batch(texts)]
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
-        out: np.ndarray | None = None
-        for start in range(0, len(order), BATCH):
-            rows = order[start : start + BATCH]
-            v = pooled(encoder, [ids[i] for i in rows])
-            if out is None:
-                out = np.empty((len(ids), v.shape[1]), dtype=np.float32)
-            out[rows] = v
+        batches = [[ids[i] for i in order[s : s + BATCH]] for s in range(0, len(order), BATCH)]
+        ordered = np.concatenate(list(pool.map(lambda b: pooled(encoder, b), batches)))  # (N, H)
+        out = np.empty_like(ordered)
+        out[order] = ordered  # back to the input order
         return out
 
     return run
@@ -75,17 +73,8 @@ def main() -> None:
         ap.add_argument(name, required=True)
     ap.add_argument("--reps", type=int, default=3)
     args = ap.parse_args()
-    texts = json.loads(Path(args.texts).read_text())
     run = runner(Path(args.model_dir), args.variant)
-    run(texts[: max(1, min(64, len(texts) // 8))])
-    times = []
-    for _ in range(args.reps):
-        start = time.perf_counter()
-        vectors = run(texts)
-        times.append(time.perf_counter() - start)
-    np.save(args.vectors, vectors)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"times": times, "peak_mib": peak}))
+    time_runs(run, Path(args.texts), Path(args.vectors), args.reps)
 
 
 if __name__ == "__main__":
