@@ -64,33 +64,44 @@ GROUPS = {"infinity": ("infinity-torch", "infinity-optimum")}
 
 
 @dataclass(frozen=True)
+class Launch:
+    argv: list[str]
+    env: dict[str, str]
+    cwd: Path | None = None
+
+
+@dataclass(frozen=True)
 class Server:
     key: str  # its --servers name
     name: str  # its row in the table
-    command: Callable[[int], list[str]]  # port -> argv (may build the peer's env first)
-    env: dict[str, str]
+    launch: Callable[[int], Launch]  # port -> how to start it (may make the peer's env first)
     path: str = "/v1/embeddings"
 
 
 def servers(names: list[str], model: str, cache: Path) -> list[Server]:
     folder = model_folder(model)
-    bertex_env = {**os.environ, "HF_HUB_OFFLINE": "1"}
 
-    def bertex(*extra: str) -> Callable[[int], list[str]]:
-        return lambda port: [sys.executable, "-m", "bertex.cli.main", "serve", model,
-                             "--host", "127.0.0.1", "--port", str(port), *extra]  # fmt: skip
+    def bertex(*extra: str) -> Callable[[int], Launch]:
+        return lambda port: Launch(
+            [sys.executable, "-m", "bertex.cli.main", "serve", model,
+             "--host", "127.0.0.1", "--port", str(port), *extra],
+            {**os.environ, "HF_HUB_OFFLINE": "1"},
+        )  # fmt: skip
 
-    def infinity(engine: str) -> Callable[[int], list[str]]:
-        return lambda port: serve_infinity.command(engine, folder, cache, port, model)
+    def infinity(engine: str) -> Callable[[int], Launch]:
+        def launch(port: int) -> Launch:
+            argv, cwd = serve_infinity.command(engine, folder, cache, port, model)
+            return Launch(argv, serve_infinity.environment(cwd), cwd)
 
-    commands = {
+        return launch
+
+    launches = {
         "bertex": bertex(),
         "bertex-unbatched": bertex("--max-batch-requests", "1"),
         "infinity-torch": infinity("torch"),
         "infinity-optimum": infinity("optimum"),
     }
-    envs = {"bertex": bertex_env, "infinity": serve_infinity.environment()}
-    return [Server(n, ROWS[n], commands[n], envs[n.split("-")[0]]) for n in names]
+    return [Server(n, ROWS[n], launches[n]) for n in names]
 
 
 def parse_servers(value: str) -> list[str]:
@@ -130,11 +141,12 @@ def _port() -> int:
 def start(server: Server, log: Path, timeout_s: float) -> tuple[subprocess.Popen, str]:
     """Start `server` in a session of its own (its whole tree is stopped with it)."""
     port = _port()
-    argv = server.command(port)  # may make the peer's environment (once): not timed
+    how = server.launch(port)  # may make the peer's environment or export (once): not timed
     with log.open("wb") as sink:
         proc = subprocess.Popen(
-            argv, env=server.env, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True
-        )
+            how.argv, env=how.env, cwd=how.cwd, stdout=sink, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -146,9 +158,10 @@ def start(server: Server, log: Path, timeout_s: float) -> tuple[subprocess.Popen
         except httpx.HTTPError:
             pass
         time.sleep(0.25)
+    why = f"exited ({proc.returncode})" if proc.poll() is not None else f"{timeout_s:g} s passed"
     stop(proc)
     tail = log.read_text(errors="replace")[-2000:]
-    raise SystemExit(f"{server.name} did not start within {timeout_s:g} s; its log ends:\n{tail}")
+    raise SystemExit(f"{server.name} did not start: {why}; its log ends:\n{tail}")
 
 
 def stop(proc: subprocess.Popen) -> None:
@@ -269,18 +282,24 @@ def check_texts() -> list[str]:
 # --- the run -------------------------------------------------------------------------------
 
 
+def agree(name: str, v: np.ndarray, reference: dict) -> None:
+    """The first server's vectors are the reference; every other server must match them."""
+    if "vectors" not in reference:
+        reference["vectors"] = (name, v)
+        print(f"{name}: the reference vectors ({len(v)} texts, 5 to 200 words)", flush=True)
+        return
+    ref_name, ref = reference["vectors"]
+    cos = float(np.min(np.sum(v * ref, axis=1)))
+    print(f"{name}: min cosine to {ref_name} over {len(v)} texts: {cos:.6f}", flush=True)
+    if cos <= MIN_COSINE:
+        raise SystemExit(f"{name} computes other vectors (cosine {cos:.6f}): not loaded")
+
+
 def run_one(server: Server, args, reference: dict, logs: Path) -> dict:
-    proc, url = start(server, logs / f"{len(reference)}.log", args.start_timeout)
+    proc, url = start(server, logs / f"{server.key}.log", args.start_timeout)
     try:
         v = asyncio.run(vectors(url, server, args.model, check_texts()))
-        if "vectors" not in reference:
-            reference["vectors"] = (server.name, v)
-            print(f"{server.name}: the reference vectors ({len(v)} texts)", flush=True)
-        ref = reference["vectors"]
-        cos = float(np.min(np.sum(v * ref[1], axis=1)))
-        print(f"{server.name}: min cosine to {ref[0]} over {len(v)} texts: {cos:.6f}", flush=True)
-        if cos <= MIN_COSINE:
-            raise SystemExit(f"{server.name} computes other vectors (cosine {cos:.6f}): not loaded")
+        agree(server.name, v, reference)
         r = asyncio.run(
             load(url, server, args.model, args.clients, args.seconds, args.max_requests)
         )

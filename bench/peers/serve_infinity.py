@@ -3,14 +3,24 @@
 It runs in its own environment (envs.py), offline, on the same model folder as bertex, with
 its v2 CLI on 127.0.0.1. Two engines, each a row of the load test:
 - `torch`: sentence-transformers on the model folder as it is (fp32 on a CPU);
-- `optimum`: ONNX Runtime on an ONNX export of that folder, which infinity graph-optimizes
-  (ORTOptimizer, level 99) on first start and caches beside the export. Its model card
-  recommends `device="cpu", engine="optimum"` for CPU inference.
+- `optimum`: ONNX Runtime (CPUExecutionProvider) on an ONNX export of that folder
+  (`optimum-cli export onnx --library-name transformers`: the encoder's last_hidden_state,
+  which infinity pools, not the sentence-transformers graph; made once under the bench
+  cache), which infinity graph-optimizes
+  (ORTOptimizer, level 99) on its first start and caches. Its model card recommends
+  `device="cpu", engine="optimum"` for CPU inference. No quantized file is offered, so it
+  serves fp32, as bertex does.
 
-Pins: infinity-emb 0.0.78 passes ONNX Runtime an absolute `file_name`, which optimum 2.x
-(optimum-onnx) refuses ("Could not find any ONNX files with target file name ..."), so the
-environment holds optimum 1.27.0, the last 1.x; its onnxruntime extra caps transformers
-below 4.54. torch is the local CPU 2.13.0 wheel (constraints.txt).
+Versions: infinity-emb[server,torch,optimum]==0.0.78 resolves, with torch held at the local CPU
+2.13.0 wheel by constraints.txt, to transformers 4.57, sentence-transformers 3.4, optimum 2.1
+with optimum-onnx 0.1, onnxruntime 1.32, numpy 1.26 (infinity pins numpy < 2): no conflict
+with torch 2.13. One incompatibility: infinity 0.0.78 hands optimum the ONNX file's name as
+found under --model-id, an absolute path for an absolute --model-id, and optimum 2.x wants it
+relative to the folder ("Could not find any ONNX files with target file name ..."). So the
+optimum engine is started in the export's folder with `--model-id .`. (optimum 1.27, the last
+1.x, is no way out: its exporter, imported by its ONNX Runtime models, needs a private
+torch.onnx symbol that torch 2.13 no longer has, and infinity's BetterTransformer import
+refuses transformers >= 4.49.)
 """
 
 from __future__ import annotations
@@ -23,7 +33,7 @@ from pathlib import Path
 from envs import python
 
 ENV = "infinity"
-REQUIREMENTS = ["infinity-emb[server,torch,optimum]==0.0.78", "optimum[onnxruntime]==1.27.0"]
+REQUIREMENTS = ["infinity-emb[server,torch,optimum]==0.0.78"]
 ENGINES = ("torch", "optimum")
 # infinity's default; on a CPU a larger batch only makes the first request of it wait longer
 BATCH_SIZE = 32
@@ -43,7 +53,7 @@ def onnx_folder(model_folder: Path, cache: Path) -> Path:
     exe = python(ENV, REQUIREMENTS)
     tmp = out.with_name(out.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
-    subprocess.run(
+    subprocess.run(  # fmt: skip
         [
             str(exe.with_name("optimum-cli")),
             "export",
@@ -52,8 +62,10 @@ def onnx_folder(model_folder: Path, cache: Path) -> Path:
             str(model_folder),
             "--task",
             "feature-extraction",
+            "--library-name",
+            "transformers",
             str(tmp),
-        ],  # fmt: skip
+        ],
         check=True,
         env=environment(),
         stdout=subprocess.DEVNULL,
@@ -63,13 +75,17 @@ def onnx_folder(model_folder: Path, cache: Path) -> Path:
     return out
 
 
-def command(engine: str, model_folder: Path, cache: Path, port: int, name: str) -> list[str]:
-    """The v2 CLI for one engine: the model served under `name` at /v1/embeddings."""
+def command(
+    engine: str, model_folder: Path, cache: Path, port: int, name: str
+) -> tuple[list[str], Path | None]:
+    """The v2 CLI for one engine, serving `name` at /v1/embeddings, and its working folder."""
     if engine not in ENGINES:
         raise ValueError(f"infinity engine {engine!r}; choose one of: {', '.join(ENGINES)}")
     exe = python(ENV, REQUIREMENTS)
-    folder = onnx_folder(model_folder, cache) if engine == "optimum" else model_folder
-    return [
+    folder, cwd = model_folder, None
+    if engine == "optimum":  # --model-id . in the export's folder (see the module's note)
+        folder, cwd = Path("."), onnx_folder(model_folder, cache)
+    argv = [
         str(exe.with_name("infinity_emb")), "v2",
         "--model-id", str(folder),
         "--served-model-name", name,
@@ -82,8 +98,16 @@ def command(engine: str, model_folder: Path, cache: Path, port: int, name: str) 
         "--url-prefix", "/v1",  # the same path as bertex's, so one client serves both
         "--log-level", "warning",
     ]  # fmt: skip
+    return argv, cwd
 
 
-def environment() -> dict[str, str]:
-    """The server's (and the exporter's) variables: offline, and none of bertex's paths."""
-    return {**{k: v for k, v in os.environ.items() if k != "PYTHONPATH"}, **OFFLINE}
+def environment(cwd: Path | None = None) -> dict[str, str]:
+    """The server's (and the exporter's) variables: offline, and none of bertex's paths.
+
+    In the export's folder, the Hugging Face cache is kept there too: infinity caches its
+    optimized graph under <HF cache>/infinity_onnx/<provider>/<model id>, and the model id
+    is '.' for every export."""
+    env = {**{k: v for k, v in os.environ.items() if k != "PYTHONPATH"}, **OFFLINE}
+    if cwd is not None:
+        env["HF_HUB_CACHE"] = str(cwd / ".hf-cache")
+    return env
