@@ -197,11 +197,12 @@ def process_tree(pid: int) -> list[int]:
     return out
 
 
-def peak_rss_mib(pid: int) -> float:
+def peak_rss_mib(pid: int) -> tuple[float, int]:
     """Sum of VmHWM over the process tree (each process's own peak; an upper bound of the
-    tree's peak at any one instant)."""
+    tree's peak at any one instant), and the number of processes in it."""
     total_kib = 0
-    for p in process_tree(pid):
+    tree = process_tree(pid)
+    for p in tree:
         try:
             status = Path(f"/proc/{p}/status").read_text()
         except OSError:
@@ -209,7 +210,7 @@ def peak_rss_mib(pid: int) -> float:
         for line in status.splitlines():
             if line.startswith("VmHWM:"):
                 total_kib += int(line.split()[1])
-    return total_kib / 1024
+    return total_kib / 1024, len(tree)
 
 
 # --- the client ----------------------------------------------------------------------------
@@ -303,7 +304,7 @@ def run_one(server: Server, args, reference: dict, logs: Path) -> dict:
         r = asyncio.run(
             load(url, server, args.model, args.clients, args.seconds, args.max_requests)
         )
-        r["rss"] = peak_rss_mib(proc.pid)
+        r["rss"], r["procs"] = peak_rss_mib(proc.pid)
         return r
     finally:
         stop(proc)
@@ -345,11 +346,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bertex-load-") as tmp:
         for server in servers(args.servers, args.model, bench_cache()):
             rows[server.key] = run_one(server, args, reference, Path(tmp))
-    print("\n| server | requests ok | errors | requests/s | p50 ms | p99 ms | peak RSS MiB |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    cols = "requests ok | errors | requests/s | p50 ms | p99 ms | peak RSS MiB | processes"
+    print(f"\n| server | {cols} |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for key, r in rows.items():
         print(f"| {ROWS[key]} | {r['ok']:,} | {r['errors']} | {r['rps']:.1f} | {r['p50']:.0f} | "
-              f"{r['p99']:.0f} | {r['rss']:.0f} |")  # fmt: skip
+              f"{r['p99']:.0f} | {r['rss']:,.0f} | {r['procs']} |")  # fmt: skip
     print("\npeak RSS: the sum of VmHWM over the server's process tree (/proc), at its run's end")
     batched, unbatched = rows.get("bertex"), rows.get("bertex-unbatched")
     if batched and unbatched:

@@ -3,13 +3,9 @@
 It runs in its own environment (envs.py), offline, on the same model folder as bertex, with
 its v2 CLI on 127.0.0.1. Two engines, each a row of the load test:
 - `torch`: sentence-transformers on the model folder as it is (fp32 on a CPU);
-- `optimum`: ONNX Runtime (CPUExecutionProvider) on an ONNX export of that folder
-  (`optimum-cli export onnx --library-name transformers`: the encoder's last_hidden_state,
-  which infinity pools, not the sentence-transformers graph; made once under the bench
-  cache), which infinity graph-optimizes
-  (ORTOptimizer, level 99) on its first start and caches. Its model card recommends
-  `device="cpu", engine="optimum"` for CPU inference. No quantized file is offered, so it
-  serves fp32, as bertex does.
+- `optimum`: ONNX Runtime (CPUExecutionProvider) on an ONNX export of that folder, which
+  its model card recommends for CPUs (`device="cpu", engine="optimum"`). fp32, as bertex: no
+  quantized file is offered.
 
 Versions: infinity-emb[server,torch,optimum]==0.0.78 resolves, with torch held at the local CPU
 2.13.0 wheel by constraints.txt, to transformers 4.57, sentence-transformers 3.4, optimum 2.1
@@ -21,6 +17,15 @@ optimum engine is started in the export's folder with `--model-id .`. (optimum 1
 1.x, is no way out: its exporter, imported by its ONNX Runtime models, needs a private
 torch.onnx symbol that torch 2.13 no longer has, and infinity's BetterTransformer import
 refuses transformers >= 4.49.)
+
+The export: `optimum-cli export onnx --library-name transformers` (the encoder's
+last_hidden_state, which infinity pools; without the flag optimum exports the
+sentence-transformers graph, which infinity cannot read), then `optimum-cli onnxruntime
+optimize -O2` (ONNX Runtime's transformer fusions: attention, skip-layer-norm, bias-GELU;
+exact GELU). infinity would do that optimization itself on first start (level 99, no GELU
+approximation), but with optimum 2.x it fails ("OptimizationConfig.__init__() got an
+unexpected keyword argument 'optimize_with_onnxruntime_only'") and serves the plain graph;
+doing it in the export gives infinity the graph it means to serve.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from envs import python
 ENV = "infinity"
 REQUIREMENTS = ["infinity-emb[server,torch,optimum]==0.0.78"]
 ENGINES = ("torch", "optimum")
+OPTIMIZED = "model_optimized.onnx"  # optimum-cli's name; infinity takes the folder's one file
 # infinity's default; on a CPU a larger batch only makes the first request of it wait longer
 BATCH_SIZE = 32
 OFFLINE = {
@@ -46,32 +52,24 @@ OFFLINE = {
 
 
 def onnx_folder(model_folder: Path, cache: Path) -> Path:
-    """An ONNX export of `model_folder` (with its tokenizer), made once under `cache`."""
+    """An ONNX export of `model_folder`, graph-optimized as infinity means to (see the note),
+    with its tokenizer: made once under `cache`."""
     out = cache / "infinity-onnx" / model_folder.parent.name
-    if (out / "model.onnx").exists():
+    if (out / OPTIMIZED).exists():
         return out
-    exe = python(ENV, REQUIREMENTS)
+    cli = str(python(ENV, REQUIREMENTS).with_name("optimum-cli"))
     tmp = out.with_name(out.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
-    subprocess.run(  # fmt: skip
-        [
-            str(exe.with_name("optimum-cli")),
-            "export",
-            "onnx",
-            "--model",
-            str(model_folder),
-            "--task",
-            "feature-extraction",
-            "--library-name",
-            "transformers",
-            str(tmp),
-        ],
-        check=True,
-        env=environment(),
-        stdout=subprocess.DEVNULL,
-    )
+    for argv in (
+        [cli, "export", "onnx", "--model", str(model_folder), "--task", "feature-extraction",
+         "--library-name", "transformers", str(tmp / "export")],
+        [cli, "onnxruntime", "optimize", "--onnx_model", str(tmp / "export"), "-O2",
+         "-o", str(tmp / "optimized")],
+    ):  # fmt: skip
+        subprocess.run(argv, check=True, env=environment(), stdout=subprocess.DEVNULL)
     shutil.rmtree(out, ignore_errors=True)
-    tmp.rename(out)
+    (tmp / "optimized").rename(out)
+    shutil.rmtree(tmp)
     return out
 
 
