@@ -148,20 +148,29 @@ def start(server: Server, log: Path, timeout_s: float) -> tuple[subprocess.Popen
             start_new_session=True,
         )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            break
-        try:
-            if httpx.get(url + "/health", timeout=1).status_code == 200:
-                return proc, url
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.25)
+    try:
+        if _ready(proc, url, timeout_s):
+            return proc, url
+    except BaseException:  # Ctrl-C or SIGTERM while it starts: stop it too
+        stop(proc)
+        raise
     why = f"exited ({proc.returncode})" if proc.poll() is not None else f"{timeout_s:g} s passed"
     stop(proc)
     tail = log.read_text(errors="replace")[-2000:]
     raise SystemExit(f"{server.name} did not start: {why}; its log ends:\n{tail}")
+
+
+def _ready(proc: subprocess.Popen, url: str, timeout_s: float) -> bool:
+    """Whether the server answers /health before `timeout_s` (False: it exited or timed out)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            if httpx.get(url + "/health", timeout=1).status_code == 200:
+                return True
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.25)
+    return False
 
 
 def stop(proc: subprocess.Popen) -> None:
