@@ -4,9 +4,9 @@
     ov_quantize.py ONNX_DIR OUT_DIR CALIBRATION.json
 
 ModelType.TRANSFORMER (NNCF's scheme for transformers: keeps the attention softmax path and
-LayerNorms out of int8; it applies SmoothQuant and fast bias correction), calibrated on the given texts (one
-text per sample, truncated at 256 tokens). Writes OUT_DIR/model.xml (+ .bin, weights kept
-f32 where not quantized) and the tokenizer files.
+LayerNorms out of int8; it applies SmoothQuant and fast bias correction), calibrated on the
+given texts (one text per sample, truncated at 256 tokens). Writes OUT_DIR/model.xml (+ .bin,
+weights kept f32 where not quantized) and the tokenizer files.
 """
 
 from __future__ import annotations

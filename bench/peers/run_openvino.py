@@ -51,20 +51,21 @@ def load(variant: str, model_dir: Path) -> Embed:
     tok = tokenizer(model_dir)
     print(f"openvino {ov.get_version()}: {requests} requests", file=sys.stderr)
 
+    def pooled(request, userdata) -> None:  # noqa: ANN001 - runs on OpenVINO's thread
+        out, start = userdata  # (N, H) of this call, the batch's first row
+        hidden = request.get_output_tensor(0).data  # (B, L, H)
+        mask = request.get_tensor("attention_mask").data[..., None].astype(np.float32)
+        v = (hidden * mask).sum(1) / np.maximum(mask.sum(1), 1)  # (B, H)
+        out[start : start + len(v)] = v / np.linalg.norm(v, axis=1, keepdims=True)
+
+    queue = ov.AsyncInferQueue(compiled, requests)  # one queue for every call
+    queue.set_callback(pooled)
+    width = compiled.output(0).get_partial_shape()[2].get_length()  # H
+
     def embed(texts: list[str]) -> np.ndarray:
-        out = np.empty((len(texts), compiled.output(0).get_partial_shape()[2].get_length()),
-                       dtype=np.float32)  # (N, H)  # fmt: skip
-
-        def pooled(request, start: int) -> None:  # noqa: ANN001 - runs on OpenVINO's thread
-            hidden = request.get_output_tensor(0).data  # (B, L, H)
-            mask = request.get_tensor("attention_mask").data[..., None].astype(np.float32)
-            v = (hidden * mask).sum(1) / np.maximum(mask.sum(1), 1)  # (B, H)
-            out[start : start + len(v)] = v / np.linalg.norm(v, axis=1, keepdims=True)
-
-        queue = ov.AsyncInferQueue(compiled, requests)
-        queue.set_callback(pooled)
+        out = np.empty((len(texts), width), dtype=np.float32)  # (N, H)
         for start in range(0, len(texts), BATCH):
-            queue.start_async(feeds(tok, texts[start : start + BATCH]), start)
+            queue.start_async(feeds(tok, texts[start : start + BATCH]), (out, start))
         queue.wait_all()
         return out
 
