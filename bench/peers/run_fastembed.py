@@ -21,8 +21,6 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from child_protocol import BATCH, MAX_TOKENS, Embed, run  # noqa: E402
 
-FILES = {"fp32": "model.onnx", "int8": "model_quantized.onnx"}
-
 
 def load(variant: str, model_dir: Path) -> Embed:
     from fastembed import TextEmbedding
@@ -36,7 +34,7 @@ def load(variant: str, model_dir: Path) -> Embed:
         normalization=True,
         sources=ModelSource(hf=name),  # never fetched: specific_model_path wins, offline
         dim=dim,
-        model_file=FILES[variant],
+        model_file="model.onnx",
     )
     model = TextEmbedding(
         model_name=name, specific_model_path=str(model_dir), local_files_only=True
