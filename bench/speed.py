@@ -43,6 +43,7 @@ PATHS = (
     "bertex onnx int8",
 )
 sys.path.insert(0, str(Path(__file__).resolve().parent / "peers"))
+from child_protocol import peak_mib  # noqa: E402
 from registry import peers as _peers  # noqa: E402
 
 PEERS = _peers()
@@ -197,7 +198,6 @@ def make_runner(path: str, model: str):
 
 def child(args: argparse.Namespace) -> None:
     """One path in this process: warm up, time `reps` runs, save the vectors, print JSON."""
-    import resource
     import warnings
 
     warnings.simplefilter("ignore")
@@ -214,8 +214,7 @@ def child(args: argparse.Namespace) -> None:
         vectors = run(texts)
         times.append(time.perf_counter() - start)
     np.save(args.vectors, np.asarray(vectors, dtype=np.float32))
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"times": times, "peak_mib": peak}))
+    print(json.dumps({"times": times, "peak_mib": peak_mib()}))
 
 
 def matmul_peak() -> float:

@@ -34,6 +34,32 @@ def sorted_run(embed: Embed, texts: list[str]) -> np.ndarray:
     return out
 
 
+def peak_mib() -> float:
+    """This process's peak resident memory since its exec (VmHWM: ru_maxrss would carry the
+    parent's peak over fork and exec on Linux)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def time_runs(embed: Embed, texts_path: Path, vectors: Path, reps: int) -> None:
+    """Warm up, time `reps` runs of embed(all texts), save the last run's vectors, print the
+    JSON line."""
+    texts = json.loads(Path(texts_path).read_text())
+    embed(texts[: max(1, min(64, len(texts) // 8))])  # warm-up, as speed.py's own paths
+    times = []
+    for _ in range(reps):
+        start = time.perf_counter()
+        out = embed(texts)  # (N, H), in input order
+        times.append(time.perf_counter() - start)
+    np.save(vectors, np.asarray(out, dtype=np.float32))
+    print(json.dumps({"times": times, "peak_mib": peak_mib()}), flush=True)
+
+
 def run(load: Callable[[str, Path], Embed]) -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--variant", required=True)
@@ -42,14 +68,5 @@ def run(load: Callable[[str, Path], Embed]) -> None:
     ap.add_argument("--vectors", type=Path, required=True)
     ap.add_argument("--reps", type=int, default=3)
     args = ap.parse_args()
-    texts = json.loads(args.texts.read_text())
     embed = load(args.variant, args.model_dir)
-    sorted_run(embed, texts[: max(1, min(64, len(texts) // 8))])  # warm-up
-    times = []
-    for _ in range(args.reps):
-        start = time.perf_counter()
-        vectors = sorted_run(embed, texts)
-        times.append(time.perf_counter() - start)
-    np.save(args.vectors, np.asarray(vectors, dtype=np.float32))
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"times": times, "peak_mib": peak}))
+    time_runs(lambda texts: sorted_run(embed, texts), args.texts, args.vectors, args.reps)

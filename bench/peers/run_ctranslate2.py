@@ -25,7 +25,7 @@ from pathlib import Path
 
 import ctranslate2
 import numpy as np
-from timing import time_runs  # bench/peers/timing.py, beside this script
+from child_protocol import time_runs  # beside this script
 from tokenizers import Tokenizer
 
 MAX_TOKENS, BATCH = 256, 32
