@@ -41,6 +41,8 @@ PATHS = (
     "bertex torch bf16",
     "bertex onnx fp32",
     "bertex onnx int8",
+    "bertex openvino fp32",
+    "bertex openvino bf16",
 )
 sys.path.insert(0, str(Path(__file__).resolve().parent / "peers"))
 from registry import peers as _peers  # noqa: E402
