@@ -114,6 +114,12 @@ def test_int8_on_openvino_is_an_option_error_naming_the_valid_ones(bert_dir):
         bertex.load(bert_dir, backend="openvinoo")
 
 
+def test_openvino_missing_names_its_extra(bert_dir, monkeypatch):
+    monkeypatch.setitem(__import__("sys").modules, "openvino", None)  # import fails
+    with pytest.raises(bertex.ExtraMissingError, match=r"\[openvino\]"):
+        bertex.load(bert_dir, backend="openvino")
+
+
 @pytest.mark.slow
 def test_default_model_openvino_fp32_sentence_vectors_match_torch(default_model):
     ov = bertex.load("all-MiniLM-L6-v2", backend="openvino")
