@@ -1,4 +1,5 @@
-"""Backends run the model on a Batch: torch (exact), onnx (ONNX Runtime), fake (tests).
+"""Backends run the model on a Batch: torch (exact), onnx (ONNX Runtime), openvino, fake
+(tests).
 
 The runner uses exactly what the Protocol declares, nothing reached through getattr.
 """
@@ -13,7 +14,7 @@ __all__ = ["Backend", "Want"]
 
 
 class Backend(Protocol):
-    name: str  # "torch", "onnx", "fake"
+    name: str  # "torch", "onnx", "openvino", "fake"
     precision: str  # "fp32", "bf16", "int8": what actually runs
     workers: int  # batches run at once (threads); 1 runs them in the caller's thread
     device: Any  # where the model runs: "cpu" for CPU-only backends, else a torch.device

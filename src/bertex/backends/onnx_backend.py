@@ -58,6 +58,7 @@ class OnnxBackend:
             raise ExtraMissingError("onnx", "onnxruntime", "backend='onnx'") from None
         self.torch_model = torch_model.eval()
         self.sha, self.precision = weights_sha256, precision
+        self.exported = precision  # the graph file: model.{exported}.onnx
         self.accepts_token_types, self.has_pooler = accepts_token_types, has_pooler
         self.num_layers: int = torch_model.config.num_hidden_layers
         self.cache = cache or cache_root()
@@ -98,7 +99,7 @@ class OnnxBackend:
 
         folder = self.cache / self._key(layers, attentions)
         cache.check_private(folder, self.cache.parent)
-        path = folder / f"model.{self.precision}.onnx"
+        path = folder / f"model.{self.exported}.onnx"
         if path.exists():
             problem = "it does not match the SHA-256 recorded at export"
             if cache.intact(folder, path.name):
@@ -113,7 +114,7 @@ class OnnxBackend:
             )
             shutil.rmtree(folder, ignore_errors=True)
         fp32 = folder / "model.fp32.onnx"
-        if self.precision == "int8" and cache.intact(folder, fp32.name):  # quantize the export
+        if self.exported == "int8" and cache.intact(folder, fp32.name):  # quantize the export
             tmp = folder / ".model.int8.onnx.tmp"
             quantize(fp32, tmp)
             os.replace(tmp, path)
@@ -161,7 +162,7 @@ class OnnxBackend:
             fp32 = tmp / "model.fp32.onnx"
             record = self._export_checked(fp32, layers, attentions)
             (tmp / "export.json").write_text(json.dumps(record, indent=2))
-            if self.precision == "int8":
+            if self.exported == "int8":
                 quantize(fp32, tmp / "model.int8.onnx")
             cache.seal(tmp, *(p.name for p in tmp.glob("model.*.onnx")))
             os.replace(tmp, folder) if not folder.exists() else shutil.rmtree(tmp)

@@ -70,9 +70,12 @@ def choose(backend: str, precision: str, device: str = "cpu") -> str:
             ["fp32", "bf16"],
             "int8 is ONNX Runtime's dynamic quantization: pass backend='onnx'",
         )
-    if precision == "bf16" and backend != "torch":
+    if precision == "bf16" and backend not in ("torch", "openvino"):
         raise OptionError(
-            "precision", precision, ["fp32", "int8"], "bf16 runs on backend='torch' (autocast)"
+            "precision",
+            precision,
+            ["fp32", "int8"],
+            "bf16 runs on backend='torch' (autocast) or backend='openvino'",
         )
     if precision == "bf16" and not native_bf16() and not os.environ.get("BERTEX_EMULATED_BF16"):
         warnings.warn(
@@ -100,7 +103,7 @@ def _choose_gpu(backend: str, precision: str) -> str:
 
     if backend != "torch":
         raise OptionError(
-            "backend", backend, ["torch"], "the ONNX backend here runs on the CPU only"
+            "backend", backend, ["torch"], f"backend='{backend}' runs on the CPU only here"
         )
     if precision == "int8":
         raise OptionError("precision", precision, ["fp32", "bf16", "fp16"], "int8 is CPU-only")

@@ -31,9 +31,10 @@ def load(
 ) -> Model:
     """Load a model by folder, hub id, or the embedded default "all-MiniLM-L6-v2".
 
-    backend="torch" (exact, default) or "onnx" (ONNX Runtime, exported once and cached);
-    precision="fp32" (default), "bf16" (torch autocast where the CPU has native bf16, else fp32
-    with a warning), "fp16" (CUDA autocast) or "int8" (onnx, dynamic per-channel quantization);
+    backend="torch" (exact, default), "onnx" (ONNX Runtime, exported once and cached) or
+    "openvino" (OpenVINO on the same cached export); precision="fp32" (default), "bf16" (torch
+    autocast or OpenVINO bf16 where the CPU has native bf16, else fp32 with a warning), "fp16"
+    (CUDA autocast) or "int8" (onnx, dynamic per-channel quantization);
     device="cpu" (default), "cuda", "cuda:N" or "auto" (CUDA when torch sees one).
     """
     from ..api import Model
@@ -75,6 +76,10 @@ def _backend(
         from ..backends.onnx_backend import OnnxBackend
 
         return OnnxBackend(model, sha, accepts_types, has_pooler, precision)
+    if name == "openvino":
+        from ..backends.openvino_backend import OpenVinoBackend
+
+        return OpenVinoBackend(model, sha, accepts_types, has_pooler, precision)
     from ..backends.torch_backend import TorchBackend
 
     return TorchBackend(model, accepts_types, precision, device)

@@ -1,0 +1,90 @@
+"""The OpenVINO backend: the ONNX backend's export, checked against torch and cached (the same
+graph file, the same key), compiled for the CPU by OpenVINO in fp32 or bf16.
+
+OpenVINO's ONNX frontend reads the fused graph (onnxruntime's com.microsoft Attention,
+EmbedLayerNormalization and SkipLayerNormalization ops) as it is, so the graph onnxruntime runs
+is the graph OpenVINO compiles. OpenVINO infers in bf16 by default on CPUs with avx512_bf16 or
+AMX: fp32 is asked for explicitly, so fp32 here is fp32.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+
+from ..errors import ExtraMissingError
+from .onnx_backend import OnnxBackend
+
+HINTS = {"fp32": "f32", "bf16": "bf16"}  # bertex precision -> INFERENCE_PRECISION_HINT
+
+
+class OpenVinoBackend(OnnxBackend):
+    """Runs OnnxBackend.forward on OpenVINO infer requests in place of onnxruntime sessions.
+
+    One compiled model per set of outputs, with one stream per bertex worker and the cores of
+    the worker plan (threads.plan: workers x threads); one infer request per worker thread.
+    """
+
+    name = "openvino"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        """OnnxBackend's arguments; precision ("fp32" or "bf16") is OpenVINO's inference
+        precision: the graph is always the fp32 export."""
+        try:
+            import openvino  # noqa: F401
+        except ImportError:
+            raise ExtraMissingError("openvino", "openvino", "backend='openvino'") from None
+        super().__init__(*args, **kwargs)
+        self.exported = "fp32"
+        self._compiled: dict[tuple[str, bool], Any] = {}
+        self._local = threading.local()
+
+    def _session(self, layers: str, attentions: bool) -> _Request:
+        key = (layers, attentions)
+        with self._lock:  # workers share one compiled model per graph; one of them builds it
+            if key not in self._compiled:
+                self._compiled[key] = self._compile(self._graph(layers, attentions))
+        requests: dict[tuple[str, bool], _Request] = self._local.__dict__.setdefault("mine", {})
+        if key not in requests:  # an infer request runs one batch at a time: one per thread
+            requests[key] = _Request(self._compiled[key])
+        return requests[key]
+
+    def _graph(self, layers: str, attentions: bool) -> Path:
+        """The checked, sealed fp32 graph of the ONNX backend, exported if not cached yet."""
+        self._load_or_build(layers, attentions)  # exports, checks, seals; rebuilds a bad one
+        return self.cache / self._key(layers, attentions) / "model.fp32.onnx"
+
+    def _compile(self, path: Path) -> Any:
+        import openvino as ov
+
+        config = {
+            "INFERENCE_PRECISION_HINT": HINTS[self.precision],
+            "INFERENCE_NUM_THREADS": self.workers * self.threads,
+            "NUM_STREAMS": self.workers,
+        }
+        return ov.Core().compile_model(str(path), "CPU", config)
+
+    def inference_precision(self) -> str:
+        """What OpenVINO really runs ("f32" or "bf16"), read back from a compiled model."""
+        compiled = self._compiled.get(("last", False)) or next(iter(self._compiled.values()))
+        return str(compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name())
+
+
+class _Request:
+    """One OpenVINO infer request, read through the two calls of an onnxruntime session that
+    OnnxBackend.forward uses: get_outputs() (.name) and run(None, feeds)."""
+
+    def __init__(self, compiled: Any) -> None:
+        self._request = compiled.create_infer_request()
+        self._outputs = list(compiled.outputs)
+
+    def get_outputs(self) -> list[SimpleNamespace]:
+        return [SimpleNamespace(name=o.get_any_name()) for o in self._outputs]
+
+    def run(self, _names: None, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        out = self._request.infer(feeds)  # copies the outputs: the request's buffers are reused
+        return [np.asarray(out[o]) for o in self._outputs]
