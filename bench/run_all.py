@@ -18,7 +18,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench" / "peers"))
-from registry import peers  # noqa: E402
+from speed import ALL_PATHS  # noqa: E402
 
 
 def run(script: str, *args: str) -> str:
@@ -174,7 +174,28 @@ def _speed(row: dict) -> float:
     return row["sent_s"]
 
 
-PEERS_READING = """(written after the first full run)"""
+PEERS_READING = """How each peer is run, and what its code says about where its speed comes from (each
+in its own environment, mean pooling, unit length, truncation at 256, batches of 32 sorted by
+length inside the timed region; details in bench/peers/*.py):
+
+- **CTranslate2** (`ctranslate2==4.8.5`; converted once by its own converter, quantized at
+  load): two workers of one thread each, batches submitted concurrently (its "data
+  parallelism"; faster than OpenMP threads in both tries). Its int8 Dense layers quantize the
+  weights per output row and the activations per token on the fly (src/ops/quantize_cpu.cc),
+  with oneDNN's s8 GEMM (VNNI where the CPU has it) on AMD CPUs: per-token scales keep more
+  quality than one scale per tensor. No bf16 on CPU (CUDA only in CTranslate2).
+- **OpenVINO** (`openvino==2026.4.1`, `nncf==3.4.0`): THROUGHPUT hint with an AsyncInferQueue
+  (the cores split into streams), on a plain ONNX export. fp32 is asked for explicitly (it
+  runs bf16 by default on avx512_bf16 CPUs). int8 is NNCF's static post-training quantization
+  (SmoothQuant, bias correction), calibrated on 300 texts that are not the benchmark's: the
+  fastest rows, but static activation scales miss on text unlike the calibration set (its min
+  cosine on STS-B is below the 0.97 gate).
+- **fastembed** (`fastembed==0.9.1`): the ONNX export registered as a custom model, one
+  onnxruntime session on all cores; it has no quantizer of its own (its int8 models are files
+  from the hub), so no int8 row.
+- **bertex**: `onnx int8` is onnxruntime's dynamic quantization (one activation scale per
+  tensor per batch), `torch bf16` autocast, and the `openvino` backend compiles bertex's own
+  checked ONNX export (fp32, or bf16 where the CPU has it)."""
 
 GPU_PLAN = """No GPU was lent to the session that wrote this run (the `device` tool's `status`
 said "not drawn"), so the CUDA tables are a plan, not a measurement. What bertex's GPU path
@@ -255,13 +276,7 @@ def main() -> None:
         "--reps",
         "1" if q else "2",
         "--paths",
-        ",".join(
-            [
-                "tutorial loop,sentence-transformers encode,bertex torch fp32,bertex onnx fp32",
-                "bertex onnx int8",
-                *peers(),
-            ]
-        ),
+        ",".join(p for p in ALL_PATHS if p != "transformers pipeline"),
     )
     long_docs, _ = speed_section(
         tmp,
