@@ -174,7 +174,8 @@ def _speed(row: dict) -> float:
     return row["sent_s"]
 
 
-PEERS_READING = """How each peer is run, and what its code says about where its speed comes from (each
+PEERS_READING = """How each peer is run, and what its code says about where its speed comes from
+(each
 in its own environment, mean pooling, unit length, truncation at 256, batches of 32 sorted by
 length inside the timed region; details in bench/peers/*.py):
 
