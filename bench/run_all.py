@@ -175,9 +175,8 @@ def _speed(row: dict) -> float:
 
 
 PEERS_READING = """How each peer is run, and what its code says about where its speed comes from
-(each
-in its own environment, mean pooling, unit length, truncation at 256, batches of 32 sorted by
-length inside the timed region; details in bench/peers/*.py):
+(each in its own environment, mean pooling, unit length, truncation at 256, batches of 32
+sorted by length inside the timed region; details in bench/peers/*.py):
 
 - **CTranslate2** (`ctranslate2==4.8.5`; converted once by its own converter, quantized at
   load): two workers of one thread each, batches submitted concurrently (its "data
