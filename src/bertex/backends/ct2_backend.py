@@ -10,6 +10,7 @@ seals is rebuilt, never trusted.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import os
@@ -164,7 +165,7 @@ def convert(torch_model: Any, out: Path) -> None:
 
     class FromLoaded(TransformersConverter):
         def load_model(self, model_class: Any, path: str, **kwargs: Any) -> Any:
-            return _with_pooler(torch_model)
+            return _converter_view(torch_model)
 
         def load_tokenizer(self, tokenizer_class: Any, path: str, **kwargs: Any) -> Any:
             return _IdVocabulary(int(torch_model.config.vocab_size))
@@ -183,18 +184,31 @@ def convert(torch_model: Any, out: Path) -> None:
         ) from None
 
 
-def _with_pooler(model: Any) -> Any:
-    """The converter reads model.pooler.dense: a checkpoint without a pooler gets a stand-in
-    (its output is never asked for: such a model offers no pooling='pooler')."""
-    if getattr(model, "pooler", True) is not None:
-        return model
+def _converter_view(model: Any) -> Any:
+    """The model as the converter reads it, the model itself untouched: transformers 5 runs
+    absolute positions only and may leave `position_embedding_type` out of the config (the
+    converter asserts it), and a checkpoint without a pooler gets a stand-in (the converter
+    reads model.pooler.dense; its output is never asked for: no pooling='pooler' there)."""
     import torch
 
-    size = int(model.config.hidden_size)
-    stand_in = SimpleNamespace(dense=torch.nn.Linear(size, size))
-    return SimpleNamespace(
-        config=model.config, embeddings=model.embeddings, encoder=model.encoder, pooler=stand_in
-    )
+    config = copy.copy(model.config)
+    config.position_embedding_type = "absolute"
+    pooler = getattr(model, "pooler", None)
+    if pooler is None and hasattr(model, "encoder"):
+        size = int(config.hidden_size)
+        pooler = SimpleNamespace(dense=torch.nn.Linear(size, size))
+    return _View(model, config=config, pooler=pooler)
+
+
+class _View:
+    """`model` with some attributes replaced."""
+
+    def __init__(self, model: Any, **overrides: Any) -> None:
+        self._model, self._overrides = model, overrides
+
+    def __getattr__(self, name: str) -> Any:
+        overrides = self.__dict__["_overrides"]
+        return overrides[name] if name in overrides else getattr(self.__dict__["_model"], name)
 
 
 class _IdVocabulary:
