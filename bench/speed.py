@@ -41,6 +41,8 @@ PATHS = (
     "bertex torch bf16",
     "bertex onnx fp32",
     "bertex onnx int8",
+    "bertex ctranslate2 fp32",
+    "bertex ctranslate2 int8",
 )
 sys.path.insert(0, str(Path(__file__).resolve().parent / "peers"))
 from child_protocol import peak_mib  # noqa: E402
