@@ -117,3 +117,10 @@ def test_default_model_fp32_equals_torch(default_model):
         a = default_model.embed(texts, level="sentence").vectors
         b = ct2.embed(texts, level="sentence").vectors
     assert cosines(a, b).min() >= 0.9999
+
+
+def test_cli_offers_the_backend():
+    from bertex.cli.main import build_parser
+
+    args = build_parser().parse_args(["embed", "--backend", "ctranslate2", "--precision", "int8"])
+    assert (args.backend, args.precision) == ("ctranslate2", "int8")
