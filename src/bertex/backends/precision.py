@@ -102,7 +102,7 @@ def _choose_gpu(backend: str, precision: str) -> str:
 
     if backend != "torch":
         raise OptionError(
-            "backend", backend, ["torch"], "the ONNX backend here runs on the CPU only"
+            "backend", backend, ["torch"], f"backend={backend!r} runs on the CPU only here"
         )
     if precision == "int8":
         raise OptionError("precision", precision, ["fp32", "bf16", "fp16"], "int8 is CPU-only")
