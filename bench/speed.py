@@ -43,6 +43,8 @@ PATHS = (
     "bertex onnx int8",
     "bertex openvino fp32",
     "bertex openvino bf16",
+    "bertex ctranslate2 fp32",
+    "bertex ctranslate2 int8",
 )
 sys.path.insert(0, str(Path(__file__).resolve().parent / "peers"))
 from child_protocol import peak_mib  # noqa: E402

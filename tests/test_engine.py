@@ -138,18 +138,55 @@ def test_a_full_queue_raises_overloaded_at_once():
     model.backend.gate = threading.Event()
 
     async def main():
-        async with Engine(model, max_queue=4) as engine:
+        async with Engine(model, max_queue=4) as engine:  # two passes in flight
             first = asyncio.ensure_future(engine.embed(["a cat"] * 4))
             await asyncio.sleep(0.05)  # in the model now (held by the gate)
-            second = asyncio.ensure_future(engine.embed(["a dog"] * 4))
+            second = asyncio.ensure_future(engine.embed(["a cow"] * 4))
+            await asyncio.sleep(0.05)  # in the model too: the second pass in flight
+            third = asyncio.ensure_future(engine.embed(["a dog"] * 4))
             await asyncio.sleep(0.01)
-            with pytest.raises(bertex.OverloadedError, match="limit is 4"):
-                await engine.embed(["a bird"])
-            model.backend.gate.set()
-            return await first, await second
+            try:
+                with pytest.raises(bertex.OverloadedError, match="limit is 4"):
+                    await engine.embed(["a bird"])
+            finally:
+                model.backend.gate.set()
+            return await first, await second, await third
 
-    a, b = run(main())
-    assert len(a) == len(b) == 4
+    a, b, c = run(main())
+    assert len(a) == len(b) == len(c) == 4
+
+
+def test_two_passes_run_at_once_and_a_request_keeps_its_order():
+    model = fake_model()
+    model.backend.gate = threading.Event()
+    inside, peak, lock = [0], [0], threading.Lock()
+    forward = model.backend.forward
+
+    def counted(batch, want):  # noqa: ANN001, ANN202
+        with lock:
+            inside[0] += 1
+            peak[0] = max(peak[0], inside[0])
+        try:
+            return forward(batch, want)
+        finally:
+            with lock:
+                inside[0] -= 1
+
+    model.backend.forward = counted
+    texts = [f"a man is riding horse number {i}" for i in range(30)]
+
+    async def main():
+        async with Engine(model, max_batch_tokens=40) as engine:  # many passes per request
+            big = asyncio.ensure_future(engine.embed(texts))
+            small = asyncio.ensure_future(engine.embed(["a cat"], normalize=False))
+            await asyncio.sleep(0.05)
+            model.backend.gate.set()
+            return await big, await small
+
+    big, small = run(main())
+    assert peak[0] == 2  # the small request did not wait for the big one's pass
+    assert np.array_equal(big.vectors, model.embed(texts).vectors)  # parts kept in order
+    assert np.array_equal(small.vectors, model.embed(["a cat"], normalize=False).vectors)
 
 
 class Counts(Observer):

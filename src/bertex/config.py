@@ -19,7 +19,7 @@ Pooling = Literal["cls", "mean", "max", "mean_sqrt_len", "first_last_avg", "pool
 Subword = Literal["first", "last", "mean", "max", "first_last"]
 LongPolicy = Literal["window", "truncate", "error"]
 OutDtype = Literal["float32", "float16"]
-BackendName = Literal["torch", "onnx", "openvino"]
+BackendName = Literal["torch", "onnx", "openvino", "ctranslate2"]
 Precision = Literal["fp32", "bf16", "fp16", "int8"]
 
 LEVELS: tuple[str, ...] = get_args(Level)

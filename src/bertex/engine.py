@@ -10,16 +10,17 @@
 ((1, 384), (2, 384))
 
 Each call becomes a job in a bounded queue (past `max_queue` waiting texts the call raises
-OverloadedError at once). One worker thread builds a pass: the first job's next texts, then
+OverloadedError at once). A worker thread builds a pass: the first job's next texts, then
 the texts of the jobs behind it that ask for the same options, up to `max_batch_tokens`
 (estimated, across requests; `EmbedOptions.batch_tokens` is the budget of one forward pass
 inside it) and `max_batch_requests` jobs. It runs one `Model.embed` over the pass and hands
 each job its slice. A job larger than one pass runs over several, going behind the jobs queued
 after it each time (so a large request delays small ones by one pass, not by all of its own),
-and between passes the worker
-drops the rest of any job whose caller went away (its awaiting task was cancelled) or whose
-deadline passed: abandoned work stops within one pass. Vectors do not depend on their
-neighbours in a batch (tested), so a shared answer equals a lone one.
+and between passes the worker drops the rest of any job whose caller went away (its awaiting
+task was cancelled) or whose deadline passed: abandoned work stops within one pass. Vectors do not depend on their
+neighbours in a batch (tested), so a shared answer equals a lone one. Two workers build and
+run passes at once (`passes_in_flight`): their batches share the model's forward threads, so
+the next pass fills them while the last batches of the one before finish.
 """
 
 from __future__ import annotations
@@ -67,6 +68,7 @@ class _Job:
     deadline: float | None  # time.monotonic() past which the rest is dropped
     enqueued: float = field(default_factory=time.monotonic)
     sent: int = 0  # texts handed to a pass
+    busy: bool = False  # a pass holds some of its texts: its next texts wait for that pass
     done: int = 0  # texts answered
     parts: list[Any] = field(default_factory=list)
     kept: list[int] = field(default_factory=list)  # caller's indices of the results so far
@@ -118,6 +120,9 @@ class Engine:
     max_queue           texts waiting at most; past it `embed` raises OverloadedError
     wait_ms             how long a pass waits for company before it starts
     max_batch_requests  requests merged into one pass (1: no batching)
+    passes_in_flight    passes run at once (2: the next pass tokenizes and fills the forward
+                        workers while the last batches of the one before finish; a request's
+                        own passes still run one after another, so its parts stay in order)
     observer            an Observer that receives counts and timings (metrics)
     """
 
@@ -130,11 +135,13 @@ class Engine:
         wait_ms: float = 2.0,
         max_batch_requests: int = 256,
         observer: Observer | None = None,
+        passes_in_flight: int = 2,
     ) -> None:
         for name, value in (
             ("max_batch_tokens", max_batch_tokens),
             ("max_queue", max_queue),
             ("max_batch_requests", max_batch_requests),
+            ("passes_in_flight", passes_in_flight),
         ):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise OptionError(name, value, ["an integer >= 1"])
@@ -147,8 +154,12 @@ class Engine:
         self._queue: deque[_Job] = deque()
         self._cv = threading.Condition()
         self._closed = False
-        self._thread = threading.Thread(target=self._work, name="bertex-engine", daemon=True)
-        self._thread.start()
+        self._threads = [
+            threading.Thread(target=self._work, name=f"bertex-engine-{i}", daemon=True)
+            for i in range(passes_in_flight)
+        ]
+        for thread in self._threads:
+            thread.start()
 
     # -- the caller's side ------------------------------------------------------------------
 
@@ -206,9 +217,10 @@ class Engine:
         bounded shutdown); queued calls raise OverloadedError."""
         with self._cv:
             self._closed = True
-            self._cv.notify()
+            self._cv.notify_all()
         if wait:
-            self._thread.join()
+            for thread in self._threads:
+                thread.join()
         for job in self._queue:
             job.settle(error=OverloadedError("the engine is closed"))
         self._queue.clear()
@@ -246,12 +258,22 @@ class Engine:
             if slices is None:
                 return
             if slices:
-                self._run(slices)
+                try:
+                    self._run(slices)
+                finally:
+                    self._release(slices)
+
+    def _release(self, slices: list[_Slice]) -> None:
+        """A pass is over: its jobs' next texts may go to the next pass (another worker)."""
+        with self._cv:
+            for s in slices:
+                s.job.busy = False
+            self._cv.notify_all()
 
     def _next_pass(self) -> list[_Slice] | None:
         """The next pass (None once closed): the oldest job's next texts and compatible ones."""
         with self._cv:
-            while not self._queue and not self._closed:
+            while not any(not j.busy for j in self._queue) and not self._closed:
                 self._cv.wait()
             if self._closed:
                 return None
@@ -263,7 +285,7 @@ class Engine:
             budget = self.max_batch_tokens
             for job in self._queue:
                 full = len(slices) >= self.max_batch_requests
-                if slices and (full or job.key != slices[0].job.key):
+                if job.busy or (slices and (full or job.key != slices[0].job.key)):
                     continue
                 lo = hi = job.sent
                 while hi < len(job.texts) and (job.cost(hi) <= budget or not (slices or hi > lo)):
@@ -273,7 +295,7 @@ class Engine:
                     if lo == 0:
                         self.observer.waited(time.monotonic() - job.enqueued)
                     slices.append(_Slice(job, lo, hi))
-                    job.sent = hi
+                    job.sent, job.busy = hi, True
             # a job with texts left goes behind the others: a large request cannot hold up
             # the small ones queued after it for all of its passes
             served = {id(s.job) for s in slices}

@@ -63,12 +63,12 @@ def choose(backend: str, precision: str, device: str = "cpu") -> str:
         raise OptionError(
             "precision", precision, ["fp32", "bf16", "int8"], "fp16 autocast runs on CUDA devices"
         )
-    if precision == "int8" and backend != "onnx":
+    if precision == "int8" and backend not in ("onnx", "ctranslate2"):
         raise OptionError(
             "precision",
             precision,
             ["fp32", "bf16"],
-            "int8 is ONNX Runtime's dynamic quantization: pass backend='onnx'",
+            "int8 is dynamic quantization: pass backend='onnx' or backend='ctranslate2'",
         )
     if precision == "bf16" and backend not in ("torch", "openvino"):
         raise OptionError(
@@ -86,6 +86,8 @@ def choose(backend: str, precision: str, device: str = "cpu") -> str:
             stacklevel=3,
         )
         return "fp32"
+    if precision == "int8" and backend == "ctranslate2":
+        return precision  # activations quantized per row: a vector does not move with its batch
     if precision == "int8":
         warnings.warn(
             "precision='int8': activations are quantized per batch (one scale per tensor), so "
@@ -103,7 +105,7 @@ def _choose_gpu(backend: str, precision: str) -> str:
 
     if backend != "torch":
         raise OptionError(
-            "backend", backend, ["torch"], f"backend='{backend}' runs on the CPU only here"
+            "backend", backend, ["torch"], f"backend={backend!r} runs on the CPU only here"
         )
     if precision == "int8":
         raise OptionError("precision", precision, ["fp32", "bf16", "fp16"], "int8 is CPU-only")

@@ -31,10 +31,11 @@ def load(
 ) -> Model:
     """Load a model by folder, hub id, or the embedded default "all-MiniLM-L6-v2".
 
-    backend="torch" (exact, default), "onnx" (ONNX Runtime, exported once and cached) or
-    "openvino" (OpenVINO on the same cached export); precision="fp32" (default), "bf16" (torch
-    autocast or OpenVINO bf16 where the CPU has native bf16, else fp32 with a warning), "fp16"
-    (CUDA autocast) or "int8" (onnx, dynamic per-channel quantization);
+    backend="torch" (exact, default), "onnx" (ONNX Runtime, exported once and cached),
+    "openvino" (OpenVINO on the same cached export) or "ctranslate2" (converted once and cached;
+    the last layer and the pooler only); precision="fp32" (default), "bf16" (torch autocast or
+    OpenVINO bf16 where the CPU has native bf16, else fp32 with a warning), "fp16" (CUDA
+    autocast) or "int8" (onnx or ctranslate2, dynamic quantization);
     device="cpu" (default), "cuda", "cuda:N" or "auto" (CUDA when torch sees one).
     """
     from ..api import Model
@@ -80,6 +81,10 @@ def _backend(
         from ..backends.openvino_backend import OpenVinoBackend
 
         return OpenVinoBackend(model, sha, accepts_types, has_pooler, precision)
+    if name == "ctranslate2":
+        from ..backends.ct2_backend import CT2Backend
+
+        return CT2Backend(model, sha, accepts_types, has_pooler, precision)
     from ..backends.torch_backend import TorchBackend
 
     return TorchBackend(model, accepts_types, precision, device)
