@@ -17,9 +17,9 @@ inside it) and `max_batch_requests` jobs. It runs one `Model.embed` over the pas
 each job its slice. A job larger than one pass runs over several, going behind the jobs queued
 after it each time (so a large request delays small ones by one pass, not by all of its own),
 and between passes the worker drops the rest of any job whose caller went away (its awaiting
-task was cancelled) or whose deadline passed: abandoned work stops within one pass. Vectors do not depend on their
-neighbours in a batch (tested), so a shared answer equals a lone one. Two workers build and
-run passes at once (`passes_in_flight`): their batches share the model's forward threads, so
+task was cancelled) or whose deadline passed: abandoned work stops within one pass. Vectors do
+not depend on their neighbours in a batch (tested), so a shared answer equals a lone one. Two
+workers build and run passes at once (`passes_in_flight`): their batches share the model's forward threads, so
 the next pass fills them while the last batches of the one before finish.
 """
 
