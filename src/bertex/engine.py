@@ -19,8 +19,8 @@ after it each time (so a large request delays small ones by one pass, not by all
 and between passes the worker drops the rest of any job whose caller went away (its awaiting
 task was cancelled) or whose deadline passed: abandoned work stops within one pass. Vectors do
 not depend on their neighbours in a batch (tested), so a shared answer equals a lone one. Two
-workers build and run passes at once (`passes_in_flight`): their batches share the model's forward threads, so
-the next pass fills them while the last batches of the one before finish.
+workers build and run passes at once (`passes_in_flight`): their batches share the model's
+forward threads, so the next pass fills them while the last batches of the one before finish.
 """
 
 from __future__ import annotations
