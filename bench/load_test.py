@@ -59,13 +59,15 @@ ROWS = {  # --servers name -> row of the table
     "bertex-unbatched": "bertex, one request per forward pass",
     "bertex-bf16": "bertex torch bf16 (dynamic batching)",
     "bertex-int8": "bertex onnx int8 (dynamic batching)",
+    "bertex-ct2-int8": "bertex ctranslate2 int8 (dynamic batching)",
     "infinity-torch": "infinity-emb torch",
     "infinity-optimum": "infinity-emb optimum (ONNX Runtime)",
 }
 ALL_SERVERS = tuple(ROWS)
 GROUPS = {
     "infinity": ("infinity-torch", "infinity-optimum"),
-    "bertex-fast": ("bertex-bf16", "bertex-int8"),  # the modes that pass bench/speed.py's gates
+    # the modes that pass bench/speed.py's quality gates
+    "bertex-fast": ("bertex-bf16", "bertex-int8", "bertex-ct2-int8"),
 }
 
 
@@ -106,6 +108,7 @@ def servers(names: list[str], model: str, cache: Path) -> list[Server]:
         "bertex-unbatched": bertex("--max-batch-requests", "1"),
         "bertex-bf16": bertex("--precision", "bf16"),
         "bertex-int8": bertex("--backend", "onnx", "--precision", "int8"),
+        "bertex-ct2-int8": bertex("--backend", "ctranslate2", "--precision", "int8"),
         "infinity-torch": infinity("torch"),
         "infinity-optimum": infinity("optimum"),
     }
