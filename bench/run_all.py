@@ -267,7 +267,10 @@ def main() -> None:
     q = args.quick
     tmp = Path(tempfile.mkdtemp())
     reps = "2" if q else "3"
-    speed, speed_doc = speed_section(tmp, "speed", "--n", "500" if q else "2000", "--reps", reps)
+    everything = ",".join(p for p in ALL_PATHS if p != "transformers pipeline")
+    speed, speed_doc = speed_section(
+        tmp, "speed", "--n", "500" if q else "2000", "--reps", reps, "--paths", everything
+    )
     sts, sts_doc = speed_section(
         tmp,
         "stsb",
@@ -276,7 +279,7 @@ def main() -> None:
         "--reps",
         "1" if q else "2",
         "--paths",
-        ",".join(p for p in ALL_PATHS if p != "transformers pipeline"),
+        everything,
     )
     long_docs, _ = speed_section(
         tmp,
@@ -320,9 +323,7 @@ def main() -> None:
     engines = run("corpus_engines.py", "1000" if q else "3000")
     load = run("load_test.py", "--seconds", "20" if q else "60")
     search_ann = run("search_bench.py", "ann", "--n", "20000" if q else "100000")
-    search_syn = run(
-        "search_bench.py", "ann", "--vectors", "synthetic", "--n", "20000" if q else "100000"
-    )
+
     search_stsb = run("search_bench.py", "stsb")
     probe = run("probe_bench.py", "--n", "2000" if q else "10000")
     text = f"""# BENCHMARKS
@@ -412,10 +413,6 @@ of the graph path against exact numpy search; one query at a time, its embedding
 Targets (embedded store): recall@10 >= 0.98, p50 <= 2 ms.
 
 {search_ann}
-
-The same on synthetic clustered vectors (`--vectors synthetic`), for comparison:
-
-{search_syn}
 
 `python bench/search_bench.py stsb` (the default model; queries are STS-B dev pairs scored >= 4)
 
