@@ -266,7 +266,7 @@ def main() -> None:
     args = ap.parse_args()
     q = args.quick
     tmp = Path(tempfile.mkdtemp())
-    reps = "2" if q else "3"
+    reps = "2"
     everything = ",".join(p for p in ALL_PATHS if p != "transformers pipeline")
     speed, speed_doc = speed_section(
         tmp, "speed", "--n", "500" if q else "2000", "--reps", reps, "--paths", everything
@@ -321,7 +321,8 @@ def main() -> None:
         chart(speed_doc, scaling_doc, ROOT / "benchmarks.png")
     memory = run("corpus_memory.py", *(["10000", "100000"] if q else ["10000", "100000"]))
     engines = run("corpus_engines.py", "1000" if q else "3000")
-    load = run("load_test.py", "--seconds", "20" if q else "60")
+    servers = "bertex,bertex-int8,bertex-ct2-int8,infinity"  # the others: load_test.py alone
+    load = run("load_test.py", "--seconds", "20" if q else "60", "--servers", servers)
     search_ann = run("search_bench.py", "ann", "--n", "20000" if q else "100000")
 
     search_stsb = run("search_bench.py", "stsb")
