@@ -26,12 +26,15 @@ excluded). Reported per pooling of the default model: MRR@10, recall@1, recall@1
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
 import shutil
 import sys
 import tempfile
 import time
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -153,26 +156,20 @@ def ann(args: argparse.Namespace) -> list[dict[str, Any]]:
     return rows
 
 
-def _postgres() -> Any:
+@contextlib.contextmanager
+def _postgres() -> Iterator[str]:
     """A PostgreSQL 18 + pgvector for this run, in a folder of its own, removed at the end."""
-    import contextlib
-    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import pgserver
 
-    @contextlib.contextmanager
-    def server() -> Any:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            import pgserver
-
-            root = Path(tempfile.mkdtemp(prefix="bertex-bench-pg-"))
-            srv = pgserver.get_server(root / "data", cleanup_mode="delete")
-        try:
-            yield srv.get_uri() + "&table=bench"
-        finally:
-            srv.cleanup()
-            shutil.rmtree(root, ignore_errors=True)
-
-    return server()
+        root = Path(tempfile.mkdtemp(prefix="bertex-bench-pg-"))
+        srv = pgserver.get_server(root / "data", cleanup_mode="delete")
+    try:
+        yield srv.get_uri() + "&table=bench"
+    finally:
+        srv.cleanup()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def _measure(args: argparse.Namespace, stored: Any, queries: np.ndarray, url: str | None) -> dict:
