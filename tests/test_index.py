@@ -90,6 +90,25 @@ def test_reopen_keeps_everything_and_len_info(ix, tmp_path, model):
     assert again.search("a cat", k=8).ids == ix.search("a cat", k=8).ids
 
 
+def test_a_float32_graph_from_an_older_index_still_opens_searches_and_grows(
+    tmp_path, model, monkeypatch
+):
+    monkeypatch.setattr(embedded, "GRAPH_DTYPE", "f32")  # what bertex wrote before int8
+    old = Index.create(tmp_path / "old", model=model)
+    old.add(TEXTS[:6], ids=[f"d{i}" for i in range(6)])
+    monkeypatch.undo()
+    monkeypatch.setattr(embedded, "EXACT_MAX_ROWS", 0)  # the graph path
+    again = Index.open(tmp_path / "old", model=model)
+    assert str(again.store.graph.dtype).lower().endswith("f32")
+    again.add(TEXTS[6:], ids=["d6", "d7"])
+    ids, scores = _reference(model, "a man is eating", list(range(8)))
+    h = Index.open(tmp_path / "old", model=model).search("a man is eating", k=4)
+    assert h.ids == ids[:4]
+    np.testing.assert_allclose(h.scores, scores[:4], atol=1e-5)
+    fresh = Index.create(tmp_path / "new", model=model)
+    assert str(fresh.store.graph.dtype).lower().endswith("i8")
+
+
 def test_remove_and_k_larger_than_index(ix, tmp_path, model):
     assert ix.remove(["d0", "d1", "nope"]) == 2
     again = Index.open(tmp_path / "ix", model=model)

@@ -33,6 +33,10 @@ from .rows import Hits, Rows, best_per_id, unit
 
 EXACT_MAX_ROWS = 20_000
 EXPANSION_SEARCH = 128  # usearch's default 64 gives recall@10 ~0.96-0.98; 128 gives ~0.99
+# The graph holds int8 copies of the unit vectors (4x smaller, 2x faster to walk at 100k x 384
+# on this machine than float32, same recall@10 after the re-score); the Parquet rows keep the
+# float32 vectors every score is computed from. Graphs saved as float32 still open.
+GRAPH_DTYPE = "i8"
 _ROUNDS = 3
 _FIELD = "f:"
 
@@ -40,10 +44,9 @@ _FIELD = "f:"
 def _usearch() -> Any:
     try:
         from usearch.index import Index as Graph
-        from usearch.index import ScalarKind
     except ImportError:
         raise ExtraMissingError("index", "usearch", "the embedded search index") from None
-    return Graph, ScalarKind
+    return Graph
 
 
 class EmbeddedStore:
@@ -82,7 +85,7 @@ class EmbeddedStore:
         manifest = files.read_manifest(folder)
         gen = int(manifest["generation"])
         table = _read_rows(folder, gen)
-        Graph, _ = _usearch()
+        Graph = _usearch()
         path = files.graph_file(folder, gen)
         if not path.is_file():
             raise files.corrupt(folder, f"{path.name} is missing")
@@ -258,7 +261,7 @@ class EmbeddedStore:
     def _writable(self) -> None:
         """A memory-mapped view cannot change: load the graph into memory first."""
         if self._viewed and self.manifest["generation"] >= 0:
-            Graph, _ = _usearch()
+            Graph = _usearch()
             path = files.graph_file(self.folder, int(self.manifest["generation"]))
             self.graph = Graph.restore(str(path), view=False)
             self.graph.expansion_search = EXPANSION_SEARCH
@@ -284,15 +287,16 @@ class EmbeddedStore:
         """The numpy views search needs: keys (N,), ids (N,), unit vectors (N, D)."""
         dim = self.provenance.dim
         self.keys = self.table["key"].to_numpy().astype(np.uint64)
-        self.labels = self.table.drop_columns(["vector"])  # what a hit returns
+        # what a hit returns; one chunk, so taking k rows does not walk every chunk
+        self.labels = self.table.drop_columns(["vector"]).combine_chunks()
         self.ids = np.asarray(self.table["id"].to_pylist(), dtype=object)
         flat = self.table["vector"].combine_chunks().flatten().to_numpy(zero_copy_only=False)
         self.unit = unit(flat.reshape(-1, dim))  # (N, D)
 
 
 def _new_graph(dim: int) -> Any:
-    Graph, ScalarKind = _usearch()
-    return Graph(ndim=dim, metric="cos", dtype=ScalarKind.F32, expansion_search=EXPANSION_SEARCH)
+    Graph = _usearch()
+    return Graph(ndim=dim, metric="cos", dtype=GRAPH_DTYPE, expansion_search=EXPANSION_SEARCH)
 
 
 def _empty(dim: int) -> Any:
