@@ -23,6 +23,66 @@ sorted by length inside the timed region; details in bench/peers/*.py):
   tensor per batch), `torch bf16` autocast, and the `openvino` backend compiles bertex's own
   checked ONNX export (fp32, or bf16 where the CPU has it)."""
 
+GPU_MEASURED = """`make bench` runs on the CPU machine; a GPU is lent to some sessions only, so this
+table is not from this run. It is from `python bench/gpu.py --n 30000 --reps 3` on one NVIDIA
+H200 (16 Xeon cores, torch 2.11.0+cu130, sentence-transformers 6.0.1), 2026-11-26, on a
+checkpoint with all-MiniLM-L6-v2's configuration and tokenizer and seeded random weights (the
+GPU machine's upload limit, 64 MiB, is below the real weights' 88 MB; speed does not depend on
+the values of the weights). Generated sentences (8-190 tokens), mean pooling, unit length,
+median of 3 runs after a warm-up.
+
+Correctness on the GPU, same script: bertex on CUDA against transformers on CUDA (token
+level, 256 texts) max |diff| 2.4e-6; against bertex on the CPU 2.9e-6; a text alone against
+the same text in a batch 1.9e-6; fp16 autocast against fp32 cosine min 0.9999999, bf16
+0.9999986. tests/test_device.py (9 tests, cpu and cuda) passed there.
+
+| path | sentences/s | cosine to bertex fp32 (min) | peak GPU MiB |
+|---|---:|---:|---:|
+| bertex torch fp32 (max_batch_size 256, batch_tokens 32768) | 5,517 | 1.0 | 1,462 |
+| bertex torch fp16 (same batches) | 4,918 | 1.0 | 1,236 |
+| bertex torch bf16 (same batches) | 4,941 | 1.0 | 1,302 |
+| bertex torch fp32 (max_batch_size 1024, batch_tokens 131072) | 5,552 | 1.0 | 3,515 |
+| bertex torch fp32, one batch at a time (BERTEX_WORKERS=1) | 5,320 | 1.0 | 1,400 |
+| sentence-transformers fp32 (batch_size 128) | 8,357 | 1.0 | 1,229 |
+| sentence-transformers fp32 (batch_size 512) | 10,632 | 1.0 | 2,319 |
+| sentence-transformers fp16, model.half() (batch_size 128) | 8,954 | 0.99964 | 1,050 |
+| sentence-transformers fp16, model.half() (batch_size 512) | 11,108 | 0.99964 | 1,601 |
+
+Reading: **on this GPU bertex is 0.52x sentence-transformers** (5,552 against 10,632
+sentences/s at their best settings). The GPU is not the limit: precision and batch size barely
+move bertex (fp16 and bf16 are no faster than fp32), so the host is: about 180 us per input
+whatever the GPU does. bertex does per-input Python work that sentence-transformers does not
+(character offsets, window plans, per-input reports, loss accounting), under one GIL shared
+by the tokenizer thread, the forward threads and the pooling.
+Two batches in flight (the GPU default now) gave +4% over one at a time. The next step, not
+taken: plan and pool the one-window inputs of a batch as arrays rather than one by one.
+Across runs on the same machine sentence-transformers' figure moved between 10.6k and 12.7k
+sentences/s, bertex's between 5.4k and 5.6k."""
+
+
+READING = """How each peer is run, and what its code says about where its speed comes from
+(each in its own environment, mean pooling, unit length, truncation at 256, batches of 32
+sorted by length inside the timed region; details in bench/peers/*.py):
+
+- **CTranslate2** (`ctranslate2==4.8.5`; converted once by its own converter, quantized at
+  load): two workers of one thread each, batches submitted concurrently (its "data
+  parallelism"; faster than OpenMP threads in both tries). Its int8 Dense layers quantize the
+  weights per output row and the activations per token on the fly (src/ops/quantize_cpu.cc),
+  with oneDNN's s8 GEMM (VNNI where the CPU has it) on AMD CPUs: per-token scales keep more
+  quality than one scale per tensor. No bf16 on CPU (CUDA only in CTranslate2).
+- **OpenVINO** (`openvino==2026.4.1`, `nncf==3.4.0`): THROUGHPUT hint with an AsyncInferQueue
+  (the cores split into streams), on a plain ONNX export. fp32 is asked for explicitly (it
+  runs bf16 by default on avx512_bf16 CPUs). int8 is NNCF's static post-training quantization
+  (SmoothQuant, bias correction), calibrated on 300 texts that are not the benchmark's: the
+  fastest rows, but static activation scales miss on text unlike the calibration set (its min
+  cosine on STS-B is below the 0.97 gate).
+- **fastembed** (`fastembed==0.9.1`): the ONNX export registered as a custom model, one
+  onnxruntime session on all cores; it has no quantizer of its own (its int8 models are files
+  from the hub), so no int8 row.
+- **bertex**: `onnx int8` is onnxruntime's dynamic quantization (one activation scale per
+  tensor per batch), `torch bf16` autocast, and the `openvino` backend compiles bertex's own
+  checked ONNX export (fp32, or bf16 where the CPU has it)."""
+
 GPU_PLAN = """No GPU was lent to the session that wrote this run (the `device` tool's `status`
 said "not drawn"), so the CUDA tables are a plan, not a measurement. What bertex's GPU path
 does today (src/bertex/backends/precision.py, torch backend): `bertex.load(...,
@@ -68,13 +128,12 @@ for any run):
   torch before it is kept. On long documents (512-token windows) the fused Attention op on one
   thread per worker is slower than torch's SDPA: there torch fp32 is the faster exact path.
 - **int8** (onnxruntime dynamic quantization, per-channel weights, QAttention) halves the cost
-  of the dense layers where the CPU has fast int8 dot products. On AVX2 without VNNI each int8
-  multiply-add takes three instructions (vpmaddubsw, vpmaddwd, vpaddd), so int8 gains ~1.5x
-  over onnx fp32 on MiniLM here (~2x on BERT-base, whose larger matrices amortize the
-  quantization of activations) against ~2.3x on the issue's AVX-512 VNNI machine. That is
-  what stands between this run and 3x sentence-transformers / 6x the tutorial loop on MiniLM.
-- **bf16** needs avx512_bf16 or amx_bf16; this CPU has neither, so bertex warns and runs fp32
-  (the bf16 row is fp32). On the issue's Zen 4 machine autocast gave ~1.8x fp32.
+  of the dense layers where the CPU has fast int8 dot products (the flags printed above say
+  which): with AVX-512 VNNI one instruction per int8 multiply-add, on AVX2 without VNNI three
+  (vpmaddubsw, vpmaddwd, vpaddd), where int8 measured only ~1.5x onnx fp32 on MiniLM (~2x on
+  BERT-base, whose larger matrices amortize the quantization of activations).
+- **bf16** needs avx512_bf16 or amx_bf16 (see the flags above); without them bertex warns and
+  runs fp32, so the bf16 row is then fp32. With them (Zen 4) autocast measured 1.7x fp32.
 - **Tokenization** is ~4% of a run (Rust tokenizer plus bertex's window planning); past 4,096
   inputs it runs in a background thread while the model computes. On 2 cores a third thread
   competes with the two compute threads, so smaller chunks measured 5-25% slower."""

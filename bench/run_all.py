@@ -18,7 +18,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench" / "peers"))
-from prose import GPU_PLAN, PEERS_READING, READING  # noqa: E402
+from prose import GPU_MEASURED, PEERS_READING, READING  # noqa: E402
 from speed import ALL_PATHS  # noqa: E402
 
 
@@ -279,7 +279,7 @@ and STS-B dev Spearman within 0.005 of fp32. Peers run in environments the bench
 
 ### On a GPU
 
-{GPU_PLAN}
+{GPU_MEASURED}
 
 {READING}
 

@@ -243,7 +243,10 @@ def test_workers_split_the_cores_and_agree(bert_dir, monkeypatch):
     assert threads.plan() == (cores, 1)  # never more workers than cores
     monkeypatch.setenv("BERTEX_CPUS", "1")  # e.g. a Ray actor's share
     assert threads.plan() == (1, 1)
+    monkeypatch.setenv("BERTEX_WORKERS", "1")
+    assert threads.gpu_workers() == 1  # the GPU's: one batch at a time when asked
     monkeypatch.delenv("BERTEX_WORKERS")
+    assert threads.gpu_workers() == 2  # else two in flight, whatever the CPU count
     monkeypatch.delenv("BERTEX_CPUS")
     assert threads.plan() == (min(2, cores), max(1, cores // min(2, cores)))
     texts = [f"{w} " * (i % 23 + 1) for i, w in enumerate(["man", "horse", "the"] * 40)]

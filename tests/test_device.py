@@ -3,6 +3,8 @@ The reference and batch-invariance checks run on every device this machine has."
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -56,3 +58,25 @@ def test_absent_cuda_is_a_clear_error(bert_dir):
 def test_bad_device_options(bert_dir, kwargs, match):
     with pytest.raises(bertex.OptionError, match=match):
         bertex.load(bert_dir, **kwargs)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_batches_in_flight_at_once_give_the_batch_by_batch_vectors(bert_dir, device, monkeypatch):
+    """Two forward threads (a GPU's default, the CPU's on 2+ cores) against one at a time:
+    many small batches, every vector the same to 1e-5 and in input order."""
+    texts = [f"{w} " * (i % 17 + 1) + "end" for i, w in enumerate(["man", "horse", "the"] * 30)]
+    opts = {"level": "sentence", "pooling": "mean", "batch_tokens": 96, "max_batch_size": 4}
+    monkeypatch.setenv("BERTEX_WORKERS", "1")
+    one = bertex.load(bert_dir, device=device)
+    monkeypatch.setenv("BERTEX_WORKERS", "2")
+    two = bertex.load(bert_dir, device=device)
+    cores = len(os.sched_getaffinity(0))
+    assert (one.backend.workers, two.backend.workers) == (
+        1,
+        2 if device == "cuda" else min(2, cores),
+    )
+    a, b = one.embed(texts, **opts).vectors, two.embed(texts, **opts).vectors  # (N, H)
+    assert a.shape[0] == len(texts)
+    assert np.abs(a - b).max() <= 1e-5
+    for i in (0, 17, 89):
+        assert np.abs(one.embed(texts[i], **opts).vectors[0] - b[i]).max() <= 1e-5

@@ -39,7 +39,7 @@ class SentenceCollector:
         self.plan = plan
         self.pool = SentencePool(pooling)
         self.combine = combine
-        self.keep = np.ones(len(plan.ids), dtype=bool) if special_tokens else ~plan.special_mask
+        self.keep = None if special_tokens else ~plan.special_mask  # (T,) bool; None: all
 
     def add(self, window: Window, out: ModelOutput, row: int) -> None:
         lo, hi = window.take
@@ -48,7 +48,7 @@ class SentenceCollector:
         if out.hidden is None:
             return
         rows = combine_layers(out.hidden[row, lo:hi], self.combine)  # (n, D) or (n, K, H)
-        keep = self.keep[window.put : window.put + hi - lo]
+        keep = None if self.keep is None else self.keep[window.put : window.put + hi - lo]
         self.pool.add(rows, keep, starts_sequence=window.put == 0)
 
     def result(self) -> np.ndarray:

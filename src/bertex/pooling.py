@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+SUMMED = ("mean", "mean_sqrt_len", "first_last_avg")  # the poolings that read a running sum
+
 
 def combine_layers(x: np.ndarray, how: str) -> np.ndarray:
     """(n, K, H) -> (n, K*H) | (n, H) | (n, K, H).
@@ -50,17 +52,24 @@ class SentencePool:
         self.first: np.ndarray | None = None  # features of output position 0 ([CLS])
         self.pooler: np.ndarray | None = None
 
-    def add(self, rows: np.ndarray, keep: np.ndarray, starts_sequence: bool) -> None:
+    def add(self, rows: np.ndarray, keep: np.ndarray | None, starts_sequence: bool) -> None:
+        """rows (n, *F), keep (n,) bool or None for all of them."""
         if starts_sequence:
-            self.first = rows[0]
-        kept = rows[keep]  # (m, *F)
+            self.first = rows[0].copy()  # a copy: the batch's output can go
+        kept = rows if keep is None else rows[keep]  # (m, *F)
         if len(kept) == 0:
             return
-        part_sum = kept.sum(axis=0, dtype=np.float64)
-        part_max = kept.max(axis=0)
-        self.total = part_sum if self.total is None else self.total + part_sum
-        self.peak = part_max if self.peak is None else np.maximum(self.peak, part_max)
-        self.count += len(kept)
+        total = kept.sum(axis=0, dtype=np.float64) if self.pooling in SUMMED else None
+        self.merge(total, kept.max(axis=0) if self.pooling == "max" else None, len(kept))
+
+    def merge(self, total: np.ndarray | None, peak: np.ndarray | None, count: int) -> None:
+        """Fold in the sum (float64) and max of `count` more kept rows; only the statistics
+        this pooling reads are kept (a sum for the means, a max for max)."""
+        if total is not None:
+            self.total = total if self.total is None else self.total + total
+        if peak is not None:
+            self.peak = peak if self.peak is None else np.maximum(self.peak, peak)
+        self.count += count
 
     def result(self) -> np.ndarray:
         if self.pooling == "pooler":
@@ -69,9 +78,10 @@ class SentencePool:
         if self.pooling == "cls":
             assert self.first is not None
             return self.first
-        assert self.total is not None and self.peak is not None
         if self.pooling == "max":
+            assert self.peak is not None
             return self.peak
+        assert self.total is not None
         if self.pooling == "mean_sqrt_len":
             return (self.total / np.sqrt(self.count)).astype(np.float32)
         return (self.total / self.count).astype(np.float32)  # mean, first_last_avg

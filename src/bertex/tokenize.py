@@ -7,6 +7,7 @@ cut into windows that each look like a normal input to the model.
 
 from __future__ import annotations
 
+import functools
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -56,6 +57,11 @@ class Template:
         return len(self.prefix) + len(self.suffix)
 
     def layout(self, na: int, nb: int | None = None) -> Layout:
+        """The layout of na (and nb) content tokens; made once per shape and shared, so its
+        arrays are read-only."""
+        return _layout(self, na, nb)
+
+    def _build_layout(self, na: int, nb: int | None) -> Layout:
         parts: list[tuple[tuple[tuple[int, int], ...], int, int, int]] = []
         if nb is None:
             parts = [(self.prefix, -1, 0, 0), ((), 0, na, self.type_a), (self.suffix, -1, 0, 0)]
@@ -108,6 +114,14 @@ def read_template(tokenizer: Any) -> Template:
         type_a=p_types[j] if a else 0,
         type_b=p_types[k] if b else 0,
     )
+
+
+@functools.lru_cache(maxsize=4096)
+def _layout(template: Template, na: int, nb: int | None) -> Layout:
+    layout = template._build_layout(na, nb)
+    for array in (layout.ids, layout.segment, layout.index, layout.type_ids):
+        array.flags.writeable = False
+    return layout
 
 
 def _int64(values: list[int]) -> np.ndarray:
@@ -288,7 +302,7 @@ class TextTokenizer:
                 unk_count += int(is_unk.sum())
                 spans = seg.offsets[is_unk]
                 unk_chars += int((spans[:, 1] - spans[:, 0]).sum()) if len(spans) else 0
-            n_chars += sum(1 for c in seg.text if not c.isspace())
+            n_chars += len("".join(seg.text.split()))  # split(): the chars isspace() finds
         return Encoding(index, a, b, unk_count, unk_chars, n_chars)
 
 

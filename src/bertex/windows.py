@@ -177,8 +177,9 @@ def _sequence(enc: Encoding, layout: Layout, id_to_token: dict[int, str]) -> dic
         ids[pos] = seg.ids[src]
         offsets[pos] = seg.offsets[src]
         word_ids[pos] = seg.word_ids[src]
-        for p, i in zip(pos.tolist(), src.tolist()):
-            tokens[p] = seg.tokens[i]
+        p0, m = int(pos[0]), len(pos)  # a segment is one run of positions, its tokens 0..m-1
+        assert pos[-1] - p0 == m - 1 and src[0] == 0 and src[-1] == m - 1
+        tokens[p0 : p0 + m] = seg.tokens[:m]
     for p in np.flatnonzero(layout.segment < 0).tolist():
         tokens[p] = id_to_token.get(int(ids[p]), "")
     return {

@@ -7,7 +7,8 @@ Cores are split evenly and never oversubscribed; at most two workers, so the per
 stays low on big machines (each worker then gets several threads).
 
 BERTEX_CPUS caps the cores bertex counts as its own (the Ray engine sets it to an actor's
-share); BERTEX_WORKERS overrides the number of workers.
+share); BERTEX_WORKERS overrides the number of workers. On a GPU two workers keep it fed
+(gpu_workers).
 """
 
 from __future__ import annotations
@@ -30,6 +31,13 @@ def plan() -> tuple[int, int]:
     workers = _positive(os.environ.get("BERTEX_WORKERS")) or min(MAX_WORKERS, n)
     workers = min(workers, n)
     return workers, max(1, n // workers)
+
+
+def gpu_workers() -> int:
+    """Batches in flight on one GPU: two threads feed it, so one batch's host work (padding,
+    the copy back, the caller's pooling) overlaps the other's kernels; BERTEX_WORKERS
+    overrides (1: one batch at a time)."""
+    return _positive(os.environ.get("BERTEX_WORKERS")) or MAX_WORKERS
 
 
 def _positive(value: str | None) -> int | None:

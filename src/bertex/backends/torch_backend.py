@@ -29,7 +29,7 @@ class TorchBackend:
         self._twin_lock = threading.Lock()
         self.workers, self.threads = threads.plan()
         if self.device.type != "cpu":
-            self.workers = 1  # one stream: the GPU runs a batch at a time anyway
+            self.workers = threads.gpu_workers()
 
     def init_worker(self) -> None:
         """Run in each worker thread: torch's thread count is per calling thread, so this
