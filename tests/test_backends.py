@@ -21,13 +21,9 @@ TEXTS = ["A man with a hard hat is dancing.", "Unbelievably, the child is riding
 @pytest.fixture(scope="session", autouse=True)
 def onnx_cache(tmp_path_factory):
     path = tmp_path_factory.mktemp("onnx-cache")
-    old = os.environ.get("BERTEX_CACHE")
-    os.environ["BERTEX_CACHE"] = str(path)
-    yield path
-    if old is None:
-        os.environ.pop("BERTEX_CACHE", None)
-    else:
-        os.environ["BERTEX_CACHE"] = old
+    with pytest.MonkeyPatch.context() as env:  # a cache of this module's own
+        env.setenv("BERTEX_CACHE", str(path))
+        yield path
 
 
 def stsb(n: int | None = None) -> tuple[list[str], list[str], np.ndarray]:

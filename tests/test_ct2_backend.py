@@ -3,7 +3,6 @@ the last layer (and the pooler) is served, anything else is refused with the bac
 
 from __future__ import annotations
 
-import os
 import warnings
 
 import numpy as np
@@ -18,13 +17,9 @@ PAIR = ("the cat sat on the mat", "a dog ran in the park")
 @pytest.fixture(scope="module", autouse=True)
 def ct2_cache(tmp_path_factory):
     path = tmp_path_factory.mktemp("ct2-cache")
-    old = os.environ.get("BERTEX_CACHE")
-    os.environ["BERTEX_CACHE"] = str(path)
-    yield path
-    if old is None:
-        os.environ.pop("BERTEX_CACHE", None)
-    else:
-        os.environ["BERTEX_CACHE"] = old
+    with pytest.MonkeyPatch.context() as env:  # a cache of this module's own
+        env.setenv("BERTEX_CACHE", str(path))
+        yield path
 
 
 @pytest.fixture(scope="module")
