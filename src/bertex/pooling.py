@@ -59,17 +59,14 @@ class SentencePool:
         kept = rows if keep is None else rows[keep]  # (m, *F)
         if len(kept) == 0:
             return
-        total = kept.sum(axis=0, dtype=np.float64) if self.pooling in SUMMED else None
-        self.merge(total, kept.max(axis=0) if self.pooling == "max" else None, len(kept))
-
-    def merge(self, total: np.ndarray | None, peak: np.ndarray | None, count: int) -> None:
-        """Fold in the sum (float64) and max of `count` more kept rows; only the statistics
-        this pooling reads are kept (a sum for the means, a max for max)."""
-        if total is not None:
-            self.total = total if self.total is None else self.total + total
-        if peak is not None:
-            self.peak = peak if self.peak is None else np.maximum(self.peak, peak)
-        self.count += count
+        # only the statistic this pooling reads: a float64 sum for the means, a max for max
+        if self.pooling in SUMMED:
+            part = kept.sum(axis=0, dtype=np.float64)
+            self.total = part if self.total is None else self.total + part
+        elif self.pooling == "max":
+            part = kept.max(axis=0)
+            self.peak = part if self.peak is None else np.maximum(self.peak, part)
+        self.count += len(kept)
 
     def result(self) -> np.ndarray:
         if self.pooling == "pooler":
