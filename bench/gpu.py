@@ -28,30 +28,16 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from corpora import corpus  # noqa: E402
+from speed import random_bert  # noqa: E402
 
 DEVICE = "cuda"  # --device cpu runs the same script here (a dry run, no GPU figures)
-TOKENIZER_FILES = (
-    "vocab.txt",
-    "tokenizer.json",
-    "tokenizer_config.json",
-    "special_tokens_map.json",
-)
 
 
 def checkpoint(config_dir: Path, folder: Path) -> Path:
     """config_dir's configuration and tokenizer, seeded random weights, saved in folder."""
-    import shutil
+    from transformers import BertConfig
 
-    import torch
-    from transformers import BertConfig, BertModel
-
-    folder.mkdir(parents=True, exist_ok=True)
-    for name in TOKENIZER_FILES:
-        if (config_dir / name).exists():
-            shutil.copy(config_dir / name, folder / name)
-    torch.manual_seed(0)
-    BertModel(BertConfig.from_json_file(config_dir / "config.json")).eval().save_pretrained(folder)
-    return folder
+    return random_bert(folder, BertConfig.from_json_file(config_dir / "config.json"), config_dir)
 
 
 def correctness(folder: Path, texts: list[str]) -> dict[str, Any]:

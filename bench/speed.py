@@ -68,14 +68,15 @@ def bert_base(folder: Path) -> Path:
     return folder
 
 
-def random_bert(folder: Path, config: Any) -> Path:
-    """A BertModel of `config` with seeded random weights and the default model's tokenizer."""
+def random_bert(folder: Path, config: Any, tokenizer: Path | None = None) -> Path:
+    """A BertModel of `config` with seeded random weights and the tokenizer files of
+    `tokenizer` (a folder; the default model's when None)."""
     import torch
     from transformers import BertModel
 
     import bertex
 
-    src = Path(bertex.models.source.resolve("all-MiniLM-L6-v2").folder)
+    src = tokenizer or Path(bertex.models.source.resolve("all-MiniLM-L6-v2").folder)
     folder.mkdir(parents=True, exist_ok=True)
     for name in ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
         shutil.copy(src / name, folder / name)
