@@ -125,3 +125,50 @@ def test_without_the_vector_extension_is_one_line(server, model):
     url = server.get_uri("novec").replace("postgres:@", "plain:@", 1) + "&table=t"
     with pytest.raises(bertex.StoreUnavailableError, match="no `vector` extension"):
         Index.create(url, model=model)
+
+
+YEAR_TEXT = [str(y) for y in YEAR[:9]] + ["n/a", "850", None]  # as a CLI build keeps them
+
+
+def _numeric_reference(where):
+    """Which rows meet one condition, by filters.py's rules, written out in Python."""
+    field, op, value = where
+    ops = {">=": float.__ge__, "<": float.__lt__, "!=": float.__ne__, "=": float.__eq__}
+    keep = []
+    for i, y in enumerate(YEAR_TEXT):
+        try:
+            ok = y is not None and ops[op](float(y), float(value))
+        except ValueError:  # "n/a": no numeric condition holds
+            ok = False
+        keep.append(ok)
+    return {f"d{i}" for i, ok in enumerate(keep) if ok}
+
+
+@pytest.mark.parametrize(
+    "where",
+    [("year", ">=", "900"), ("year", "<", "2016"), ("year", "!=", "2015"), ("year", "=", "2020.0")],
+)
+def test_text_that_reads_as_a_number_compares_as_one_on_both_stores(server, model, tmp_path, where):
+    got = []
+    for path in (tmp_path / "e", _url(server)):
+        with Index.create(path, model=model) as ix:
+            ix.add(TEXTS, ids=[f"d{i}" for i in range(12)], fields={"year": YEAR_TEXT})
+            got.append(ix.search("a dog", k=12, where="".join(where)))
+    want = _numeric_reference(where)
+    assert set(got[0].ids) == want and got[0].ids == got[1].ids and len(want) > 0
+    np.testing.assert_allclose(got[0].scores, got[1].scores, atol=1e-5)
+
+
+def test_text_values_compare_as_text_and_numeric_fields_refuse_them(both):
+    emb, pg = both
+    for ix in both:
+        with pytest.raises(bertex.OptionError, match="a number"):
+            ix.search("a dog", where="year>=recent")
+        assert {f["lang"] for f in ix.search("a dog", k=12, where="lang!=en").fields} == {
+            "fr",
+            "de",
+        }
+    assert (
+        emb.search("a dog", k=12, where="lang=fr").ids
+        == pg.search("a dog", k=12, where="lang=fr").ids
+    )

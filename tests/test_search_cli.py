@@ -309,3 +309,31 @@ def test_serve_with_a_missing_index_is_one_line(tmp_path, bert_dir, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert "no such index" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("batch_rows", ["1", "256"])  # the repeat in another commit, or the same
+def test_a_repeated_id_in_the_corpus_is_a_bad_row_not_a_lost_text(
+    tmp_path, bert_dir, capsys, batch_rows
+):
+    rows = [
+        {"id": "a", "text": "a cat sat", "year": 2020},
+        {"id": "b", "text": "a dog ran", "year": 850},
+        {"id": "a", "text": "a horse ate", "year": "n/a"},
+    ]
+    corpus = tmp_path / "r.jsonl"
+    corpus.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    argv = ["index", "build", str(tmp_path / "ix"), "--input", str(corpus), "--field", "year"]
+    assert main([*argv, "--model", str(bert_dir), "--batch-rows", batch_rows]) == 0
+    assert "2 documents added, 1 bad rows" in capsys.readouterr().err
+    errors = [json.loads(x) for x in (tmp_path / "ix.errors.jsonl").read_text().splitlines()]
+    assert [(e["row"], e["id"]) for e in errors] == [(2, "a")]
+    assert "repeats row 0" in errors[0]["reason"]
+    assert main([*argv, "--model", str(bert_dir)]) == 0  # again: nothing added, said so
+    err = capsys.readouterr().err
+    assert "0 documents added, 1 bad rows" in err and "2 already in the index (skipped)" in err
+    # JSONL numbers are kept as text; a numeric condition still compares them as numbers
+    search = ["search", str(tmp_path / "ix"), "a cat", "--format", "jsonl", "--where"]
+    assert main([*search, "year>=900"]) == 0
+    assert [json.loads(x)["id"] for x in capsys.readouterr().out.splitlines()] == ["a"]
+    assert main([*search, "year<900"]) == 0
+    assert [json.loads(x)["id"] for x in capsys.readouterr().out.splitlines()] == ["b"]

@@ -29,6 +29,7 @@
           ├── IndexMismatchError   another model, other options or another dimension
           ├── IndexCorruptError    a missing or unreadable index file (names the way back)
           ├── DuplicateIdError     an add with ids already in the index
+          ├── IndexChangedError    another writer changed the index since it was opened
           └── StoreUnavailableError  PostgreSQL unreachable or without pgvector
 
 Warnings are BertexWarning subclasses: UnknownTokenWarning, WeakPoolingWarning,
@@ -254,6 +255,11 @@ class IndexCorruptError(SearchIndexError):
 
 class DuplicateIdError(SearchIndexError):
     """An add with ids already in the index (replace=True replaces them)."""
+
+
+class IndexChangedError(SearchIndexError):
+    """Another process committed to an embedded index after this one opened it: a write from
+    the older state would undo theirs, so it is refused (open the index again)."""
 
 
 class StoreUnavailableError(SearchIndexError):

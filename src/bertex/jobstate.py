@@ -41,7 +41,7 @@ def rows_digest(previous: str, rows: Sequence[Any]) -> str:
 
 
 @contextlib.contextmanager
-def locked(out: Path) -> Iterator[None]:
+def locked(out: Path, hint: str = "choose another --out") -> Iterator[None]:
     """Hold an exclusive lock on OUT for the job's life; refuse, naming the holder's PID."""
     path = out.with_name(out.name + ".lock")
     while True:
@@ -56,7 +56,7 @@ def locked(out: Path) -> Iterator[None]:
             os.close(fd)
             raise OutputLockedError(
                 f"{out} is being written by another bertex job (PID {holder}); wait for it "
-                "to finish, or choose another --out"
+                f"to finish, or {hint}"
             ) from None
         if _same_file(fd, path):
             break

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -94,29 +95,48 @@ def run_build(args: argparse.Namespace) -> int:
         ix = Index.create(args.index, model=model, **opts)
     else:
         ix = Index.open(args.index, model=model)
-    added, bad = _embed_corpus(ix, args)
+    with ix:  # close: the graph is saved with every row in it
+        done = _embed_corpus(ix, args)
     _say(
         args,
-        f"{added} documents added, {bad} bad rows"
-        + (f" (see {_errors_path(args.index)})" if bad else "")
+        f"{done.added} documents added, {done.bad} bad rows"
+        + (f" (see {_errors_path(args.index)})" if done.bad else "")
+        + (f", {done.skipped} already in the index (skipped)" if done.skipped else "")
         + f"; {len(ix)} in the index",
     )
     return 0
 
 
-def _embed_corpus(ix: Any, args: argparse.Namespace) -> tuple[int, int]:
+@dataclass
+class _Done:
+    added: int = 0
+    bad: int = 0
+    skipped: int = 0  # ids a previous (killed) run committed: not embedded twice
+
+
+def _embed_corpus(ix: Any, args: argparse.Namespace) -> _Done:
     from ..sources import open_rows, resolve_source
 
     spec = resolve_source(source_spec(args, args.input))
     errors_out = _errors_path(args.index)
-    added = bad = 0
+    done = _Done()
+    first_row: dict[str, int] = {}  # id -> its first row in this corpus
     with errors_out.open("w", encoding="utf-8") as log:
         rows = open_rows(spec)
         while batch := list(islice(rows, args.batch_rows)):
-            good = [r for r in batch if r.error is None]
-            bad += sum(_log(log, r.row, r.id, r.error) for r in batch if r.error is not None)
+            done.bad += sum(_log(log, r.row, r.id, r.error) for r in batch if r.error is not None)
+            good = []
+            for r in (r for r in batch if r.error is None):
+                key = str(r.id)
+                if key in first_row:  # a repeated id would replace or hide a text
+                    why = f"id {key!r} repeats row {first_row[key]}'s; ids must be unique"
+                    done.bad += _log(log, r.row, r.id, why)
+                else:
+                    first_row[key] = r.row
+                    good.append(r)
             if not args.replace:  # resume: what a killed run committed is not redone
                 present = set(ix.store.has_ids([str(r.id) for r in good]))
+                done.skipped += len(present)
                 good = [r for r in good if str(r.id) not in present]
             if not good:
                 continue
@@ -129,11 +149,13 @@ def _embed_corpus(ix: Any, args: argparse.Namespace) -> tuple[int, int]:
                 replace=args.replace,
                 on_error="collect",
             )
-            bad += sum(_log(log, good[e.index].row, good[e.index].id, e.reason) for e in res.errors)
-            added += res.documents
-    if bad == 0:
+            done.bad += sum(
+                _log(log, good[e.index].row, good[e.index].id, e.reason) for e in res.errors
+            )
+            done.added += res.documents
+    if done.bad == 0:
         errors_out.unlink(missing_ok=True)
-    return added, bad
+    return done
 
 
 def _from_vectors(args: argparse.Namespace) -> int:
@@ -154,6 +176,8 @@ def _from_vectors(args: argparse.Namespace) -> int:
             part = _subset(part, keep)
         if len(part):
             added += ix.add(part, replace=args.replace).documents
+    if ix is not None:
+        ix.close()
     _say(args, f"{added} documents added; {len(ix) if ix else 0} in the index")
     return 0
 
@@ -196,6 +220,14 @@ def run_repair(args: argparse.Namespace) -> int:
 
     ix = Index.repair(args.index)
     print(f"repaired: {len(ix)} documents, {ix.info()['rows']} rows")
+    lost = ix.store.lost
+    if lost is not None and lost.lost_files:
+        rows = f"{lost.lost_rows} rows" if lost.lost_rows else "their rows"
+        print(
+            f"{', '.join(lost.lost_files)} could not be read: {rows} left the index. Run the "
+            "same `bertex index build` again to add them back (documents present are skipped)",
+            file=sys.stderr,
+        )
     return 0
 
 

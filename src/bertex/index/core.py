@@ -75,11 +75,21 @@ class Index:
 
     @classmethod
     def repair(cls, path: str | Path) -> Index:
-        """Rebuild an embedded index's graph and manifest from its newest readable Parquet."""
+        """Rebuild an embedded index's graph and manifest from its readable Parquet segments
+        (`.store.lost` says what could not be read back)."""
+        if str(path).startswith(("postgresql://", "postgres://")):
+            raise OptionError(
+                "repair path",
+                str(path),
+                ["an embedded index folder"],
+                "a PostgreSQL index is kept whole by the server's own write-ahead log",
+            )
         return cls(EmbeddedStore.repair(Path(path)))
 
     def close(self) -> None:
-        """Release the store's connection (PostgreSQL); an embedded index holds none."""
+        """Release the store's connection (PostgreSQL); an embedded index saves its graph
+        when rows were added since it was last saved (every add is committed when it returns;
+        an index not closed opens with its graph caught up in memory)."""
         self.store.close()
 
     def __enter__(self) -> Index:
@@ -189,8 +199,7 @@ class Index:
         n = len(vectors)
         texts = list(stored.texts) if stored.texts is not None else [None] * n
         ids = [str(i) for i in (stored.ids if ids is None else ids)]
-        if len(set(ids)) != len(ids):
-            raise DuplicateIdError("the ids added are not unique among themselves")
+        _unique(ids)
         spans = np.array([[0, len(t or "")] for t in texts], np.int64).reshape(n, 2)
         cols = {**(stored.fields or {}), **_columns(fields, n)}
         return Rows(ids, texts, vectors, spans, cols)
@@ -243,9 +252,20 @@ def _ids(ids: Any, n: int, start: int) -> list[str]:
     out = [str(start + i) for i in range(n)] if ids is None else [str(i) for i in ids]
     if len(out) != n:
         raise OptionError("ids", f"{len(out)} ids", [f"{n} ids, one per text"])
-    if len(set(out)) != n:
-        raise DuplicateIdError("the ids added are not unique among themselves")
+    _unique(out)
     return out
+
+
+def _unique(ids: list[str]) -> None:
+    """Ids repeated within one add would hide a text: refused, naming the first repeat."""
+    first: dict[str, int] = {}
+    for i, x in enumerate(ids):
+        if x in first:
+            raise DuplicateIdError(
+                f"id {x!r} is given twice in this add (positions {first[x]} and {i}); each "
+                "document needs its own id (or leave ids out to number them)"
+            )
+        first[x] = i
 
 
 def _columns(fields: Any, n: int) -> dict[str, list[Any]]:

@@ -1,4 +1,4 @@
-"""The embedded store: a folder with Parquet rows (the truth) and a usearch HNSW graph.
+"""The embedded store: a folder of Parquet segments (the truth) and a usearch HNSW graph.
 
 Search is exact (numpy, one matrix product) while the rows to search are few, and approximate
 (the graph, then an exact re-score of what it found) above EXACT_MAX_ROWS:
@@ -13,58 +13,51 @@ Search is exact (numpy, one matrix product) while the rows to search are few, an
   back to exact over the matching rows, so a filtered search returns k rows whenever k match.
 
 Scores are always recomputed exactly from the stored vectors, so both paths (and the
-PostgreSQL store) give the same scores for the same rows.
+PostgreSQL store) give the same scores for the same rows. The files and how a change commits:
+files.py; the segments: segments.py; the graph and when it is saved: graph.py.
 """
 
 from __future__ import annotations
 
-import json
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..errors import ExtraMissingError, IndexCorruptError
-from ..sinks.atomic import write_atomic
-from . import files
-from .filters import Condition, check_fields, coerce
+from ..errors import IndexChangedError, IndexCorruptError, OutputError
+from ..jobstate import locked
+from . import files, graph, segments
+from .filters import NUMBER, Condition, check_fields, coerce, number
+from .graph import Graph
 from .provenance import Provenance
+from .repair import load_for_repair
 from .rows import Hits, Rows, best_per_id, unit
+from .store_rows import Segment, StoreRows
 
 EXACT_MAX_ROWS = 20_000
-EXPANSION_SEARCH = 128  # usearch's default 64 gives recall@10 ~0.96-0.98; 128 gives ~0.99
 # The graph holds int8 copies of the unit vectors (4x smaller, 2x faster to walk at 100k x 384
 # on this machine than float32, same recall@10 after the re-score); the Parquet rows keep the
 # float32 vectors every score is computed from. Graphs saved as float32 still open.
 GRAPH_DTYPE = "i8"
 _ROUNDS = 3
-_FIELD = "f:"
-
-
-def _usearch() -> Any:
-    try:
-        from usearch.index import Index as Graph
-    except ImportError:
-        raise ExtraMissingError("index", "usearch", "the embedded search index") from None
-    return Graph
+_AFTER = "open the index again after it"  # what a writer locked out can do
 
 
 class EmbeddedStore:
-    """Rows in memory (Arrow table + unit vectors), the graph memory-mapped until a change."""
+    """Rows in memory (per segment: labels, keys, ids, unit vectors), the graph beside them."""
 
-    def __init__(self, folder: Path, manifest: dict[str, Any], table: Any, graph: Any) -> None:
-        self.folder, self.manifest, self.table, self.graph = folder, manifest, table, graph
+    def __init__(self, folder: Path, manifest: dict[str, Any], rows: StoreRows, graph: Graph):
+        self.folder, self.manifest, self.rows, self.graph_ = folder, manifest, rows, graph
         self.provenance = Provenance.from_dict(manifest["provenance"])
-        self._viewed = True
-        self._derive()
+        self.lost: Any = None  # what a repair could not read back (repair.Readable)
 
     # -- open / create / repair -----------------------------------------------------------
 
     @classmethod
     def create(cls, folder: Path, provenance: Provenance) -> EmbeddedStore:
         if folder.exists() and any(folder.iterdir()):
-            from ..errors import OutputError
-
             raise OutputError(
                 f"{folder} exists and is not empty; choose another index path "
                 "or open it with Index.open"
@@ -75,67 +68,71 @@ class EmbeddedStore:
             "generation": -1,
             "next_key": 0,
             "provenance": provenance.to_dict(),
+            "segments": [],
         }
-        store = cls(folder, manifest, _empty(provenance.dim), _new_graph(provenance.dim))
-        store._commit()
+        dim = provenance.dim
+        store = cls(folder, manifest, StoreRows(dim, []), Graph.new(dim, GRAPH_DTYPE))
+        store.rows.append(Segment.of(segments.empty(dim), dim), merged=0)
+        store._commit(save_graph=True)  # an empty segment: repair can read the index back
         return store
 
     @classmethod
     def open(cls, folder: Path) -> EmbeddedStore:
         manifest = files.read_manifest(folder)
-        gen = int(manifest["generation"])
-        table = _read_rows(folder, gen)
-        Graph = _usearch()
-        path = files.graph_file(folder, gen)
-        if not path.is_file():
-            raise files.corrupt(folder, f"{path.name} is missing")
-        try:
-            graph = Graph.restore(str(path), view=True)
-        except (ValueError, RuntimeError, OSError) as e:
-            raise files.corrupt(folder, f"{path.name} is unreadable ({e})") from None
-        if graph is not None:
-            graph.expansion_search = EXPANSION_SEARCH  # not kept in the file
-        if graph is None or len(graph) != table.num_rows:
-            raise files.corrupt(
-                folder, f"{path.name} does not match {files.rows_file(folder, gen).name}"
-            )
-        return cls(folder, manifest, table, graph)
+        dim = int(manifest["provenance"]["dim"])
+        segs = [Segment.read(folder, s["file"], dim) for s in files.segments_of(manifest)]
+        rows = StoreRows(dim, segs)
+        saved = files.graph_of(manifest)
+        below = int(np.searchsorted(rows.keys, np.uint64(saved["next_key"])))
+        return cls(folder, manifest, rows, Graph.open(folder, saved, below))
 
     @classmethod
     def repair(cls, folder: Path) -> EmbeddedStore:
-        """Rebuild the graph (and the manifest) from the newest readable Parquet file."""
-        for gen in files.generations(folder) if folder.is_dir() else []:
-            try:
-                table = _read_rows(folder, gen)
-                manifest = json.loads(table.schema.metadata[b"bertex.index"])
-            except Exception:  # noqa: BLE001 - an unreadable generation: try an older one
-                continue
-            manifest["generation"] = gen
-            dim = int(manifest["provenance"]["dim"])
-            store = cls(folder, manifest, table, _new_graph(dim))
-            store.graph.add(store.keys, store.unit)
-            store._commit()
-            return store
-        raise IndexCorruptError(
-            f"{folder}: no readable rows-*.parquet file: nothing to repair from; build the "
-            "index again from its corpus"
-        )
+        """Rebuild the graph and the manifest from the readable segments (see repair.py)."""
+        if not folder.is_dir():
+            raise IndexCorruptError(f"{folder}: no such index; nothing to repair")
+        with locked(folder / "writer", _AFTER):
+            return cls._repair(folder)
+
+    @classmethod
+    def _repair(cls, folder: Path) -> EmbeddedStore:
+        found = load_for_repair(folder)
+        dim = int(found.manifest["provenance"]["dim"])
+        rows = StoreRows(dim, found.segs)
+        store = cls(folder, found.manifest, rows, Graph.new(dim, GRAPH_DTYPE))
+        store._commit(save_graph=True)  # the graph: every row, added in bulk
+        store.lost = found
+        return store
 
     # -- reading ----------------------------------------------------------------------------
 
     def __len__(self) -> int:
-        return int(self.table.num_rows)
+        return self.rows.n
+
+    @property
+    def graph(self) -> Any:
+        """The usearch index (every row in it)."""
+        self.graph_.catch_up(self.folder, self.rows.keys, self.rows.unit)
+        return self.graph_.usearch
 
     @property
     def field_names(self) -> list[str]:
-        return [n[len(_FIELD) :] for n in self.table.column_names if n.startswith(_FIELD)]
+        return self.rows.field_names
 
     def n_documents(self) -> int:
-        return len(set(self.ids.tolist()))
+        return len(self.rows.id_set)
 
     def has_ids(self, ids: list[str]) -> list[str]:
-        present = set(self.ids.tolist())
-        return [i for i in ids if i in present]
+        return [i for i in ids if i in self.rows.id_set]
+
+    def read_table(self) -> Any:
+        """Every row with its float32 vector (read from the segments): an Arrow table."""
+        return segments.concat(
+            [segments.read(self.folder, s.file) for s in self.rows.segs] or [self.empty()]
+        )
+
+    def empty(self) -> Any:
+        return segments.empty(self.provenance.dim)
 
     def search(self, queries: np.ndarray, k: int, where: list[Condition]) -> list[Hits]:
         """queries (Q, D) -> per query up to k documents, best first."""
@@ -150,19 +147,21 @@ class EmbeddedStore:
         return [self._hits(self._approx(q[i], mask, n_cand, k), q[i]) for i in range(len(q))]
 
     def _exact(self, q: np.ndarray, cand: np.ndarray | None, k: int) -> np.ndarray:
-        rows = self.unit if cand is None else self.unit[cand]  # (C, D)
-        best = best_per_id(rows @ q, self.ids if cand is None else self.ids[cand], k)
+        all_unit, all_ids = self.rows.unit, self.rows.ids
+        rows = all_unit if cand is None else all_unit[cand]  # (C, D)
+        best = best_per_id(rows @ q, all_ids if cand is None else all_ids[cand], k)
         return best if cand is None else cand[best]
 
     def _approx(self, q: np.ndarray, mask: np.ndarray | None, n_cand: int, k: int) -> np.ndarray:
-        n = len(self)
+        g, n = self.graph, len(self)  # the graph, caught up with every row
+        keys, all_unit, all_ids = self.rows.keys, self.rows.unit, self.rows.ids
         count = min(n, int(np.ceil(4 * k * n / n_cand)))
         for _ in range(_ROUNDS):
-            found = self.graph.search(q, count)
-            pos = np.searchsorted(self.keys, np.asarray(found.keys, dtype=np.uint64))
+            found = np.asarray(g.search(q, count).keys, dtype=np.uint64)
+            pos = np.searchsorted(keys, found)
             if mask is not None:
                 pos = pos[mask[pos]]
-            best = pos[best_per_id(self.unit[pos] @ q, self.ids[pos], k)]
+            best = pos[best_per_id(all_unit[pos] @ q, all_ids[pos], k)]
             if len(best) >= k or count >= n:
                 return best
             count = min(n, count * 4)
@@ -170,13 +169,13 @@ class EmbeddedStore:
         return self._exact(q, cand, k)
 
     def _hits(self, pos: np.ndarray, q: np.ndarray) -> Hits:
-        part = self.labels.take(pos).to_pydict()
+        part = self.rows.labels.take(pos).to_pydict()
         names = self.field_names
         return Hits(
             ids=part["id"],
-            scores=(self.unit[pos] @ q).astype(np.float32),  # (k,)
+            scores=(self.rows.unit[pos] @ q).astype(np.float32),  # (k,)
             texts=part["text"],
-            fields=[{n: part[_FIELD + n][r] for n in names} for r in range(len(pos))],
+            fields=[{n: part[segments.FIELD + n][r] for n in names} for r in range(len(pos))],
             spans=list(zip(part["start"], part["end"], strict=True)),
         )
 
@@ -198,9 +197,18 @@ class EmbeddedStore:
         }
         mask = np.ones(len(self), dtype=bool)
         for c in where:
-            col = self.table[_FIELD + c.field]
+            col = self.rows.labels[segments.FIELD + c.field]
             numeric = pa.types.is_integer(col.type) or pa.types.is_floating(col.type)
-            hit = ops[c.op](col, pa.scalar(coerce(c.value, numeric)))
+            value = number(c.value)
+            if numeric:
+                hit = ops[c.op](col, pa.scalar(coerce(c.value, True)))
+            elif value is not None:  # text that reads as a number compares as one
+                text = pc.cast(col, pa.string())
+                reads = pc.match_substring_regex(text, NUMBER)
+                nums = pc.cast(pc.if_else(reads, text, pa.scalar(None, pa.string())), pa.float64())
+                hit = ops[c.op](nums, pa.scalar(float(value)))
+            else:
+                hit = ops[c.op](pc.cast(col, pa.string()), pa.scalar(str(c.value)))
             mask &= np.asarray(pc.fill_null(hit, False).to_numpy(zero_copy_only=False), bool)
         return mask
 
@@ -215,122 +223,97 @@ class EmbeddedStore:
             "provenance": self.provenance.to_dict(),
             "disk_bytes": size,
             "generation": self.manifest["generation"],
+            "segments": len(self.rows.segs),
             "exact_max_rows": EXACT_MAX_ROWS,
         }
 
     # -- changing ---------------------------------------------------------------------------
 
-    def add(self, rows: Rows, replace: list[str] | None = None) -> None:
-        """Append rows (after dropping the documents `replace` names): one commit."""
-        import pyarrow as pa
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """One writer at a time (a lock file in the index), and only from the newest state:
+        a change made from an older one would drop what another writer committed since."""
+        with locked(self.folder / "writer", _AFTER):
+            on_disk = int(files.read_manifest(self.folder)["generation"])
+            if on_disk != int(self.manifest["generation"]):
+                raise IndexChangedError(
+                    f"{self.folder} was changed by another writer (generation {on_disk}; this "
+                    f"Index opened {self.manifest['generation']}); open it again, then retry"
+                )
+            yield
 
-        start = int(self.manifest["next_key"])
+    def add(self, rows: Rows, replace: list[str] | None = None) -> None:
+        """Append rows (after dropping the documents `replace` names): one commit, which
+        writes one segment: these rows and the small segments before them (segments.py)."""
+        with self._writing():
+            self._add(rows, replace)
+
+    def _add(self, rows: Rows, replace: list[str] | None) -> None:
+        start = self.next_key
         keys = np.arange(start, start + len(rows), dtype=np.uint64)
-        new = _table(rows, keys, self.provenance.dim)
-        self._writable()
+        new = segments.table(rows, keys, self.provenance.dim)
+        segments.concat([self.rows.labels.slice(0, 0), new.drop_columns(["vector"])])  # types
         if replace:
-            self._drop(replace)
-        self.table = pa.concat_tables([self.table, new], promote_options="permissive")
-        self.graph.add(keys, unit(rows.vectors))
+            self._drop(set(replace))
+        merged = segments.tail_to_merge([s.n for s in self.rows.segs] + [len(rows)])
+        tail = [s.full(self.folder) for s in self.rows.segs[len(self.rows.segs) - merged :]]
+        self.rows.append(Segment.of(segments.concat([*tail, new]), self.provenance.dim), merged)
         self.manifest["next_key"] = start + len(rows)
-        self._derive()
-        self._commit()
+        self._commit(save_graph=bool(replace) or self._graph_lacks() >= graph.SAVE_ROWS)
 
     def remove(self, ids: list[str]) -> int:
-        drop = np.isin(self.ids, np.asarray(ids, dtype=object))  # (N,) bool
-        if not drop.any():
-            return 0
-        self._writable()
-        self._drop(ids)
-        self._commit()
-        return int(drop.sum())
+        with self._writing():
+            n = len(self)
+            self._drop(set(ids))
+            if len(self) == n:
+                return 0
+            self._commit(save_graph=True)
+            return n - len(self)
 
-    def _drop(self, ids: list[str]) -> None:
-        drop = np.isin(self.ids, np.asarray(ids, dtype=object))  # (N,) bool
-        self.graph.remove(self.keys[drop])
-        self.table = self.table.filter(~drop)
-        self._derive()
+    def _drop(self, ids: set[str]) -> None:
+        """Drop every row of these documents (the segments that held them are rewritten)."""
+        self.graph_.catch_up(self.folder, self.rows.keys, self.rows.unit)
+        gone = np.isin(self.rows.ids, np.asarray(list(ids), dtype=object))  # (N,) bool
+        if gone.any():
+            self.graph_.remove(self.folder, self.rows.keys[gone])
+            self.rows.drop(self.folder, ids)
+
+    def _graph_lacks(self) -> int:
+        """Rows the saved graph file does not hold."""
+        saved = np.uint64(self.graph_.saved["next_key"])
+        return len(self) - int(np.searchsorted(self.rows.keys, saved))
 
     @property
     def next_key(self) -> int:
         return int(self.manifest["next_key"])
 
     def close(self) -> None:
-        """Nothing to release: every change is committed when its call returns."""
+        """Save the graph when rows were added since it was last saved (every row change is
+        already committed when its call returns)."""
+        if self._graph_lacks() or self.graph_.unsaved:
+            with self._writing():
+                self._commit(save_graph=True)
 
-    def _writable(self) -> None:
-        """A memory-mapped view cannot change: load the graph into memory first."""
-        if self._viewed and self.manifest["generation"] >= 0:
-            Graph = _usearch()
-            path = files.graph_file(self.folder, int(self.manifest["generation"]))
-            self.graph = Graph.restore(str(path), view=False)
-            self.graph.expansion_search = EXPANSION_SEARCH
-        self._viewed = False
-
-    def _commit(self) -> None:
-        import pyarrow.parquet as pq
-
+    def _commit(self, save_graph: bool) -> None:
+        """Write the segments not written yet, maybe the graph, then the manifest (the commit
+        point), and delete the files it no longer names."""
         gen = int(self.manifest["generation"]) + 1
-        manifest = {**self.manifest, "generation": gen}
-        meta = {**(self.table.schema.metadata or {}), b"bertex.index": json.dumps(manifest)}
-        table = self.table.replace_schema_metadata(meta)
-        write_atomic(files.rows_file(self.folder, gen), lambda f: pq.write_table(table, f))
-        graph_path = files.graph_file(self.folder, gen)
-        tmp = graph_path.with_name(graph_path.name + ".tmp")
-        self.graph.save(str(tmp))
-        files.replace_file(tmp, graph_path)
+        pending = self.rows.pending()
+        for j, seg in enumerate(pending):
+            seg.file = files.segment_name(gen, j)
+        if save_graph:  # rows join the graph in bulk (several times faster than per add)
+            self.graph_.catch_up(self.folder, self.rows.keys, self.rows.unit)
+            self.graph_.save(self.folder, gen)
+        manifest = {
+            **self.manifest,
+            "format": files.FORMAT,
+            "generation": gen,
+            "segments": [{"file": s.file, "rows": s.n} for s in self.rows.segs],
+            "graph": dict(self.graph_.saved),
+        }
+        for seg in pending:
+            segments.write(self.folder, seg.file, seg.pending, manifest)
+            seg.pending = None
         files.write_manifest(self.folder, manifest)  # the commit point
         self.manifest = manifest
-        files.sweep(self.folder, gen)
-
-    def _derive(self) -> None:
-        """The numpy views search needs: keys (N,), ids (N,), unit vectors (N, D)."""
-        dim = self.provenance.dim
-        self.keys = self.table["key"].to_numpy().astype(np.uint64)
-        # what a hit returns; one chunk, so taking k rows does not walk every chunk
-        self.labels = self.table.drop_columns(["vector"]).combine_chunks()
-        self.ids = np.asarray(self.table["id"].to_pylist(), dtype=object)
-        flat = self.table["vector"].combine_chunks().flatten().to_numpy(zero_copy_only=False)
-        self.unit = unit(flat.reshape(-1, dim))  # (N, D)
-
-
-def _new_graph(dim: int) -> Any:
-    Graph = _usearch()
-    return Graph(ndim=dim, metric="cos", dtype=GRAPH_DTYPE, expansion_search=EXPANSION_SEARCH)
-
-
-def _empty(dim: int) -> Any:
-    return _table(
-        Rows([], [], np.zeros((0, dim), np.float32), np.zeros((0, 2), np.int64)),
-        np.zeros(0, np.uint64),
-        dim,
-    )
-
-
-def _table(rows: Rows, keys: np.ndarray, dim: int) -> Any:
-    import pyarrow as pa
-
-    flat = pa.array(np.asarray(rows.vectors, dtype=np.float32).reshape(-1))
-    cols = {
-        "key": pa.array(keys, pa.uint64()),
-        "id": pa.array(rows.ids, pa.string()),
-        "text": pa.array(rows.texts, pa.string()),
-        "start": pa.array(rows.spans[:, 0], pa.int64()),
-        "end": pa.array(rows.spans[:, 1], pa.int64()),
-        "vector": pa.FixedSizeListArray.from_arrays(flat, dim),
-    }
-    for name, values in rows.fields.items():
-        cols[_FIELD + name] = pa.array(values)
-    return pa.table(cols)
-
-
-def _read_rows(folder: Path, gen: int) -> Any:
-    import pyarrow.parquet as pq
-
-    path = files.rows_file(folder, gen)
-    if not path.is_file():
-        raise files.corrupt(folder, f"{path.name} is missing")
-    try:
-        return pq.read_table(path)
-    except Exception as e:  # noqa: BLE001 - any Arrow failure means the same thing here
-        raise files.corrupt(folder, f"{path.name} is unreadable ({e})") from None
+        files.sweep(self.folder, manifest)

@@ -1,14 +1,21 @@
 """The embedded store's files and their one commit protocol.
 
-    INDEX/manifest.json         provenance, generation g, next key, format version
-    INDEX/rows-<g>.parquet      key, id, text, start, end, vector, f:<field> ... (the truth)
-    INDEX/graph-<g>.usearch     the ANN graph over the same keys (derived: rebuildable)
+    INDEX/manifest.json            provenance, generation g, next key, segments, graph, format
+    INDEX/rows-<g>[-<j>].parquet   segments: key, id, text, start, end, vector, f:<field> ...
+                                   (the truth; keys ascend across the segments in order)
+    INDEX/graph-<g>.usearch        the ANN graph over every row with key < graph.next_key
+                                   (derived: rebuildable, and caught up on open)
 
-A change writes generation g+1's two files, each to a temporary name, fsynced, renamed; only
-then is the manifest replaced (atomically) to name g+1, and g's files are deleted. A kill -9 at
-any moment leaves a manifest naming a complete generation: the old one or the new one.
-The Parquet file's schema metadata carries the manifest too, so `repair` can rebuild an index
-from the Parquet file alone.
+An add writes one new segment (its rows, merged with the small segments before it, so a build
+of N rows keeps O(log N) segments and rewrites each row O(log N) times, never the whole index per
+commit); a remove rewrites only the segments that held the removed rows. Each file is written to
+a temporary name, fsynced, renamed; only then is the manifest replaced (atomically) to name the
+new set, and files it no longer names are deleted. A kill -9 at any moment leaves a manifest
+naming complete files: the old set or the new one. Every segment's schema metadata carries the
+manifest of its commit, so `repair` can rebuild an index whose manifest is lost.
+
+Format 1 (bertex before segments) kept one rows-<g>.parquet and graph-<g>.usearch per
+generation; it opens as one segment and a graph covering every row.
 """
 
 from __future__ import annotations
@@ -22,23 +29,38 @@ from typing import Any
 from ..errors import IndexCorruptError
 from ..sinks.atomic import fsync_dir, write_bytes_atomic
 
-FORMAT = 1
+FORMAT = 2
 MANIFEST = "manifest.json"
-_GEN = re.compile(r"^rows-(\d+)\.parquet$")
+_SEGMENT = re.compile(r"^rows-(\d+)(?:-(\d+))?\.parquet$")
 
 
-def rows_file(folder: Path, gen: int) -> Path:
-    return folder / f"rows-{gen}.parquet"
+def segment_name(gen: int, j: int = 0) -> str:
+    return f"rows-{gen}.parquet" if j == 0 else f"rows-{gen}-{j}.parquet"
 
 
-def graph_file(folder: Path, gen: int) -> Path:
-    return folder / f"graph-{gen}.usearch"
+def graph_name(gen: int) -> str:
+    return f"graph-{gen}.usearch"
+
+
+def segments_of(manifest: dict[str, Any]) -> list[dict[str, Any]]:
+    """[{"file": name, "rows": n}, ...] in key order (format 1: its one rows file)."""
+    if "segments" in manifest:
+        return [dict(s) for s in manifest["segments"]]
+    return [{"file": segment_name(int(manifest["generation"])), "rows": None}]
+
+
+def graph_of(manifest: dict[str, Any]) -> dict[str, Any]:
+    """{"file": name, "next_key": k}: the graph holds every row whose key is below k."""
+    if "graph" in manifest:
+        return dict(manifest["graph"])
+    gen = int(manifest["generation"])
+    return {"file": graph_name(gen), "next_key": int(manifest["next_key"])}
 
 
 def corrupt(folder: Path, what: str) -> IndexCorruptError:
     return IndexCorruptError(
         f"{folder}: {what}. Run `bertex index repair {folder}` (it rebuilds the index from the "
-        "newest readable rows-*.parquet file in it), or build the index again"
+        "readable rows-*.parquet files in it), or build the index again"
     )
 
 
@@ -80,16 +102,20 @@ def replace_file(tmp: Path, path: Path) -> None:
     fsync_dir(path.parent)
 
 
-def sweep(folder: Path, gen: int) -> None:
-    """Delete every generation's files but `gen`'s, and temporary files a crash left."""
-    keep = {rows_file(folder, gen).name, graph_file(folder, gen).name, MANIFEST}
+def sweep(folder: Path, manifest: dict[str, Any]) -> None:
+    """Delete the segment and graph files the manifest does not name, and temporary files."""
+    keep = {s["file"] for s in segments_of(manifest)} | {graph_of(manifest)["file"], MANIFEST}
     for p in folder.iterdir():
-        stale = p.name.endswith(".tmp") or _GEN.match(p.name) or p.name.startswith("graph-")
-        if stale and p.name not in keep:
+        ours = p.name.endswith(".tmp") or _SEGMENT.match(p.name) or p.name.startswith("graph-")
+        if ours and p.name not in keep:
             p.unlink(missing_ok=True)
 
 
-def generations(folder: Path) -> list[int]:
-    """The generations whose Parquet file is present, newest first."""
-    found = [int(m.group(1)) for p in folder.iterdir() if (m := _GEN.match(p.name))]
-    return sorted(found, reverse=True)
+def segment_files(folder: Path) -> list[str]:
+    """Every segment file present, newest commit first (for repair without a manifest)."""
+    found = [
+        (int(m.group(1)), int(m.group(2) or 0), p.name)
+        for p in folder.iterdir()
+        if (m := _SEGMENT.match(p.name))
+    ]
+    return [name for *_, name in sorted(found, reverse=True)]

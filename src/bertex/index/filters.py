@@ -1,8 +1,14 @@
 """`where`: conditions on an index's fields, all of which a row must meet.
 
 Accepted forms: a dict ({"lang": "en", "year": 2020}: equality), one string or a list of
-strings ("lang=en", "year>=2020", "source!=wiki"). Operators: = == != < <= > >=. A string value
-that reads as a number is compared as one when the field is numeric.
+strings ("lang=en", "year>=2020", "source!=wiki"). Operators: = == != < <= > >=.
+
+How a value compares (the same on both stores): a value that reads as a number ("2020", "-1.5",
+"1e3") compares as a number with every row whose field is a number or text that reads as one
+(a corpus field from the command line is kept as text: "year": 2020 in a JSONL file is "2020"),
+so year>=900 keeps 2020; a row whose field does not read as a number ("n/a", missing) meets no
+numeric condition, != included. Any other value compares as text, and is refused on a numeric
+field.
 
 >>> parse({"lang": "en"})
 [Condition(field='lang', op='=', value='en')]
@@ -54,6 +60,29 @@ def check_fields(conditions: list[Condition], known: list[str]) -> None:
     for c in conditions:
         if c.field not in known:
             raise OptionError("where field", c.field, known or ["(this index has no fields)"])
+
+
+NUMBER = r"^[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?$"  # what reads as a number
+_NUMBER = re.compile(NUMBER)
+
+
+def number(value: Any) -> int | float | None:
+    """A condition's value as a number, when it is one or reads as one.
+
+    >>> number("2020"), number(" 1.5e3 "), number("n/a"), number(True)
+    (2020, 1500.0, None, None)
+    """
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return value
+    if isinstance(value, str) and _NUMBER.match(value.strip()):
+        text = value.strip()
+        try:
+            return int(text)
+        except ValueError:
+            return float(text)
+    return None
 
 
 def coerce(value: Any, numeric: bool) -> Any:

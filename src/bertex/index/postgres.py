@@ -20,7 +20,7 @@ import numpy as np
 
 from ..errors import ExtraMissingError, IndexCorruptError, OutputError, StoreUnavailableError
 from .embedded import EXACT_MAX_ROWS
-from .filters import SQL_OPS, Condition, check_fields, coerce
+from .filters import NUMBER, SQL_OPS, Condition, check_fields, coerce, number
 from .provenance import Provenance
 from .rows import Hits, Rows, best_per_id, unit
 
@@ -206,11 +206,16 @@ class PostgresStore:
             return "", []
         check_fields(where, self.field_names)
         parts, params = [], []
-        for c in where:
-            numeric = self.manifest["fields"][c.field] == "numeric"
-            col = f"(fields->>'{c.field}')" + ("::double precision" if numeric else "")
-            parts.append(f"{col} {SQL_OPS[c.op]} %s")
-            params.append(coerce(c.value, numeric))
+        for c in where:  # the rules of filters.py's docstring, as the embedded store has them
+            value = number(c.value)  # the field's name is a parameter too, never SQL text
+            if value is None:
+                coerce(c.value, self.manifest["fields"][c.field] == "numeric")  # text: refused
+                parts.append(f"(fields->>%s) {SQL_OPS[c.op]} %s")
+                params += [c.field, str(c.value)]
+            else:
+                as_number = "(CASE WHEN (fields->>%s) ~ %s THEN (fields->>%s)::float8 END)"
+                parts.append(f"{as_number} {SQL_OPS[c.op]} %s")
+                params += [c.field, NUMBER, c.field, float(value)]
         return "WHERE " + " AND ".join(parts), params
 
     # -- changing ---------------------------------------------------------------------------

@@ -95,7 +95,7 @@ def _index_rows(path: Path) -> _IndexRows:
     """Every row of an embedded index (one per document, or per piece when it was split)."""
     from ..index import Index
 
-    table = Index.open(path).store.table  # columns: id, text, vector, f:<field>, ...
+    table = Index.open(path).store.read_table()  # columns: id, text, vector, f:<field>, ...
     prefix = "f:"
     return _IndexRows(
         vectors=np.asarray(table.column("vector").to_pylist(), dtype=np.float64).reshape(
