@@ -37,7 +37,11 @@ def add_parser(sub: Any) -> None:
         src.add_argument(
             "--from", dest="vectors", help="a bertex output (vectors, no re-embedding)"
         )
-        v.add_argument("--text-field", default="text", help="the text's field (jsonl/csv/parquet)")
+        v.add_argument(
+            "--text-field",
+            default="text",
+            help="the text's field (jsonl/csv/parquet; default text)",
+        )
         v.add_argument(
             "--id-field", help="the id's field (default: a field named id, else the row number)"
         )
@@ -59,13 +63,22 @@ def add_parser(sub: Any) -> None:
             help="replace documents whose id "
             "is already in the index (default: skip them, so a build resumes)",
         )
-        v.add_argument("--batch-rows", type=positive, default=256, help="rows per commit")
-        v.add_argument("-q", "--quiet", action="store_true")
+        v.add_argument(
+            "--batch-rows", type=positive, default=256, help="documents per commit (default 256)"
+        )
+        v.add_argument("-q", "--quiet", action="store_true", help="no summary line")
         common.add_model(v)
         common.add_backend(v)
-        v.add_argument("--pooling", help="default: the model's own")
+        v.add_argument(
+            "--pooling", choices=common.choices_of("pooling"), help="default: the model's own"
+        )
         v.add_argument("--layers", help="Hugging Face numbering: -1 last (default)")
-        v.add_argument("--normalize", action=argparse.BooleanOptionalAction, default=None)
+        v.add_argument(
+            "--normalize",
+            action=argparse.BooleanOptionalAction,
+            default=None,
+            help="unit-length vectors (default: the model's own)",
+        )
         v.set_defaults(run=run_build, create=verb == "build")
     rm = verbs.add_parser("remove", help="remove documents by id")
     rm.add_argument("index")
@@ -85,18 +98,16 @@ def run_build(args: argparse.Namespace) -> int:
 
     if args.vectors:
         return _from_vectors(args)
+    spec = _source(args)  # a bad --input is refused before an index is made
     model = _model(args)
+    opts = {k: getattr(args, k) for k in _EMBED_OPTIONS if getattr(args, k) is not None}
     if args.create and not _exists(args.index):
-        opts = {
-            k: getattr(args, k)
-            for k in ("pooling", "layers", "normalize")
-            if getattr(args, k) is not None
-        }
         ix = Index.create(args.index, model=model, **opts)
     else:
         ix = Index.open(args.index, model=model)
+        _same_options(ix, args, opts)
     with ix:  # close: the graph is saved with every row in it
-        done = _embed_corpus(ix, args)
+        done = _embed_corpus(ix, args, spec)
     _say(
         args,
         f"{done.added} documents added, {done.bad} bad rows"
@@ -114,10 +125,62 @@ class _Done:
     skipped: int = 0  # ids a previous (killed) run committed: not embedded twice
 
 
-def _embed_corpus(ix: Any, args: argparse.Namespace) -> _Done:
-    from ..sources import open_rows, resolve_source
+_EMBED_OPTIONS = ("pooling", "layers", "normalize")
+
+
+def _source(args: argparse.Namespace) -> Any:
+    """The corpus, checked: it exists, and a CSV or Parquet file has the fields named."""
+    from ..errors import SourceError
+    from ..sources import resolve_source, tables
 
     spec = resolve_source(source_spec(args, args.input))
+    fmt = spec.resolved_format()
+    have = tables.field_names(Path(spec.path), fmt) if spec.path != "-" else []
+    if fmt in ("csv", "tsv", "parquet") and have:  # [] when unreadable: the reader says why
+        for flag, name in [("--text-field", spec.text_field)] + [
+            ("--field", f) for f in spec.keep_fields
+        ]:
+            if name not in have:
+                raise SourceError(
+                    f"{spec.path}: no field {name!r} ({flag}); its fields: {', '.join(have)}"
+                )
+    return spec
+
+
+def _same_options(ix: Any, args: argparse.Namespace, opts: dict[str, Any]) -> None:
+    """A build run again (to resume) embeds as the first run did; other options would leave
+    the index half one way, half the other: refused, naming what differs."""
+    from ..errors import OptionError
+
+    if opts:  # the vectors these options give must be the index's
+        ix.check_options(**opts)
+    if args.create and args.replace:  # every document of the corpus is embedded again
+        ix.store.manifest["split"] = args.split or "none"  # kept by the first commit
+    if not args.create or args.replace or not len(ix):
+        return  # index add: new documents may come split or fielded otherwise
+    split = args.split or "none"
+    if ix.split is not None and split != ix.split:
+        raise OptionError(
+            "--split",
+            split,
+            [ix.split],
+            f"this index was built with --split {ix.split}; build a new index, or add "
+            "--replace to embed every document again",
+        )
+    fields = sorted(args.keep_field)
+    if fields != sorted(ix.store.field_names):
+        raise OptionError(
+            "--field",
+            fields,
+            [sorted(ix.store.field_names)],
+            "the documents already in the index keep the fields of the first build; build a "
+            "new index, or add --replace to embed every document again",
+        )
+
+
+def _embed_corpus(ix: Any, args: argparse.Namespace, spec: Any) -> _Done:
+    from ..sources import open_rows
+
     errors_out = _errors_path(args.index)
     done = _Done()
     first_row: dict[str, int] = {}  # id -> its first row in this corpus
@@ -161,8 +224,22 @@ def _embed_corpus(ix: Any, args: argparse.Namespace) -> _Done:
 def _from_vectors(args: argparse.Namespace) -> int:
     import bertex
 
+    from ..errors import OptionError
     from ..index import Index
 
+    unused = [
+        f"--{k.replace('_', '-')}"
+        for k in (*_EMBED_OPTIONS, "split")
+        if getattr(args, k) is not None
+    ]
+    unused += ["--field"] * bool(args.keep_field) + ["--model"] * args.model_given
+    if unused:  # an option that would be silently ignored is refused
+        raise OptionError(
+            "--from",
+            f"with {' '.join(unused)}",
+            ["--from alone (with --replace, --batch-rows, -q)", "--input, to embed again"],
+            "--from adds a bertex output's vectors, texts and fields as they were made",
+        )
     added = 0
     ix = None
     for part in bertex.read(args.vectors, batch_rows=args.batch_rows):
@@ -197,8 +274,13 @@ def _subset(stored: Any, keep: list[int]) -> Any:
 def run_remove(args: argparse.Namespace) -> int:
     from ..index import Index
 
-    n = Index.open(args.index).remove(args.ids)
+    with Index.open(args.index) as ix:
+        absent = [i for i in dict.fromkeys(args.ids) if i not in set(ix.store.has_ids(args.ids))]
+        n = ix.remove(args.ids)
     print(f"{n} documents removed")
+    if absent:
+        shown = ", ".join(map(repr, absent[:5])) + (" ..." if len(absent) > 5 else "")
+        print(f"{len(absent)} ids were not in the index: {shown}", file=sys.stderr)
     return 0
 
 

@@ -66,9 +66,13 @@ def non_negative(value: str) -> int:
 
 
 def positive(value: str) -> int:
-    n = non_negative(value)
-    if n == 0:
-        raise argparse.ArgumentTypeError("0 is not an integer >= 1")
+    """An argparse type: an integer >= 1."""
+    try:
+        n = int(value)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} is not an integer >= 1")
     return n
 
 

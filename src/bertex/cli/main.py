@@ -7,10 +7,11 @@ never a traceback), 1 an unexpected failure (a bug: the traceback is shown).
 from __future__ import annotations
 
 import argparse
+import difflib
 import sys
 import warnings
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from .._version import __version__
 from ..errors import BertexError, BertexWarning
@@ -18,8 +19,34 @@ from . import analysis, common, convert, embed, heads, index, info, search, serv
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:  # one line, exit 2, as for every user mistake
+    """One line, exit 2, as for every user mistake; it names the command's own --help and
+    a misspelled option's closest valid one."""
+
+    argv: Sequence[str] = ()  # what main() parses, for the hints
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.set_defaults(_parser=self)  # the deepest command's parser wins
+
+    def error(self, message: str) -> NoReturn:
+        hints = [h for h in map(self._hint, self.argv) if h]
+        if hints and message.startswith("unrecognized arguments"):
+            message = "; ".join(hints)
+        elif hints:
+            message = "; ".join([*hints, message])
         self.exit(2, f"bertex: error: {message} (see `{self.prog} --help`)\n")
+
+    def _hint(self, token: str) -> str:
+        name = token.split("=", 1)[0]
+        if not name.startswith("--") or name == "--":
+            return ""
+        options = [o for o in self._option_string_actions if o.startswith("--")]
+        if name in options or sum(o.startswith(name) for o in options) == 1:
+            return ""  # valid, or an unambiguous abbreviation
+        short = f"-{name[2:]}"  # --k for -k
+        close = [short] if short in self._option_string_actions else []
+        close = close or difflib.get_close_matches(name, options, n=1, cutoff=0.6)
+        return f"unknown option {name}" + (f" (did you mean {close[0]}?)" if close else "")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,7 +72,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    _Parser.argv = list(sys.argv[1:] if argv is None else argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # told by the command that was given, not the top level
+        args._parser.error(f"unrecognized arguments: {' '.join(extra)}")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", BertexWarning)
         try:
@@ -68,6 +98,7 @@ def _load_defaults(args: argparse.Namespace) -> None:
     """--model, --backend, --precision left out: BERTEX_* variables, then the library's own."""
     if not hasattr(args, "model"):
         return
+    args.model_given = args.model is not None  # before the defaults fill it in
     load = common.load_options(args)
     for name in ("model", "backend", "precision", "device"):
         if hasattr(args, name) or name == "model":

@@ -28,7 +28,12 @@ def add_parser(sub: Any) -> None:
         help="a filter on a field, repeatable (all must hold): lang=en, year>=2020; "
         "operators = != < <= > >=",
     )
-    p.add_argument("--format", choices=("human", "json", "jsonl"), default="human")
+    p.add_argument(
+        "--format",
+        choices=("human", "json", "jsonl"),
+        default="human",
+        help="human: ranked lines, the best part highlighted (default); json; jsonl: a hit a line",
+    )
     p.add_argument(
         "-m", "--model", dest="query_model", help="the model for queries (default: the index's own)"
     )
@@ -43,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
         from ..models.loader import load
 
         model = load(args.query_model)
+    _query_first(args)
     ix = Index.open(args.index, model=model)
     all_hits = ix.search(list(args.queries), k=args.k, where=args.where or None)
     if args.format == "json":
@@ -58,6 +64,21 @@ def run(args: argparse.Namespace) -> int:
             else:
                 _human(ix, q, record, sys.stdout.isatty())
     return 0
+
+
+def _query_first(args: argparse.Namespace) -> None:
+    """`bertex search "a query" INDEX`: say so, rather than "no such index: a query"."""
+    from pathlib import Path
+
+    from ..errors import OptionError
+
+    if args.index.startswith(("postgresql://", "postgres://")) or Path(args.index).exists():
+        return
+    for q in args.queries:
+        if (Path(q) / "manifest.json").is_file():
+            raise OptionError(
+                "INDEX", args.index, [q], "the index comes first: bertex search INDEX QUERY ..."
+            )
 
 
 def _human(ix: Any, query: str, hit: dict[str, Any], tty: bool) -> None:

@@ -93,6 +93,10 @@ def run(args: argparse.Namespace) -> int:
         from ..server.routes import install_search
 
         install_search(app, app.state.bertex, Index.open(args.index, model=model))
+    else:
+        from ..server.routes import install_no_search
+
+        install_no_search(app)
     if heads:
         install_heads(app, app.state.bertex, heads)
     b = model.backend

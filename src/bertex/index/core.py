@@ -109,7 +109,13 @@ class Index:
         return self.store.provenance
 
     def info(self) -> dict[str, Any]:
-        return self.store.info()
+        return {**self.store.info(), "split": self.split}
+
+    @property
+    def split(self) -> str | None:
+        """How the first add split its documents ("sentence", "window" or "none"); None for an
+        empty index or one from before bertex recorded it."""
+        return self.store.manifest.get("split")
 
     def search(self, queries: Any, k: int = 10, where: Any = None) -> Any:
         """Texts (or query vectors (Q, D)) -> per query a Hits of at most k documents, best
@@ -168,6 +174,8 @@ class Index:
                 self._check_meta(made.meta, made.rows.vectors, "the model's vectors")
             rows = made.rows
         docs = list(dict.fromkeys(rows.ids))
+        if len(rows) and not len(self):  # the first documents: how they were split, kept
+            self.store.manifest["split"] = split or "none"
         present = self.store.has_ids(docs)
         if present and not replace:
             raise DuplicateIdError(
@@ -214,6 +222,16 @@ class Index:
             self._model = load(self.provenance.model)
             self._check_model(self._model)
         return self._model
+
+    def check_options(self, **options: Any) -> None:
+        """Raise IndexMismatchError, naming what differs, unless the index's model embedding
+        with these options (pooling=, layers=, normalize=, ...) gives the index's vectors."""
+        import warnings
+
+        with warnings.catch_warnings():  # a probe: its warnings are not about the user's text
+            warnings.simplefilter("ignore")
+            probe = self.model.embed(["provenance probe"], **{**options, "level": "sentence"})
+        self._check_meta(probe.meta, probe.vectors, "the vectors these options give")
 
     def _check_model(self, model: Any) -> None:
         prov = self.provenance

@@ -115,6 +115,13 @@ class EmbeddedStore:
         self.graph_.catch_up(self.folder, self.rows.keys, self.rows.unit)
         return self.graph_.usearch
 
+    def prepare(self) -> None:
+        """Make now what the first search would: the whole-index arrays, and the graph caught
+        up when searches will walk it (a server calls this before its first request)."""
+        _ = self.rows.unit, self.rows.labels
+        if len(self) > EXACT_MAX_ROWS:
+            _ = self.graph
+
     @property
     def field_names(self) -> list[str]:
         return self.rows.field_names

@@ -66,9 +66,14 @@ def corrupt(folder: Path, what: str) -> IndexCorruptError:
 
 def read_manifest(folder: Path) -> dict[str, Any]:
     path = folder / MANIFEST
+    if folder.is_file():
+        raise IndexCorruptError(
+            f"{folder} is a file, not an index (an index is the folder `bertex index build` or "
+            "Index.create makes)"
+        )
     if not folder.is_dir():
         raise IndexCorruptError(
-            f"{folder}: no such index (create one with Index.create or `bertex index build`)"
+            f"{folder}: no such index (create one with `bertex index build` or Index.create)"
         )
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))

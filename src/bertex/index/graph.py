@@ -10,6 +10,7 @@ killed between graph saves catches up in memory the same way.
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,7 @@ class Graph:
         self.saved = dict(saved)  # {"file": name, "next_key": k}, what the manifest names
         self.next_key = int(saved["next_key"])
         self.changed = False
+        self._lock = threading.Lock()
 
     @classmethod
     def new(cls, dim: int, dtype: str) -> Graph:
@@ -74,6 +76,10 @@ class Graph:
 
     def catch_up(self, folder: Path, keys: np.ndarray, unit: np.ndarray) -> None:
         """Add the rows (keys (N,) ascending, unit vectors (N, D)) the graph does not hold yet."""
+        with self._lock:  # server threads may search at once: one catches up
+            self._catch_up(folder, keys, unit)
+
+    def _catch_up(self, folder: Path, keys: np.ndarray, unit: np.ndarray) -> None:
         start = int(np.searchsorted(keys, np.uint64(self.next_key)))
         if start < len(keys):
             self.writable(folder)

@@ -119,6 +119,9 @@ class PostgresStore:
         manifest = conn.execute(f"SELECT manifest FROM {t}_meta").fetchone()[0]
         return cls(conn, t, shown, manifest)
 
+    def prepare(self) -> None:
+        """Nothing to make ahead: the server holds the rows."""
+
     # -- reading ----------------------------------------------------------------------------
 
     def __len__(self) -> int:
@@ -205,7 +208,8 @@ class PostgresStore:
         if not where:
             return "", []
         check_fields(where, self.field_names)
-        parts, params = [], []
+        parts: list[str] = []
+        params: list[Any] = []
         for c in where:  # the rules of filters.py's docstring, as the embedded store has them
             value = number(c.value)  # the field's name is a parameter too, never SQL text
             if value is None:
@@ -221,7 +225,9 @@ class PostgresStore:
     # -- changing ---------------------------------------------------------------------------
 
     def add(self, rows: Rows, replace: list[str] | None = None) -> None:
-        fields = {**self.manifest["fields"], **_types(rows.fields)}
+        old = self.manifest["fields"]  # numeric while every add gave numbers, else text
+        new = {n: "text" if old.get(n, t) != t else t for n, t in _types(rows.fields).items()}
+        fields = {**old, **new}
         manifest = {**self.manifest, "fields": fields}
         cols = list(rows.fields)
         sql = (

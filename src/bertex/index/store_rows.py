@@ -9,6 +9,7 @@ vectors themselves stay in the Parquet file; a segment not written yet keeps its
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -60,6 +61,7 @@ class StoreRows:
         self.dim, self.segs = dim, segs
         self.id_set = {i for s in segs for i in s.ids.tolist()}
         self._cache: dict[str, Any] = {}
+        self._lock = threading.Lock()
 
     @property
     def n(self) -> int:
@@ -86,6 +88,10 @@ class StoreRows:
 
     @property
     def labels(self) -> Any:
+        with self._lock:
+            return self._joined_labels()
+
+    def _joined_labels(self) -> Any:
         if "labels" not in self._cache:
             tables = [s.labels for s in self.segs]
             empty = segments.empty(self.dim).drop_columns(["vector"])
@@ -95,6 +101,10 @@ class StoreRows:
     def _joined(self, name: str) -> np.ndarray:
         """One array over every segment; each segment then views its part of it, so the rows
         are held once."""
+        with self._lock:  # server threads search at once; one of them joins
+            return self._join(name)
+
+    def _join(self, name: str) -> np.ndarray:
         if name not in self._cache:
             if not self.segs:
                 shape = {"keys": (0,), "ids": (0,), "unit": (0, self.dim)}[name]

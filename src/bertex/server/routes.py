@@ -286,6 +286,7 @@ def install_search(app: FastAPI, state: State, index: Any) -> None:
 
     cfg = state.config
     options = EmbedOptions.create(**index.provenance.embed_options())
+    index.store.prepare()  # the first request does not pay for loading the graph
 
     @app.post("/v1/search")
     async def search(request: Request) -> Response:
@@ -312,6 +313,19 @@ def install_search(app: FastAPI, state: State, index: Any) -> None:
             return {"object": "list", "data": data}
 
         return await respond(state, request, build)
+
+
+def install_no_search(app: FastAPI) -> None:
+    """Without --index, `POST /v1/search` says how to get one instead of a bare 404."""
+
+    @app.post("/v1/search")
+    async def no_search(request: Request) -> Response:
+        raise ApiError(
+            404,
+            "this server has no search index: start it with `bertex serve --index INDEX` "
+            "(an index from `bertex index build`)",
+            code="no_index",
+        )
 
 
 def install_ui(app: FastAPI) -> None:
