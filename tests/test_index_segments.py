@@ -118,6 +118,8 @@ def test_the_graph_trails_the_rows_and_catches_up(tmp_path, model, monkeypatch):
     again = Index.open(tmp_path / "ix", model=model)
     assert len(again.store.graph_.usearch) == 40  # the saved graph, before the catch-up
     _assert_graph_holds(again, model, texts)
+    again.close()  # a reader's close writes nothing (its folder may be read-only)
+    assert json.loads((tmp_path / "ix" / "manifest.json").read_text()) == manifest
     ix.close()
     manifest = json.loads((tmp_path / "ix" / "manifest.json").read_text())
     assert manifest["graph"]["next_key"] == manifest["next_key"]
@@ -214,3 +216,51 @@ def test_a_writer_holding_the_lock_keeps_others_out(tmp_path, model):
             ix.add(["a cat"], ids=["a"])
     ix.add(["a cat"], ids=["a"])
     assert len(Index.open(tmp_path / "ix")) == 1
+
+
+def test_texts_that_cannot_be_embedded_are_errors_with_their_position(tmp_path, model):
+    ix = Index.create(tmp_path / "ix", model=model)
+    with pytest.raises(bertex.InvalidTextError, match="input 0: expected a string, got NoneType"):
+        ix.add([None], ids=["n"])
+    got = ix.add([123, "a cat"], ids=["i", "ok"], on_error="collect")
+    assert (got.documents, [e.index for e in got.errors]) == (1, [0])
+    for split in (None, "sentence", "window"):  # a batch of nothing but blank texts
+        got = ix.add(["", "   "], ids=[f"e{split}", f"w{split}"], on_error="collect", split=split)
+        assert (got.documents, got.rows, len(got.errors)) == (0, 0, 2)
+    assert len(Index.open(tmp_path / "ix", model=model)) == 1
+
+
+def test_bad_where_forms_are_option_errors(tmp_path, model):
+    ix = Index.create(tmp_path / "ix", model=model)
+    ix.add(["a cat", "a dog"], ids=["a", "b"], fields={"flag": [True, False], "n": [1, 2]})
+    for where in (5, True, {"flag": ["x"]}):
+        with pytest.raises(bertex.OptionError, match="where"):
+            ix.search("a cat", where=where)
+    with pytest.raises(bertex.OptionError, match="a number"):
+        ix.search("a cat", where={"n": True})
+    assert ix.search("a cat", k=2, where="flag=true").ids == ["a"]
+    assert ix.search("a cat", k=2, where={"flag": False}).ids == ["b"]
+
+
+def test_leftovers_of_a_killed_create_and_a_lost_manifest(tmp_path, model):
+    folder = tmp_path / "ix"
+    folder.mkdir()
+    (folder / "rows-0.parquet.tmp").write_bytes(b"half")  # killed inside Index.create
+    Index.create(folder, model=model).add(["a cat"], ids=["a"])
+    (folder / "manifest.json").unlink()
+    with pytest.raises(bertex.OutputError, match="bertex index repair"):
+        Index.create(folder, model=model)
+    (folder / "manifest.json").write_text(json.dumps({"generation": 1, "provenance": {}}))
+    with pytest.raises(bertex.IndexCorruptError, match="manifest.json is unreadable"):
+        Index.open(folder)
+
+
+def test_an_output_of_another_level_cannot_make_an_index(tmp_path, model):
+    from bertex.sinks.read import Stored
+
+    tokens = model.embed(["a cat", "a dog"], level="token")  # (T_i, D) each
+    meta = {**model.embed(["a cat"]).meta.to_dict(), "level": "token"}
+    stored = Stored(["a", "b"], [t.vectors for t in tokens], meta)  # what bertex.read gives
+    with pytest.raises(bertex.OptionError, match="level of the output='token'"):
+        Index.create(tmp_path / "ix", like=stored)
+    assert not (tmp_path / "ix").exists()

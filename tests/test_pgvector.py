@@ -172,3 +172,22 @@ def test_text_values_compare_as_text_and_numeric_fields_refuse_them(both):
         emb.search("a dog", k=12, where="lang=fr").ids
         == pg.search("a dog", k=12, where="lang=fr").ids
     )
+
+
+def test_no_match_and_an_empty_index_answer_no_hits_on_both_stores(both, server, model, tmp_path):
+    for ix in both:
+        h = ix.search("a dog", k=3, where="lang=xx")
+        assert (h.ids, h.scores.shape) == ([], (0,))
+    for path in (tmp_path / "empty", _url(server)):
+        with Index.create(path, model=model) as empty:
+            assert empty.search(["a dog", "a cat"], k=3)[1].ids == []
+
+
+def test_bool_fields_and_odd_field_names_filter_alike_on_both_stores(server, model, tmp_path):
+    got = []
+    for path in (tmp_path / "e", _url(server)):
+        with Index.create(path, model=model) as ix:
+            ix.add(TEXTS[:4], ids=list("abcd"), fields={"it's": [True, False, True, False]})
+            got.append([ix.search("a cat", k=4, where={"it's": True}).ids])
+            got[-1].append(ix.search("a cat", k=4, where={"it's": "false"}).ids)
+    assert got[0] == got[1] and sorted(got[0][0]) == ["a", "c"] and sorted(got[0][1]) == ["b", "d"]

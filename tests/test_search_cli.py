@@ -205,6 +205,8 @@ def test_server_search_route_limits_auth_and_errors(tmp_path):
             ({"queries": ["x"], "where": "year>1"}, 422, "where field"),
             ({"queries": ["a", "b", "c"]}, 413, "queries"),
             ({"queries": ["x"], "kk": 1}, 422, None),
+            ({"queries": ["x"], "where": 5}, 422, "where"),
+            ({"queries": [1]}, 422, "queries[0]"),
         ]
         for doc, status, param in bad:
             r = client.post("/v1/search", json=doc, headers=auth)

@@ -60,6 +60,13 @@ class Index:
         `options` (pooling=, layers=, normalize=, ...); or, with `like=` a bertex output read
         with bertex.read, for vectors made the way that output's were."""
         if like is not None:
+            if like.meta.get("level") != "sentence":
+                raise OptionError(
+                    "level of the output",
+                    like.meta.get("level"),
+                    ["sentence"],
+                    "an index holds one vector per text: embed the corpus at level sentence",
+                )
             prov = Provenance.of_meta(like.meta, _width(like.vectors))
             return cls(_create_store(path, prov), model)
         model = _load(model)
@@ -78,9 +85,11 @@ class Index:
         """Rebuild an embedded index's graph and manifest from its readable Parquet segments
         (`.store.lost` says what could not be read back)."""
         if str(path).startswith(("postgresql://", "postgres://")):
+            from .postgres import split_url
+
             raise OptionError(
                 "repair path",
-                str(path),
+                split_url(str(path))[2],  # never the password
                 ["an embedded index folder"],
                 "a PostgreSQL index is kept whole by the server's own write-ahead log",
             )

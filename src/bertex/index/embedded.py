@@ -29,7 +29,7 @@ import numpy as np
 from ..errors import IndexChangedError, IndexCorruptError, OutputError
 from ..jobstate import locked
 from . import files, graph, segments
-from .filters import NUMBER, Condition, check_fields, coerce, number
+from .filters import NUMBER, Condition, as_text, check_fields, coerce, number
 from .graph import Graph
 from .provenance import Provenance
 from .repair import load_for_repair
@@ -52,15 +52,24 @@ class EmbeddedStore:
         self.folder, self.manifest, self.rows, self.graph_ = folder, manifest, rows, graph
         self.provenance = Provenance.from_dict(manifest["provenance"])
         self.lost: Any = None  # what a repair could not read back (repair.Readable)
+        self.wrote = False  # this store changed the index (then close() saves the graph)
 
     # -- open / create / repair -----------------------------------------------------------
 
     @classmethod
     def create(cls, folder: Path, provenance: Provenance) -> EmbeddedStore:
+        if folder.is_dir():  # what a create killed before its first commit left: cleared
+            for p in folder.glob("*.tmp"):
+                p.unlink()
         if folder.exists() and any(folder.iterdir()):
+            damaged = folder.is_dir() and any(folder.glob("rows-*.parquet"))
             raise OutputError(
-                f"{folder} exists and is not empty; choose another index path "
-                "or open it with Index.open"
+                f"{folder} exists and is not empty; "
+                + (
+                    f"it holds index segments but no manifest: run `bertex index repair {folder}`"
+                    if damaged
+                    else "choose another index path or open it with Index.open"
+                )
             )
         folder.mkdir(parents=True, exist_ok=True)
         manifest = {
@@ -215,7 +224,7 @@ class EmbeddedStore:
                 nums = pc.cast(pc.if_else(reads, text, pa.scalar(None, pa.string())), pa.float64())
                 hit = ops[c.op](nums, pa.scalar(float(value)))
             else:
-                hit = ops[c.op](pc.cast(col, pa.string()), pa.scalar(str(c.value)))
+                hit = ops[c.op](pc.cast(col, pa.string()), pa.scalar(as_text(c.value)))
             mask &= np.asarray(pc.fill_null(hit, False).to_numpy(zero_copy_only=False), bool)
         return mask
 
@@ -297,13 +306,14 @@ class EmbeddedStore:
     def close(self) -> None:
         """Save the graph when rows were added since it was last saved (every row change is
         already committed when its call returns)."""
-        if self._graph_lacks() or self.graph_.unsaved:
+        if self.wrote and (self._graph_lacks() or self.graph_.unsaved):  # a reader writes not
             with self._writing():
                 self._commit(save_graph=True)
 
     def _commit(self, save_graph: bool) -> None:
         """Write the segments not written yet, maybe the graph, then the manifest (the commit
         point), and delete the files it no longer names."""
+        self.wrote = True
         gen = int(self.manifest["generation"]) + 1
         pending = self.rows.pending()
         for j, seg in enumerate(pending):

@@ -28,6 +28,7 @@ from typing import Any
 
 from ..errors import IndexCorruptError
 from ..sinks.atomic import fsync_dir, write_bytes_atomic
+from .provenance import Provenance
 
 FORMAT = 2
 MANIFEST = "manifest.json"
@@ -78,7 +79,7 @@ def read_manifest(folder: Path) -> dict[str, Any]:
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
         int(manifest["generation"])
-        manifest["provenance"]
+        Provenance.from_dict(manifest["provenance"])  # every field it needs is there
     except FileNotFoundError:
         raise corrupt(folder, f"{MANIFEST} is missing") from None
     except (OSError, ValueError, KeyError, TypeError) as e:

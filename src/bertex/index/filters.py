@@ -39,7 +39,16 @@ def parse(where: Any) -> list[Condition]:
     if where is None or where == {} or where == []:
         return []
     if isinstance(where, dict):
+        for k, v in where.items():
+            if isinstance(v, (list, dict, tuple, set)):
+                raise OptionError(
+                    f"where[{k!r}]", v, ["a string", "a number", "true or false", "null"]
+                )
         return [Condition(str(k), "=", v) for k, v in where.items()]
+    if not isinstance(where, (str, list, tuple)):
+        raise OptionError(
+            "where", where, ["FIELD=VALUE", "a list of them", "a dict {field: value}"]
+        )
     items = [where] if isinstance(where, str) else list(where)
     out = []
     for item in items:
@@ -85,8 +94,19 @@ def number(value: Any) -> int | float | None:
     return None
 
 
+def as_text(value: Any) -> str:
+    """A value compared as text: true/false as JSON writes them (a bool field reads so).
+
+    >>> as_text(True), as_text("en"), as_text(3)
+    ('true', 'en', '3')
+    """
+    return ("true" if value else "false") if isinstance(value, bool) else str(value)
+
+
 def coerce(value: Any, numeric: bool) -> Any:
     """A string from the command line compared with a numeric field becomes a number."""
+    if numeric and isinstance(value, bool):
+        raise OptionError("where value", value, ["a number (this field is numeric)"])
     if numeric and isinstance(value, str):
         try:
             return int(value)

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InputError, OptionError
+from ..errors import InputError, InvalidTextError, OptionError
 from ..sentences import split as split_sentences
 from .provenance import Provenance
 from .rows import Rows
@@ -56,7 +56,8 @@ def embed(
         kept = list(got.kept) if got is not None else []
         errors += [e.at(docs[e.index]) for e in (got.errors if got is not None else ())]
     vectors = out.vectors if out is not None else np.zeros((0, prov.dim), np.float32)
-    rows = _rows(texts, ids, fields, [docs[i] for i in kept], [spans[i] for i in kept], vectors)
+    kept_docs, kept_spans = [docs[i] for i in kept], [spans[i] for i in kept]
+    rows = _rows(texts, ids, fields, kept_docs, kept_spans, vectors, prov.dim)
     return Embedded(rows, out.meta if out is not None else None), tuple(errors)
 
 
@@ -68,8 +69,14 @@ def _pieces(
     spans: list[tuple[int, int]] = []
     errors: list[InputError] = []
     for d, text in enumerate(texts):
+        if not isinstance(text, str):  # what the model would refuse, refused here with its index
+            bad = InvalidTextError(f"expected a string, got {type(text).__name__}").at(d)
+            if not collect:
+                raise bad
+            errors.append(bad)
+            continue
         if split is None:
-            cut = [(0, len(text) if isinstance(text, str) else 0)]
+            cut = [(0, len(text))]
         else:
             try:
                 cut = [(s.start, s.end) for s in split_sentences(text)] or [(0, len(text))]
@@ -105,7 +112,7 @@ def _windows(
         else np.zeros((0, prov.dim), np.float32)
     )  # (pieces, D)
     meta = results[0].meta if results else None
-    return Embedded(_rows(texts, ids, fields, docs, spans, vectors), meta), errors
+    return Embedded(_rows(texts, ids, fields, docs, spans, vectors, prov.dim), meta), errors
 
 
 def _rows(
@@ -115,11 +122,13 @@ def _rows(
     docs: list[int],
     spans: list[Any],
     vectors: np.ndarray,
+    dim: int,
 ) -> Rows:
+    """The kept pieces as rows; none kept (every text bad) is (0, D), not a crash."""
     return Rows(
         [ids[d] for d in docs],
         [texts[d] for d in docs],
-        np.asarray(vectors, dtype=np.float32).reshape(len(docs), -1),
+        np.asarray(vectors, dtype=np.float32).reshape(len(docs), dim),  # (pieces, D)
         np.asarray(spans, dtype=np.int64).reshape(len(docs), 2),
         {k: [v[d] for d in docs] for k, v in fields.items()},
     )

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..errors import ExtraMissingError, IndexCorruptError, OutputError, StoreUnavailableError
 from .embedded import EXACT_MAX_ROWS
-from .filters import NUMBER, SQL_OPS, Condition, check_fields, coerce, number
+from .filters import NUMBER, SQL_OPS, Condition, as_text, check_fields, coerce, number
 from .provenance import Provenance
 from .rows import Hits, Rows, best_per_id, unit
 
@@ -174,7 +174,9 @@ class PostgresStore:
             rows = self._fetch(q, sql_where, params, limit, exact)
             ids = np.asarray([r[0] for r in rows], dtype=object)
             vecs = unit(
-                np.asarray([_array(r[5]) for r in rows], np.float32).reshape(len(rows), -1)
+                np.asarray([_array(r[5]) for r in rows], np.float32).reshape(
+                    len(rows), self.provenance.dim
+                )
             )  # (n, D)
             best = best_per_id(vecs @ q, ids, k)  # (k,)
             if len(best) >= k or limit >= n_cand:
@@ -215,7 +217,7 @@ class PostgresStore:
             if value is None:
                 coerce(c.value, self.manifest["fields"][c.field] == "numeric")  # text: refused
                 parts.append(f"(fields->>%s) {SQL_OPS[c.op]} %s")
-                params += [c.field, str(c.value)]
+                params += [c.field, as_text(c.value)]
             else:
                 as_number = "(CASE WHEN (fields->>%s) ~ %s THEN (fields->>%s)::float8 END)"
                 parts.append(f"{as_number} {SQL_OPS[c.op]} %s")

@@ -16,6 +16,7 @@ from starlette.requests import ClientDisconnect
 
 from .._version import __version__
 from ..config import EmbedOptions
+from ..errors import BertexError
 from . import limits, schemas
 from .errors import RETRY, ApiError, to_api_error
 from .state import State
@@ -71,7 +72,9 @@ async def _receive(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-async def run(state: State, request: Request, items: list[Any], pairs: Any, options: Any) -> Any:
+async def run(
+    state: State, request: Request, items: list[Any], pairs: Any, options: Any, param: str = "input"
+) -> Any:
     """Await the engine; a client that leaves cancels the call, which drops the rest of its
     work between passes (counted in /metrics)."""
     if not state.ready.is_set():
@@ -90,7 +93,7 @@ async def run(state: State, request: Request, items: list[Any], pairs: Any, opti
     except ApiError:
         raise
     except Exception as e:
-        raise to_api_error(e, "input") from None
+        raise to_api_error(e, param) from None
     finally:
         gone.cancel()
         task.cancel()  # nothing when done; else the engine drops the rest
@@ -297,12 +300,12 @@ def install_search(app: FastAPI, state: State, index: Any) -> None:
         k = schemas.search_k(doc)
         try:
             where = parse(doc.get("where"))
-        except Exception as e:
+        except BertexError as e:
             raise to_api_error(e, "where") from None
-        result = await run(state, request, queries, None, options)
-        try:
+        result = await run(state, request, queries, None, options, "queries")
+        try:  # an unexpected error goes on to the handler that logs it
             hits = await asyncio.to_thread(index.store.search, result.vectors, k, where)
-        except Exception as e:
+        except BertexError as e:
             raise to_api_error(e, "where") from None
 
         def build() -> dict[str, Any]:
