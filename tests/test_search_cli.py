@@ -281,11 +281,13 @@ def test_kill_9_during_build_then_resume_loses_and_duplicates_nothing(tmp_path, 
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert proc.returncode == -signal.SIGKILL  # killed mid-build, not finished
-    partial = len(Index.open(ix))
-    assert 0 < partial < 150
+    killed = Index.open(ix)
+    assert 0 < len(killed) < 150
+    assert killed.store.graph_.saved["next_key"] < killed.store.next_key  # the graph trails
     assert subprocess.run(argv, env=env, timeout=300, check=False).returncode == 0
     index = Index.open(ix)
     assert len(index) == 150 and index.info()["rows"] == 150
+    assert len(index.store.graph_.usearch) == 150  # the resumed build closed: saved whole
 
 
 def test_index_add_needs_an_index_and_adds_to_it(tmp_path, corpus, bert_dir, capsys):

@@ -76,6 +76,8 @@ class Graph:
 
     def catch_up(self, folder: Path, keys: np.ndarray, unit: np.ndarray) -> None:
         """Add the rows (keys (N,) ascending, unit vectors (N, D)) the graph does not hold yet."""
+        if not len(keys) or int(keys[-1]) < self.next_key:
+            return  # nothing to add (every search asks)
         with self._lock:  # server threads may search at once: one catches up
             self._catch_up(folder, keys, unit)
 

@@ -101,6 +101,9 @@ class StoreRows:
     def _joined(self, name: str) -> np.ndarray:
         """One array over every segment; each segment then views its part of it, so the rows
         are held once."""
+        found = self._cache.get(name)
+        if found is not None:
+            return found  # type: ignore[no-any-return]
         with self._lock:  # server threads search at once; one of them joins
             return self._join(name)
 
