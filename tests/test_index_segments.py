@@ -59,7 +59,8 @@ def test_many_adds_keep_few_segments_and_rewrite_little(tmp_path, model, monkeyp
     ix.close()
     names = _files(tmp_path / "ix")
     assert names == sorted(
-        [s["file"] for s in manifest["segments"]] + [manifest_graph(tmp_path), "manifest.json"]
+        [s["file"] for s in manifest["segments"]]
+        + [manifest_graph(tmp_path), "manifest.backup.json", "manifest.json"]
     )
     query = "a woman plays the guitar in the park"
     ids, scores = _reference(model, texts, query, 5)
@@ -167,8 +168,11 @@ def test_repair_keeps_the_readable_segments_and_counts_the_lost(tmp_path, model)
     assert len(repaired) == 16 and repaired.store.lost.lost_rows == 8
     assert repaired.store.lost.lost_files == [segs[1]["file"]]
     assert Index.open(folder, model=model).search(texts[3], k=1).ids == ["t3"]
-    # no manifest: the newest readable segment's own copy of it names the segments
+    # no manifest: its backup, then the newest readable segment's own copy, name the segments
     (folder / "manifest.json").unlink()
+    assert len(Index.repair(folder)) == 16
+    (folder / "manifest.json").unlink()
+    (folder / "manifest.backup.json").unlink()
     assert len(Index.repair(folder)) == 16
 
 
@@ -264,3 +268,57 @@ def test_an_output_of_another_level_cannot_make_an_index(tmp_path, model):
     with pytest.raises(bertex.OptionError, match="level of the output='token'"):
         Index.create(tmp_path / "ix", like=stored)
     assert not (tmp_path / "ix").exists()
+
+
+def test_a_change_that_failed_leaves_the_index_intact_and_this_index_refusing(
+    tmp_path, model, monkeypatch
+):
+    ix = Index.create(tmp_path / "ix", model=model)
+    ix.add(_texts(8, 4), ids=[f"a{i}" for i in range(8)])
+
+    def full(*a, **k):
+        raise bertex.OutputError("cannot write manifest.json: the disk is full")
+
+    monkeypatch.setattr(files, "write_manifest", full)
+    with pytest.raises(bertex.OutputError, match="disk is full"):
+        ix.add(_texts(4, 5), ids=[f"b{i}" for i in range(4)])
+    monkeypatch.undo()
+    with pytest.raises(bertex.IndexChangedError, match="failed .*open the index again"):
+        ix.add(["a cat"], ids=["c0"])  # its memory holds rows that were never committed
+    again = Index.open(tmp_path / "ix", model=model)
+    assert len(again) == 8  # the committed state, whole
+    again.add(["a cat"], ids=["c0"])
+    assert sorted(Index.open(tmp_path / "ix").store.rows.ids.tolist())[-1] == "c0"
+    assert len(Index.open(tmp_path / "ix")) == 9
+
+
+def test_a_reader_whose_graph_trails_survives_the_writer_saving_a_new_one(
+    tmp_path, model, monkeypatch
+):
+    monkeypatch.setattr(embedded, "EXACT_MAX_ROWS", 5)  # graph searches from 6 rows on
+    texts = _texts(12, 6)
+    writer = Index.create(tmp_path / "ix", model=model)
+    writer.add(texts, ids=[f"t{i}" for i in range(12)])  # the graph file: still the empty one
+    reader = Index.open(tmp_path / "ix", model=model)
+    writer.close()  # saves graph-N, deletes the file the reader opened
+    assert reader.search(texts[7], k=1).ids == ["t7"]
+
+
+def test_repair_after_removes_does_not_call_removed_rows_lost(tmp_path, model):
+    folder = tmp_path / "ix"
+    with Index.create(folder, model=model) as ix:
+        for start, n in ((0, 8), (8, 4), (12, 2)):
+            ix.add(_texts(n, start), ids=[f"t{i}" for i in range(start, start + n)])
+        ix.remove([f"t{i}" for i in range(8)])  # empties the first segment: no segment written
+    (folder / "manifest.json").unlink()
+    repaired = Index.repair(folder)
+    assert len(repaired) == 6 and repaired.store.lost.lost_files == []
+
+
+def test_create_on_an_index_refuses_and_touches_nothing(tmp_path, model):
+    Index.create(tmp_path / "ix", model=model).add(["a cat"], ids=["a"])
+    (tmp_path / "ix" / "rows-9.parquet.tmp").write_bytes(b"a live writer's")
+    before = _files(tmp_path / "ix")
+    with pytest.raises(bertex.OutputError, match="is an index already; open it"):
+        Index.create(tmp_path / "ix", model=model)
+    assert _files(tmp_path / "ix") == before

@@ -53,15 +53,19 @@ class EmbeddedStore:
         self.provenance = Provenance.from_dict(manifest["provenance"])
         self.lost: Any = None  # what a repair could not read back (repair.Readable)
         self.wrote = False  # this store changed the index (then close() saves the graph)
+        self.failed = ""  # why a change failed: this store's memory is then not the index
 
     # -- open / create / repair -----------------------------------------------------------
 
     @classmethod
     def create(cls, folder: Path, provenance: Provenance) -> EmbeddedStore:
-        if folder.is_dir():  # what a create killed before its first commit left: cleared
-            for p in folder.glob("*.tmp"):
+        if (folder / files.MANIFEST).is_file():
+            raise OutputError(f"{folder} is an index already; open it with Index.open")
+        leftovers = list(folder.iterdir()) if folder.is_dir() else []
+        if leftovers and all(p.name.endswith(".tmp") for p in leftovers):
+            for p in leftovers:  # what a create killed before its first commit left
                 p.unlink()
-        if folder.exists() and any(folder.iterdir()):
+        elif folder.exists() and (not folder.is_dir() or leftovers):
             damaged = folder.is_dir() and any(folder.glob("rows-*.parquet"))
             raise OutputError(
                 f"{folder} exists and is not empty; "
@@ -89,11 +93,18 @@ class EmbeddedStore:
     def open(cls, folder: Path) -> EmbeddedStore:
         manifest = files.read_manifest(folder)
         dim = int(manifest["provenance"]["dim"])
-        segs = [Segment.read(folder, s["file"], dim) for s in files.segments_of(manifest)]
-        rows = StoreRows(dim, segs)
+        names = [s["file"] for s in files.segments_of(manifest)]
+        if len(set(names)) != len(names):
+            raise files.corrupt(folder, f"{files.MANIFEST} names a segment twice")
+        rows = StoreRows(dim, [Segment.read(folder, name, dim) for name in names])
+        if np.any(np.diff(rows.keys.astype(np.int64)) <= 0):
+            raise files.corrupt(folder, "the segments' keys repeat or are out of order")
         saved = files.graph_of(manifest)
         below = int(np.searchsorted(rows.keys, np.uint64(saved["next_key"])))
-        return cls(folder, manifest, rows, Graph.open(folder, saved, below))
+        graph = Graph.open(folder, saved, below)
+        if below < rows.n:  # it trails the rows: into memory now, while its file is here
+            graph.writable(folder)  # (a writer's next graph save deletes it)
+        return cls(folder, manifest, rows, graph)
 
     @classmethod
     def repair(cls, folder: Path) -> EmbeddedStore:
@@ -152,6 +163,7 @@ class EmbeddedStore:
 
     def search(self, queries: np.ndarray, k: int, where: list[Condition]) -> list[Hits]:
         """queries (Q, D) -> per query up to k documents, best first."""
+        self._usable()
         q = unit(queries)  # (Q, D)
         mask = self._mask(where)  # (N,) bool or None
         cand = np.flatnonzero(mask) if mask is not None else None
@@ -249,6 +261,7 @@ class EmbeddedStore:
     def _writing(self) -> Iterator[None]:
         """One writer at a time (a lock file in the index), and only from the newest state:
         a change made from an older one would drop what another writer committed since."""
+        self._usable()
         with locked(self.folder / "writer", _AFTER):
             on_disk = int(files.read_manifest(self.folder)["generation"])
             if on_disk != int(self.manifest["generation"]):
@@ -256,19 +269,31 @@ class EmbeddedStore:
                     f"{self.folder} was changed by another writer (generation {on_disk}; this "
                     f"Index opened {self.manifest['generation']}); open it again, then retry"
                 )
-            yield
+            try:
+                yield
+            except BaseException as e:  # its memory may hold what was not committed
+                self.failed = f"{type(e).__name__}: {e}"
+                raise
+
+    def _usable(self) -> None:
+        if self.failed:
+            raise IndexChangedError(
+                f"{self.folder}: a change through this Index failed ({self.failed}); what was "
+                "committed before it is intact: open the index again"
+            )
 
     def add(self, rows: Rows, replace: list[str] | None = None) -> None:
         """Append rows (after dropping the documents `replace` names): one commit, which
         writes one segment: these rows and the small segments before them (segments.py)."""
-        with self._writing():
-            self._add(rows, replace)
-
-    def _add(self, rows: Rows, replace: list[str] | None) -> None:
-        start = self.next_key
+        start = self.next_key  # checked first: a refused add changes nothing
         keys = np.arange(start, start + len(rows), dtype=np.uint64)
         new = segments.table(rows, keys, self.provenance.dim)
         segments.concat([self.rows.labels.slice(0, 0), new.drop_columns(["vector"])])  # types
+        with self._writing():
+            self._add(rows, new, replace)
+
+    def _add(self, rows: Rows, new: Any, replace: list[str] | None) -> None:
+        start = self.next_key
         if replace:
             self._drop(set(replace))
         merged = segments.tail_to_merge([s.n for s in self.rows.segs] + [len(rows)])
@@ -306,6 +331,8 @@ class EmbeddedStore:
     def close(self) -> None:
         """Save the graph when rows were added since it was last saved (every row change is
         already committed when its call returns)."""
+        if self.failed:
+            return  # nothing more to save from a state that did not commit
         if self.wrote and (self._graph_lacks() or self.graph_.unsaved):  # a reader writes not
             with self._writing():
                 self._commit(save_graph=True)

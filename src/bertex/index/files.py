@@ -92,9 +92,13 @@ def read_manifest(folder: Path) -> dict[str, Any]:
     return manifest
 
 
+BACKUP = "manifest.backup.json"  # the same, for repair when manifest.json is lost
+
+
 def write_manifest(folder: Path, manifest: dict[str, Any]) -> None:
     data = json.dumps(manifest, indent=2, sort_keys=True).encode()
-    write_bytes_atomic(folder / MANIFEST, data)
+    write_bytes_atomic(folder / MANIFEST, data)  # the commit point
+    write_bytes_atomic(folder / BACKUP, data)
 
 
 def replace_file(tmp: Path, path: Path) -> None:
@@ -110,7 +114,11 @@ def replace_file(tmp: Path, path: Path) -> None:
 
 def sweep(folder: Path, manifest: dict[str, Any]) -> None:
     """Delete the segment and graph files the manifest does not name, and temporary files."""
-    keep = {s["file"] for s in segments_of(manifest)} | {graph_of(manifest)["file"], MANIFEST}
+    keep = {s["file"] for s in segments_of(manifest)} | {
+        graph_of(manifest)["file"],
+        MANIFEST,
+        BACKUP,
+    }
     for p in folder.iterdir():
         ours = p.name.endswith(".tmp") or _SEGMENT.match(p.name) or p.name.startswith("graph-")
         if ours and p.name not in keep:

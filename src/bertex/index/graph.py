@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ExtraMissingError
+from ..errors import ExtraMissingError, IndexChangedError
 from . import files
 
 EXPANSION_SEARCH = 128  # usearch's default 64 gives recall@10 ~0.96-0.98; 128 gives ~0.99
@@ -70,7 +70,13 @@ class Graph:
     def writable(self, folder: Path) -> None:
         """A memory-mapped view cannot change: load the graph into memory first."""
         if self.viewed:
-            self.usearch = _usearch().restore(str(folder / self.saved["file"]), view=False)
+            loaded = _usearch().restore(str(folder / self.saved["file"]), view=False)
+            if loaded is None:  # another writer saved a newer graph and deleted this one
+                raise IndexChangedError(
+                    f"{folder}: {self.saved['file']} was replaced by another writer; open the "
+                    "index again"
+                )
+            self.usearch = loaded
             self.usearch.expansion_search = EXPANSION_SEARCH
             self.viewed = False
 

@@ -1,14 +1,17 @@
 """What `bertex index repair` can read back of a damaged embedded index.
 
-The manifest names the segments; when it is missing or unreadable, the newest readable segment's
-own copy of its commit's manifest does. Every named segment that reads back is kept; the rows of
-one that does not are lost from the index (counted, and named in the message), and a rebuild with
-the same `bertex index build` command adds them again (documents already present are skipped).
+The manifest names the segments; when it is missing or unreadable, its backup copy does (written
+beside it at every commit), and without that, the newest readable segment's own copy of its
+commit's manifest (older when a later commit wrote no segment). Every named segment that
+reads back is kept; the rows of one that does not are lost from the index (counted, and named
+in the message), and a rebuild with the same `bertex index build` command adds them again
+(documents already present are skipped).
 The graph is always rebuilt from the rows.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,6 +48,12 @@ def _manifest(folder: Path) -> dict[str, Any]:
     try:
         return files.read_manifest(folder)
     except IndexCorruptError:
+        pass
+    try:  # the copy written beside it at every commit (a remove may write no segment)
+        backup = json.loads((folder / files.BACKUP).read_text(encoding="utf-8"))
+        int(backup["generation"]), backup["provenance"]["dim"]
+        return dict(backup)
+    except (OSError, ValueError, KeyError, TypeError):
         pass
     for name in files.segment_files(folder):
         try:
