@@ -191,3 +191,75 @@ def test_bool_fields_and_odd_field_names_filter_alike_on_both_stores(server, mod
             got.append([ix.search("a cat", k=4, where={"it's": True}).ids])
             got[-1].append(ix.search("a cat", k=4, where={"it's": "false"}).ids)
     assert got[0] == got[1] and sorted(got[0][0]) == ["a", "c"] and sorted(got[0][1]) == ["b", "d"]
+
+
+def _table_counts(pg):
+    """(rows, documents) counted from the table itself: the reference for the kept counts."""
+    t = pg.store.table
+    return pg.store.conn.execute(f"SELECT count(*), count(DISTINCT id) FROM {t}").fetchone()
+
+
+def test_kept_counts_follow_adds_replaces_removes_and_a_second_writer(server, model):
+    url = _url(server)
+    with Index.create(url, model=model) as a, Index.open(url, model=model) as b:
+        a.add(["A dog runs. A cat sleeps.", "a horse"], ids=["p", "q"], split="sentence")
+        b.add(TEXTS[:5], ids=[f"b{i}" for i in range(5)])  # another connection, the same table
+        a.add(["A man eats. A child plays."], ids=["p"], replace=True, split="sentence")
+        assert b.remove(["q", "b0", "nope"]) == 2
+        for ix in (a, b):
+            rows, docs = _table_counts(ix)
+            assert (len(ix.store), len(ix), ix.info()["rows"]) == (rows, docs, rows)
+        assert docs == 5 and rows > docs  # p (in pieces), b1-b4
+
+
+@pytest.mark.parametrize("may_alter", [True, False])
+def test_a_table_from_before_the_kept_counts_opens_with_right_counts(server, model, may_alter):
+    url = _url(server)
+    with Index.create(url, model=model) as ix:
+        ix.add(["A dog runs. A cat sleeps.", *TEXTS[:3]], ids=list("pabc"), split="sentence")
+        t = ix.store.table
+        ix.store.conn.execute(f"ALTER TABLE {t}_meta DROP COLUMN rows_, DROP COLUMN documents_")
+        want = _table_counts(ix)
+    if not may_alter:  # a user who may read the index but not change its tables
+        server.psql(f"CREATE ROLE r_{t} LOGIN; GRANT SELECT ON {t}, {t}_meta TO r_{t};")
+        url = url.replace("postgres:@", f"r_{t}:@", 1)
+    with Index.open(url, model=model) as again:
+        assert again.store.kept is may_alter
+        assert (len(again.store), len(again)) == want == (5, 4)
+        assert again.search("a cat sleeps", k=1).ids == ["p"]
+        if may_alter:
+            again.add(["a child plays"], ids=["d"])
+            assert (len(again.store), len(again)) == _table_counts(again) == (6, 5)
+
+
+@pytest.mark.parametrize("exact_max,exact", [(4, True), (3, False)])
+def test_a_filter_is_counted_far_enough_to_choose_exact_or_graph(
+    both, monkeypatch, exact_max, exact
+):
+    emb, pg = both
+    monkeypatch.setattr(postgres, "EXACT_MAX_ROWS", exact_max)  # lang=en leaves 4 rows
+    seen = []
+    fetch = postgres.PostgresStore._fetch
+
+    def spy(self, q, sql_where, params, limit, is_exact):
+        seen.append(is_exact)
+        return fetch(self, q, sql_where, params, limit, is_exact)
+
+    monkeypatch.setattr(postgres.PostgresStore, "_fetch", spy)
+    got = pg.search(QUERIES, k=3, where={"lang": "en"})
+    assert seen and set(seen) == {exact}
+    assert [h.ids for h in got] == [h.ids for h in emb.search(QUERIES, k=3, where={"lang": "en"})]
+
+
+def test_graph_settings_stay_on_the_connection_and_exact_ones_do_not_leak(both, monkeypatch):
+    _, pg = both
+    conn = pg.store.conn
+    monkeypatch.setattr(postgres, "EXACT_MAX_ROWS", 0)
+    pg.search(QUERIES, k=3)
+    shown = [
+        conn.execute(f"SHOW {s}").fetchone()[0] for s in ("hnsw.ef_search", "hnsw.iterative_scan")
+    ]
+    assert shown == [str(postgres.EF_SEARCH), "relaxed_order"]
+    monkeypatch.setattr(postgres, "EXACT_MAX_ROWS", 10**6)
+    pg.search(QUERIES, k=3, where={"lang": "en"})
+    assert conn.execute("SHOW enable_indexscan").fetchone()[0] == "on"

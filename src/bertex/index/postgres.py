@@ -7,7 +7,14 @@ cosine index, behind the same interface as the embedded store.
 - search: exact (the index bypassed) while the rows a filter leaves are <= EXACT_MAX_ROWS, as
   in the embedded store, else the HNSW index with `hnsw.iterative_scan = relaxed_order`, so a
   filtered query goes on scanning the graph until it has k matching rows;
-- provenance, dimension and field types live in the table `<table>_meta`;
+- provenance, dimension and field types live in the table `<table>_meta`, beside the counts of
+  rows and documents, kept by every add and remove in its own transaction: len(), info() and an
+  unfiltered search never count the table (a count(*) of 100k rows is ~30 ms). A table made
+  before the counts were kept gets them the first time its owner opens it; a user who may only
+  read it counts at each call, as before;
+- a filter counts the rows it leaves only up to EXACT_MAX_ROWS + 1 (the exact/graph choice);
+- results come back in binary (vectors as float32 bytes, not text to parse), and the graph's
+  settings are sent once per connection, not per query;
 - scores are recomputed from the returned vectors exactly as the embedded store does.
 """
 
@@ -83,6 +90,8 @@ class PostgresStore:
     def __init__(self, conn: Any, table: str, shown: str, manifest: dict[str, Any]) -> None:
         self.conn, self.table, self.shown, self.manifest = conn, table, shown, manifest
         self.provenance = Provenance.from_dict(manifest["provenance"])
+        self.kept = True  # the meta table keeps the counts (False: an old table, read-only)
+        self._settings: dict[str, str] = {}  # the session settings sent on this connection
 
     @classmethod
     def exists(cls, url: str) -> bool:
@@ -104,7 +113,7 @@ class PostgresStore:
                 embedding vector({provenance.dim}) NOT NULL)""")
             conn.execute(f"CREATE INDEX ON {t} (id)")
             conn.execute(f"CREATE INDEX ON {t} USING hnsw (embedding vector_cosine_ops)")
-            conn.execute(f"CREATE TABLE {t}_meta (manifest jsonb NOT NULL)")
+            conn.execute(f"CREATE TABLE {t}_meta (manifest jsonb NOT NULL, {COUNTS})")
             conn.execute(f"INSERT INTO {t}_meta VALUES (%s)", [_jsonb(manifest)])
         return cls(conn, t, shown, manifest)
 
@@ -117,7 +126,9 @@ class PostgresStore:
                 f"{shown}: no index table {t} (build one with `bertex index build`)"
             )
         manifest = conn.execute(f"SELECT manifest FROM {t}_meta").fetchone()[0]
-        return cls(conn, t, shown, manifest)
+        store = cls(conn, t, shown, manifest)
+        store.kept = _kept_counts(conn, t)
+        return store
 
     def prepare(self) -> None:
         """Nothing to make ahead: the server holds the rows."""
@@ -125,7 +136,16 @@ class PostgresStore:
     # -- reading ----------------------------------------------------------------------------
 
     def __len__(self) -> int:
-        return int(self.conn.execute(f"SELECT count(*) FROM {self.table}").fetchone()[0])
+        """Rows (pieces of documents)."""
+        return self._count("rows_", "count(*)")
+
+    def _count(self, kept: str, counted: str) -> int:
+        sql = (
+            f"SELECT {kept} FROM {self.table}_meta"
+            if self.kept
+            else (f"SELECT {counted} FROM {self.table}")
+        )
+        return int(self.conn.execute(sql).fetchone()[0])
 
     @property
     def field_names(self) -> list[str]:
@@ -137,8 +157,7 @@ class PostgresStore:
         return int(row[0])
 
     def n_documents(self) -> int:
-        sql = f"SELECT count(DISTINCT id) FROM {self.table}"
-        return int(self.conn.execute(sql).fetchone()[0])
+        return self._count("documents_", "count(DISTINCT id)")
 
     def has_ids(self, ids: list[str]) -> list[str]:
         sql = f"SELECT DISTINCT id FROM {self.table} WHERE id = ANY(%s)"
@@ -162,10 +181,15 @@ class PostgresStore:
     def search(self, queries: np.ndarray, k: int, where: list[Condition]) -> list[Hits]:
         q = unit(queries)  # (Q, D)
         sql_where, params = self._where(where)
-        n_cand = self.conn.execute(
-            f"SELECT count(*) FROM {self.table} {sql_where}", params
-        ).fetchone()[0]
-        return [self._one(q[i], k, sql_where, params, int(n_cand)) for i in range(len(q))]
+        n_cand = self._candidates(sql_where, params) if where else len(self)
+        if n_cand > EXACT_MAX_ROWS:  # the graph path; it may go on to as many rows as there are
+            n_cand = len(self)
+        return [self._one(q[i], k, sql_where, params, n_cand) for i in range(len(q))]
+
+    def _candidates(self, sql_where: str, params: list[Any]) -> int:
+        """The rows a filter leaves, counted up to EXACT_MAX_ROWS + 1 (enough to choose)."""
+        sql = f"SELECT count(*) FROM (SELECT 1 FROM {self.table} {sql_where} LIMIT %s) AS c"
+        return int(self.conn.execute(sql, [*params, EXACT_MAX_ROWS + 1]).fetchone()[0])
 
     def _one(self, q: np.ndarray, k: int, sql_where: str, params: list[Any], n_cand: int) -> Hits:
         exact = n_cand <= EXACT_MAX_ROWS
@@ -197,14 +221,20 @@ class PostgresStore:
             f"SELECT id, text, start_, end_, fields, embedding FROM {self.table} "
             f"{sql_where} ORDER BY embedding <=> %s LIMIT %s"
         )
-        with self.conn.transaction():
-            if exact:  # a sequential scan: every candidate row is compared
+        if exact:  # a sequential scan: every candidate row is compared
+            with self.conn.transaction():
                 self.conn.execute("SET LOCAL enable_indexscan = off")
-            else:
-                self.conn.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
-                self.conn.execute(f"SET LOCAL hnsw.ef_search = {max(EF_SEARCH, min(limit, 1000))}")
-            rows = self.conn.execute(sql, [*params, q, limit]).fetchall()
-        return rows
+                return self.conn.execute(sql, [*params, q, limit], binary=True).fetchall()
+        ef = str(max(EF_SEARCH, min(limit, 1000)))
+        self._set({"hnsw.iterative_scan": "relaxed_order", "hnsw.ef_search": ef})
+        return self.conn.execute(sql, [*params, q, limit], binary=True).fetchall()
+
+    def _set(self, settings: dict[str, str]) -> None:
+        """Session settings, sent in one statement and only when they change."""
+        new = {k: v for k, v in settings.items() if self._settings.get(k) != v}
+        if new:
+            self.conn.execute("; ".join(f"SET {k} = {v}" for k, v in new.items()))
+            self._settings.update(new)
 
     def _where(self, where: list[Condition]) -> tuple[str, list[Any]]:
         if not where:
@@ -237,8 +267,7 @@ class PostgresStore:
             "FROM STDIN WITH (FORMAT BINARY)"
         )
         with self.conn.transaction(), self.conn.cursor() as cur:
-            if replace:
-                cur.execute(f"DELETE FROM {self.table} WHERE id = ANY(%s)", [list(replace)])
+            gone_rows, gone_docs = self._delete(cur, replace) if replace else (0, 0)
             with cur.copy(sql) as copy:
                 copy.set_types(["text", "text", "int8", "int8", "jsonb", "vector"])
                 for i in range(len(rows)):
@@ -254,14 +283,64 @@ class PostgresStore:
                         ]
                     )
             cur.execute(f"UPDATE {self.table}_meta SET manifest = %s", [_jsonb(manifest)])
+            added = len(rows) - gone_rows, len(set(rows.ids)) - gone_docs
+            self._keep_counts(cur, *added)
         self.manifest = manifest
 
     def close(self) -> None:
         self.conn.close()
 
     def remove(self, ids: list[str]) -> int:
-        cur = self.conn.execute(f"DELETE FROM {self.table} WHERE id = ANY(%s)", [list(ids)])
-        return int(cur.rowcount)
+        """Every row of these ids, in one transaction with the counts: the rows removed."""
+        with self.conn.transaction(), self.conn.cursor() as cur:
+            gone_rows, gone_docs = self._delete(cur, ids)
+            self._keep_counts(cur, -gone_rows, -gone_docs)
+        return gone_rows
+
+    def _delete(self, cur: Any, ids: list[str]) -> tuple[int, int]:
+        """(rows, documents) deleted."""
+        cur.execute(
+            f"WITH d AS (DELETE FROM {self.table} WHERE id = ANY(%s) RETURNING id) "
+            "SELECT count(*), count(DISTINCT id) FROM d",
+            [list(ids)],
+        )
+        rows, docs = cur.fetchone()
+        return int(rows), int(docs)
+
+    def _keep_counts(self, cur: Any, rows: int, docs: int) -> None:
+        """Move the kept counts, in the caller's transaction (the meta row's lock orders
+        concurrent writers, so each adds to the other's committed counts)."""
+        if self.kept:
+            cur.execute(
+                f"UPDATE {self.table}_meta SET rows_ = rows_ + %s, documents_ = documents_ + %s",
+                [rows, docs],
+            )
+
+
+COUNTS = "rows_ bigint NOT NULL DEFAULT 0, documents_ bigint NOT NULL DEFAULT 0"
+
+
+def _kept_counts(conn: Any, t: str) -> bool:
+    """Whether `<t>_meta` keeps the counts; a table from before they were kept gets them here
+    when this user may change it (False: it may not, so each call counts the table)."""
+    sql = "SELECT 1 FROM pg_attribute WHERE attrelid = %s::regclass AND attname = 'documents_'"
+    if conn.execute(sql, [f"{t}_meta"]).fetchone() is not None:
+        return True
+    psycopg, _ = _psycopg()
+    try:
+        with conn.transaction():
+            conn.execute(f"LOCK TABLE {t} IN SHARE ROW EXCLUSIVE MODE")  # no add meanwhile
+            conn.execute(
+                f"ALTER TABLE {t}_meta ADD COLUMN IF NOT EXISTS "
+                + COUNTS.replace(", ", ", ADD COLUMN IF NOT EXISTS ")
+            )
+            conn.execute(
+                f"UPDATE {t}_meta SET rows_ = (SELECT count(*) FROM {t}), "
+                f"documents_ = (SELECT count(DISTINCT id) FROM {t})"
+            )
+    except psycopg.errors.InsufficientPrivilege:
+        return False
+    return True
 
 
 def _types(fields: dict[str, list[Any]]) -> dict[str, str]:
