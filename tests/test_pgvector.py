@@ -9,7 +9,6 @@ under pytest's temporary root, never a shared one)."""
 from __future__ import annotations
 
 import itertools
-import warnings
 
 import numpy as np
 import pytest
@@ -30,21 +29,8 @@ QUERIES = ["a dog is eating", "a man plays the guitar", "the cat"]
 _names = itertools.count()
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        import pgserver
-
-        srv = pgserver.get_server(
-            tmp_path_factory.mktemp("pgserver") / "data", cleanup_mode="delete"
-        )
-    yield srv
-    srv.cleanup()
-
-
-def _url(server, name=None):
-    return server.get_uri() + f"&table={name or f't{next(_names)}'}"
+def _url(pg_server, name=None):
+    return pg_server.get_uri() + f"&table={name or f't{next(_names)}'}"
 
 
 @pytest.fixture(scope="module")
@@ -58,8 +44,8 @@ def _fill(ix):
 
 
 @pytest.fixture
-def both(server, model, tmp_path):
-    url = _url(server)
+def both(pg_server, model, tmp_path):
+    url = _url(pg_server)
     pg = _fill(Index.create(url, model=model))
     pg.url = url
     yield _fill(Index.create(tmp_path / "emb", model=model)), pg
@@ -86,7 +72,7 @@ def test_hnsw_path_with_iterative_scan_returns_k_matching(both, monkeypatch):
     assert all(f["lang"] == "fr" for f in got.fields)
 
 
-def test_remove_replace_duplicates_len_info(both, server, model):
+def test_remove_replace_duplicates_len_info(both, pg_server, model):
     _, pg = both
     with pytest.raises(bertex.DuplicateIdError):
         pg.add(["x"], ids=["d1"])
@@ -97,10 +83,10 @@ def test_remove_replace_duplicates_len_info(both, server, model):
         assert again.search("a horse is eating", k=1).ids == ["d1"]
 
 
-def test_sentence_pieces_and_spans_agree(server, model, tmp_path):
+def test_sentence_pieces_and_spans_agree(pg_server, model, tmp_path):
     doc = "A man is running. A woman is eating. A child plays the guitar."
     out = []
-    for path in (tmp_path / "e", _url(server)):
+    for path in (tmp_path / "e", _url(pg_server)):
         with Index.create(path, model=model) as ix:
             ix.add([doc, "the dog is gone"], ids=["p", "q"], split="sentence")
             out.append(ix.search("a woman is eating", k=2))
@@ -119,10 +105,10 @@ def test_unreachable_server_is_one_line(capsys):
     assert "secret" not in err and len(err.splitlines()) == 1
 
 
-def test_without_the_vector_extension_is_one_line(server, model):
-    server.psql("CREATE ROLE plain LOGIN;")
-    server.psql("CREATE DATABASE novec;")
-    url = server.get_uri("novec").replace("postgres:@", "plain:@", 1) + "&table=t"
+def test_without_the_vector_extension_is_one_line(pg_server, model):
+    pg_server.psql("CREATE ROLE plain LOGIN;")
+    pg_server.psql("CREATE DATABASE novec;")
+    url = pg_server.get_uri("novec").replace("postgres:@", "plain:@", 1) + "&table=t"
     with pytest.raises(bertex.StoreUnavailableError, match="no `vector` extension"):
         Index.create(url, model=model)
 
@@ -148,9 +134,11 @@ def _numeric_reference(where):
     "where",
     [("year", ">=", "900"), ("year", "<", "2016"), ("year", "!=", "2015"), ("year", "=", "2020.0")],
 )
-def test_text_that_reads_as_a_number_compares_as_one_on_both_stores(server, model, tmp_path, where):
+def test_text_that_reads_as_a_number_compares_as_one_on_both_stores(
+    pg_server, model, tmp_path, where
+):
     got = []
-    for path in (tmp_path / "e", _url(server)):
+    for path in (tmp_path / "e", _url(pg_server)):
         with Index.create(path, model=model) as ix:
             ix.add(TEXTS, ids=[f"d{i}" for i in range(12)], fields={"year": YEAR_TEXT})
             got.append(ix.search("a dog", k=12, where="".join(where)))
@@ -174,18 +162,20 @@ def test_text_values_compare_as_text_and_numeric_fields_refuse_them(both):
     )
 
 
-def test_no_match_and_an_empty_index_answer_no_hits_on_both_stores(both, server, model, tmp_path):
+def test_no_match_and_an_empty_index_answer_no_hits_on_both_stores(
+    both, pg_server, model, tmp_path
+):
     for ix in both:
         h = ix.search("a dog", k=3, where="lang=xx")
         assert (h.ids, h.scores.shape) == ([], (0,))
-    for path in (tmp_path / "empty", _url(server)):
+    for path in (tmp_path / "empty", _url(pg_server)):
         with Index.create(path, model=model) as empty:
             assert empty.search(["a dog", "a cat"], k=3)[1].ids == []
 
 
-def test_bool_fields_and_odd_field_names_filter_alike_on_both_stores(server, model, tmp_path):
+def test_bool_fields_and_odd_field_names_filter_alike_on_both_stores(pg_server, model, tmp_path):
     got = []
-    for path in (tmp_path / "e", _url(server)):
+    for path in (tmp_path / "e", _url(pg_server)):
         with Index.create(path, model=model) as ix:
             ix.add(TEXTS[:4], ids=list("abcd"), fields={"it's": [True, False, True, False]})
             got.append([ix.search("a cat", k=4, where={"it's": True}).ids])
@@ -199,8 +189,8 @@ def _table_counts(pg):
     return pg.store.conn.execute(f"SELECT count(*), count(DISTINCT id) FROM {t}").fetchone()
 
 
-def test_kept_counts_follow_adds_replaces_removes_and_a_second_writer(server, model):
-    url = _url(server)
+def test_kept_counts_follow_adds_replaces_removes_and_a_second_writer(pg_server, model):
+    url = _url(pg_server)
     with Index.create(url, model=model) as a, Index.open(url, model=model) as b:
         a.add(["A dog runs. A cat sleeps.", "a horse"], ids=["p", "q"], split="sentence")
         b.add(TEXTS[:5], ids=[f"b{i}" for i in range(5)])  # another connection, the same table
@@ -213,15 +203,15 @@ def test_kept_counts_follow_adds_replaces_removes_and_a_second_writer(server, mo
 
 
 @pytest.mark.parametrize("may_alter", [True, False])
-def test_a_table_from_before_the_kept_counts_opens_with_right_counts(server, model, may_alter):
-    url = _url(server)
+def test_a_table_from_before_the_kept_counts_opens_with_right_counts(pg_server, model, may_alter):
+    url = _url(pg_server)
     with Index.create(url, model=model) as ix:
         ix.add(["A dog runs. A cat sleeps.", *TEXTS[:3]], ids=list("pabc"), split="sentence")
         t = ix.store.table
         ix.store.conn.execute(f"ALTER TABLE {t}_meta DROP COLUMN rows_, DROP COLUMN documents_")
         want = _table_counts(ix)
     if not may_alter:  # a user who may read the index but not change its tables
-        server.psql(f"CREATE ROLE r_{t} LOGIN; GRANT SELECT ON {t}, {t}_meta TO r_{t};")
+        pg_server.psql(f"CREATE ROLE r_{t} LOGIN; GRANT SELECT ON {t}, {t}_meta TO r_{t};")
         url = url.replace("postgres:@", f"r_{t}:@", 1)
     with Index.open(url, model=model) as again:
         assert again.store.kept is may_alter

@@ -26,6 +26,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import numpy as np
 
 from ..errors import ExtraMissingError, IndexCorruptError, OutputError, StoreUnavailableError
+from . import pg_table
 from .embedded import EXACT_MAX_ROWS
 from .filters import NUMBER, SQL_OPS, Condition, as_text, check_fields, coerce, number
 from .provenance import Provenance
@@ -113,7 +114,7 @@ class PostgresStore:
                 embedding vector({provenance.dim}) NOT NULL)""")
             conn.execute(f"CREATE INDEX ON {t} (id)")
             conn.execute(f"CREATE INDEX ON {t} USING hnsw (embedding vector_cosine_ops)")
-            conn.execute(f"CREATE TABLE {t}_meta (manifest jsonb NOT NULL, {COUNTS})")
+            conn.execute(f"CREATE TABLE {t}_meta (manifest jsonb NOT NULL, {pg_table.COUNTS})")
             conn.execute(f"INSERT INTO {t}_meta VALUES (%s)", [_jsonb(manifest)])
         return cls(conn, t, shown, manifest)
 
@@ -127,7 +128,7 @@ class PostgresStore:
             )
         manifest = conn.execute(f"SELECT manifest FROM {t}_meta").fetchone()[0]
         store = cls(conn, t, shown, manifest)
-        store.kept = _kept_counts(conn, t)
+        store.kept = pg_table.kept_counts(conn, t, _psycopg()[0].errors.InsufficientPrivilege)
         return store
 
     def prepare(self) -> None:
@@ -266,7 +267,9 @@ class PostgresStore:
             f"COPY {self.table} (id, text, start_, end_, fields, embedding) "
             "FROM STDIN WITH (FORMAT BINARY)"
         )
+        rebuild = pg_table.rebuilds_graph(len(rows), len(self))
         with self.conn.transaction(), self.conn.cursor() as cur:
+            graph = pg_table.drop_graph(cur, self.table) if rebuild else []
             gone_rows, gone_docs = self._delete(cur, replace) if replace else (0, 0)
             with cur.copy(sql) as copy:
                 copy.set_types(["text", "text", "int8", "int8", "jsonb", "vector"])
@@ -285,6 +288,8 @@ class PostgresStore:
             cur.execute(f"UPDATE {self.table}_meta SET manifest = %s", [_jsonb(manifest)])
             added = len(rows) - gone_rows, len(set(rows.ids)) - gone_docs
             self._keep_counts(cur, *added)
+            if graph:
+                pg_table.build_graph(cur, graph, len(self), self.provenance.dim)  # rows now
         self.manifest = manifest
 
     def close(self) -> None:
@@ -308,39 +313,8 @@ class PostgresStore:
         return int(rows), int(docs)
 
     def _keep_counts(self, cur: Any, rows: int, docs: int) -> None:
-        """Move the kept counts, in the caller's transaction (the meta row's lock orders
-        concurrent writers, so each adds to the other's committed counts)."""
         if self.kept:
-            cur.execute(
-                f"UPDATE {self.table}_meta SET rows_ = rows_ + %s, documents_ = documents_ + %s",
-                [rows, docs],
-            )
-
-
-COUNTS = "rows_ bigint NOT NULL DEFAULT 0, documents_ bigint NOT NULL DEFAULT 0"
-
-
-def _kept_counts(conn: Any, t: str) -> bool:
-    """Whether `<t>_meta` keeps the counts; a table from before they were kept gets them here
-    when this user may change it (False: it may not, so each call counts the table)."""
-    sql = "SELECT 1 FROM pg_attribute WHERE attrelid = %s::regclass AND attname = 'documents_'"
-    if conn.execute(sql, [f"{t}_meta"]).fetchone() is not None:
-        return True
-    psycopg, _ = _psycopg()
-    try:
-        with conn.transaction():
-            conn.execute(f"LOCK TABLE {t} IN SHARE ROW EXCLUSIVE MODE")  # no add meanwhile
-            conn.execute(
-                f"ALTER TABLE {t}_meta ADD COLUMN IF NOT EXISTS "
-                + COUNTS.replace(", ", ", ADD COLUMN IF NOT EXISTS ")
-            )
-            conn.execute(
-                f"UPDATE {t}_meta SET rows_ = (SELECT count(*) FROM {t}), "
-                f"documents_ = (SELECT count(DISTINCT id) FROM {t})"
-            )
-    except psycopg.errors.InsufficientPrivilege:
-        return False
-    return True
+            pg_table.move_counts(cur, self.table, rows, docs)
 
 
 def _types(fields: dict[str, list[Any]]) -> dict[str, str]:

@@ -1,0 +1,87 @@
+"""The PostgreSQL store's table upkeep, apart from its reads and writes (postgres.py):
+
+- the counts of rows and documents kept in `<table>_meta` (a table from before they were kept
+  gets them when a user who may change it opens it);
+- the HNSW graph rebuilt after a bulk load: pgvector builds a graph over loaded rows in memory
+  several times faster than it inserts rows one by one into an existing graph ("add any
+  indexes after loading the initial data", its docs say), so an add at least BULK_MIN_ROWS
+  long into a table holding fewer rows than it brings drops the graph, loads, and builds it
+  again, all in the add's one transaction (a failed add leaves the old graph). Other sessions'
+  searches of that table wait for the add to commit.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+COUNTS = "rows_ bigint NOT NULL DEFAULT 0, documents_ bigint NOT NULL DEFAULT 0"
+BULK_MIN_ROWS = 5_000
+GRAPH_MEMORY_MAX = 2 * 2**30  # maintenance_work_mem for a rebuild is raised at most to this
+
+
+def kept_counts(conn: Any, t: str, insufficient_privilege: type[Exception]) -> bool:
+    """Whether `<t>_meta` keeps the counts; a table from before they were kept gets them here
+    when this user may change it (False: it may not, so each call counts the table)."""
+    sql = "SELECT 1 FROM pg_attribute WHERE attrelid = %s::regclass AND attname = 'documents_'"
+    if conn.execute(sql, [f"{t}_meta"]).fetchone() is not None:
+        return True
+    try:
+        with conn.transaction():
+            conn.execute(f"LOCK TABLE {t} IN SHARE ROW EXCLUSIVE MODE")  # no add meanwhile
+            conn.execute(
+                f"ALTER TABLE {t}_meta ADD COLUMN IF NOT EXISTS "
+                + COUNTS.replace(", ", ", ADD COLUMN IF NOT EXISTS ")
+            )
+            conn.execute(
+                f"UPDATE {t}_meta SET rows_ = (SELECT count(*) FROM {t}), "
+                f"documents_ = (SELECT count(DISTINCT id) FROM {t})"
+            )
+    except insufficient_privilege:
+        return False
+    return True
+
+
+def move_counts(cur: Any, t: str, rows: int, docs: int) -> None:
+    """Move the kept counts in the caller's transaction (the meta row's lock orders concurrent
+    writers, so each adds to the other's committed counts)."""
+    sql = f"UPDATE {t}_meta SET rows_ = rows_ + %s, documents_ = documents_ + %s"
+    cur.execute(sql, [rows, docs])
+
+
+def rebuilds_graph(adding: int, holding: int) -> bool:
+    return adding >= BULK_MIN_ROWS and adding > holding
+
+
+def drop_graph(cur: Any, t: str) -> list[str]:
+    """Lock the table, drop its HNSW index(es): the statements that make them again (none
+    when this user does not own the table: then its rows join the graph one by one)."""
+    cur.execute(
+        "SELECT pg_has_role(current_user, relowner, 'USAGE') FROM pg_class "
+        "WHERE oid = %s::regclass",
+        [t],
+    )
+    if not cur.fetchone()[0]:
+        return []
+    cur.execute(f"LOCK TABLE {t} IN ACCESS EXCLUSIVE MODE")  # first, so no lock is upgraded
+    cur.execute(
+        "SELECT c.relname, pg_get_indexdef(c.oid) FROM pg_index i "
+        "JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am a ON a.oid = c.relam "
+        "WHERE i.indrelid = %s::regclass AND a.amname = 'hnsw'",
+        [t],
+    )
+    found = cur.fetchall()
+    for name, _ in found:
+        cur.execute(f'DROP INDEX "{name}"')
+    return [definition for _, definition in found]
+
+
+def build_graph(cur: Any, definitions: list[str], rows: int, dim: int) -> None:
+    """Make the dropped indexes again over the loaded rows, with room for the graph in
+    memory: maintenance_work_mem raised (never lowered) for this transaction."""
+    need = int(rows * (4 * dim + 400) * 1.3)  # vectors + neighbour lists, with headroom
+    cur.execute("SELECT pg_size_bytes(current_setting('maintenance_work_mem'))")
+    if need > cur.fetchone()[0]:
+        mb = min(need, GRAPH_MEMORY_MAX) // 2**20
+        cur.execute(f"SET LOCAL maintenance_work_mem = '{mb}MB'")
+    for definition in definitions:
+        cur.execute(definition)
