@@ -109,13 +109,253 @@ def test_a_writer_who_does_not_own_the_table_adds_without_a_rebuild(pg_server, m
     t = f"bulk{next(_names)}"
     url = pg_server.get_uri() + f"&table={t}"
     Index.create(url, model=model).close()
-    pg_server.psql(
-        f"CREATE ROLE w_{t} LOGIN; GRANT SELECT, INSERT, UPDATE, DELETE ON {t}, {t}_meta "
-        f"TO w_{t}; GRANT USAGE ON SEQUENCE {t}_key_seq TO w_{t};"
-    )
+    _writer(pg_server, t)
     with Index.open(url.replace("postgres:@", f"w_{t}:@", 1), model=model) as ix:
         before = _graph(ix.store.conn, t)
         ix.add(TEXTS, ids=[f"d{i}" for i in range(18)])
         assert spied == [t]  # asked, and declined: not the owner
         assert (len(ix), _graph(ix.store.conn, t)) == (18, before)
         assert ix.search(TEXTS[5], k=1).ids == ["d5"]
+
+
+def test_kill_9_during_a_postgres_build_then_resume_loses_and_duplicates_nothing(
+    pg_server, tmp_path, bert_dir
+):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    corpus = tmp_path / "big.txt"
+    corpus.write_text("".join(f"line {i} about a cat and a dog\n" for i in range(150)))
+    t = f"bulk{next(_names)}"
+    url = pg_server.get_uri() + f"&table={t}"
+    argv = [sys.executable, "-m", "bertex.cli.main", "index", "build", url, "--input", str(corpus)]
+    argv += ["--model", str(bert_dir), "--batch-rows", "3", "-q"]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.Popen(argv, env=env)
+    import psycopg
+
+    with psycopg.connect(pg_server.get_uri(), autocommit=True) as watch:  # not the build's
+        deadline = time.time() + 120
+        while time.time() < deadline and proc.poll() is None:
+            made = watch.execute("SELECT to_regclass(%s)", [f"{t}_meta"]).fetchone()[0]
+            if made and watch.execute(f"SELECT rows_ FROM {t}_meta").fetchone()[0] >= 12:
+                break
+            time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL  # killed mid-build, not finished
+    with Index.open(url) as killed:
+        assert 0 < len(killed) < 150 and (len(killed.store), len(killed)) == _counted(killed)
+    assert subprocess.run(argv, env=env, timeout=300, check=False).returncode == 0
+    with Index.open(url) as index:
+        assert (len(index.store), len(index)) == _counted(index) == (150, 150)
+        assert index.search("line 77 about a cat and a dog", k=1).ids == ["77"]
+
+
+def _counted(ix):
+    t = ix.store.table
+    return ix.store.conn.execute(f"SELECT count(*), count(DISTINCT id) FROM {t}").fetchone()
+
+
+def _old_table(pg_server, model):
+    """A table as a bertex from before the kept counts made it: (name, URL)."""
+    t = f"old{next(_names)}"
+    url = pg_server.get_uri() + f"&table={t}"
+    with Index.create(url, model=model) as ix:
+        ix.add(["a cat", "a dog"], ids=["a", "b"])
+        ix.store.conn.execute(f"ALTER TABLE {t}_meta DROP COLUMN rows_, DROP COLUMN documents_")
+    return t, url
+
+
+def _writer(pg_server, t):
+    """A role w_<t> that may read and write table t's rows but does not own it."""
+    pg_server.psql(
+        f"CREATE ROLE w_{t} LOGIN; GRANT SELECT, INSERT, UPDATE, DELETE ON {t}, {t}_meta "
+        f"TO w_{t}; GRANT USAGE ON SEQUENCE {t}_key_seq TO w_{t};"
+    )
+
+
+def _kept(ix):
+    t = ix.store.table
+    return ix.store.conn.execute(f"SELECT rows_, documents_ FROM {t}_meta").fetchone()
+
+
+def test_two_writers_replacing_one_id_at_once_keep_one_copy_and_true_counts(pg_server, model):
+    import threading
+    import time
+
+    url = pg_server.get_uri() + f"&table=race{next(_names)}"
+    with Index.create(url, model=model) as a, Index.open(url, model=model) as b:
+        a.add(["a cat", "a dog"], ids=["p", "q"])
+        deleted = threading.Event()
+        delete = a.store._delete
+
+        def slow(cur, ids):  # a deletes p's old rows, then holds its transaction open
+            out = delete(cur, ids)
+            deleted.set()
+            time.sleep(0.5)
+            return out
+
+        a.store._delete = slow
+        first = threading.Thread(
+            target=a.add, args=(["a horse"],), kwargs={"ids": ["p"], "replace": True}
+        )
+        first.start()
+        deleted.wait(10)
+        b.add(["a child"], ids=["p"], replace=True)  # waits for a's commit, then replaces it
+        first.join()
+        assert _counted(a) == _kept(a) == (2, 2)
+        assert a.search("a child", k=2).texts == ["a child", "a dog"]
+        assert b.remove(["p"]) == 1 and _counted(a) == _kept(a) == (1, 1)
+
+
+def test_two_writers_adding_one_new_id_at_once_one_is_refused(pg_server, model):
+    import threading
+
+    import bertex
+
+    url = pg_server.get_uri() + f"&table=race{next(_names)}"
+    with Index.create(url, model=model) as a, Index.open(url, model=model) as b:
+        a.add(["a cat"], ids=["q"])
+        both_checked = threading.Barrier(2)
+        errors = []
+        for ix in (a, b):  # each has asked has_ids (x absent) before either commits
+            add = ix.store.add
+
+            def held(rows, replace, add=add):
+                both_checked.wait(10)
+                return add(rows, replace)
+
+            ix.store.add = held
+
+        def run(ix):
+            try:
+                ix.add(["a horse"], ids=["x"])
+            except bertex.DuplicateIdError as e:
+                errors.append(str(e))
+
+        threads = [threading.Thread(target=run, args=(ix,)) for ix in (a, b)]
+        [t.start() for t in threads]
+        [t.join() for t in threads]
+        assert len(errors) == 1 and "added by another writer" in errors[0]
+        assert _counted(a) == _kept(a) == (2, 2)
+
+
+def test_a_writer_that_opened_before_the_counts_existed_keeps_them_after(pg_server, model):
+    t, url = _old_table(pg_server, model)
+    _writer(pg_server, t)
+    with Index.open(url.replace("postgres:@", f"w_{t}:@", 1), model=model) as writer:
+        assert writer.store.kept is False  # may write, may not add the columns
+        with Index.open(url, model=model) as owner:  # the owner adds them now
+            assert owner.store.kept is True
+            writer.add(["a man", "a horse", "a child"], ids=list("cde"))
+            writer.remove(["a"])
+            assert _counted(owner) == _kept(owner) == (4, 4) and len(writer) == 4
+            assert owner.search("a cat", k=5).ids == writer.search("a cat", k=5).ids
+
+
+def test_a_read_only_session_opens_a_table_from_before_the_counts(pg_server, model):
+    t, url = _old_table(pg_server, model)
+    read_only = url + "&options=-cdefault_transaction_read_only%3Don"
+    with Index.open(read_only, model=model) as ro:
+        assert ro.store.kept is False and len(ro) == 2
+        assert ro.search("a cat", k=1).ids == ["a"]
+
+
+def _cut(pg_server, ix):
+    """End this Index's server session from outside (as a restart or a dropped link would)."""
+    pid = ix.store.conn.info.backend_pid
+    pg_server.psql(f"SELECT pg_terminate_backend({pid});")
+
+
+def test_a_lost_connection_is_one_line_and_the_next_call_connects_again(
+    pg_server, model, monkeypatch
+):
+    import bertex
+
+    url = pg_server.get_uri() + f"&table=lost{next(_names)}"
+    with Index.create(url, model=model) as ix:
+        ix.add(TEXTS[:6], ids=list("abcdef"))
+        want = ix.search(TEXTS[2], k=3)
+        _cut(pg_server, ix)
+        got = ix.search(TEXTS[2], k=3)  # a read: asked again at once on a new connection
+        assert got.ids == want.ids
+        made = itertools.count()
+        real = postgres._jsonb
+
+        def cut_midway(value):
+            if next(made) == 2:
+                _cut(pg_server, ix)
+            return real(value)
+
+        monkeypatch.setattr(postgres, "_jsonb", cut_midway)
+        with pytest.raises(bertex.StoreUnavailableError) as e:
+            ix.add(TEXTS[6:], ids=list("ghijklmnopqr"))
+        monkeypatch.setattr(postgres, "_jsonb", real)
+        msg = str(e.value)
+        assert msg.startswith("lost PostgreSQL at postgresql://") and len(msg.splitlines()) == 1
+        assert "committed whole or not at all" in msg
+        assert (len(ix), ix.search(TEXTS[2], k=3).ids) == (6, want.ids)  # connected again
+        assert _counted(ix) == _kept(ix) == (6, 6)
+    with pytest.raises(bertex.StoreUnavailableError, match="this Index was closed"):
+        ix.search("a cat")
+
+
+def test_repair_of_a_postgres_index_counts_again_and_never_shows_the_password(
+    pg_server, model, capsys
+):
+    from bertex.cli.main import main
+
+    t = f"rep{next(_names)}"
+    pg_server.psql(f"CREATE ROLE o_{t} LOGIN PASSWORD 'hunter2' CREATEDB;")
+    pg_server.psql(f"GRANT CREATE ON SCHEMA public TO o_{t};")
+    url = pg_server.get_uri().replace("postgres:@", f"o_{t}:hunter2@", 1) + f"&table={t}"
+    with Index.create(url, model=model) as ix:
+        ix.add(TEXTS[:5], ids=list("abcde"))
+        ix.store.conn.execute(f"UPDATE {t}_meta SET rows_ = 0, documents_ = 0")  # drifted
+        assert len(ix) == 0
+    assert main(["index", "repair", url]) == 0
+    out = capsys.readouterr()
+    assert out.out.strip() == "repaired: 5 documents, 5 rows" and "hunter2" not in out.err
+    with Index.open(url, model=model) as again:
+        assert _kept(again) == _counted(again) == (5, 5)
+
+
+def test_the_server_answers_503_while_its_postgres_is_gone_then_recovers(pg_server, model):
+    import time
+
+    from starlette.testclient import TestClient
+
+    from bertex.server.app import create_app
+    from bertex.server.config import ServerConfig
+    from bertex.server.routes import install_search
+
+    t = f"srv{next(_names)}"
+    with Index.create(pg_server.get_uri() + f"&table={t}", model=model) as owner:
+        owner.add(TEXTS[:6], ids=list("abcdef"))
+    pg_server.psql(f"CREATE ROLE s_{t} LOGIN; GRANT SELECT ON {t}, {t}_meta TO s_{t};")
+    index = Index.open(pg_server.get_uri().replace("postgres:@", f"s_{t}:@", 1) + f"&table={t}")
+    app = create_app(model, ServerConfig())
+    install_search(app, app.state.bertex, index)
+    body = {"queries": [TEXTS[1]], "k": 2}
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        for _ in range(100):
+            if client.get("/health").status_code == 200:
+                break
+            time.sleep(0.05)
+        ok = client.post("/v1/search", json=body)
+        assert ok.status_code == 200, ok.text
+        pg_server.psql(f"ALTER ROLE s_{t} NOLOGIN;")  # gone: cut, and no way back in
+        _cut(pg_server, index)
+        r = client.post("/v1/search", json=body)
+        assert r.status_code == 503 and r.headers["retry-after"] == "1"
+        assert r.json()["error"]["code"] == "store_unavailable"
+        assert "PostgreSQL at postgresql://" in r.json()["error"]["message"]
+        pg_server.psql(f"ALTER ROLE s_{t} LOGIN;")
+        again = client.post("/v1/search", json=body)
+        assert again.status_code == 200 and again.json() == ok.json()
+    app.state.bertex.engine.close()
+    index.close()

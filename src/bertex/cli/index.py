@@ -108,12 +108,13 @@ def run_build(args: argparse.Namespace) -> int:
         _same_options(ix, args, opts)
     with ix:  # close: the graph is saved with every row in it
         done = _embed_corpus(ix, args, spec)
+        total = len(ix)  # asked while open (a PostgreSQL index answers through its connection)
     _say(
         args,
         f"{done.added} documents added, {done.bad} bad rows"
         + (f" (see {_errors_path(args.index)})" if done.bad else "")
         + (f", {done.skipped} already in the index (skipped)" if done.skipped else "")
-        + f"; {len(ix)} in the index",
+        + f"; {total} in the index",
     )
     return 0
 
@@ -240,22 +241,25 @@ def _from_vectors(args: argparse.Namespace) -> int:
             ["--from alone (with --replace, --batch-rows, -q)", "--input, to embed again"],
             "--from adds a bertex output's vectors, texts and fields as they were made",
         )
-    added = 0
+    added = total = 0
     ix = None
-    for part in bertex.read(args.vectors, batch_rows=args.batch_rows):
-        if ix is None:
-            exists = _exists(args.index) or not args.create  # add: the index must exist
-            ix = Index.open(args.index) if exists else Index.create(args.index, like=part)
-        ids = [str(i) for i in part.ids]
-        present = [] if args.replace else ix.store.has_ids(ids)
-        if present:
-            keep = [i for i, x in enumerate(ids) if x not in set(present)]
-            part = _subset(part, keep)
-        if len(part):
-            added += ix.add(part, replace=args.replace).documents
-    if ix is not None:
-        ix.close()
-    _say(args, f"{added} documents added; {len(ix) if ix else 0} in the index")
+    try:
+        for part in bertex.read(args.vectors, batch_rows=args.batch_rows):
+            if ix is None:
+                exists = _exists(args.index) or not args.create  # add: the index must exist
+                ix = Index.open(args.index) if exists else Index.create(args.index, like=part)
+            ids = [str(i) for i in part.ids]
+            present = [] if args.replace else ix.store.has_ids(ids)
+            if present:
+                keep = [i for i, x in enumerate(ids) if x not in set(present)]
+                part = _subset(part, keep)
+            if len(part):
+                added += ix.add(part, replace=args.replace).documents
+        total = len(ix) if ix is not None else 0
+    finally:
+        if ix is not None:
+            ix.close()
+    _say(args, f"{added} documents added; {total} in the index")
     return 0
 
 

@@ -83,16 +83,13 @@ class Index:
     @classmethod
     def repair(cls, path: str | Path) -> Index:
         """Rebuild an embedded index's graph and manifest from its readable Parquet segments
-        (`.store.lost` says what could not be read back)."""
+        (`.store.lost` says what could not be read back). A PostgreSQL index is kept whole by
+        the server's write-ahead log: repair counts its rows and documents again (after
+        writes by hand, or by a bertex from before the counts were kept)."""
         if str(path).startswith(("postgresql://", "postgres://")):
-            from .postgres import split_url
+            from .postgres import PostgresStore
 
-            raise OptionError(
-                "repair path",
-                split_url(str(path))[2],  # never the password
-                ["an embedded index folder"],
-                "a PostgreSQL index is kept whole by the server's own write-ahead log",
-            )
+            return cls(PostgresStore.repair(str(path)))
         return cls(EmbeddedStore.repair(Path(path)))
 
     def close(self) -> None:

@@ -1,7 +1,8 @@
 """The PostgreSQL store's table upkeep, apart from its reads and writes (postgres.py):
 
 - the counts of rows and documents kept in `<table>_meta` (a table from before they were kept
-  gets them when a user who may change it opens it);
+  gets them when a user who may change it opens it), and the meta row's lock that makes
+  writers take turns;
 - the HNSW graph rebuilt after a bulk load: pgvector builds a graph over loaded rows in memory
   several times faster than it inserts rows one by one into an existing graph ("add any
   indexes after loading the initial data", its docs say), so an add at least BULK_MIN_ROWS
@@ -19,14 +20,17 @@ BULK_MIN_ROWS = 5_000
 GRAPH_MEMORY_MAX = 2 * 2**30  # maintenance_work_mem for a rebuild is raised at most to this
 
 
-def kept_counts(conn: Any, t: str, insufficient_privilege: type[Exception]) -> bool:
-    """Whether `<t>_meta` keeps the counts; a table from before they were kept gets them here
-    when this user may change it (False: it may not, so each call counts the table)."""
+def kept_counts(conn: Any, t: str, errors: Any, recount: bool = False) -> bool:
+    """Whether `<t>_meta` keeps the counts. A table from before they were kept gets them here
+    (and `recount` counts them again: `bertex index repair`) when this session may change it;
+    False when it may not (a read-only user or server): each call then counts the table."""
     sql = "SELECT 1 FROM pg_attribute WHERE attrelid = %s::regclass AND attname = 'documents_'"
-    if conn.execute(sql, [f"{t}_meta"]).fetchone() is not None:
+    if not recount and conn.execute(sql, [f"{t}_meta"]).fetchone() is not None:
         return True
     try:
         with conn.transaction():
+            # the meta table first, as every add and remove locks it first: no deadlock
+            conn.execute(f"LOCK TABLE {t}_meta IN ACCESS EXCLUSIVE MODE")
             conn.execute(f"LOCK TABLE {t} IN SHARE ROW EXCLUSIVE MODE")  # no add meanwhile
             conn.execute(
                 f"ALTER TABLE {t}_meta ADD COLUMN IF NOT EXISTS "
@@ -36,9 +40,28 @@ def kept_counts(conn: Any, t: str, insufficient_privilege: type[Exception]) -> b
                 f"UPDATE {t}_meta SET rows_ = (SELECT count(*) FROM {t}), "
                 f"documents_ = (SELECT count(DISTINCT id) FROM {t})"
             )
-    except insufficient_privilege:
+    except (errors.InsufficientPrivilege, errors.ReadOnlySqlTransaction):
+        if recount:
+            raise
         return False
     return True
+
+
+def lock_meta(cur: Any, t: str) -> tuple[dict[str, Any], bool]:
+    """The first statement of every add and remove: the meta row locked until commit, so
+    writers go one at a time and each sees the rows the one before committed. (The manifest
+    as committed, whether the counts are kept.)"""
+    cur.execute(f"SELECT manifest, to_jsonb(m) ? 'documents_' FROM {t}_meta AS m FOR UPDATE")
+    manifest, kept = cur.fetchone()
+    return manifest, bool(kept)
+
+
+def read_count(conn: Any, t: str, kept: str, counted: str) -> int:
+    """A kept count, or (a table whose counts are not kept) the table counted."""
+    got = conn.execute(f"SELECT to_jsonb(m) -> %s FROM {t}_meta AS m", [kept]).fetchone()[0]
+    if got is None:
+        got = conn.execute(f"SELECT {counted} FROM {t}").fetchone()[0]
+    return int(got)
 
 
 def move_counts(cur: Any, t: str, rows: int, docs: int) -> None:

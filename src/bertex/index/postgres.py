@@ -13,86 +13,44 @@ cosine index, behind the same interface as the embedded store.
   before the counts were kept gets them the first time its owner opens it; a user who may only
   read it counts at each call, as before;
 - a filter counts the rows it leaves only up to EXACT_MAX_ROWS + 1 (the exact/graph choice);
-- results come back in binary (vectors as float32 bytes, not text to parse), and the graph's
-  settings are sent once per connection, not per query;
-- scores are recomputed from the returned vectors exactly as the embedded store does.
+- adds and removes lock the meta row first: writers take turns, and an add asks again under
+  that lock which of its ids are present (one another writer committed meanwhile is replaced
+  when the add replaces, else refused);
+- results come back in binary (vectors as float32 bytes, not text to parse); a query's
+  settings are SET LOCAL in its own transaction (safe behind a transaction-mode pooler);
+- scores are recomputed from the returned vectors exactly as the embedded store does;
+- a lost connection is one StoreUnavailableError line and the next call connects again (a read
+  is asked once more at once); using a closed Index says so (pg_connect.py).
 """
 
 from __future__ import annotations
 
+import threading
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import numpy as np
 
-from ..errors import ExtraMissingError, IndexCorruptError, OutputError, StoreUnavailableError
+from ..errors import DuplicateIdError, IndexCorruptError, OutputError, StoreUnavailableError
 from . import pg_table
 from .embedded import EXACT_MAX_ROWS
 from .filters import NUMBER, SQL_OPS, Condition, as_text, check_fields, coerce, number
+from .pg_connect import DEFAULT_TABLE, _first, _psycopg, _reaches, connect, split_url
 from .provenance import Provenance
 from .rows import Hits, Rows, best_per_id, unit
 
-DEFAULT_TABLE = "bertex_index"
+__all__ = ["DEFAULT_TABLE", "EF_SEARCH", "PostgresStore", "connect", "split_url"]
 EF_SEARCH = 128  # pgvector's default 40 gives recall@10 ~0.92 on bench/search_bench.py
-
-
-def _psycopg() -> Any:
-    try:
-        import psycopg
-        from pgvector.psycopg import register_vector
-    except ImportError:
-        raise ExtraMissingError("postgres", "psycopg/pgvector", "a PostgreSQL index") from None
-    return psycopg, register_vector
-
-
-def split_url(url: str) -> tuple[str, str, str]:
-    """(connection URL without `table`, table name, the URL without its password).
-
-    >>> split_url("postgresql://u:secret@h/db?table=docs&sslmode=off")
-    ('postgresql://u:secret@h/db?sslmode=off', 'docs', 'postgresql://u@h/db?table=docs&sslmode=off')
-    """
-    parts = urlsplit(url)
-    query = parse_qsl(parts.query)
-    table = dict(query).get("table", DEFAULT_TABLE)
-    if not table.replace("_", "").isalnum() or not table[0].isalpha():
-        from ..errors import OptionError
-
-        raise OptionError("table", table, ["letters, digits and _ (starting with a letter)"])
-    conn = urlunsplit(parts._replace(query=urlencode([q for q in query if q[0] != "table"])))
-    netloc = parts.netloc.split("@")[-1]
-    user = parts.username
-    shown = urlunsplit(parts._replace(netloc=f"{user}@{netloc}" if user else netloc))
-    return conn, table, shown
-
-
-def connect(url: str) -> tuple[Any, str, str]:
-    psycopg, register_vector = _psycopg()
-    conn_url, table, shown = split_url(url)
-    try:
-        conn = psycopg.connect(conn_url, autocommit=True, connect_timeout=10)
-    except psycopg.Error as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise StoreUnavailableError(f"cannot reach PostgreSQL at {shown}: {first}") from None
-    has = conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'vector'").fetchone()
-    if has is None:
-        try:
-            conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
-        except psycopg.Error:
-            conn.close()
-            raise StoreUnavailableError(
-                f"PostgreSQL at {shown} has no `vector` extension and this user cannot create "
-                "it: install pgvector >= 0.8 and run CREATE EXTENSION vector as a superuser"
-            ) from None
-    register_vector(conn)
-    return conn, table, shown
 
 
 class PostgresStore:
     def __init__(self, conn: Any, table: str, shown: str, manifest: dict[str, Any]) -> None:
         self.conn, self.table, self.shown, self.manifest = conn, table, shown, manifest
+        self.url = ""  # the URL to connect again with (set by create/open)
+        self.closed = False
+        self.lost = None  # as the embedded store's repair reports: nothing is lost here
+        self.lock = threading.RLock()  # calls nest (search asks len)
         self.provenance = Provenance.from_dict(manifest["provenance"])
         self.kept = True  # the meta table keeps the counts (False: an old table, read-only)
-        self._settings: dict[str, str] = {}  # the session settings sent on this connection
 
     @classmethod
     def exists(cls, url: str) -> bool:
@@ -116,7 +74,9 @@ class PostgresStore:
             conn.execute(f"CREATE INDEX ON {t} USING hnsw (embedding vector_cosine_ops)")
             conn.execute(f"CREATE TABLE {t}_meta (manifest jsonb NOT NULL, {pg_table.COUNTS})")
             conn.execute(f"INSERT INTO {t}_meta VALUES (%s)", [_jsonb(manifest)])
-        return cls(conn, t, shown, manifest)
+        store = cls(conn, t, shown, manifest)
+        store.url = url
+        return store
 
     @classmethod
     def open(cls, url: str) -> PostgresStore:
@@ -128,43 +88,66 @@ class PostgresStore:
             )
         manifest = conn.execute(f"SELECT manifest FROM {t}_meta").fetchone()[0]
         store = cls(conn, t, shown, manifest)
-        store.kept = pg_table.kept_counts(conn, t, _psycopg()[0].errors.InsufficientPrivilege)
+        store.url = url
+        store.kept = pg_table.kept_counts(conn, t, _psycopg()[0].errors)
+        return store
+
+    @classmethod
+    def repair(cls, url: str) -> PostgresStore:
+        """Open, and count the rows and documents again under the table's locks."""
+        store = cls.open(url)
+        errors = _psycopg()[0].errors
+        try:
+            pg_table.kept_counts(store.conn, store.table, errors, recount=True)
+        except (errors.InsufficientPrivilege, errors.ReadOnlySqlTransaction) as e:
+            store.close()
+            raise StoreUnavailableError(
+                f"{store.shown}: this session may not change the table ({_first(e)}): repair "
+                "it as its owner"
+            ) from None
+        store.kept = True
         return store
 
     def prepare(self) -> None:
         """Nothing to make ahead: the server holds the rows."""
 
+    def _connected(self) -> None:
+        if self.closed:
+            raise StoreUnavailableError(f"{self.shown}: this Index was closed; open it again")
+        if self.conn.broken or self.conn.closed:  # lost: a new connection
+            self.conn = connect(self.url)[0]
+
     # -- reading ----------------------------------------------------------------------------
 
+    @_reaches(retry=True)
     def __len__(self) -> int:
         """Rows (pieces of documents)."""
         return self._count("rows_", "count(*)")
 
     def _count(self, kept: str, counted: str) -> int:
-        sql = (
-            f"SELECT {kept} FROM {self.table}_meta"
-            if self.kept
-            else (f"SELECT {counted} FROM {self.table}")
-        )
-        return int(self.conn.execute(sql).fetchone()[0])
+        return pg_table.read_count(self.conn, self.table, kept, counted)
 
     @property
     def field_names(self) -> list[str]:
         return list(self.manifest["fields"])
 
     @property
+    @_reaches(retry=True)
     def next_key(self) -> int:
         row = self.conn.execute(f"SELECT coalesce(max(key), 0) + 1 FROM {self.table}").fetchone()
         return int(row[0])
 
+    @_reaches(retry=True)
     def n_documents(self) -> int:
         return self._count("documents_", "count(DISTINCT id)")
 
+    @_reaches(retry=True)
     def has_ids(self, ids: list[str]) -> list[str]:
         sql = f"SELECT DISTINCT id FROM {self.table} WHERE id = ANY(%s)"
         found = {r[0] for r in self.conn.execute(sql, [list(ids)])}
         return [i for i in ids if i in found]
 
+    @_reaches(retry=True)
     def info(self) -> dict[str, Any]:
         size = self.conn.execute("SELECT pg_total_relation_size(%s)", [self.table]).fetchone()[0]
         return {
@@ -179,6 +162,7 @@ class PostgresStore:
             "exact_max_rows": EXACT_MAX_ROWS,
         }
 
+    @_reaches(retry=True)
     def search(self, queries: np.ndarray, k: int, where: list[Condition]) -> list[Hits]:
         q = unit(queries)  # (Q, D)
         sql_where, params = self._where(where)
@@ -222,20 +206,15 @@ class PostgresStore:
             f"SELECT id, text, start_, end_, fields, embedding FROM {self.table} "
             f"{sql_where} ORDER BY embedding <=> %s LIMIT %s"
         )
-        if exact:  # a sequential scan: every candidate row is compared
-            with self.conn.transaction():
-                self.conn.execute("SET LOCAL enable_indexscan = off")
-                return self.conn.execute(sql, [*params, q, limit], binary=True).fetchall()
-        ef = str(max(EF_SEARCH, min(limit, 1000)))
-        self._set({"hnsw.iterative_scan": "relaxed_order", "hnsw.ef_search": ef})
-        return self.conn.execute(sql, [*params, q, limit], binary=True).fetchall()
-
-    def _set(self, settings: dict[str, str]) -> None:
-        """Session settings, sent in one statement and only when they change."""
-        new = {k: v for k, v in settings.items() if self._settings.get(k) != v}
-        if new:
-            self.conn.execute("; ".join(f"SET {k} = {v}" for k, v in new.items()))
-            self._settings.update(new)
+        ef = max(EF_SEARCH, min(limit, 1000))
+        settings = (  # SET LOCAL: this query's own, also through a transaction-mode pooler
+            "SET LOCAL enable_indexscan = off"  # a sequential scan: every candidate compared
+            if exact
+            else f"SET LOCAL hnsw.iterative_scan = relaxed_order; SET LOCAL hnsw.ef_search = {ef}"
+        )
+        with self.conn.transaction():
+            self.conn.execute(settings)
+            return self.conn.execute(sql, [*params, q, limit], binary=True).fetchall()
 
     def _where(self, where: list[Condition]) -> tuple[str, list[Any]]:
         if not where:
@@ -257,11 +236,8 @@ class PostgresStore:
 
     # -- changing ---------------------------------------------------------------------------
 
+    @_reaches(retry=False)
     def add(self, rows: Rows, replace: list[str] | None = None) -> None:
-        old = self.manifest["fields"]  # numeric while every add gave numbers, else text
-        new = {n: "text" if old.get(n, t) != t else t for n, t in _types(rows.fields).items()}
-        fields = {**old, **new}
-        manifest = {**self.manifest, "fields": fields}
         cols = list(rows.fields)
         sql = (
             f"COPY {self.table} (id, text, start_, end_, fields, embedding) "
@@ -269,8 +245,12 @@ class PostgresStore:
         )
         rebuild = pg_table.rebuilds_graph(len(rows), len(self))
         with self.conn.transaction(), self.conn.cursor() as cur:
+            committed, self.kept = pg_table.lock_meta(cur, self.table)  # writers take turns
+            manifest = {**self.manifest, **committed}  # another writer's fields kept
+            manifest["fields"] = _merged(committed["fields"], rows.fields)
+            drop = self._replaced(cur, list(dict.fromkeys(rows.ids)), replace)
             graph = pg_table.drop_graph(cur, self.table) if rebuild else []
-            gone_rows, gone_docs = self._delete(cur, replace) if replace else (0, 0)
+            gone_rows, gone_docs = self._delete(cur, drop) if drop else (0, 0)
             with cur.copy(sql) as copy:
                 copy.set_types(["text", "text", "int8", "int8", "jsonb", "vector"])
                 for i in range(len(rows)):
@@ -292,12 +272,28 @@ class PostgresStore:
                 pg_table.build_graph(cur, graph, len(self), self.provenance.dim)  # rows now
         self.manifest = manifest
 
+    def _replaced(self, cur: Any, docs: list[str], replace: list[str] | None) -> list[str]:
+        """The ids to delete before the load, asked again under the meta lock: an id another
+        writer committed meanwhile is replaced when this add replaces, else refused."""
+        cur.execute(f"SELECT DISTINCT id FROM {self.table} WHERE id = ANY(%s)", [docs])
+        present = [r[0] for r in cur.fetchall()]
+        if present and not replace:
+            raise DuplicateIdError(
+                f"{len(present)} ids were added by another writer while this add ran (first: "
+                f"{sorted(present)[:3]}); nothing was added: add again (replace=True, or "
+                "--replace, to replace those documents)"
+            )
+        return present
+
     def close(self) -> None:
+        self.closed = True
         self.conn.close()
 
+    @_reaches(retry=False)
     def remove(self, ids: list[str]) -> int:
         """Every row of these ids, in one transaction with the counts: the rows removed."""
         with self.conn.transaction(), self.conn.cursor() as cur:
+            _, self.kept = pg_table.lock_meta(cur, self.table)  # writers take turns
             gone_rows, gone_docs = self._delete(cur, ids)
             self._keep_counts(cur, -gone_rows, -gone_docs)
         return gone_rows
@@ -315,6 +311,12 @@ class PostgresStore:
     def _keep_counts(self, cur: Any, rows: int, docs: int) -> None:
         if self.kept:
             pg_table.move_counts(cur, self.table, rows, docs)
+
+
+def _merged(old: dict[str, str], fields: dict[str, list[Any]]) -> dict[str, str]:
+    """Field types: numeric while every add gave numbers, else text."""
+    new = {n: "text" if old.get(n, t) != t else t for n, t in _types(fields).items()}
+    return {**old, **new}
 
 
 def _types(fields: dict[str, list[Any]]) -> dict[str, str]:

@@ -1,0 +1,93 @@
+"""Reaching the PostgreSQL server: the index URL (its `table`, its password never shown), a
+connection with pgvector's types, and the guard that turns a lost connection into one
+StoreUnavailableError line and connects again for the next call."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from ..errors import ExtraMissingError, OptionError, StoreUnavailableError
+
+F = TypeVar("F", bound=Callable[..., Any])
+DEFAULT_TABLE = "bertex_index"
+
+
+def _psycopg() -> Any:
+    try:
+        import psycopg
+        from pgvector.psycopg import register_vector
+    except ImportError:
+        raise ExtraMissingError("postgres", "psycopg/pgvector", "a PostgreSQL index") from None
+    return psycopg, register_vector
+
+
+def split_url(url: str) -> tuple[str, str, str]:
+    """(connection URL without `table`, table name, the URL without its password).
+
+    >>> split_url("postgresql://u:secret@h/db?table=docs&sslmode=off")
+    ('postgresql://u:secret@h/db?sslmode=off', 'docs', 'postgresql://u@h/db?table=docs&sslmode=off')
+    """
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query)
+    table = dict(query).get("table", DEFAULT_TABLE)
+    if not table.replace("_", "").isalnum() or not table[0].isalpha():
+        raise OptionError("table", table, ["letters, digits and _ (starting with a letter)"])
+    conn = urlunsplit(parts._replace(query=urlencode([q for q in query if q[0] != "table"])))
+    netloc = parts.netloc.split("@")[-1]
+    user = parts.username
+    shown = urlunsplit(parts._replace(netloc=f"{user}@{netloc}" if user else netloc))
+    return conn, table, shown
+
+
+def connect(url: str) -> tuple[Any, str, str]:
+    psycopg, register_vector = _psycopg()
+    conn_url, table, shown = split_url(url)
+    try:
+        conn = psycopg.connect(conn_url, autocommit=True, connect_timeout=10)
+    except psycopg.Error as e:
+        raise StoreUnavailableError(f"cannot reach PostgreSQL at {shown}: {_first(e)}") from None
+    has = conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'vector'").fetchone()
+    if has is None:
+        try:
+            conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+        except psycopg.Error:
+            conn.close()
+            raise StoreUnavailableError(
+                f"PostgreSQL at {shown} has no `vector` extension and this user cannot create "
+                "it: install pgvector >= 0.8 and run CREATE EXTENSION vector as a superuser"
+            ) from None
+    register_vector(conn)
+    return conn, table, shown
+
+
+def _first(e: Exception) -> str:
+    return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+
+
+def _reaches(retry: bool) -> Callable[[F], F]:
+    """Each call under the store's lock (its one connection is not shared by two statements at
+    once: a server searches from several threads); a lost connection as one
+    StoreUnavailableError line and a new connection for the next call, where a read (`retry`)
+    is asked once more at once. A closed Index says so."""
+
+    def wrap(method: F) -> F:
+        @functools.wraps(method)
+        def call(self: Any, *args: Any, **kwargs: Any) -> Any:
+            with self.lock:  # one connection: one caller at a time (a server's threads)
+                for attempt in (1, 2):
+                    self._connected()
+                    try:
+                        return method(self, *args, **kwargs)
+                    except _psycopg()[0].OperationalError as e:
+                        lost = self.conn.broken
+                        if not lost or not retry or attempt == 2:
+                            said = f"{'lost ' if lost else ''}PostgreSQL at {self.shown}"
+                            what = "" if retry else " (the change: committed whole or not at all)"
+                            raise StoreUnavailableError(f"{said}: {_first(e)}{what}") from None
+
+        return call  # type: ignore[return-value]
+
+    return wrap
