@@ -359,3 +359,22 @@ def test_the_server_answers_503_while_its_postgres_is_gone_then_recovers(pg_serv
         assert again.status_code == 200 and again.json() == ok.json()
     app.state.bertex.engine.close()
     index.close()
+
+
+def test_cli_build_from_vectors_into_postgres_says_what_it_did(
+    pg_server, tmp_path, bert_dir, capsys
+):
+    from bertex.cli.main import main
+
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("".join(f"{t}\n" for t in TEXTS[:7]), encoding="utf-8")
+    out = tmp_path / "v.parquet"
+    argv = ["embed", "--input", str(corpus), "--out", str(out), "--model", str(bert_dir)]
+    assert main([*argv, "--keep-text", "--quiet"]) == 0
+    url = pg_server.get_uri() + f"&table=from{next(_names)}"
+    for added in (7, 0):  # built, then run again: resumed, nothing twice
+        assert main(["index", "build", url, "--from", str(out)]) == 0
+        said = capsys.readouterr().err.strip().splitlines()[-1]
+        assert said == f"{added} documents added; 7 in the index"
+    with Index.open(url) as ix:
+        assert _counted(ix) == _kept(ix) == (7, 7)
