@@ -5,6 +5,7 @@ user who may write but does not own the table adds without a rebuild. A real Pos
 from __future__ import annotations
 
 import itertools
+import json
 
 import numpy as np
 import pytest
@@ -378,3 +379,67 @@ def test_cli_build_from_vectors_into_postgres_says_what_it_did(
         assert said == f"{added} documents added; 7 in the index"
     with Index.open(url) as ix:
         assert _counted(ix) == _kept(ix) == (7, 7)
+
+
+def test_what_a_user_may_not_do_is_one_line_naming_the_permissions(pg_server, model, capsys):
+    import bertex
+    from bertex.cli.main import main
+
+    t = f"perm{next(_names)}"
+    owner_url = pg_server.get_uri() + f"&table={t}"
+    with Index.create(owner_url, model=model) as ix:
+        ix.add(TEXTS[:3], ids=list("abc"))
+    pg_server.psql(f"CREATE ROLE n_{t} LOGIN; CREATE ROLE r_{t} LOGIN;")
+    pg_server.psql(
+        f"GRANT SELECT ON {t}, {t}_meta TO r_{t}; REVOKE CREATE ON SCHEMA public FROM PUBLIC;"
+    )
+    nobody = owner_url.replace("postgres:@", f"n_{t}:@", 1)
+    reader = owner_url.replace("postgres:@", f"r_{t}:@", 1)
+    for argv in (["search", nobody, "a cat"], ["index", "info", nobody]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and "refused: permission denied" in err
+        assert f"needs SELECT on {t} and {t}_meta" in err
+    with Index.open(reader, model=model) as ro:
+        assert ro.search("a cat", k=1).ids  # it may read
+        for change in (lambda: ro.add(["a dog"], ids=["z"]), lambda: ro.remove(["a"])):
+            with pytest.raises(bertex.StoreUnavailableError, match="INSERT, UPDATE, DELETE"):
+                change()
+        assert len(ro) == 3
+    new = reader.replace(f"table={t}", f"table={t}_new")
+    with pytest.raises(bertex.StoreUnavailableError, match="a build needs CREATE on the schema"):
+        Index.create(new, model=model)
+
+
+def test_a_password_given_as_a_parameter_is_never_shown(pg_server, model, capsys):
+    from bertex.cli.main import main
+
+    url = pg_server.get_uri() + f"&table=pw{next(_names)}&password=s3cretPW"
+    with Index.create(url, model=model) as ix:
+        ix.add(TEXTS[:2], ids=list("ab"))
+        assert "s3cretPW" not in ix.info()["path"]
+    assert main(["index", "info", url]) == 0
+    assert main(["search", url.replace("table=pw", "table=nosuch"), "a cat"]) == 2
+    said = capsys.readouterr()
+    assert "s3cretPW" not in said.out + said.err and "no index table nosuch" in said.err
+
+
+def test_bad_rows_of_two_postgres_builds_are_reported_per_table(
+    pg_server, tmp_path, bert_dir, monkeypatch
+):
+    from bertex.cli.main import main
+
+    monkeypatch.chdir(tmp_path)
+    good, bad = tmp_path / "good.jsonl", tmp_path / "bad.jsonl"
+    good.write_text('{"id": "a", "text": "a cat"}\n', encoding="utf-8")
+    bad.write_text('{"id": "a", "text": "a cat"}\n{"id": "b"}\n', encoding="utf-8")
+    tables = [f"errs{next(_names)}", f"errs{next(_names)}"]
+    for table, corpus in zip(tables, (bad, good), strict=True):
+        url = pg_server.get_uri() + f"&table={table}"
+        assert (
+            main(["index", "build", url, "--input", str(corpus), "--model", str(bert_dir), "-q"])
+            == 0
+        )
+    report = tmp_path / f"{tables[0]}.errors.jsonl"
+    assert [json.loads(x)["id"] for x in report.read_text().splitlines()] == ["b"]
+    assert not (tmp_path / f"{tables[1]}.errors.jsonl").exists()

@@ -56,7 +56,10 @@ def test_a_field_a_csv_lacks_is_named_before_anything_is_made(tmp_path, bert_dir
     ("extra", "message"),
     [
         (["--split", "sentence"], "this index was built with --split none"),
-        (["--field", "topic"], "--field=['lang', 'topic'] is not valid"),
+        (
+            ["--field", "topic"],
+            "--field='lang, topic' is not valid; choose one of: 'lang (all of them)'",
+        ),
         (["--pooling", "cls"], "pooling: 'mean' vs 'cls'"),
     ],
 )
@@ -158,3 +161,36 @@ def test_a_server_without_an_index_says_how_to_get_one():
         assert r.status_code == 404 and r.json()["error"]["code"] == "no_index"
         assert "bertex serve --index INDEX" in r.json()["error"]["message"]
     app.state.bertex.engine.close()
+
+
+def test_index_add_splits_and_fields_like_the_index_and_refuses_otherwise(
+    tmp_path, corpus, bert_dir, capsys
+):
+    assert _build(tmp_path, corpus, bert_dir, "--split", "sentence") == 0
+    more = tmp_path / "more.jsonl"
+    doc = {"id": "d", "text": "a bird sings. it flies away.", "lang": "de", "topic": "sky"}
+    more.write_text(json.dumps(doc) + "\n", encoding="utf-8")
+    add = ["index", "add", str(tmp_path / "ix"), "--input", str(more), "--model", str(bert_dir)]
+    before = Index.open(tmp_path / "ix").info()
+    for extra, message in [
+        (["--split", "window"], "this index was built with --split sentence; build a new one"),
+        (["--field", "topic"], "--field='topic' is not valid; choose one of: 'lang (all of them)'"),
+    ]:
+        assert main([*add, *extra]) == 2
+        assert message in _one_line(capsys)
+        assert Index.open(tmp_path / "ix").info()["rows"] == before["rows"]  # nothing added
+    assert main([*add, "-q"]) == 0  # no options: the index's own split and fields
+    ix = Index.open(tmp_path / "ix")
+    assert ix.info()["rows"] == before["rows"] + 2  # two sentences, two rows
+    hit = ix.search("it flies away", k=1, where={"lang": "de"})
+    ((a, b),) = hit.spans
+    assert hit.ids == ["d"] and doc["text"][a:b] == "it flies away."
+
+
+def test_a_search_with_no_hits_says_so(tmp_path, corpus, bert_dir, capsys):
+    assert _build(tmp_path, corpus, bert_dir) == 0
+    capsys.readouterr()
+    assert main(["search", str(tmp_path / "ix"), "a cat", "--where", "lang=xx"]) == 0
+    got = capsys.readouterr()
+    assert got.out == ""
+    assert got.err.strip() == "no hits for 'a cat' where lang=xx (the index holds 3 documents)"

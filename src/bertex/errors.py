@@ -263,7 +263,8 @@ class IndexChangedError(SearchIndexError):
 
 
 class StoreUnavailableError(SearchIndexError):
-    """A PostgreSQL store that cannot be reached or has no `vector` extension."""
+    """A PostgreSQL store that cannot be reached, has no `vector` extension, or refuses what
+    was asked (a permission, a read-only server): the message names the server and why."""
 
 
 class DataFileError(SourceError):

@@ -98,14 +98,14 @@ def run_build(args: argparse.Namespace) -> int:
 
     if args.vectors:
         return _from_vectors(args)
-    spec = _source(args)  # a bad --input is refused before an index is made
-    model = _model(args)
     opts = {k: getattr(args, k) for k in _EMBED_OPTIONS if getattr(args, k) is not None}
     if args.create and not _exists(args.index):
-        ix = Index.create(args.index, model=model, **opts)
+        spec = _source(args)  # a bad --input is refused before an index is made
+        ix = Index.create(args.index, model=_model(args), **opts)
     else:
-        ix = Index.open(args.index, model=model)
+        ix = Index.open(args.index, model=_model(args))
         _same_options(ix, args, opts)
+        spec = _source(args)
     with ix:  # close: the graph is saved with every row in it
         done = _embed_corpus(ix, args, spec)
         total = len(ix)  # asked while open (a PostgreSQL index answers through its connection)
@@ -157,25 +157,30 @@ def _same_options(ix: Any, args: argparse.Namespace, opts: dict[str, Any]) -> No
         ix.check_options(**opts)
     if args.create and args.replace:  # every document of the corpus is embedded again
         ix.store.manifest["split"] = args.split or "none"  # kept by the first commit
-    if not args.create or args.replace or not len(ix):
-        return  # index add: new documents may come split or fielded otherwise
+    if args.replace or not len(ix):
+        return
+    if not args.create:  # index add: split and fielded as the index's documents, unless said
+        args.split = args.split or (None if ix.split in (None, "none") else ix.split)
+        if not args.keep_field and source_spec(args, args.input).resolved_format() != "txt":
+            args.keep_field = list(ix.store.field_names)
+    again = "add --replace to embed every document again" if args.create else "build a new one"
     split = args.split or "none"
     if ix.split is not None and split != ix.split:
         raise OptionError(
             "--split",
             split,
             [ix.split],
-            f"this index was built with --split {ix.split}; build a new index, or add "
-            "--replace to embed every document again",
+            f"this index was built with --split {ix.split}; {again}",
         )
     fields = sorted(args.keep_field)
-    if fields != sorted(ix.store.field_names):
+    if fields != sorted(ix.store.field_names) and (args.create or args.keep_field):
+        have = ", ".join(sorted(ix.store.field_names))
         raise OptionError(
             "--field",
-            fields,
-            [sorted(ix.store.field_names)],
-            "the documents already in the index keep the fields of the first build; build a "
-            "new index, or add --replace to embed every document again",
+            ", ".join(fields) or "none",
+            [f"{have} (all of them)" if have else "none"],
+            "the documents in the index have the fields of its first build (a plain-text "
+            f"input has none); {again}",
         )
 
 
@@ -332,8 +337,10 @@ def _exists(path: str) -> bool:
 
 
 def _errors_path(index: str) -> Path:
-    if index.startswith(("postgresql://", "postgres://")):
-        return Path("index.errors.jsonl")
+    if index.startswith(("postgresql://", "postgres://")):  # one report per table
+        from ..index.postgres import split_url
+
+        return Path(f"{split_url(index)[1]}.errors.jsonl")
     return Path(index.rstrip("/") + ".errors.jsonl")
 
 

@@ -58,6 +58,11 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(out if len(out) > 1 else out[0], ensure_ascii=False))
         return 0
     for q, hits in zip(args.queries, all_hits, strict=True):
+        if not len(hits.ids) and args.format == "human":  # said, not an empty screen
+            where = f" where {' and '.join(args.where)}" if args.where else ""
+            print(
+                f"no hits for {q!r}{where} (the index holds {len(ix)} documents)", file=sys.stderr
+            )
         for record in hits.to_dicts():
             if args.format == "jsonl":
                 print(json.dumps({"query": q, **record}, ensure_ascii=False))

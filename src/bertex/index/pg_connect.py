@@ -5,14 +5,16 @@ StoreUnavailableError line and connects again for the next call."""
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from ..errors import ExtraMissingError, OptionError, StoreUnavailableError
 
 F = TypeVar("F", bound=Callable[..., Any])
 DEFAULT_TABLE = "bertex_index"
+SECRETS = ("password", "sslpassword")  # never shown, as a user:password@ is not
 
 
 def _psycopg() -> Any:
@@ -25,21 +27,43 @@ def _psycopg() -> Any:
 
 
 def split_url(url: str) -> tuple[str, str, str]:
-    """(connection URL without `table`, table name, the URL without its password).
+    """(connection URL without `table`, table name, the URL without its password). The table
+    name is folded to lower case, as PostgreSQL folds an unquoted name.
 
-    >>> split_url("postgresql://u:secret@h/db?table=docs&sslmode=off")
-    ('postgresql://u:secret@h/db?sslmode=off', 'docs', 'postgresql://u@h/db?table=docs&sslmode=off')
+    >>> split_url("postgresql://u:secret@h/db?table=Docs&sslmode=off&password=x")
+    ('postgresql://u:secret@h/db?sslmode=off&password=x', 'docs', 'postgresql://u@h/db?table=Docs&sslmode=off')
     """
     parts = urlsplit(url)
     query = parse_qsl(parts.query)
-    table = dict(query).get("table", DEFAULT_TABLE)
+    table = dict(query).get("table", DEFAULT_TABLE).lower()
     if not table.replace("_", "").isalnum() or not table[0].isalpha():
         raise OptionError("table", table, ["letters, digits and _ (starting with a letter)"])
-    conn = urlunsplit(parts._replace(query=urlencode([q for q in query if q[0] != "table"])))
+    rest = urlencode([q for q in query if q[0] != "table"], quote_via=quote)  # %20, never +
+    conn = urlunsplit(parts._replace(query=rest))
     netloc = parts.netloc.split("@")[-1]
     user = parts.username
-    shown = urlunsplit(parts._replace(netloc=f"{user}@{netloc}" if user else netloc))
+    public = urlencode([q for q in query if q[0] not in SECRETS], quote_via=quote)
+    shown = urlunsplit(parts._replace(netloc=f"{user}@{netloc}" if user else netloc, query=public))
     return conn, table, shown
+
+
+@contextmanager
+def refusals(shown: str, table: str) -> Iterator[None]:
+    """What the server refuses (no permission, a read-only server, a full disk ...) as one
+    StoreUnavailableError line naming the permissions an index needs."""
+    psycopg, _ = _psycopg()
+    try:
+        yield
+    except psycopg.errors.InsufficientPrivilege as e:
+        raise StoreUnavailableError(
+            f"PostgreSQL at {shown} refused: {_first(e)}. Reading an index needs SELECT on "
+            f"{table} and {table}_meta; adding and removing also INSERT, UPDATE, DELETE and "
+            f"USAGE on the sequence {table}_key_seq; a build needs CREATE on the schema"
+        ) from None
+    except (psycopg.DatabaseError, psycopg.InterfaceError) as e:
+        if isinstance(e, psycopg.OperationalError):
+            raise  # a lost connection: _reaches says so and connects again
+        raise StoreUnavailableError(f"PostgreSQL at {shown} refused: {_first(e)}") from None
 
 
 def connect(url: str) -> tuple[Any, str, str]:
@@ -80,7 +104,8 @@ def _reaches(retry: bool) -> Callable[[F], F]:
                 for attempt in (1, 2):
                     self._connected()
                     try:
-                        return method(self, *args, **kwargs)
+                        with refusals(self.shown, self.table):
+                            return method(self, *args, **kwargs)
                     except _psycopg()[0].OperationalError as e:
                         lost = self.conn.broken
                         if not lost or not retry or attempt == 2:

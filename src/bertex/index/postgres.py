@@ -26,6 +26,8 @@ cosine index, behind the same interface as the embedded store.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -34,7 +36,7 @@ from ..errors import DuplicateIdError, IndexCorruptError, OutputError, StoreUnav
 from . import pg_table
 from .embedded import EXACT_MAX_ROWS
 from .filters import NUMBER, SQL_OPS, Condition, as_text, check_fields, coerce, number
-from .pg_connect import DEFAULT_TABLE, _first, _psycopg, _reaches, connect, split_url
+from .pg_connect import DEFAULT_TABLE, _first, _psycopg, _reaches, connect, refusals, split_url
 from .provenance import Provenance
 from .rows import Hits, Rows, best_per_id, unit
 
@@ -62,18 +64,20 @@ class PostgresStore:
     @classmethod
     def create(cls, url: str, provenance: Provenance) -> PostgresStore:
         conn, t, shown = connect(url)
-        if conn.execute("SELECT to_regclass(%s)", [t]).fetchone()[0] is not None:
-            conn.close()
-            raise OutputError(f"{shown}: the table {t} exists; choose another ?table= or open it")
-        manifest = {"format": 1, "provenance": provenance.to_dict(), "fields": {}}
-        with conn.transaction():
-            conn.execute(f"""CREATE TABLE {t} (key bigserial PRIMARY KEY, id text NOT NULL,
-                text text, start_ bigint, end_ bigint, fields jsonb NOT NULL DEFAULT '{{}}',
-                embedding vector({provenance.dim}) NOT NULL)""")
-            conn.execute(f"CREATE INDEX ON {t} (id)")
-            conn.execute(f"CREATE INDEX ON {t} USING hnsw (embedding vector_cosine_ops)")
-            conn.execute(f"CREATE TABLE {t}_meta (manifest jsonb NOT NULL, {pg_table.COUNTS})")
-            conn.execute(f"INSERT INTO {t}_meta VALUES (%s)", [_jsonb(manifest)])
+        with _opening(conn, shown, t):
+            if conn.execute("SELECT to_regclass(%s)", [t]).fetchone()[0] is not None:
+                raise OutputError(
+                    f"{shown}: the table {t} exists; choose another ?table= or open it"
+                )
+            manifest = {"format": 1, "provenance": provenance.to_dict(), "fields": {}}
+            with conn.transaction():
+                conn.execute(f"""CREATE TABLE {t} (key bigserial PRIMARY KEY, id text NOT NULL,
+                    text text, start_ bigint, end_ bigint, fields jsonb NOT NULL DEFAULT '{{}}',
+                    embedding vector({provenance.dim}) NOT NULL)""")
+                conn.execute(f"CREATE INDEX ON {t} (id)")
+                conn.execute(f"CREATE INDEX ON {t} USING hnsw (embedding vector_cosine_ops)")
+                conn.execute(f"CREATE TABLE {t}_meta (manifest jsonb NOT NULL, {pg_table.COUNTS})")
+                conn.execute(f"INSERT INTO {t}_meta VALUES (%s)", [_jsonb(manifest)])
         store = cls(conn, t, shown, manifest)
         store.url = url
         return store
@@ -81,15 +85,15 @@ class PostgresStore:
     @classmethod
     def open(cls, url: str) -> PostgresStore:
         conn, t, shown = connect(url)
-        if conn.execute("SELECT to_regclass(%s)", [f"{t}_meta"]).fetchone()[0] is None:
-            conn.close()
-            raise IndexCorruptError(
-                f"{shown}: no index table {t} (build one with `bertex index build`)"
-            )
-        manifest = conn.execute(f"SELECT manifest FROM {t}_meta").fetchone()[0]
+        with _opening(conn, shown, t):
+            if conn.execute("SELECT to_regclass(%s)", [f"{t}_meta"]).fetchone()[0] is None:
+                raise IndexCorruptError(
+                    f"{shown}: no index table {t} (build one with `bertex index build`)"
+                )
+            manifest = conn.execute(f"SELECT manifest FROM {t}_meta").fetchone()[0]
+            kept = pg_table.kept_counts(conn, t, _psycopg()[0].errors)
         store = cls(conn, t, shown, manifest)
-        store.url = url
-        store.kept = pg_table.kept_counts(conn, t, _psycopg()[0].errors)
+        store.url, store.kept = url, kept
         return store
 
     @classmethod
@@ -311,6 +315,17 @@ class PostgresStore:
     def _keep_counts(self, cur: Any, rows: int, docs: int) -> None:
         if self.kept:
             pg_table.move_counts(cur, self.table, rows, docs)
+
+
+@contextmanager
+def _opening(conn: Any, shown: str, table: str) -> Iterator[None]:
+    """Create or open: the server's refusals as one line, and the connection closed."""
+    try:
+        with refusals(shown, table):
+            yield
+    except BaseException:
+        conn.close()
+        raise
 
 
 def _merged(old: dict[str, str], fields: dict[str, list[Any]]) -> dict[str, str]:
