@@ -253,7 +253,7 @@ class Index:
                 prov.dimensions,
                 prov.dim,
             )
-            prov.check(got, f"the model {model.info.name!r}'s vectors")
+            prov.check(got, f"the vectors of the model {model.info.name!r}")
 
     def _check_meta(self, meta: Any, vectors: np.ndarray, what: str) -> None:
         self.provenance.check(Provenance.of_meta(meta, _width(vectors)), what)
