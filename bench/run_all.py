@@ -18,7 +18,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench" / "peers"))
-from prose import GPU_MEASURED, PEERS_READING, READING  # noqa: E402
+from prose import GPU_MEASURED, PEERS_READING, READING, SEARCH_HISTORY  # noqa: E402
 from speed import ALL_PATHS  # noqa: E402
 
 
@@ -336,6 +336,7 @@ Targets (embedded store): recall@10 >= 0.98, p50 <= 2 ms.
 
 {search_ann}
 
+{SEARCH_HISTORY}
 `python bench/search_bench.py stsb` (the default model; queries are STS-B dev pairs scored >= 4)
 
 {search_stsb}
