@@ -226,9 +226,9 @@ def test_two_writers_adding_one_new_id_at_once_one_is_refused(pg_server, model):
         for ix in (a, b):  # each has asked has_ids (x absent) before either commits
             add = ix.store.add
 
-            def held(rows, replace, add=add):
+            def held(rows, replace, add=add, **kw):
                 both_checked.wait(10)
-                return add(rows, replace)
+                return add(rows, replace, **kw)
 
             ix.store.add = held
 
@@ -403,11 +403,11 @@ def test_what_a_user_may_not_do_is_one_line_naming_the_permissions(pg_server, mo
     with Index.open(reader, model=model) as ro:
         assert ro.search("a cat", k=1).ids  # it may read
         for change in (lambda: ro.add(["a dog"], ids=["z"]), lambda: ro.remove(["a"])):
-            with pytest.raises(bertex.StoreUnavailableError, match="INSERT, UPDATE, DELETE"):
+            with pytest.raises(bertex.StoreRefusedError, match="INSERT, UPDATE, DELETE"):
                 change()
         assert len(ro) == 3
     new = reader.replace(f"table={t}", f"table={t}_new")
-    with pytest.raises(bertex.StoreUnavailableError, match="a build needs CREATE on the schema"):
+    with pytest.raises(bertex.StoreRefusedError, match="a build needs CREATE on the schema"):
         Index.create(new, model=model)
 
 
@@ -443,3 +443,112 @@ def test_bad_rows_of_two_postgres_builds_are_reported_per_table(
     report = tmp_path / f"{tables[0]}.errors.jsonl"
     assert [json.loads(x)["id"] for x in report.read_text().splitlines()] == ["b"]
     assert not (tmp_path / f"{tables[1]}.errors.jsonl").exists()
+
+
+def test_a_replacing_add_racing_a_new_id_replaces_it_rather_than_refusing(pg_server, model):
+    import threading
+
+    import bertex
+
+    url = pg_server.get_uri() + f"&table=race{next(_names)}"
+    with Index.create(url, model=model) as a, Index.open(url, model=model) as b:
+        a.add(["a cat"], ids=["q"])
+        both_checked = threading.Barrier(2)
+        for ix in (a, b):  # each has found x absent before either commits
+            add = ix.store.add
+
+            def held(rows, replace, add=add, **kw):
+                both_checked.wait(10)
+                return add(rows, replace, **kw)
+
+            ix.store.add = held
+        said = {}
+
+        def run(name, ix, **kw):
+            try:
+                ix.add([f"a horse from {name}"], ids=["x"], **kw)
+                said[name] = "added"
+            except bertex.DuplicateIdError:
+                said[name] = "refused"
+
+        threads = [
+            threading.Thread(target=run, args=("a", a)),
+            threading.Thread(target=run, args=("b", b), kwargs={"replace": True}),
+        ]
+        [t.start() for t in threads]
+        [t.join() for t in threads]
+        assert said["b"] == "added"  # replace=True is never refused
+        assert _counted(a) == _kept(a) == (2, 2)
+
+
+def test_a_replacing_build_with_a_new_split_records_it(pg_server, tmp_path, bert_dir):
+    from bertex.cli.main import main
+
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("A cat sat. It was happy.\nA dog ran.\n", encoding="utf-8")
+    url = pg_server.get_uri() + f"&table=split{next(_names)}"
+    build = ["index", "build", url, "--input", str(corpus), "--model", str(bert_dir), "-q"]
+    assert main(build) == 0
+    assert main([*build, "--split", "sentence", "--replace"]) == 0
+    with Index.open(url) as ix:
+        assert (ix.info()["split"], len(ix.store), len(ix)) == ("sentence", 3, 2)
+    assert main([*build, "--split", "sentence"]) == 0  # a resume of the new way is accepted
+
+
+def test_documents_postgres_cannot_store_are_errors_at_their_position(pg_server, model):
+    import bertex
+
+    url = pg_server.get_uri() + f"&table=nul{next(_names)}"
+    with Index.create(url, model=model) as ix:
+        got = ix.add(["a cat", "a d\x00og", "a man"], ids=list("abc"), on_error="collect")
+        assert (got.documents, [e.index for e in got.errors]) == (2, [1])
+        assert "NUL character" in str(got.errors[0])
+        with pytest.raises(bertex.InvalidTextError, match="NUL"):
+            ix.add(["a horse"], ids=["d"], fields={"src": ["x\x00"]})
+        assert sorted(ix.search("a cat", k=5).ids) == ["a", "c"]
+
+
+def test_table_names_postgres_would_not_take_are_refused_by_name(pg_server, model):
+    import bertex
+
+    for name in ("order", "user", "t" * 56, "caf\u00e9"):
+        with pytest.raises(bertex.OptionError, match="table="):
+            Index.create(pg_server.get_uri() + f"&table={name}", model=model)
+
+
+def test_a_password_libpq_quotes_back_is_never_shown(pg_server):
+    import bertex
+    from bertex.index.pg_connect import split_url
+
+    url = pg_server.get_uri().replace("postgres:@", "postgres:my%pw!secret@", 1) + "&table=t"
+    with pytest.raises(bertex.StoreUnavailableError) as e:
+        Index.open(url)
+    assert "secret" not in str(e.value) and "***" in str(e.value)
+    conn, _, shown = split_url("postgresql://u@h/db?password=a+b&table=t")
+    assert "password=a%2Bb" in conn and "a+b" not in shown  # libpq reads + as +
+
+
+def test_an_open_that_times_out_on_a_lock_is_one_line(pg_server, model):
+    import psycopg
+
+    import bertex
+
+    t, url = _old_table(pg_server, model)
+    with psycopg.connect(pg_server.get_uri(), autocommit=True) as writer:
+        with writer.transaction():
+            writer.execute(f"SELECT 1 FROM {t}_meta FOR UPDATE")  # a writer mid-add
+            with pytest.raises(bertex.StoreUnavailableError, match="lock timeout"):
+                Index.open(url + "&options=-clock_timeout%3D200", model=model)
+
+
+def test_the_server_says_a_refusal_is_not_for_a_retry():
+    from bertex.errors import StoreRefusedError, StoreUnavailableError
+    from bertex.server.errors import to_api_error
+
+    refused, lost = to_api_error(StoreRefusedError("no")), to_api_error(StoreUnavailableError("x"))
+    assert (refused.status, refused.code, refused.headers) == (500, "store_refused", None)
+    assert (lost.status, lost.code, lost.headers) == (
+        503,
+        "store_unavailable",
+        {"Retry-After": "1"},
+    )

@@ -185,6 +185,11 @@ def test_index_add_splits_and_fields_like_the_index_and_refuses_otherwise(
     hit = ix.search("it flies away", k=1, where={"lang": "de"})
     ((a, b),) = hit.spans
     assert hit.ids == ["d"] and doc["text"][a:b] == "it flies away."
+    ix.close()
+    assert main([*add, "--replace", "-q"]) == 0  # replacing it: split and fielded alike
+    again = Index.open(tmp_path / "ix")
+    hit = again.search("it flies away", k=1, where={"lang": "de"})
+    assert again.info()["rows"] == before["rows"] + 2 and hit.spans == [(a, b)]
 
 
 def test_a_search_with_no_hits_says_so(tmp_path, corpus, bert_dir, capsys):

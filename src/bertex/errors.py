@@ -263,8 +263,13 @@ class IndexChangedError(SearchIndexError):
 
 
 class StoreUnavailableError(SearchIndexError):
-    """A PostgreSQL store that cannot be reached, has no `vector` extension, or refuses what
-    was asked (a permission, a read-only server): the message names the server and why."""
+    """A PostgreSQL store that cannot be reached (or was lost: the next call connects again),
+    or has no `vector` extension: the message names the server and why."""
+
+
+class StoreRefusedError(SearchIndexError):
+    """PostgreSQL refused what was asked, and asking again will not change it: a permission
+    (the message names the ones an index needs), a read-only server, a name it will not take."""
 
 
 class DataFileError(SourceError):

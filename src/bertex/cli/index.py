@@ -88,7 +88,10 @@ def add_parser(sub: Any) -> None:
     info.add_argument("index")
     info.add_argument("--format", choices=("human", "json"), default="human")
     info.set_defaults(run=run_info)
-    rep = verbs.add_parser("repair", help="rebuild a damaged index from its Parquet rows")
+    rep = verbs.add_parser(
+        "repair",
+        help="rebuild a damaged index from its Parquet rows (PostgreSQL: count its rows again)",
+    )
     rep.add_argument("index")
     rep.set_defaults(run=run_repair)
 
@@ -157,12 +160,12 @@ def _same_options(ix: Any, args: argparse.Namespace, opts: dict[str, Any]) -> No
         ix.check_options(**opts)
     if args.create and args.replace:  # every document of the corpus is embedded again
         ix.store.manifest["split"] = args.split or "none"  # kept by the first commit
-    if args.replace or not len(ix):
-        return
-    if not args.create:  # index add: split and fielded as the index's documents, unless said
+    if not args.create and len(ix):  # index add: split and fielded as the index's documents
         args.split = args.split or (None if ix.split in (None, "none") else ix.split)
         if not args.keep_field and source_spec(args, args.input).resolved_format() != "txt":
             args.keep_field = list(ix.store.field_names)
+    if args.replace or not len(ix):
+        return
     again = "add --replace to embed every document again" if args.create else "build a new one"
     split = args.split or "none"
     if ix.split is not None and split != ix.split:
@@ -296,7 +299,8 @@ def run_remove(args: argparse.Namespace) -> int:
 def run_info(args: argparse.Namespace) -> int:
     from ..index import Index
 
-    data = Index.open(args.index).info()
+    with Index.open(args.index) as ix:
+        data = ix.info()
     if args.format == "json":
         print(json.dumps(data, ensure_ascii=False))
         return 0
@@ -309,9 +313,9 @@ def run_info(args: argparse.Namespace) -> int:
 def run_repair(args: argparse.Namespace) -> int:
     from ..index import Index
 
-    ix = Index.repair(args.index)
-    print(f"repaired: {len(ix)} documents, {ix.info()['rows']} rows")
-    lost = ix.store.lost
+    with Index.repair(args.index) as ix:
+        print(f"repaired: {len(ix)} documents, {ix.info()['rows']} rows")
+        lost = ix.store.lost
     if lost is not None and lost.lost_files:
         rows = f"{lost.lost_rows} rows" if lost.lost_rows else "their rows"
         print(

@@ -21,12 +21,18 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ..errors import DuplicateIdError, IndexMismatchError, InputError, OptionError
+from ..errors import (
+    DuplicateIdError,
+    IndexMismatchError,
+    InputError,
+    InvalidTextError,
+    OptionError,
+)
 from . import pieces
 from .embedded import EmbeddedStore
 from .filters import parse
 from .provenance import Provenance
-from .rows import Rows
+from .rows import Rows, with_nul
 
 Split = Literal["sentence", "window"]
 
@@ -179,6 +185,9 @@ class Index:
             if made.meta is not None:
                 self._check_meta(made.meta, made.rows.vectors, "the model's vectors")
             rows = made.rows
+            if not self.store.holds_nul:
+                rows, unstorable = _storable(rows, ids, on_error)
+                errors = (*errors, *unstorable)
         docs = list(dict.fromkeys(rows.ids))
         if len(rows) and not len(self):  # the first documents: how they were split, kept
             self.store.manifest["split"] = split or "none"
@@ -189,7 +198,7 @@ class Index:
                 "them first, or add with replace=True (--replace) to replace those documents"
             )
         if len(rows):
-            self.store.add(rows, present)
+            self.store.add(rows, present, may_replace=replace)
         return Added(len(docs), len(rows), errors)
 
     def remove(self, ids: Any) -> int:
@@ -322,3 +331,18 @@ def _open_store(path: str | Path) -> Any:
 
         return PostgresStore.open(str(path))
     return EmbeddedStore.open(Path(path))
+
+
+def _storable(rows: Rows, ids: list[str], on_error: str) -> tuple[Rows, tuple[InputError, ...]]:
+    """Documents a PostgreSQL index cannot store (a NUL character) as errors at their position;
+    the rest of the add goes on (on_error="collect") or the first is raised."""
+    bad = list(dict.fromkeys(rows.ids[i] for i in with_nul(rows)))
+    if not bad:
+        return rows, ()
+    at = {d: n for n, d in enumerate(ids)}
+    why = "a NUL character (\\x00) in its text or a field, which a PostgreSQL index cannot store"
+    errors = tuple(InvalidTextError(why, at.get(d)) for d in bad)
+    if on_error == "raise":
+        raise errors[0]
+    gone = set(bad)
+    return rows.take([i for i in range(len(rows)) if rows.ids[i] not in gone]), errors

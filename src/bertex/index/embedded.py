@@ -54,6 +54,7 @@ class EmbeddedStore:
         self.lost: Any = None  # what a repair could not read back (repair.Readable)
         self.wrote = False  # this store changed the index (then close() saves the graph)
         self.failed = ""  # why a change failed: this store's memory is then not the index
+        self.holds_nul = True  # a NUL character in a text or a field is stored as it is
 
     # -- open / create / repair -----------------------------------------------------------
 
@@ -282,9 +283,10 @@ class EmbeddedStore:
                 "committed before it is intact: open the index again"
             )
 
-    def add(self, rows: Rows, replace: list[str] | None = None) -> None:
+    def add(self, rows: Rows, replace: list[str] | None = None, may_replace: bool = False) -> None:
         """Append rows (after dropping the documents `replace` names): one commit, which
-        writes one segment: these rows and the small segments before them (segments.py)."""
+        writes one segment: these rows and the small segments before them (segments.py).
+        (`may_replace`: the PostgreSQL store's; here the writer lock keeps others out.)"""
         start = self.next_key  # checked first: a refused add changes nothing
         keys = np.arange(start, start + len(rows), dtype=np.uint64)
         new = segments.table(rows, keys, self.provenance.dim)

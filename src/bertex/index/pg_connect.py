@@ -8,13 +8,14 @@ import functools
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
-from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
-from ..errors import ExtraMissingError, OptionError, StoreUnavailableError
+from ..errors import ExtraMissingError, OptionError, StoreRefusedError, StoreUnavailableError
 
 F = TypeVar("F", bound=Callable[..., Any])
 DEFAULT_TABLE = "bertex_index"
 SECRETS = ("password", "sslpassword")  # never shown, as a user:password@ is not
+MAX_TABLE = 55  # PostgreSQL cuts names at 63 bytes; the longest derived one is NAME_key_seq
 
 
 def _psycopg() -> Any:
@@ -34,10 +35,13 @@ def split_url(url: str) -> tuple[str, str, str]:
     ('postgresql://u:secret@h/db?sslmode=off&password=x', 'docs', 'postgresql://u@h/db?table=Docs&sslmode=off')
     """
     parts = urlsplit(url)
-    query = parse_qsl(parts.query)
+    query = parse_qsl(parts.query.replace("+", "%2B"))  # libpq reads + as +, not a space
     table = dict(query).get("table", DEFAULT_TABLE).lower()
-    if not table.replace("_", "").isalnum() or not table[0].isalpha():
-        raise OptionError("table", table, ["letters, digits and _ (starting with a letter)"])
+    ok = table.replace("_", "").isascii() and table.replace("_", "").isalnum()
+    if not ok or not table[0].isalpha() or len(table) > MAX_TABLE:
+        raise OptionError(
+            "table", table, [f"letters, digits and _, starting with a letter, <= {MAX_TABLE}"]
+        )
     rest = urlencode([q for q in query if q[0] != "table"], quote_via=quote)  # %20, never +
     conn = urlunsplit(parts._replace(query=rest))
     netloc = parts.netloc.split("@")[-1]
@@ -50,20 +54,21 @@ def split_url(url: str) -> tuple[str, str, str]:
 @contextmanager
 def refusals(shown: str, table: str) -> Iterator[None]:
     """What the server refuses (no permission, a read-only server, a full disk ...) as one
-    StoreUnavailableError line naming the permissions an index needs."""
+    StoreRefusedError line naming the permissions an index needs; a lost connection goes on
+    to _reaches, which says so and connects again."""
     psycopg, _ = _psycopg()
     try:
         yield
     except psycopg.errors.InsufficientPrivilege as e:
-        raise StoreUnavailableError(
+        raise StoreRefusedError(
             f"PostgreSQL at {shown} refused: {_first(e)}. Reading an index needs SELECT on "
             f"{table} and {table}_meta; adding and removing also INSERT, UPDATE, DELETE and "
             f"USAGE on the sequence {table}_key_seq; a build needs CREATE on the schema"
         ) from None
-    except (psycopg.DatabaseError, psycopg.InterfaceError) as e:
-        if isinstance(e, psycopg.OperationalError):
-            raise  # a lost connection: _reaches says so and connects again
-        raise StoreUnavailableError(f"PostgreSQL at {shown} refused: {_first(e)}") from None
+    except psycopg.OperationalError:
+        raise
+    except psycopg.Error as e:
+        raise StoreRefusedError(f"PostgreSQL at {shown} refused: {_first(e)}") from None
 
 
 def connect(url: str) -> tuple[Any, str, str]:
@@ -72,7 +77,12 @@ def connect(url: str) -> tuple[Any, str, str]:
     try:
         conn = psycopg.connect(conn_url, autocommit=True, connect_timeout=10)
     except psycopg.Error as e:
-        raise StoreUnavailableError(f"cannot reach PostgreSQL at {shown}: {_first(e)}") from None
+        said = _scrubbed(_first(e), url)  # libpq may quote the URL's text back
+        raise StoreUnavailableError(f"cannot reach PostgreSQL at {shown}: {said}") from None
+    sql = "SELECT 1 FROM pg_get_keywords() WHERE word = %s AND catcode IN ('R', 'T')"
+    if conn.execute(sql, [table]).fetchone() is not None:
+        conn.close()
+        raise OptionError("table", table, ["a name that is not an SQL reserved word"])
     has = conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'vector'").fetchone()
     if has is None:
         try:
@@ -85,6 +95,17 @@ def connect(url: str) -> tuple[Any, str, str]:
             ) from None
     register_vector(conn)
     return conn, table, shown
+
+
+def _scrubbed(text: str, url: str) -> str:
+    """text without any password the URL holds (raw or decoded)."""
+    parts = urlsplit(url)
+    secrets = [parts.password or ""]
+    secrets += [v for k, v in parse_qsl(parts.query.replace("+", "%2B")) if k in SECRETS]
+    raw = parts.netloc.rpartition("@")[0].partition(":")[2]
+    for secret in sorted({*secrets, raw, unquote(raw)} - {""}, key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text
 
 
 def _first(e: Exception) -> str:

@@ -17,7 +17,7 @@ from typing import Any
 
 COUNTS = "rows_ bigint NOT NULL DEFAULT 0, documents_ bigint NOT NULL DEFAULT 0"
 BULK_MIN_ROWS = 5_000
-GRAPH_MEMORY_MAX = 2 * 2**30  # maintenance_work_mem for a rebuild is raised at most to this
+GRAPH_MEMORY_MAX = 2**30  # maintenance_work_mem for a rebuild is raised at most to this
 
 
 def kept_counts(conn: Any, t: str, errors: Any, recount: bool = False) -> bool:
@@ -27,6 +27,8 @@ def kept_counts(conn: Any, t: str, errors: Any, recount: bool = False) -> bool:
     sql = "SELECT 1 FROM pg_attribute WHERE attrelid = %s::regclass AND attname = 'documents_'"
     if not recount and conn.execute(sql, [f"{t}_meta"]).fetchone() is not None:
         return True
+    if not recount and not _owns(conn, f"{t}_meta"):  # it could not: no lock taken to learn it
+        return False
     try:
         with conn.transaction():
             # the meta table first, as every add and remove locks it first: no deadlock
@@ -71,6 +73,14 @@ def move_counts(cur: Any, t: str, rows: int, docs: int) -> None:
     cur.execute(sql, [rows, docs])
 
 
+def _owns(conn: Any, relation: str) -> bool:
+    """Whether this session's user owns the relation (or is a member of its owner)."""
+    sql = (
+        "SELECT pg_has_role(current_user, relowner, 'USAGE') FROM pg_class WHERE oid = %s::regclass"
+    )
+    return bool(conn.execute(sql, [relation]).fetchone()[0])
+
+
 def rebuilds_graph(adding: int, holding: int) -> bool:
     return adding >= BULK_MIN_ROWS and adding > holding
 
@@ -78,14 +88,9 @@ def rebuilds_graph(adding: int, holding: int) -> bool:
 def drop_graph(cur: Any, t: str) -> list[str]:
     """Lock the table, drop its HNSW index(es): the statements that make them again (none
     when this user does not own the table: then its rows join the graph one by one)."""
-    cur.execute(
-        "SELECT pg_has_role(current_user, relowner, 'USAGE') FROM pg_class "
-        "WHERE oid = %s::regclass",
-        [t],
-    )
-    if not cur.fetchone()[0]:
+    if not _owns(cur, t):
         return []
-    cur.execute(f"LOCK TABLE {t} IN ACCESS EXCLUSIVE MODE")  # first, so no lock is upgraded
+    cur.execute(f"LOCK TABLE {t} IN ACCESS EXCLUSIVE MODE")  # held to the add's commit
     cur.execute(
         "SELECT c.relname, pg_get_indexdef(c.oid) FROM pg_index i "
         "JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am a ON a.oid = c.relam "

@@ -32,13 +32,20 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import DuplicateIdError, IndexCorruptError, OutputError, StoreUnavailableError
+from ..errors import (
+    DuplicateIdError,
+    IndexCorruptError,
+    InvalidTextError,
+    OutputError,
+    StoreRefusedError,
+    StoreUnavailableError,
+)
 from . import pg_table
 from .embedded import EXACT_MAX_ROWS
 from .filters import NUMBER, SQL_OPS, Condition, as_text, check_fields, coerce, number
 from .pg_connect import DEFAULT_TABLE, _first, _psycopg, _reaches, connect, refusals, split_url
 from .provenance import Provenance
-from .rows import Hits, Rows, best_per_id, unit
+from .rows import Hits, Rows, best_per_id, unit, with_nul
 
 __all__ = ["DEFAULT_TABLE", "EF_SEARCH", "PostgresStore", "connect", "split_url"]
 EF_SEARCH = 128  # pgvector's default 40 gives recall@10 ~0.92 on bench/search_bench.py
@@ -50,16 +57,18 @@ class PostgresStore:
         self.url = ""  # the URL to connect again with (set by create/open)
         self.closed = False
         self.lost = None  # as the embedded store's repair reports: nothing is lost here
+        self.holds_nul = False  # text and jsonb cannot hold a NUL character (core refuses it)
         self.lock = threading.RLock()  # calls nest (search asks len)
         self.provenance = Provenance.from_dict(manifest["provenance"])
         self.kept = True  # the meta table keeps the counts (False: an old table, read-only)
 
     @classmethod
     def exists(cls, url: str) -> bool:
-        conn, table, _ = connect(url)
-        with conn:
+        conn, table, shown = connect(url)
+        with _opening(conn, shown, table):
             found = conn.execute("SELECT to_regclass(%s)", [f"{table}_meta"]).fetchone()[0]
-            return found is not None
+        conn.close()
+        return found is not None
 
     @classmethod
     def create(cls, url: str, provenance: Provenance) -> PostgresStore:
@@ -105,7 +114,7 @@ class PostgresStore:
             pg_table.kept_counts(store.conn, store.table, errors, recount=True)
         except (errors.InsufficientPrivilege, errors.ReadOnlySqlTransaction) as e:
             store.close()
-            raise StoreUnavailableError(
+            raise StoreRefusedError(
                 f"{store.shown}: this session may not change the table ({_first(e)}): repair "
                 "it as its owner"
             ) from None
@@ -241,18 +250,26 @@ class PostgresStore:
     # -- changing ---------------------------------------------------------------------------
 
     @_reaches(retry=False)
-    def add(self, rows: Rows, replace: list[str] | None = None) -> None:
+    def add(self, rows: Rows, replace: list[str] | None = None, may_replace: bool = False) -> None:
         cols = list(rows.fields)
         sql = (
             f"COPY {self.table} (id, text, start_, end_, fields, embedding) "
             "FROM STDIN WITH (FORMAT BINARY)"
         )
+        if nul := with_nul(rows):  # a bertex output's rows (texts are refused in core)
+            raise InvalidTextError(
+                f"id {rows.ids[nul[0]]!r}: a NUL character (\\x00) in its text or a field, which "
+                "a PostgreSQL index cannot store"
+            )
         rebuild = pg_table.rebuilds_graph(len(rows), len(self))
         with self.conn.transaction(), self.conn.cursor() as cur:
             committed, self.kept = pg_table.lock_meta(cur, self.table)  # writers take turns
             manifest = {**self.manifest, **committed}  # another writer's fields kept
             manifest["fields"] = _merged(committed["fields"], rows.fields)
-            drop = self._replaced(cur, list(dict.fromkeys(rows.ids)), replace)
+            if "split" in self.manifest:  # set by this add (a first or a --replace build)
+                manifest["split"] = self.manifest["split"]
+            docs = list(dict.fromkeys(rows.ids))
+            drop = self._replaced(cur, docs, may_replace or bool(replace))
             graph = pg_table.drop_graph(cur, self.table) if rebuild else []
             gone_rows, gone_docs = self._delete(cur, drop) if drop else (0, 0)
             with cur.copy(sql) as copy:
@@ -276,7 +293,7 @@ class PostgresStore:
                 pg_table.build_graph(cur, graph, len(self), self.provenance.dim)  # rows now
         self.manifest = manifest
 
-    def _replaced(self, cur: Any, docs: list[str], replace: list[str] | None) -> list[str]:
+    def _replaced(self, cur: Any, docs: list[str], replace: bool) -> list[str]:
         """The ids to delete before the load, asked again under the meta lock: an id another
         writer committed meanwhile is replaced when this add replaces, else refused."""
         cur.execute(f"SELECT DISTINCT id FROM {self.table} WHERE id = ANY(%s)", [docs])
@@ -323,6 +340,9 @@ def _opening(conn: Any, shown: str, table: str) -> Iterator[None]:
     try:
         with refusals(shown, table):
             yield
+    except _psycopg()[0].OperationalError as e:  # lost, a timeout: one line as well
+        conn.close()
+        raise StoreUnavailableError(f"PostgreSQL at {shown}: {_first(e)}") from None
     except BaseException:
         conn.close()
         raise

@@ -36,6 +36,17 @@ class Rows:
         )
 
 
+def with_nul(rows: Rows) -> list[int]:
+    """The rows holding a NUL character (in the text or a field), which PostgreSQL's text and
+    jsonb cannot store."""
+    return [
+        i
+        for i in range(len(rows))
+        if "\x00" in (rows.texts[i] or "")
+        or any(isinstance(v[i], str) and "\x00" in v[i] for v in rows.fields.values())
+    ]
+
+
 @dataclass(frozen=True, eq=False)
 class Hits:
     """One query's answer, best first: documents, cosine scores (k,), and the matched span."""

@@ -12,6 +12,7 @@ from ..errors import (
     InvalidTextError,
     OptionError,
     OverloadedError,
+    StoreRefusedError,
     StoreUnavailableError,
     TooLongError,
 )
@@ -48,6 +49,8 @@ def to_api_error(e: Exception, param: str | None = None) -> ApiError:
         return ApiError(503, str(e), type="server_error", code="deadline_exceeded", headers=RETRY)
     if isinstance(e, StoreUnavailableError):  # the index's PostgreSQL: lost, tried again next time
         return ApiError(503, str(e), type="server_error", code="store_unavailable", headers=RETRY)
+    if isinstance(e, StoreRefusedError):  # a permission, a read-only server: not for a retry
+        return ApiError(500, str(e), type="server_error", code="store_refused")
     if isinstance(e, BertexError):
         return ApiError(500, str(e), type="server_error", code="model_error")
     return ApiError(
