@@ -213,7 +213,8 @@ def _measure(args: argparse.Namespace, stored: Any, queries: np.ndarray, url: st
 
 def _build_in_adds(args: argparse.Namespace, stored: Any, url: str | None, folder: Path) -> int:
     """Vectors/s of a build made the way `bertex index build` commits: --batch-rows adds
-    (default 256) then close() (the graph saved whole); 0 when --batch-rows is 0."""
+    (default 256) then close() (the graph saved whole, or built there: PostgreSQL); 0 when
+    --batch-rows is 0."""
     from dataclasses import replace
 
     from bertex.index import Index
@@ -222,6 +223,7 @@ def _build_in_adds(args: argparse.Namespace, stored: Any, url: str | None, folde
         return 0
     target = url.replace("table=", "table=adds_") if url else str(folder / "adds")
     ix = Index.create(target, like=stored)
+    ix.store.defer_graph(start=True)  # as bertex index build does (PostgreSQL: graph at close)
     ids, v, b = stored.ids, np.asarray(stored.vectors), args.batch_rows
     t0 = time.perf_counter()
     for i in range(0, len(ids), b):

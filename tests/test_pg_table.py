@@ -150,10 +150,40 @@ def test_kill_9_during_a_postgres_build_then_resume_loses_and_duplicates_nothing
     assert proc.returncode == -signal.SIGKILL  # killed mid-build, not finished
     with Index.open(url) as killed:
         assert 0 < len(killed) < 150 and (len(killed.store), len(killed)) == _counted(killed)
+        assert _graph(killed.store.conn, t) == []  # the build defers the graph to its close
+        assert killed.info()["graph"].startswith("deferred: a build is running or was killed")
+        line = next(f"line {i} about a cat and a dog" for i in range(150) if i < len(killed))
+        assert killed.search(line, k=1).texts == [line]  # exact meanwhile
     assert subprocess.run(argv, env=env, timeout=300, check=False).returncode == 0
     with Index.open(url) as index:
         assert (len(index.store), len(index)) == _counted(index) == (150, 150)
         assert index.search("line 77 about a cat and a dog", k=1).ids == ["77"]
+        assert index.info()["graph"] == "hnsw" and len(_graph(index.store.conn, t)) == 1
+
+
+def test_a_build_builds_the_graph_once_at_its_close_and_repair_finishes_a_killed_one(
+    pg_server, model, tmp_path, bert_dir
+):
+    from bertex.cli.main import main
+
+    fresh = pg_server.get_uri() + f"&table=ref{next(_names)}"
+    with Index.create(fresh, model=model) as ref:
+        want = _graph(ref.store.conn, ref.store.table)
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("".join(f"{t}\n" for t in TEXTS), encoding="utf-8")
+    t = f"defer{next(_names)}"
+    url = pg_server.get_uri() + f"&table={t}"
+    argv = ["index", "build", url, "--input", str(corpus), "--model", str(bert_dir)]
+    assert main([*argv, "--batch-rows", "4", "-q"]) == 0
+    with Index.open(url) as ix:
+        assert _graph(ix.store.conn, t) == want and ix.info()["graph"] == "hnsw"
+        ix.store.defer_graph(start=True)  # as a build that is then killed before its close
+        ix.store.deferring = False
+    with Index.open(url) as ix:
+        assert _graph(ix.store.conn, t) == [] and ix.info()["graph"] != "hnsw"
+    assert main(["index", "repair", url]) == 0
+    with Index.open(url) as ix:
+        assert _graph(ix.store.conn, t) == want and ix.info()["graph"] == "hnsw"
 
 
 def _counted(ix):

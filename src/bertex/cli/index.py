@@ -102,13 +102,16 @@ def run_build(args: argparse.Namespace) -> int:
     if args.vectors:
         return _from_vectors(args)
     opts = {k: getattr(args, k) for k in _EMBED_OPTIONS if getattr(args, k) is not None}
-    if args.create and not _exists(args.index):
+    created = args.create and not _exists(args.index)
+    if created:
         spec = _source(args)  # a bad --input is refused before an index is made
         ix = Index.create(args.index, model=_model(args), **opts)
     else:
         ix = Index.open(args.index, model=_model(args))
         _same_options(ix, args, opts)
         spec = _source(args)
+    if args.create:  # a build: PostgreSQL builds its graph once, at the close (a new index)
+        ix.store.defer_graph(start=created)
     with ix:  # close: the graph is saved with every row in it
         done = _embed_corpus(ix, args, spec)
         total = len(ix)  # asked while open (a PostgreSQL index answers through its connection)
@@ -256,6 +259,8 @@ def _from_vectors(args: argparse.Namespace) -> int:
             if ix is None:
                 exists = _exists(args.index) or not args.create  # add: the index must exist
                 ix = Index.open(args.index) if exists else Index.create(args.index, like=part)
+                if args.create:  # as run_build's
+                    ix.store.defer_graph(start=not exists)
             ids = [str(i) for i in part.ids]
             present = [] if args.replace else ix.store.has_ids(ids)
             if present:

@@ -283,6 +283,9 @@ class EmbeddedStore:
                 "committed before it is intact: open the index again"
             )
 
+    def defer_graph(self, start: bool) -> None:
+        """Nothing to defer: this store's graph is saved in bulk at close already."""
+
     def add(self, rows: Rows, replace: list[str] | None = None, may_replace: bool = False) -> None:
         """Append rows (after dropping the documents `replace` names): one commit, which
         writes one segment: these rows and the small segments before them (segments.py).

@@ -113,3 +113,71 @@ def build_graph(cur: Any, definitions: list[str], rows: int, dim: int) -> None:
         cur.execute(f"SET LOCAL maintenance_work_mem = '{mb}MB'")
     for definition in definitions:
         cur.execute(definition)
+
+
+DEFERRED = "graph_deferred"  # the manifest's key: the HNSW statements a build runs at its close
+
+
+def defer_graph(cur: Any, t: str, start: bool) -> bool:
+    """A build defers the graph: its many adds load rows only, and its close builds the graph
+    over all of them at once (several times faster than rows joining it one by one; searches
+    meanwhile scan the rows, exact). `start`: drop the graph now (a new index); else only take
+    up a build that was killed before its close. False: nothing deferred (not the owner)."""
+    manifest, _ = lock_meta(cur, t)
+    if manifest.get(DEFERRED):
+        return True
+    if not start:
+        return False
+    definitions = drop_graph(cur, t)
+    if definitions:
+        cur.execute(
+            f"UPDATE {t}_meta SET manifest = manifest || %s", [_jsonb({DEFERRED: definitions})]
+        )
+    return bool(definitions)
+
+
+def finish_graph(cur: Any, t: str, dim: int) -> bool:
+    """Build a deferred graph over every row, and clear the mark (one transaction: a build
+    killed here leaves the mark, and the next build or `bertex index repair` finishes it)."""
+    manifest, _ = lock_meta(cur, t)
+    definitions = manifest.get(DEFERRED)
+    if not definitions:
+        return False  # another build finished it
+    rows = cur.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+    build_graph(cur, definitions, int(rows), dim)
+    cur.execute(f"UPDATE {t}_meta SET manifest = manifest - %s", [DEFERRED])
+    return True
+
+
+def _jsonb(value: Any) -> Any:
+    from psycopg.types.json import Jsonb
+
+    return Jsonb(value)
+
+
+def graph_state(conn: Any, t: str) -> str:
+    """What info() says of the graph."""
+    sql = f"SELECT manifest ? %s FROM {t}_meta"
+    if conn.execute(sql, [DEFERRED]).fetchone()[0]:
+        return (
+            "deferred: a build is running or was killed (searches are exact meanwhile); "
+            "run it again, or `bertex index repair`"
+        )
+    return "hnsw"
+
+
+def merged_types(old: dict[str, str], fields: dict[str, list[Any]]) -> dict[str, str]:
+    """Field types: numeric while every add gave numbers, else text."""
+    new = {n: "text" if old.get(n, t) != t else t for n, t in _types(fields).items()}
+    return {**old, **new}
+
+
+def _types(fields: dict[str, list[Any]]) -> dict[str, str]:
+    """numeric when every non-null value is a number, else text."""
+
+    def kind(values: list[Any]) -> str:
+        vals = [v for v in values if v is not None]
+        nums = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in vals)
+        return "numeric" if vals and nums else "text"
+
+    return {name: kind(values) for name, values in fields.items()}

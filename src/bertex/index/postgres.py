@@ -58,6 +58,7 @@ class PostgresStore:
         self.closed = False
         self.lost = None  # as the embedded store's repair reports: nothing is lost here
         self.holds_nul = False  # text and jsonb cannot hold a NUL character (core refuses it)
+        self.deferring = False  # this session defers the graph to its close (a CLI build)
         self.lock = threading.RLock()  # calls nest (search asks len)
         self.provenance = Provenance.from_dict(manifest["provenance"])
         self.kept = True  # the meta table keeps the counts (False: an old table, read-only)
@@ -119,6 +120,7 @@ class PostgresStore:
                 "it as its owner"
             ) from None
         store.kept = True
+        store.finish_graph()  # a killed build's deferred graph
         return store
 
     def prepare(self) -> None:
@@ -173,6 +175,7 @@ class PostgresStore:
             "provenance": self.provenance.to_dict(),
             "disk_bytes": int(size),
             "exact_max_rows": EXACT_MAX_ROWS,
+            "graph": pg_table.graph_state(self.conn, self.table),
         }
 
     @_reaches(retry=True)
@@ -261,11 +264,11 @@ class PostgresStore:
                 f"id {rows.ids[nul[0]]!r}: a NUL character (\\x00) in its text or a field, which "
                 "a PostgreSQL index cannot store"
             )
-        rebuild = pg_table.rebuilds_graph(len(rows), len(self))
+        rebuild = not self.deferring and pg_table.rebuilds_graph(len(rows), len(self))
         with self.conn.transaction(), self.conn.cursor() as cur:
             committed, self.kept = pg_table.lock_meta(cur, self.table)  # writers take turns
-            manifest = {**self.manifest, **committed}  # another writer's fields kept
-            manifest["fields"] = _merged(committed["fields"], rows.fields)
+            manifest = {**committed}  # as committed (another writer's fields kept)
+            manifest["fields"] = pg_table.merged_types(committed["fields"], rows.fields)
             if "split" in self.manifest:  # set by this add (a first or a --replace build)
                 manifest["split"] = self.manifest["split"]
             docs = list(dict.fromkeys(rows.ids))
@@ -306,9 +309,26 @@ class PostgresStore:
             )
         return present
 
+    @_reaches(retry=False)
+    def defer_graph(self, start: bool) -> None:
+        """Adds skip the graph until close() builds it over every row (pg_table.defer_graph:
+        `bertex index build`); `start` False only takes up a killed build's."""
+        with self.conn.transaction(), self.conn.cursor() as cur:
+            self.deferring = pg_table.defer_graph(cur, self.table, start)
+
+    @_reaches(retry=False)
+    def finish_graph(self) -> bool:
+        with self.conn.transaction(), self.conn.cursor() as cur:
+            return pg_table.finish_graph(cur, self.table, self.provenance.dim)
+
     def close(self) -> None:
-        self.closed = True
-        self.conn.close()
+        """A deferred graph is built first (a failure here leaves it deferred, and says so)."""
+        try:
+            if self.deferring and not self.closed:
+                self.finish_graph()
+        finally:
+            self.closed = True
+            self.conn.close()
 
     @_reaches(retry=False)
     def remove(self, ids: list[str]) -> int:
@@ -346,23 +366,6 @@ def _opening(conn: Any, shown: str, table: str) -> Iterator[None]:
     except BaseException:
         conn.close()
         raise
-
-
-def _merged(old: dict[str, str], fields: dict[str, list[Any]]) -> dict[str, str]:
-    """Field types: numeric while every add gave numbers, else text."""
-    new = {n: "text" if old.get(n, t) != t else t for n, t in _types(fields).items()}
-    return {**old, **new}
-
-
-def _types(fields: dict[str, list[Any]]) -> dict[str, str]:
-    """numeric when every non-null value is a number, else text."""
-
-    def kind(values: list[Any]) -> str:
-        vals = [v for v in values if v is not None]
-        nums = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in vals)
-        return "numeric" if vals and nums else "text"
-
-    return {name: kind(values) for name, values in fields.items()}
 
 
 def _array(v: Any) -> np.ndarray:
