@@ -582,3 +582,59 @@ def test_the_server_says_a_refusal_is_not_for_a_retry():
         "store_unavailable",
         {"Retry-After": "1"},
     )
+
+
+def _killed_build(pg_server, model):
+    """A table whose build was killed after loading rows, its graph still deferred."""
+    t = f"kb{next(_names)}"
+    url = pg_server.get_uri() + f"&table={t}"
+    ix = Index.create(url, model=model)
+    ix.store.defer_graph(start=True)
+    ix.add(TEXTS[:6], ids=list("abcdef"))
+    ix.store.deferring = False  # as if killed: the close never builds it
+    ix.close()
+    return t, url
+
+
+def test_a_writer_who_does_not_own_a_killed_build_resumes_it_and_the_owner_finishes(
+    pg_server, model
+):
+    from bertex.cli.main import main
+
+    t, url = _killed_build(pg_server, model)
+    _writer(pg_server, t)
+    with Index.open(url.replace("postgres:@", f"w_{t}:@", 1), model=model) as w:
+        w.store.defer_graph(start=False)  # what a build run again does
+        assert w.store.deferring is False  # not the owner: it cannot make the graph
+        w.add(TEXTS[6:9], ids=list("ghi"))
+    with Index.open(url, model=model) as ix:  # the writer's close raised nothing
+        assert ix.info()["graph"].startswith("deferred") and len(ix) == 9
+    assert main(["index", "repair", url]) == 0
+    with Index.open(url, model=model) as ix:
+        assert ix.info()["graph"] == "hnsw" and len(_graph(ix.store.conn, t)) == 1
+
+
+def test_a_build_stopped_by_an_error_leaves_the_graph_for_the_next_one(pg_server, model):
+    url = pg_server.get_uri() + f"&table=stop{next(_names)}"
+    with pytest.raises(KeyboardInterrupt):
+        with Index.create(url, model=model) as ix:
+            ix.store.defer_graph(start=True)
+            ix.add(TEXTS[:4], ids=list("abcd"))
+            raise KeyboardInterrupt  # Ctrl-C: no graph built on the way out
+    with Index.open(url, model=model) as again:
+        assert again.info()["graph"].startswith("deferred") and len(again) == 4
+        again.store.defer_graph(start=False)  # the next build takes it up
+    with Index.open(url, model=model) as done:
+        assert done.info()["graph"] == "hnsw"
+
+
+def test_a_writer_opened_before_a_replacing_build_keeps_its_new_split(pg_server, model):
+    url = pg_server.get_uri() + f"&table=sp{next(_names)}"
+    with Index.create(url, model=model) as ix:
+        ix.add(["A cat sat. It was happy."], ids=["a"])
+    with Index.open(url, model=model) as writer, Index.open(url, model=model) as builder:
+        builder.store.manifest["split"] = "sentence"  # as `bertex index build --replace` does
+        builder.add(["A cat sat. It was happy."], ids=["a"], split="sentence", replace=True)
+        writer.add(["A dog ran."], ids=["b"])  # read "none" at its open
+    with Index.open(url, model=model) as ix:
+        assert ix.split == "sentence"

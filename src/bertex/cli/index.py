@@ -110,9 +110,9 @@ def run_build(args: argparse.Namespace) -> int:
         ix = Index.open(args.index, model=_model(args))
         _same_options(ix, args, opts)
         spec = _source(args)
-    if args.create:  # a build: PostgreSQL builds its graph once, at the close (a new index)
-        ix.store.defer_graph(start=created)
-    with ix:  # close: the graph is saved with every row in it
+    with ix:  # close: the graph is saved (built: PostgreSQL) with every row in it
+        if args.create:  # a build: PostgreSQL builds its graph once, at the close (a new index)
+            ix.store.defer_graph(start=created)
         done = _embed_corpus(ix, args, spec)
         total = len(ix)  # asked while open (a PostgreSQL index answers through its connection)
     _say(
@@ -253,7 +253,7 @@ def _from_vectors(args: argparse.Namespace) -> int:
             "--from adds a bertex output's vectors, texts and fields as they were made",
         )
     added = total = 0
-    ix = None
+    ix, done = None, False
     try:
         for part in bertex.read(args.vectors, batch_rows=args.batch_rows):
             if ix is None:
@@ -269,9 +269,10 @@ def _from_vectors(args: argparse.Namespace) -> int:
             if len(part):
                 added += ix.add(part, replace=args.replace).documents
         total = len(ix) if ix is not None else 0
+        done = True
     finally:
         if ix is not None:
-            ix.close()
+            ix.store.close(finish=done)  # stopped by an error: a deferred graph waits
     _say(args, f"{added} documents added; {total} in the index")
     return 0
 

@@ -108,7 +108,7 @@ class Index:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.close()
+        self.store.close(finish=exc[0] is None)  # an error or Ctrl-C: no deferred graph built
 
     # -- reading ----------------------------------------------------------------------------
 

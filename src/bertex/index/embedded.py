@@ -333,9 +333,9 @@ class EmbeddedStore:
     def next_key(self) -> int:
         return int(self.manifest["next_key"])
 
-    def close(self) -> None:
+    def close(self, finish: bool = True) -> None:
         """Save the graph when rows were added since it was last saved (every row change is
-        already committed when its call returns)."""
+        already committed when its call returns; `finish` is the PostgreSQL store's)."""
         if self.failed:
             return  # nothing more to save from a state that did not commit
         if self.wrote and (self._graph_lacks() or self.graph_.unsaved):  # a reader writes not

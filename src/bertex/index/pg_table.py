@@ -123,6 +123,10 @@ def defer_graph(cur: Any, t: str, start: bool) -> bool:
     over all of them at once (several times faster than rows joining it one by one; searches
     meanwhile scan the rows, exact). `start`: drop the graph now (a new index); else only take
     up a build that was killed before its close. False: nothing deferred (not the owner)."""
+    if not _owns(cur, t):  # only the owner may drop and make the graph: rows join it as they come
+        return False
+    if not start and not _marked(cur, t):  # a plain read first: nothing locked for nothing
+        return False
     manifest, _ = lock_meta(cur, t)
     if manifest.get(DEFERRED):
         return True
@@ -139,6 +143,8 @@ def defer_graph(cur: Any, t: str, start: bool) -> bool:
 def finish_graph(cur: Any, t: str, dim: int) -> bool:
     """Build a deferred graph over every row, and clear the mark (one transaction: a build
     killed here leaves the mark, and the next build or `bertex index repair` finishes it)."""
+    if not _owns(cur, t):
+        return False  # the owner's `bertex index repair` finishes it
     manifest, _ = lock_meta(cur, t)
     definitions = manifest.get(DEFERRED)
     if not definitions:
@@ -155,10 +161,13 @@ def _jsonb(value: Any) -> Any:
     return Jsonb(value)
 
 
+def _marked(conn: Any, t: str) -> bool:
+    return bool(conn.execute(f"SELECT manifest ? %s FROM {t}_meta", [DEFERRED]).fetchone()[0])
+
+
 def graph_state(conn: Any, t: str) -> str:
     """What info() says of the graph."""
-    sql = f"SELECT manifest ? %s FROM {t}_meta"
-    if conn.execute(sql, [DEFERRED]).fetchone()[0]:
+    if _marked(conn, t):
         return (
             "deferred: a build is running or was killed (searches are exact meanwhile); "
             "run it again, or `bertex index repair`"

@@ -59,6 +59,7 @@ class PostgresStore:
         self.lost = None  # as the embedded store's repair reports: nothing is lost here
         self.holds_nul = False  # text and jsonb cannot hold a NUL character (core refuses it)
         self.deferring = False  # this session defers the graph to its close (a CLI build)
+        self._split = manifest.get("split")  # as read: a split set since is this session's
         self.lock = threading.RLock()  # calls nest (search asks len)
         self.provenance = Provenance.from_dict(manifest["provenance"])
         self.kept = True  # the meta table keeps the counts (False: an old table, read-only)
@@ -269,7 +270,7 @@ class PostgresStore:
             committed, self.kept = pg_table.lock_meta(cur, self.table)  # writers take turns
             manifest = {**committed}  # as committed (another writer's fields kept)
             manifest["fields"] = pg_table.merged_types(committed["fields"], rows.fields)
-            if "split" in self.manifest:  # set by this add (a first or a --replace build)
+            if self.manifest.get("split") != self._split:  # set since: a first add, --replace
                 manifest["split"] = self.manifest["split"]
             docs = list(dict.fromkeys(rows.ids))
             drop = self._replaced(cur, docs, may_replace or bool(replace))
@@ -294,7 +295,7 @@ class PostgresStore:
             self._keep_counts(cur, *added)
             if graph:
                 pg_table.build_graph(cur, graph, len(self), self.provenance.dim)  # rows now
-        self.manifest = manifest
+        self.manifest, self._split = manifest, manifest.get("split")
 
     def _replaced(self, cur: Any, docs: list[str], replace: bool) -> list[str]:
         """The ids to delete before the load, asked again under the meta lock: an id another
@@ -321,10 +322,11 @@ class PostgresStore:
         with self.conn.transaction(), self.conn.cursor() as cur:
             return pg_table.finish_graph(cur, self.table, self.provenance.dim)
 
-    def close(self) -> None:
-        """A deferred graph is built first (a failure here leaves it deferred, and says so)."""
+    def close(self, finish: bool = True) -> None:
+        """A deferred graph is built first (a failure here leaves it deferred, and says so);
+        not when `finish` is False (a build stopped by an error: the mark stays for the next)."""
         try:
-            if self.deferring and not self.closed:
+            if self.deferring and finish and not self.closed:
                 self.finish_graph()
         finally:
             self.closed = True
