@@ -536,6 +536,14 @@ def test_documents_postgres_cannot_store_are_errors_at_their_position(pg_server,
         with pytest.raises(bertex.InvalidTextError, match="NUL"):
             ix.add(["a horse"], ids=["d"], fields={"src": ["x\x00"]})
         assert sorted(ix.search("a cat", k=5).ids) == ["a", "c"]
+        from bertex.sinks.read import Stored
+
+        texts = ["a horse", "a gi\x00rl"]
+        out = model.embed(texts)
+        stored = Stored(["e", "f"], out.vectors, out.meta.to_dict(), texts)
+        with pytest.raises(bertex.InvalidTextError, match="input 1: a NUL"):
+            ix.add(stored)  # a bertex output: refused whole
+        assert len(ix) == 2
 
 
 def test_table_names_postgres_would_not_take_are_refused_by_name(pg_server, model):

@@ -170,6 +170,8 @@ class Index:
         if hasattr(items, "vectors") and hasattr(items, "meta"):
             rows = self._stored_rows(items, ids, fields)
             errors: tuple[InputError, ...] = ()
+            if not self.store.holds_nul:  # a bertex output: refused whole, nothing added
+                _storable(rows, rows.ids, "raise")
         else:
             texts = [items] if isinstance(items, str) else list(items)
             ids = _ids(ids, len(texts), self.store.next_key)

@@ -35,7 +35,7 @@ def split_url(url: str) -> tuple[str, str, str]:
     ('postgresql://u:secret@h/db?sslmode=off&password=x', 'docs', 'postgresql://u@h/db?table=Docs&sslmode=off')
     """
     parts = urlsplit(url)
-    query = parse_qsl(parts.query.replace("+", "%2B"))  # libpq reads + as +, not a space
+    query = _query(parts.query)
     table = dict(query).get("table", DEFAULT_TABLE).lower()
     ok = table.replace("_", "").isascii() and table.replace("_", "").isalnum()
     if not ok or not table[0].isalpha() or len(table) > MAX_TABLE:
@@ -49,6 +49,11 @@ def split_url(url: str) -> tuple[str, str, str]:
     public = urlencode([q for q in query if q[0] not in SECRETS], quote_via=quote)
     shown = urlunsplit(parts._replace(netloc=f"{user}@{netloc}" if user else netloc, query=public))
     return conn, table, shown
+
+
+def _query(query: str) -> list[tuple[str, str]]:
+    """A URL's parameters as libpq reads them: + is a +, not a space."""
+    return parse_qsl(query.replace("+", "%2B"))
 
 
 @contextmanager
@@ -101,11 +106,17 @@ def _scrubbed(text: str, url: str) -> str:
     """text without any password the URL holds (raw or decoded)."""
     parts = urlsplit(url)
     secrets = [parts.password or ""]
-    secrets += [v for k, v in parse_qsl(parts.query.replace("+", "%2B")) if k in SECRETS]
+    secrets += [v for k, v in _query(parts.query) if k in SECRETS]
     raw = parts.netloc.rpartition("@")[0].partition(":")[2]
     for secret in sorted({*secrets, raw, unquote(raw)} - {""}, key=len, reverse=True):
         text = text.replace(secret, "***")
     return text
+
+
+def _jsonb(value: Any) -> Any:
+    from psycopg.types.json import Jsonb
+
+    return Jsonb(value)
 
 
 def _first(e: Exception) -> str:

@@ -8,12 +8,17 @@
   indexes after loading the initial data", its docs say), so an add at least BULK_MIN_ROWS
   long into a table holding fewer rows than it brings drops the graph, loads, and builds it
   again, all in the add's one transaction (a failed add leaves the old graph). Other sessions'
-  searches of that table wait for the add to commit.
+  searches of that table wait for the add to commit;
+- the graph a build defers to its close (`bertex index build`), marked in the manifest until
+  it is built;
+- the field types the manifest records.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from .pg_connect import _jsonb
 
 COUNTS = "rows_ bigint NOT NULL DEFAULT 0, documents_ bigint NOT NULL DEFAULT 0"
 BULK_MIN_ROWS = 5_000
@@ -64,6 +69,12 @@ def read_count(conn: Any, t: str, kept: str, counted: str) -> int:
     if got is None:
         got = conn.execute(f"SELECT {counted} FROM {t}").fetchone()[0]
     return int(got)
+
+
+def present(cur: Any, t: str, ids: list[str]) -> set[str]:
+    """Which of these ids have rows in table t (through a connection or a cursor)."""
+    sql = f"SELECT DISTINCT id FROM {t} WHERE id = ANY(%s)"
+    return {r[0] for r in cur.execute(sql, [list(ids)]).fetchall()}
 
 
 def move_counts(cur: Any, t: str, rows: int, docs: int) -> None:
@@ -153,12 +164,6 @@ def finish_graph(cur: Any, t: str, dim: int) -> bool:
     build_graph(cur, definitions, int(rows), dim)
     cur.execute(f"UPDATE {t}_meta SET manifest = manifest - %s", [DEFERRED])
     return True
-
-
-def _jsonb(value: Any) -> Any:
-    from psycopg.types.json import Jsonb
-
-    return Jsonb(value)
 
 
 def _marked(conn: Any, t: str) -> bool:

@@ -35,7 +35,6 @@ import numpy as np
 from ..errors import (
     DuplicateIdError,
     IndexCorruptError,
-    InvalidTextError,
     OutputError,
     StoreRefusedError,
     StoreUnavailableError,
@@ -43,9 +42,18 @@ from ..errors import (
 from . import pg_table
 from .embedded import EXACT_MAX_ROWS
 from .filters import NUMBER, SQL_OPS, Condition, as_text, check_fields, coerce, number
-from .pg_connect import DEFAULT_TABLE, _first, _psycopg, _reaches, connect, refusals, split_url
+from .pg_connect import (
+    DEFAULT_TABLE,
+    _first,
+    _jsonb,
+    _psycopg,
+    _reaches,
+    connect,
+    refusals,
+    split_url,
+)
 from .provenance import Provenance
-from .rows import Hits, Rows, best_per_id, unit, with_nul
+from .rows import Hits, Rows, best_per_id, unit
 
 __all__ = ["DEFAULT_TABLE", "EF_SEARCH", "PostgresStore", "connect", "split_url"]
 EF_SEARCH = 128  # pgvector's default 40 gives recall@10 ~0.92 on bench/search_bench.py
@@ -159,8 +167,7 @@ class PostgresStore:
 
     @_reaches(retry=True)
     def has_ids(self, ids: list[str]) -> list[str]:
-        sql = f"SELECT DISTINCT id FROM {self.table} WHERE id = ANY(%s)"
-        found = {r[0] for r in self.conn.execute(sql, [list(ids)])}
+        found = pg_table.present(self.conn, self.table, ids)
         return [i for i in ids if i in found]
 
     @_reaches(retry=True)
@@ -184,7 +191,7 @@ class PostgresStore:
         q = unit(queries)  # (Q, D)
         sql_where, params = self._where(where)
         n_cand = self._candidates(sql_where, params) if where else len(self)
-        if n_cand > EXACT_MAX_ROWS:  # the graph path; it may go on to as many rows as there are
+        if where and n_cand > EXACT_MAX_ROWS:  # the graph path may go on to every row
             n_cand = len(self)
         return [self._one(q[i], k, sql_where, params, n_cand) for i in range(len(q))]
 
@@ -260,11 +267,6 @@ class PostgresStore:
             f"COPY {self.table} (id, text, start_, end_, fields, embedding) "
             "FROM STDIN WITH (FORMAT BINARY)"
         )
-        if nul := with_nul(rows):  # a bertex output's rows (texts are refused in core)
-            raise InvalidTextError(
-                f"id {rows.ids[nul[0]]!r}: a NUL character (\\x00) in its text or a field, which "
-                "a PostgreSQL index cannot store"
-            )
         rebuild = not self.deferring and pg_table.rebuilds_graph(len(rows), len(self))
         with self.conn.transaction(), self.conn.cursor() as cur:
             committed, self.kept = pg_table.lock_meta(cur, self.table)  # writers take turns
@@ -300,12 +302,11 @@ class PostgresStore:
     def _replaced(self, cur: Any, docs: list[str], replace: bool) -> list[str]:
         """The ids to delete before the load, asked again under the meta lock: an id another
         writer committed meanwhile is replaced when this add replaces, else refused."""
-        cur.execute(f"SELECT DISTINCT id FROM {self.table} WHERE id = ANY(%s)", [docs])
-        present = [r[0] for r in cur.fetchall()]
+        present = sorted(pg_table.present(cur, self.table, docs))
         if present and not replace:
             raise DuplicateIdError(
                 f"{len(present)} ids were added by another writer while this add ran (first: "
-                f"{sorted(present)[:3]}); nothing was added: add again (replace=True, or "
+                f"{present[:3]}); nothing was added: add again (replace=True, or "
                 "--replace, to replace those documents)"
             )
         return present
@@ -373,9 +374,3 @@ def _opening(conn: Any, shown: str, table: str) -> Iterator[None]:
 def _array(v: Any) -> np.ndarray:
     """A pgvector value (Vector from a binary result, or an array) as numpy (D,)."""
     return v.to_numpy() if hasattr(v, "to_numpy") else np.asarray(v)
-
-
-def _jsonb(value: Any) -> Any:
-    from psycopg.types.json import Jsonb
-
-    return Jsonb(value)
