@@ -158,10 +158,10 @@ class LoadOptions:
         return cls(**values)
 
 
-def forward_timeout(environ: dict[str, str] | None = None) -> float | None:
-    """BERTEX_FORWARD_TIMEOUT in seconds, or None (unset: the bound is derived from the passes
-    measured so far)."""
-    return LoadOptions.from_env(environ).forward_timeout
+def forward_timeout(value: object = None, environ: dict[str, str] | None = None) -> float | None:
+    """The bound on one wait for a forward pass: `value` (checked) when given, else
+    BERTEX_FORWARD_TIMEOUT, else None (derived from the passes measured so far)."""
+    return LoadOptions.from_env(environ, forward_timeout=value).forward_timeout
 
 
 def seconds(name: str, value: object) -> float:

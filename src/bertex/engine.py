@@ -34,7 +34,14 @@ from typing import Any
 
 from . import passes
 from .config import EmbedOptions, merged
-from .errors import DeadlineError, InputError, OptionError, OverloadedError, StoppedError
+from .errors import (
+    DeadlineError,
+    ForwardTimeoutError,
+    InputError,
+    OptionError,
+    OverloadedError,
+    StoppedError,
+)
 from .tokenize import check_inputs
 from .types import Collected
 
@@ -54,6 +61,9 @@ class Observer:
 
     def ran(self, texts: int, tokens: int, timings: dict[str, float]) -> None:
         """One pass ran `texts` texts (`tokens` tokens seen) in `timings` seconds per stage."""
+
+    def wedged(self, error: ForwardTimeoutError) -> None:
+        """A forward pass never returned (past its bound): the model is not healthy now."""
 
 
 @dataclass(eq=False)
@@ -153,6 +163,7 @@ class Engine:
         self.observer = observer or Observer()
         self._queue: deque[_Job] = deque()
         self._cv = threading.Condition()
+        self.fault: ForwardTimeoutError | None = None  # set when a pass wedged: unhealthy
         self._closed = False
         self._threads = [
             threading.Thread(target=self._work, name=f"bertex-engine-{i}", daemon=True)
@@ -333,6 +344,9 @@ class Engine:
                 self._drop_abandoned(s)
             return
         except Exception as e:  # an error of the whole call: every job of the pass learns of it
+            if isinstance(e, ForwardTimeoutError):  # the model may stay stuck: say so, for good
+                self.fault = e
+                self.observer.wedged(e)
             for s in slices:
                 self._fail(s.job, e)
             return

@@ -136,14 +136,20 @@ def fake_model(
     delay_s: float = 0.0,
     workers: int = 1,
     name: str = "fake-bert",
+    block_after: int | None = None,
+    forward_timeout: float | None = None,
 ) -> Any:
-    """A bertex Model on the fake backend (built with the public Model constructor)."""
+    """A bertex Model on the fake backend (built with the public Model constructor);
+    `block_after` = N makes it a stuck backend past N batches, `forward_timeout` is
+    bertex.load's (default: $BERTEX_FORWARD_TIMEOUT, else derived)."""
     from ..api import Model
+    from ..config import forward_timeout as bound_of
     from ..models import ModelInfo
     from ..tokenize import TextTokenizer
 
     hf = fake_tokenizer(max_length)
     backend = FakeBackend(len(hf), hidden_size, num_layers, 2, max_length, delay_s, workers)
+    backend.block_after = block_after
     info = ModelInfo(
         name=name,
         path=name,
@@ -164,4 +170,6 @@ def fake_model(
         has_pooler=True,
         tokenizer_fixes=(),
     )
-    return Model(info, TextTokenizer(hf), backend, "0" * 64)
+    return Model(
+        info, TextTokenizer(hf), backend, "0" * 64, forward_timeout=bound_of(forward_timeout)
+    )

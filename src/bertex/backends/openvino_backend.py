@@ -27,6 +27,18 @@ class OpenVinoBackend(OnnxBackend):
 
     One compiled model per set of outputs, with one stream per bertex worker and the cores of
     the worker plan (threads.plan: workers x threads); one infer request per worker thread.
+
+    Why two batches at once are safe here (issue 32): two infer requests that took a new input
+    shape at the same moment could deadlock (seen on a 2-core Intel machine with one busy
+    core: both forward threads parked in OpenVINO's input update, at 0% CPU, for good). So the
+    requests of one compiled model share a lock (_Shapes): a request sets its input tensors
+    and starts its run under it, so no two requests ever change shape or start at once; and
+    the first run of a shape the compiled model has never run (its shape inference, memory
+    plan and kernel choice) finishes under the lock too. After its start a run of a known
+    shape computes beside the other request's, so the two streams stay busy. Measured against
+    a lock over every run whose shape changed (serial: 0.6-0.8x the throughput), see
+    BENCHMARKS.md "OpenVINO concurrency". The runner's bound (backends/bounded.py) still
+    stops any wait that outlives it.
     """
 
     name = "openvino"
@@ -41,6 +53,7 @@ class OpenVinoBackend(OnnxBackend):
         super().__init__(*args, **kwargs)
         self.exported = "fp32"
         self._compiled: dict[tuple[str, bool], Any] = {}
+        self._shapes: dict[tuple[str, bool], _Shapes] = {}  # per compiled model
         self._local = threading.local()
 
     def _session(self, layers: str, attentions: bool) -> _Request:
@@ -48,9 +61,10 @@ class OpenVinoBackend(OnnxBackend):
         with self._lock:  # workers share one compiled model per graph; one of them builds it
             if key not in self._compiled:
                 self._compiled[key] = self._compile(self._graph(layers, attentions))
+                self._shapes[key] = _Shapes()
         requests: dict[tuple[str, bool], _Request] = self._local.__dict__.setdefault("mine", {})
         if key not in requests:  # an infer request runs one batch at a time: one per thread
-            requests[key] = _Request(self._compiled[key])
+            requests[key] = _Request(self._compiled[key], self._shapes[key])
         return requests[key]
 
     def _graph(self, layers: str, attentions: bool) -> Path:
@@ -74,17 +88,45 @@ class OpenVinoBackend(OnnxBackend):
         return str(compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name())
 
 
+class _Shapes:
+    """What the infer requests of one compiled model share: the lock under which a request
+    sets its inputs and starts a run, and the input shapes the model has run already."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.seen: set[tuple[int, ...]] = set()
+
+
 class _Request:
     """One OpenVINO infer request, read through the two calls of an onnxruntime session that
     OnnxBackend.forward uses: get_outputs() (.name) and run(None, feeds)."""
 
-    def __init__(self, compiled: Any) -> None:
+    def __init__(self, compiled: Any, shapes: _Shapes) -> None:
         self._request = compiled.create_infer_request()
         self._outputs = list(compiled.outputs)
+        self._shapes = shapes
 
     def get_outputs(self) -> list[SimpleNamespace]:
         return [SimpleNamespace(name=o.get_any_name()) for o in self._outputs]
 
     def run(self, _names: None, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
-        out = self._request.infer(feeds)  # copies the outputs: the request's buffers are reused
-        return [np.asarray(out[o]) for o in self._outputs]
+        """Set the inputs and start under the shared lock; a shape this compiled model never
+        ran also finishes under it (see OpenVinoBackend). The feeds are shared, not copied:
+        they outlive the run, which ends before this returns."""
+        import openvino as ov
+
+        tensors = {
+            k: ov.Tensor(np.ascontiguousarray(v), shared_memory=True) for k, v in feeds.items()
+        }
+        shape = tuple(feeds["input_ids"].shape)  # (B, L): every input has it
+        request, shapes = self._request, self._shapes
+        with shapes.lock:
+            for name, tensor in tensors.items():
+                request.set_tensor(name, tensor)
+            request.start_async()
+            if shape not in shapes.seen:  # the model's first run at this shape: alone
+                request.wait()
+                shapes.seen.add(shape)
+        request.wait()
+        # copies: the request's output buffers are reused by its next run
+        return [np.array(request.get_tensor(o).data) for o in self._outputs]

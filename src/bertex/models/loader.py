@@ -44,14 +44,9 @@ def load(
     """
     from ..api import Model
     from ..backends.precision import choose, device_of
-    from ..config import forward_timeout as timeout_from_env
-    from ..config import seconds
+    from ..config import forward_timeout as bound_of
 
-    bound = (
-        timeout_from_env()
-        if forward_timeout is None
-        else seconds("forward_timeout", forward_timeout)
-    )
+    bound = bound_of(forward_timeout)  # checked here: a bad value fails before loading
     where = device_of(device)
     effective = choose(backend, precision, where)
     quiet_transformers()

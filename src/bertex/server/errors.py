@@ -8,6 +8,7 @@ from ..errors import (
     BertexError,
     DeadlineError,
     EmptyInputError,
+    ForwardTimeoutError,
     InputError,
     InvalidTextError,
     OptionError,
@@ -47,6 +48,8 @@ def to_api_error(e: Exception, param: str | None = None) -> ApiError:
         return ApiError(429, str(e), type="rate_limit_error", code="queue_full", headers=RETRY)
     if isinstance(e, DeadlineError):
         return ApiError(503, str(e), type="server_error", code="deadline_exceeded", headers=RETRY)
+    if isinstance(e, ForwardTimeoutError):  # the model is wedged; /health says so too
+        return ApiError(503, str(e), type="server_error", code="forward_timeout")
     if isinstance(e, StoreUnavailableError):  # the index's PostgreSQL: lost, tried again next time
         return ApiError(503, str(e), type="server_error", code="store_unavailable", headers=RETRY)
     if isinstance(e, StoreRefusedError):  # a permission, a read-only server: not for a retry

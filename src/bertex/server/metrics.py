@@ -7,6 +7,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from ..engine import Observer
+from ..errors import ForwardTimeoutError
 
 OTHER_ROUTE = "other"
 
@@ -48,6 +49,13 @@ class Metrics(Observer):
         self.forward_seconds = Histogram(
             "bertex_forward_seconds", "forward pass and pooling", registry=r
         )
+        self.healthy = Gauge(
+            "bertex_healthy", "1 while every forward pass returned in its bound, else 0", registry=r
+        )
+        self.healthy.set(1)
+        self.forward_timeouts = Counter(
+            "bertex_forward_timeouts", "forward passes that never returned (wedged)", registry=r
+        )
         self.batch_texts = Histogram(
             "bertex_batch_texts",
             "texts per pass",
@@ -79,3 +87,7 @@ class Metrics(Observer):
         self.forward_seconds.observe(timings.get("forward", 0.0))
         self.batch_texts.observe(texts)
         self.tokens.inc(tokens)
+
+    def wedged(self, error: ForwardTimeoutError) -> None:
+        self.healthy.set(0)
+        self.forward_timeouts.inc()

@@ -236,6 +236,9 @@ def install(app: FastAPI, state: State) -> None:
     async def health() -> JSONResponse:
         if not state.ready.is_set():
             return JSONResponse({"status": "loading"}, status_code=503)
+        if state.engine.fault is not None:  # a supervisor restarts an unhealthy server
+            doc = {"status": "unhealthy", "reason": str(state.engine.fault)}
+            return JSONResponse(doc, status_code=503)
         return JSONResponse({"status": "ok", "queue_depth": state.engine.depth})
 
     @app.get("/metrics")
