@@ -1,8 +1,8 @@
 """OpenVINO throughput of two bertex trees side by side in one run (issue 32: the fix that
 serializes shape changes must cost under 3%).
 
-    git worktree add --detach /tmp/bertex-before main
-    python bench/ov_concurrency.py --before /tmp/bertex-before/src      # after: this tree
+    python bench/ov_concurrency.py                    # before: BASELINE, after: this tree
+    python bench/ov_concurrency.py --before /tmp/other-tree/src --rounds 5
 
 Each measurement is a fresh process (PYTHONPATH = one tree's src) that loads the default model
 on OpenVINO, warms up on 64 texts as bench/speed.py does, then times --reps embeds of the
@@ -24,6 +24,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+BASELINE = "452c03d"  # main just before issue 32's fix (a git worktree of it is made here)
 
 CHILD = r"""
 import json, sys, time, warnings
@@ -64,10 +65,8 @@ def run(tree: Path, corpus: Path, precision: str, reps: int) -> list[float]:
 
 
 def main() -> int:
-    from corpora import corpus, stsb
-
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--before", type=Path, required=True, help="the src folder of the baseline")
+    ap.add_argument("--before", type=Path, help=f"a baseline's src (default: {BASELINE})")
     ap.add_argument("--after", type=Path, default=HERE.parent / "src")
     ap.add_argument("--precisions", default="fp32,bf16")
     ap.add_argument("--corpora", default="generated,stsb")
@@ -76,6 +75,20 @@ def main() -> int:
     ap.add_argument("--reps", type=int, default=3)
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bertex-ovconc-"))
+    if args.before is None:
+        git = ["git", "-C", str(HERE.parent)]
+        subprocess.run([*git, "worktree", "add", "-q", "--detach", str(work / "base"), BASELINE])
+        args.before = work / "base" / "src"
+    try:
+        return measure(args, work)
+    finally:
+        if args.before == work / "base" / "src":
+            subprocess.run([*git, "worktree", "remove", "--force", str(work / "base")])
+
+
+def measure(args: argparse.Namespace, work: Path) -> int:
+    from corpora import corpus, stsb
+
     texts = {"generated": corpus(args.n), "stsb": stsb()[0]}
     trees = {"before": args.before.resolve(), "after": args.after.resolve()}
     times: dict[tuple[str, str, str], list[list[float]]] = {}

@@ -248,6 +248,7 @@ def main() -> None:
 
     search_stsb = run("search_bench.py", "stsb")
     probe = run("probe_bench.py", "--n", "2000" if q else "10000")
+    ov_conc = run("ov_concurrency.py", "--n", "500" if q else "2000", "--rounds", "3")
     text = f"""# BENCHMARKS
 
 Written by `make bench` (bench/run_all.py). Machines here are shared and noisy: compare rows
@@ -347,6 +348,14 @@ Targets (embedded store): recall@10 >= 0.98, p50 <= 2 ms.
 feature pass, and the per-layer classifier fits)
 
 {probe}
+
+## OpenVINO concurrency: the shape lock of issue 32 against the code before it
+
+`python bench/ov_concurrency.py`: the OpenVINO backend of this tree against the tree just before
+issue 32's fix (commit 452c03d, a git worktree), each measurement a fresh process, the trees
+alternating round by round; target: after/before >= 0.97 for fp32 and bf16.
+
+{ov_conc}
 """
     (ROOT / "BENCHMARKS.md").write_text(text)
     print(text)

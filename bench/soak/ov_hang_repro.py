@@ -94,7 +94,8 @@ def one_run(args: argparse.Namespace, seed: int, log: Path) -> tuple[str, float]
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--runs", type=int, default=20)
+    p.add_argument("--runs", type=int, default=6)
+    p.add_argument("--seconds", type=float, default=None, help="start no run after this long")
     p.add_argument("--texts", type=int, default=2000)
     p.add_argument("--bound", type=float, default=240.0, help="seconds a run may take at most")
     p.add_argument("--stall", type=float, default=45.0, help="seconds without CPU progress")
@@ -110,7 +111,10 @@ def main() -> int:
     counts = {"ok": 0, "hang": 0, "over-bound": 0, "error": 0}
     times: list[float] = []
     try:
+        began = time.monotonic()
         for k in range(args.runs):
+            if args.seconds is not None and time.monotonic() - began > args.seconds:
+                break
             seed = random.Random(k).randrange(1 << 30)
             kind, seconds = one_run(args, seed, log)
             counts[kind] += 1
@@ -120,7 +124,7 @@ def main() -> int:
         if hog is not None:
             hog.kill()
             hog.wait()
-    summary = {**counts, "runs": args.runs, "texts": args.texts, "hog": hog is not None}
+    summary = {**counts, "runs": sum(counts.values()), "texts": args.texts, "hog": hog is not None}
     summary.update(backend=args.backend, precision=args.precision, log=str(log))
     summary["median_s"] = sorted(times)[len(times) // 2] if times else None
     print(json.dumps(summary))

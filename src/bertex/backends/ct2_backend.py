@@ -39,6 +39,15 @@ def cache_root() -> Path:
 
 
 class CT2Backend:
+    """CTranslate2 on the CPU: one Encoder with `workers` replicas.
+
+    Why two batches at once are safe (audited for issue 32): Encoder.forward_batch is
+    thread-safe by design; each call is queued to one of the `inter_threads` replicas, and a
+    replica runs one batch at a time on its own `intra_threads` OpenMP threads, allocating
+    for each batch's shape itself: two calls never share a replica's buffers, whatever their
+    shapes. The GIL is released while a batch runs.
+    """
+
     name = "ctranslate2"
     device = "cpu"
 

@@ -14,6 +14,17 @@ from . import Want, threads
 
 
 class TorchBackend:
+    """A Hugging Face model in eval mode, shared by the worker threads.
+
+    Why two batches at once are safe (audited for issue 32): a forward under inference_mode
+    reads the weights and writes only tensors of its own, sized by its own batch (no cached
+    per-shape state across calls; SDPA picks its kernel per call). On the CPU each worker
+    thread has its own intra-op thread count (init_worker) and its own OpenMP team; on CUDA
+    both threads queue kernels on the device's default stream, which runs them in order, and
+    the caching allocator is thread-safe. The one shared thing that changes, the eager-
+    attention twin for attention maps, is made once under a lock (_module).
+    """
+
     name = "torch"
 
     def __init__(
