@@ -28,7 +28,8 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # speed.py
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # corpus_soak.py
 
 BACKENDS = ("torch", "onnx", "openvino", "ctranslate2")
 
@@ -89,23 +90,6 @@ print(json.dumps({"batches": ran, "workers": workers, "seconds": seconds, "max_g
 """
 
 
-def tiny_model(folder: Path) -> Path:
-    from speed import random_bert
-    from transformers import BertConfig
-
-    if (folder / "config.json").exists():
-        return folder
-    cfg = BertConfig(
-        hidden_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=128,
-        vocab_size=30522,
-        max_position_embeddings=128,
-    )
-    return random_bert(folder, cfg)
-
-
 def soak_one(model: str, backend: str, args: argparse.Namespace, env: dict) -> dict:
     """One backend in its own bounded process: ok, hang, error or missing (not installed)."""
     cmd = [sys.executable, "-c", CHILD, model, backend, str(args.batches), str(args.seed)]
@@ -152,6 +136,8 @@ def main() -> int:
     if args.seconds:  # a time budget: batches stop starting then; the bound leaves room to end
         args.bound = args.seconds + args.forward_timeout + 120
     work = Path(tempfile.mkdtemp(prefix="bertex-backend-soak-"))
+    from corpus_soak import tiny_model  # the same tiny random BERT (hidden 64, 2 layers)
+
     model = args.model or str(tiny_model(work / "tiny-bert"))
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "BERTEX_CACHE": str(work / "cache")}
     env.pop("BERTEX_WORKERS", None)  # each backend's default: two workers on two cores
