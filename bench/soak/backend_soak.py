@@ -21,15 +21,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # speed.py
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # corpus_soak.py
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # corpus_soak.py, ov_hang_repro.py
+
+from ov_hang_repro import watch  # noqa: E402
 
 BACKENDS = ("torch", "onnx", "openvino", "ctranslate2")
 
@@ -96,18 +96,12 @@ def soak_one(model: str, backend: str, args: argparse.Namespace, env: dict) -> d
     cmd += [str(args.max_length), str(args.forward_timeout), str(args.seconds or 0)]
     with tempfile.TemporaryFile() as err:
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, env=env)
-        try:
-            out, _ = proc.communicate(timeout=args.bound)
-        except subprocess.TimeoutExpired:
-            proc.send_signal(signal.SIGUSR1)  # every thread's stack to its stderr
-            time.sleep(2)
-            proc.kill()
-            proc.communicate()
-            err.seek(0)
-            tail = err.read().decode(errors="replace")[-6000:]
-            return {"backend": backend, "result": "hang", "bound_s": args.bound, "stacks": tail}
+        kind, seconds = watch(proc, args.bound, args.stall)
+        out = proc.stdout.read() if proc.stdout else b""
         err.seek(0)
         stderr = err.read().decode(errors="replace")
+    if kind != "done":  # stacks: the child's faulthandler wrote them to its stderr
+        return {"backend": backend, "result": kind, "seconds": seconds, "stacks": stderr[-6000:]}
     lines = [x for x in out.decode().splitlines() if x.startswith("{")]
     doc = json.loads(lines[-1]) if lines else {}
     if "forward_timeout" in doc:
@@ -128,6 +122,7 @@ def main() -> int:
     p.add_argument("--max-length", type=int, default=128, help="longest padded batch")
     p.add_argument("--bound", type=float, default=600.0, help="seconds per backend at most")
     p.add_argument("--forward-timeout", type=float, default=60.0, help="bertex's own bound")
+    p.add_argument("--stall", type=float, default=45.0, help="seconds under 1 s of CPU: hung")
     p.add_argument("--hog", action="store_true", help="one process spinning beside the runs")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--tolerance", type=float, default=1e-4, help="two workers vs one, max gap")

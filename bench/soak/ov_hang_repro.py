@@ -60,6 +60,29 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def watch(proc: subprocess.Popen, bound: float, stall: float) -> tuple[str, float]:
+    """Wait for a child: ('done' | 'hang' | 'over-bound', seconds). A hang used under 1 s of
+    CPU over the last `stall` seconds (a hung process still ticks a little: its idle threads
+    wake; a live one on a loaded machine gets far more); over-bound ran past `bound` seconds
+    while still working. Either way the child gets SIGUSR1 (its faulthandler writes every
+    thread's stack to its stderr), then SIGKILL."""
+    start = time.monotonic()
+    samples: list[tuple[float, float]] = []  # (when, CPU seconds so far)
+    while proc.poll() is None:
+        time.sleep(1)
+        now, cpu = time.monotonic(), cpu_seconds(proc.pid)
+        samples.append((now, cpu))
+        then = [c for t, c in samples if now - t >= stall]
+        stalled = bool(then) and cpu - then[-1] < 1.0
+        if stalled or now - start > bound:
+            proc.send_signal(signal.SIGUSR1)
+            time.sleep(2)
+            proc.kill()
+            proc.wait()
+            return ("hang" if stalled else "over-bound"), now - start
+    return "done", time.monotonic() - start
+
+
 def one_run(args: argparse.Namespace, seed: int, log: Path) -> tuple[str, float]:
     """('ok' | 'hang' | 'over-bound' | 'error', seconds) for one bounded child run: a hang
     stalled (no CPU time for --stall seconds); over-bound still ran, slowly (a loaded machine)."""
@@ -69,27 +92,14 @@ def one_run(args: argparse.Namespace, seed: int, log: Path) -> tuple[str, float]
         err.flush()
         cmd = [sys.executable, "-c", CHILD, str(seed), str(args.texts), args.backend]
         proc = subprocess.Popen(cmd + [args.precision], stdout=subprocess.PIPE, stderr=err, env=env)
-        start = time.monotonic()
-        samples: list[tuple[float, float]] = []  # (when, CPU seconds so far)
-        while proc.poll() is None:
-            time.sleep(1)
-            now, cpu = time.monotonic(), cpu_seconds(proc.pid)
-            samples.append((now, cpu))
-            # stalled: under 1 s of CPU over the last --stall seconds (a hung run still ticks
-            # a little: its idle threads wake; a live one on a loaded machine gets far more)
-            then = [c for t, c in samples if now - t >= args.stall]
-            stalled = bool(then) and cpu - then[-1] < 1.0
-            if stalled or now - start > args.bound:
-                proc.send_signal(signal.SIGUSR1)  # faulthandler: every thread's stack to the log
-                time.sleep(2)
-                proc.kill()
-                proc.wait()
-                return ("hang" if stalled else "over-bound"), now - start
+        kind, seconds = watch(proc, args.bound, args.stall)
+        if kind != "done":
+            return kind, seconds
         out = proc.stdout.read().decode() if proc.stdout else ""
         kind = "ok" if proc.returncode == 0 and '"shape"' in out else "error"
         if '"forward_timeout"' in out:
             kind = "hang"
-        return kind, time.monotonic() - start
+        return kind, seconds
 
 
 def main() -> int:
