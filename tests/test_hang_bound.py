@@ -220,3 +220,25 @@ def test_the_server_answers_a_stuck_pass_with_503_and_turns_unhealthy():
     finally:
         model.backend.released.set()
         app.state.bertex.engine.close()
+
+
+def test_a_second_caller_sharing_the_wedged_threads_gets_the_same_error():
+    """Two callers at once (a server's two passes) on the shared threads: when one wait runs
+    out, the other's queued batches fail with ForwardTimeoutError, never a bare cancel."""
+    model = stuck_model(block_after=0, timeout=1.0)
+    errors: list[BaseException] = []
+
+    def call():
+        try:
+            model.embed(TEXTS, max_batch_size=4)
+        except BaseException as e:  # noqa: BLE001 - the test inspects it
+            errors.append(e)
+
+    callers = [threading.Thread(target=call) for _ in range(2)]
+    for t in callers:
+        t.start()
+    for t in callers:
+        t.join(timeout=20)
+    assert len(errors) == 2
+    assert all(isinstance(e, ForwardTimeoutError) for e in errors), errors
+    model.backend.released.set()

@@ -21,7 +21,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future
+from concurrent.futures import CancelledError, Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
@@ -99,6 +99,10 @@ class ForwardPool:
             return batch, future.result(timeout=limit)
         except FutureTimeout:
             pass
+        except CancelledError:  # another caller's wait ran out and dropped these threads
+            raise self.wedged or ForwardTimeoutError(
+                self.backend.name, batch.input_ids.shape, limit, "another call's bound"
+            ) from None
         how = (
             "BERTEX_FORWARD_TIMEOUT / forward_timeout"
             if self.timeout is not None
