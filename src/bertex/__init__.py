@@ -6,7 +6,7 @@
 (2, 384)
 """
 
-from . import heads
+from . import heads, tasks
 from ._version import __version__
 from .api import Model, similarity
 from .config import EmbedOptions
@@ -35,6 +35,7 @@ from .errors import (
     LongInputWarning,
     ModelError,
     ModelNotFoundError,
+    NoTaskHeadError,
     OptionError,
     OutputError,
     OutputLockedError,
@@ -60,6 +61,7 @@ from .models.loader import load
 from .models.source import DEFAULT_MODEL
 from .sentences import Span
 from .sentences import split as split_sentences
+from .tasks.answer import answer
 from .types import (
     Collected,
     InputReport,
@@ -117,6 +119,7 @@ __all__ = [
     "ModelError",
     "ModelInfo",
     "ModelNotFoundError",
+    "NoTaskHeadError",
     "OptionError",
     "OutputError",
     "OutputLockedError",
@@ -143,9 +146,11 @@ __all__ = [
     "WindowEmbeddings",
     "WordEmbedding",
     "__version__",
+    "answer",
     "heads",
     "load",
     "read",
     "similarity",
     "split_sentences",
+    "tasks",
 ]

@@ -16,6 +16,7 @@ from typing import Any, NoReturn
 from .._version import __version__
 from ..errors import BertexError, BertexWarning
 from . import analysis, common, convert, embed, heads, index, info, search, serve, tokens, viz
+from . import tasks as task_commands
 
 
 class _Parser(argparse.ArgumentParser):
@@ -66,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_parser(sub)
     analysis.add_parser(sub)
     heads.add_parser(sub)
+    task_commands.add_parser(sub)
     viz.add_parser(sub)
     return parser
 

@@ -1,10 +1,13 @@
-"""`POST /v1/classify` and `POST /v1/tag` over trained heads (bertex serve --head NAME=PATH):
+"""`POST /v1/classify` and `POST /v1/tag` over heads (bertex serve --head NAME=PATH): a head
+file (bertex train) or a model folder's own task head (any Hugging Face sequence- or
+token-classification folder; a question-answering folder serves /v1/answer, server/tasks.py);
 same body reading, limits, auth and error shapes as the other routes."""
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -16,13 +19,13 @@ from .routes import read_body, respond
 from .state import State
 
 CLASSIFY_FIELDS = ("head", "input", "labels", "model", "user")
-TAG_FIELDS = ("head", "input", "model", "user")
+TAG_FIELDS = ("head", "input", "aggregation", "model", "user")
 ROUTE_TASK = {"/v1/classify": "classify", "/v1/tag": "tag"}
 
 
 def pick(heads: dict[str, Any], doc: dict[str, Any], task: str) -> Any:
     """The head the body names, or a 404/422 naming the heads this route can use."""
-    valid = sorted(n for n, h in heads.items() if h.provenance.task == task)
+    valid = sorted(n for n, h in heads.items() if h.task == task)
     name = doc.get("head")
     if name not in heads:
         status = 422 if not isinstance(name, str) else 404
@@ -32,10 +35,10 @@ def pick(heads: dict[str, Any], doc: dict[str, Any], task: str) -> Any:
             param="head",
             code="unknown_head",
         )
-    if heads[name].provenance.task != task:
+    if heads[name].task != task:
         raise ApiError(
             422,
-            f"head {name!r} is a {heads[name].provenance.task} head, not a {task} head; "
+            f"head {name!r} is a {heads[name].task} head, not a {task} head; "
             f"this route serves: {', '.join(valid) or '(none)'}",
             param="head",
             code="wrong_head",
@@ -69,6 +72,8 @@ def _route(app: FastAPI, state: State, heads: dict[str, Any], path: str, task: s
         try:
             if task == "classify":
                 out = await asyncio.to_thread(head.predict, texts, labels)
+            elif doc.get("aggregation") is not None:
+                out = await asyncio.to_thread(head.predict, texts, aggregation=doc["aggregation"])
             else:
                 out = await asyncio.to_thread(head.predict, texts)
         except Exception as e:
@@ -100,5 +105,10 @@ def load_heads(specs: list[str], model: Any) -> dict[str, Any]:
             raise OptionError("head", spec, ["NAME=PATH"], "--head takes NAME=PATH")
         if name in out:
             raise OptionError("head", name, ["a name given once"], "--head names must differ")
-        out[name] = heads_lib.load(path, model=model)
+        if Path(path).is_dir():  # a model folder's own task head
+            from ..tasks import load as load_task
+
+            out[name] = load_task(path)
+        else:
+            out[name] = heads_lib.load(path, model=model)
     return out
