@@ -107,9 +107,15 @@ def test_bad_inputs_are_one_line_exit_2(tag_dir, qa_dir, tmp_path, capsys):
             ["predict", "--model", str(qa_dir), "--text", "a context"],
             "give --question",
         ),
-        "empty input file": (["predict", "--model", str(tag_dir), "--input", str(empty)], "no text"),
+        "empty input file": (
+            ["predict", "--model", str(tag_dir), "--input", str(empty)],
+            "no text",
+        ),
         "no input": (["predict", "--model", str(tag_dir)], "no input"),
-        "missing file": (["predict", "-m", str(tag_dir), "--input", str(tmp_path / "x")], "no such"),
+        "missing file": (
+            ["predict", "-m", str(tag_dir), "--input", str(tmp_path / "x")],
+            "no such",
+        ),
         "bad aggregation": (
             ["predict", "-m", str(tag_dir), "--text", "a", "--aggregation", "mean"],
             "invalid choice",
