@@ -84,7 +84,9 @@ def qa_dir(models_dir: Path, bert_dir: Path) -> Path:
 @pytest.fixture(scope="session")
 def classify_dir(models_dir: Path, bert_dir: Path) -> Path:
     labels = {0: "negative", 1: "neutral", 2: "positive"}
-    return _once(models_dir, "task-classify", bert_dir, "classify", seed=1, id2label=labels)
+    return _once(
+        models_dir, "task-classify", bert_dir, "classify", seed=1, id2label=labels, scale=300.0
+    )
 
 
 @pytest.fixture(scope="session")
@@ -92,11 +94,11 @@ def multilabel_dir(models_dir: Path, bert_dir: Path) -> Path:
     labels = {0: "sports", 1: "music", 2: "animals", 3: "food"}
     return _once(
         models_dir, "task-multilabel", bert_dir, "classify", seed=2, id2label=labels,
-        problem_type="multi_label_classification", scale=3.0,
+        problem_type="multi_label_classification", scale=300.0,
     )  # fmt: skip
 
 
 @pytest.fixture(scope="session")
 def cross_encoder_dir(models_dir: Path, bert_dir: Path) -> Path:
     """A one-output sequence classifier read on (query, document) pairs: a cross-encoder."""
-    return _once(models_dir, "task-rerank", bert_dir, "classify", seed=3, num_labels=1, scale=5.0)
+    return _once(models_dir, "task-rerank", bert_dir, "classify", seed=3, num_labels=1, scale=300.0)

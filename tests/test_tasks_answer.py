@@ -19,7 +19,6 @@ import pytest
 import bertex
 from bertex import tasks
 from bertex.cli.main import main
-from task_folders import qa_dir, tag_dir  # noqa: F401  (fixtures)
 from test_tasks_tag import run
 
 QUESTION = "who is riding the horse?"

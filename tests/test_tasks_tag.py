@@ -12,7 +12,7 @@ import pytest
 
 from bertex import tasks
 from bertex.cli.main import main
-from task_folders import NER_LABELS, qa_dir, tag_dir  # noqa: F401  (fixtures)
+from task_folders import NER_LABELS
 
 TEXTS = [
     "the man is riding a horse with unbelievably hard hat.",
