@@ -135,7 +135,7 @@ def predict_with_folder(args: argparse.Namespace, texts: list[str]) -> int:
         )
     if model.task == "tag":
         out = model.predict(texts, aggregation=args.aggregation or "first")
-        rows = [[asdict(e) for e in ents] for ents in out]
+        rows: list[Any] = [[asdict(e) for e in ents] for ents in out]
     else:
         labels = args.labels.split(",") if args.labels else None
         preds = model.predict(texts, labels, threshold=args.threshold, truncate=args.truncate)

@@ -75,12 +75,13 @@ class Reader(TaskModel):
         )
         out = self.forward(enc, list(range(len(enc["input_ids"]))))
         sample = enc["overflow_to_sample_mapping"]
-        spans, nulls = [], []
+        spans: list[Answer] = []
+        nulls: list[float] = []
         for c, text in enumerate(contexts):
             rows = [f for f, s in enumerate(sample) if s == c]
-            found, null = _read(enc, rows, out, text, c, opts, tok.cls_token_id)
+            found, null_score = _read(enc, rows, out, text, c, opts, tok.cls_token_id)
             spans.extend(found)
-            nulls.append(null)
+            nulls.append(null_score)
         spans.sort(key=lambda a: -a.score)  # stable: the earlier passage wins a tie
         if opts.no_answer:
             null = Answer("", min(nulls), 0, 0, int(np.argmin(nulls)))

@@ -169,9 +169,10 @@ class TaskModel:
     def __repr__(self) -> str:
         return f"<bertex.tasks.{type(self).__name__} {self.name!r} {self.loaded.architecture}>"
 
-    def forward(self, enc: Any, rows: list[int]) -> dict[str, np.ndarray]:
+    def forward(self, enc: Any, rows: list[int]) -> dict[str, list[np.ndarray]]:
         """The head's outputs for the encoded rows `rows` (padded to the longest in each
-        batch); returns arrays keyed like the model's output, rows in order."""
+        batch): per output name ("logits", "start_logits", ...), one array per row, in order
+        (token outputs cut back to the row's own length)."""
         import torch
 
         names = [n for n in self.loaded.tokenizer.model_input_names if n in enc]
@@ -186,7 +187,7 @@ class TaskModel:
                 value = getattr(out, key, None)
                 if value is not None:  # (B, W, ...) or (B, C)
                     outs.setdefault(key, []).extend(_unpad(value.float().numpy(), width, feats))
-        return {k: v for k, v in outs.items()}  # type: ignore[misc]
+        return outs
 
 
 def _unpad(values: np.ndarray, width: int, feats: list[dict[str, Any]]) -> list[np.ndarray]:
