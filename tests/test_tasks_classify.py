@@ -134,3 +134,31 @@ def test_bad_inputs_are_one_line_exit_2(classify_dir, tag_dir, tiny_bert, tmp_pa
         assert err.count("\n") == 1 and "Traceback" not in err, name
     assert main(["predict", "-m", str(classify_dir), "--text", long, "--truncate"]) == 0
     assert json.loads(capsys.readouterr().out)["prediction"]["truncated"] is True
+
+
+def test_a_sentence_transformers_cross_encoder_folder(bert_dir, tmp_path):
+    """sentence-transformers' CrossEncoder saves a plain sequence-classification folder (plus
+    its own config files): bertex reranks with it as CrossEncoder.rank does, scores included."""
+    from sentence_transformers import CrossEncoder
+
+    ce = CrossEncoder(str(bert_dir), num_labels=1)
+    with torch.no_grad():
+        ce.model.classifier.weight.mul_(300)
+    ce.save_pretrained(str(tmp_path / "ce"))
+    query = "who is riding a horse?"
+    want = ce.rank(query, DOCS)  # [{"corpus_id", "score"}] best first, sigmoid scores
+    got = tasks.rerank(tasks.load(tmp_path / "ce"), query, DOCS)
+    assert [r.index for r in got] == [w["corpus_id"] for w in want]
+    np.testing.assert_allclose([r.score for r in got], [w["score"] for w in want], atol=1e-5)
+
+
+def test_cli_predict_pairs(classify_dir, capsys):
+    argv = ["predict", "-m", str(classify_dir), "--text", "a man rides", "--pair", "a horse"]
+    assert main(argv) == 0
+    (row,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    logits = _logits(classify_dir, ["a man rides"], ["a horse"])[0]
+    probs = np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum()
+    assert row["text_pair"] == "a horse"
+    np.testing.assert_allclose(list(row["prediction"]["probabilities"].values()), probs, atol=1e-5)
+    assert run([*argv, "--pair", "x"]) == 2
+    assert "once per --text" in capsys.readouterr().err

@@ -120,3 +120,16 @@ def test_task_route_errors(server):
         if code:
             assert err["code"] == code, (path, body, err)
     assert server.post("/rerank", {"query": "q", "texts": DOCS}, key=None).status_code == 401
+
+
+def test_classify_route_with_text_pairs(server, cross_encoder_dir, classify_dir):
+    pairs = ["a man rides a horse", "bread needs yeast"]
+    r = server.post("/v1/classify", {"head": "sent", "input": TEXTS[:2], "text_pair": pairs})
+    assert r.status_code == 200, r.text
+    want = tasks.load(classify_dir).predict(TEXTS[:2], pairs=pairs)
+    got = [d["prediction"] for d in r.json()["data"]]
+    for g, w in zip(got, want, strict=True):
+        for k, v in w.probabilities.items():
+            assert g["probabilities"][k] == pytest.approx(v, abs=1e-6)
+    r = server.post("/v1/classify", {"head": "sent", "input": TEXTS[:2], "text_pair": pairs[:1]})
+    assert r.status_code == 422 and r.json()["error"]["param"] == "text_pair"

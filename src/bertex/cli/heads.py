@@ -45,6 +45,13 @@ def add_parser(sub: Any) -> None:
     )
     pr.add_argument("--input", help="a text file, one input per line; - = stdin")
     pr.add_argument("--text", action="append", help="a text to predict (repeatable)")
+    pr.add_argument(
+        "--pair",
+        action="append",
+        metavar="TEXT",
+        help="a pair-form classifier (NLI, paraphrase, a cross-encoder): the second text, once "
+        "per --text",
+    )
     pr.add_argument("--labels", default=None, help="restrict to these labels (comma-separated)")
     pr.add_argument(
         "--aggregation",
@@ -90,8 +97,10 @@ def run_predict(args: argparse.Namespace) -> int:
     texts = _texts(args)
     if args.head is None:
         return predict_with_folder(args, texts)
-    if args.question:
-        raise InvalidTextError("--question needs a question-answering folder (--model DIR)")
+    if args.question or args.pair:
+        raise InvalidTextError(
+            "--question and --pair need a task model folder (--model DIR), not a head file"
+        )
     head = heads.load(args.head, bertex.load(args.model))  # refused if the weights differ
     labels = args.labels.split(",") if args.labels else None
     for text, out in zip(texts, head.predict(texts, labels, args.aggregation)):

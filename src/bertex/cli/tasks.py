@@ -129,6 +129,12 @@ def predict_with_folder(args: argparse.Namespace, texts: list[str]) -> int:
                 )
             )
         return 0
+    if args.pair and (model.task != "classify" or len(args.pair) != len(texts) or args.input):
+        raise InvalidTextError(
+            "--pair gives the second text of a pair to a sequence-classification model, once "
+            f"per --text ({len(texts)} texts, {len(args.pair)} pairs; {args.model} is a "
+            f"{model.task} model)"
+        )
     if args.question:
         raise InvalidTextError(
             f"--question is for question-answering models; {args.model} is a {model.task} model"
@@ -138,10 +144,13 @@ def predict_with_folder(args: argparse.Namespace, texts: list[str]) -> int:
         rows: list[Any] = [[asdict(e) for e in ents] for ents in out]
     else:
         labels = args.labels.split(",") if args.labels else None
-        preds = model.predict(texts, labels, threshold=args.threshold, truncate=args.truncate)
+        preds = model.predict(
+            texts, labels, pairs=args.pair, threshold=args.threshold, truncate=args.truncate
+        )
         rows = [asdict(p) for p in preds]
-    for text, value in zip(texts, rows, strict=True):
-        print(json.dumps({"text": text, "prediction": value}, ensure_ascii=False))
+    for i, (text, value) in enumerate(zip(texts, rows, strict=True)):
+        pair = {"text_pair": args.pair[i]} if args.pair else {}
+        print(json.dumps({"text": text, **pair, "prediction": value}, ensure_ascii=False))
     return 0
 
 

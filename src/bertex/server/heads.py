@@ -18,7 +18,7 @@ from .errors import RETRY, ApiError, to_api_error
 from .routes import read_body, respond
 from .state import State
 
-CLASSIFY_FIELDS = ("head", "input", "labels", "model", "user")
+CLASSIFY_FIELDS = ("head", "input", "text_pair", "labels", "model", "user")
 TAG_FIELDS = ("head", "input", "aggregation", "model", "user")
 ROUTE_TASK = {"/v1/classify": "classify", "/v1/tag": "tag"}
 
@@ -67,10 +67,13 @@ def _route(app: FastAPI, state: State, heads: dict[str, Any], path: str, task: s
             isinstance(labels, list) and all(isinstance(x, str) for x in labels)
         ):
             raise ApiError(422, "labels must be a list of strings", param="labels")
+        pairs = _pairs(doc, head, len(texts), cfg)
         if not state.ready.is_set():
             raise ApiError(503, "the model is still loading", code="not_ready", headers=RETRY)
         try:
-            if task == "classify":
+            if pairs is not None:  # a pair-form task folder (NLI, paraphrase, relevance)
+                out = await asyncio.to_thread(head.predict, texts, labels, pairs=pairs)
+            elif task == "classify":
                 out = await asyncio.to_thread(head.predict, texts, labels)
             elif doc.get("aggregation") is not None:
                 out = await asyncio.to_thread(head.predict, texts, aggregation=doc["aggregation"])
@@ -90,6 +93,24 @@ def _route(app: FastAPI, state: State, heads: dict[str, Any], path: str, task: s
         return await respond(state, request, build)
 
     app.post(path, name=task)(predict)
+
+
+def _pairs(doc: dict[str, Any], head: Any, n: int, cfg: Any) -> list[Any] | None:
+    """`text_pair`: one second text per input, for a task folder's classifier only."""
+    pairs = schemas.texts(doc, "text_pair", cfg.max_inputs, cfg.max_chars, required=False)
+    if pairs is None:
+        return None
+    if not hasattr(head, "loaded"):
+        raise ApiError(
+            422, "text_pair needs a model folder's own classifier, not a head file",
+            param="text_pair", code="invalid_value",
+        )  # fmt: skip
+    if len(pairs) != n:
+        raise ApiError(
+            422, f"{n} inputs but {len(pairs)} text_pair values", param="text_pair",
+            code="invalid_value",
+        )  # fmt: skip
+    return pairs
 
 
 def load_heads(specs: list[str], model: Any) -> dict[str, Any]:
