@@ -122,6 +122,10 @@ def test_bad_inputs_are_one_line_exit_2(classify_dir, tag_dir, tiny_bert, tmp_pa
             ["predict", "-m", str(classify_dir), "--text", "a", "--labels", "spam"],
             "labels='spam' is not valid; choose one of: 'negative', 'neutral', 'positive'",
         ),
+        "aggregation for a classifier": (
+            ["predict", "-m", str(classify_dir), "--text", "a", "--aggregation", "max"],
+            "--aggregation is for token-classification models",
+        ),
         "too long": (
             ["predict", "-m", str(classify_dir), "--text", long],
             "is over the model's limit of 64 tokens; pass truncate=True (--truncate)",

@@ -120,6 +120,10 @@ def test_bad_inputs_are_one_line_exit_2(tag_dir, qa_dir, tmp_path, capsys):
             ["predict", "-m", str(tag_dir), "--text", "a", "--aggregation", "mean"],
             "invalid choice",
         ),
+        "labels for a tagger": (
+            ["predict", "-m", str(tag_dir), "--text", "a", "--labels", "PER"],
+            "--labels restricts a classifier's labels",
+        ),
         "question for a tagger": (
             ["predict", "-m", str(tag_dir), "--text", "a", "--question", "who?"],
             "--question is for question-answering models",

@@ -108,6 +108,11 @@ class Head:
             if aggregation is not None:
                 spans.check_aggregation(aggregation)
             return [self._tag(t, aggregation) for t in texts]
+        if aggregation is not None:
+            raise OptionError(
+                "aggregation", aggregation, [None], "aggregation is for tag heads; this is a "
+                "classify head",
+            )  # fmt: skip
         keep = self._restrict(labels)
         p = self.provenance
         x = (

@@ -115,30 +115,13 @@ def predict_with_folder(args: argparse.Namespace, texts: list[str]) -> int:
     from .. import tasks
 
     model = tasks.load(args.model)
+    _check_flags(args, model, len(texts))
     if model.task == "qa":
-        if not args.question:
-            raise InvalidTextError(
-                f"{args.model} is a question-answering model: give --question QUESTION (each "
-                "input is then a context), or use `bertex answer QUESTION --context ...`"
-            )
         for text in texts:
             found = model.answer(args.question, text, top_k=args.top_k, no_answer=args.no_answer)
-            print(
-                json.dumps(
-                    {"text": text, "answers": [asdict(a) for a in found]}, ensure_ascii=False
-                )
-            )
+            row = {"text": text, "answers": [asdict(a) for a in found]}
+            print(json.dumps(row, ensure_ascii=False))
         return 0
-    if args.pair and (model.task != "classify" or len(args.pair) != len(texts) or args.input):
-        raise InvalidTextError(
-            "--pair gives the second text of a pair to a sequence-classification model, once "
-            f"per --text ({len(texts)} texts, {len(args.pair)} pairs; {args.model} is a "
-            f"{model.task} model)"
-        )
-    if args.question:
-        raise InvalidTextError(
-            f"--question is for question-answering models; {args.model} is a {model.task} model"
-        )
     if model.task == "tag":
         out = model.predict(texts, aggregation=args.aggregation or "first")
         rows: list[Any] = [[asdict(e) for e in ents] for ents in out]
@@ -152,6 +135,27 @@ def predict_with_folder(args: argparse.Namespace, texts: list[str]) -> int:
         pair = {"text_pair": args.pair[i]} if args.pair else {}
         print(json.dumps({"text": text, **pair, "prediction": value}, ensure_ascii=False))
     return 0
+
+
+def _check_flags(args: argparse.Namespace, model: Any, n: int) -> None:
+    """Flags that do not fit this folder's kind of head: one line naming what does."""
+    kind = f"{args.model} is a {model.task} model"
+    if model.task == "qa" and not args.question:
+        raise InvalidTextError(
+            f"{args.model} is a question-answering model: give --question QUESTION (each "
+            "input is then a context), or use `bertex answer QUESTION --context ...`"
+        )
+    if args.question and model.task != "qa":
+        raise InvalidTextError(f"--question is for question-answering models; {kind}")
+    if args.pair and (model.task != "classify" or len(args.pair) != n or args.input):
+        raise InvalidTextError(
+            "--pair gives the second text of a pair to a sequence-classification model, once "
+            f"per --text ({n} texts, {len(args.pair)} pairs; {kind})"
+        )
+    if args.aggregation and model.task != "tag":
+        raise InvalidTextError(f"--aggregation is for token-classification models; {kind}")
+    if args.labels and model.task != "classify":
+        raise InvalidTextError(f"--labels restricts a classifier's labels; {kind}")
 
 
 def rerank_hits(
