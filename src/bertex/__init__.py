@@ -6,7 +6,7 @@
 (2, 384)
 """
 
-from . import heads, tasks
+from . import heads
 from ._version import __version__
 from .api import Model, similarity
 from .config import EmbedOptions

@@ -65,9 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_parser(sub)
     index.add_parser(sub)
     search.add_parser(sub)
+    task_commands.add_parser(sub)  # bertex answer
     analysis.add_parser(sub)
     heads.add_parser(sub)
-    task_commands.add_parser(sub)
     viz.add_parser(sub)
     return parser
 
