@@ -11,6 +11,7 @@ when checked by hand (docs/task-models.md says how)."""
 
 from __future__ import annotations
 
+import functools
 import json
 
 import numpy as np
@@ -28,14 +29,20 @@ LONG = " ".join(
 )  # ~130 tokens: three windows of 64 with the default stride of 32
 
 
+@functools.lru_cache(maxsize=2)
+def _qa_model(folder):
+    from transformers import AutoModelForQuestionAnswering, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(folder))
+    return tok, AutoModelForQuestionAnswering.from_pretrained(str(folder)).eval()
+
+
 def reference(folder, question, context, top_k=1, no_answer=False, max_len=None, stride=None):
     """transformers' QA rule: select_starts_ends per window, as the 4.x pipeline called it."""
     import torch
-    from transformers import AutoModelForQuestionAnswering, AutoTokenizer
     from transformers.pipelines.document_question_answering import select_starts_ends
 
-    tok = AutoTokenizer.from_pretrained(str(folder))
-    model = AutoModelForQuestionAnswering.from_pretrained(str(folder)).eval()
+    tok, model = _qa_model(folder)
     max_len = max_len or min(tok.model_max_length, 384)
     stride = min(max_len // 2, 128) if stride is None else stride
     enc = tok(
