@@ -52,10 +52,15 @@ def cpu() -> str:
     return f"{name}, {os.cpu_count()} cores, {' '.join(wanted)}"
 
 
-def run(tree: Path, corpus: Path, precision: str, reps: int) -> list[float]:
+def run(tree: Path, corpus: Path, precision: str, reps: int, bound: float) -> list[float] | None:
+    """One child's timed reps, or None when it passed `bound` seconds (a hang: the tree
+    before issue 32's fix hung in this benchmark, at 0% CPU)."""
     env = {**os.environ, "PYTHONPATH": str(tree), "HF_HUB_OFFLINE": "1"}
     cmd = [sys.executable, "-c", CHILD, str(corpus), precision, str(reps)]
-    p = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    try:
+        p = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=bound)
+    except subprocess.TimeoutExpired:
+        return None
     lines = [x for x in p.stdout.splitlines() if x.startswith("{")]
     if not lines:
         raise SystemExit(f"{tree} {precision}: {p.stderr.strip()[-500:]}")
@@ -73,6 +78,7 @@ def main() -> int:
     ap.add_argument("--n", type=int, default=2000, help="sentences of the generated corpus")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--bound", type=float, default=900, help="seconds one child may take")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bertex-ovconc-"))
     if args.before is None:
@@ -92,6 +98,7 @@ def measure(args: argparse.Namespace, work: Path) -> int:
     texts = {"generated": corpus(args.n), "stsb": stsb()[0]}
     trees = {"before": args.before.resolve(), "after": args.after.resolve()}
     times: dict[tuple[str, str, str], list[list[float]]] = {}
+    hangs: dict[str, int] = {}
     for r in range(args.rounds):
         for name in args.corpora.split(","):
             path = work / f"{name}.json"
@@ -99,10 +106,15 @@ def measure(args: argparse.Namespace, work: Path) -> int:
             for precision in args.precisions.split(","):
                 order = list(trees) if r % 2 == 0 else list(trees)[::-1]
                 for tree in order:
-                    got = run(trees[tree], path, precision, args.reps)
+                    got = None
+                    while got is None:  # a hung child is counted and run again
+                        got = run(trees[tree], path, precision, args.reps, args.bound)
+                        if got is None:
+                            hangs[tree] = hangs.get(tree, 0) + 1
                     times.setdefault((name, precision, tree), []).append(got)
                     print(f"round {r + 1} {name} {precision} {tree}: {got}", file=sys.stderr)
-    print(f"CPU: {cpu()}; {args.rounds} rounds x {args.reps} reps, trees alternating\n")
+    print(f"CPU: {cpu()}; {args.rounds} rounds x {args.reps} reps, trees alternating; ", end="")
+    print(f"children that hung (past {args.bound:g} s, run again): {hangs or 'none'}\n")
     head = "| corpus | precision | before sent/s | after sent/s | after/before | first rep a/b |"
     print(head)
     print("|---|---|---|---|---|---|")
