@@ -108,7 +108,7 @@ def st_loss(name: str, model: Any, mini_batch: int, world: int) -> Any:
     """A sentence-transformers loss object. The non-cached ones are used through
     compute_loss_from_embeddings (no model needed); the cached one calls the model itself."""
     try:
-        from sentence_transformers import losses
+        from sentence_transformers.sentence_transformer import losses
     except ImportError as e:  # pragma: no cover - the tune extra installs it
         raise ExtraMissingError("tune", "sentence-transformers", "bertex tune pairs") from e
     if name == "cosent":
