@@ -157,3 +157,23 @@ def test_overwrite_replaces_only_when_the_new_model_is_complete(
     assert r.record["base_model"]["path"] == str(bert_dir)
     assert json.loads((out / "config.json").read_text())["hidden_size"] == 32
     assert not (tmp_path / "m.tune-state").exists()
+
+
+@pytest.mark.parametrize(
+    "mode, expected", [("cls", "cls"), ("mean_sqrt_len_tokens", "mean_sqrt_len")]
+)
+def test_sentence_transformers_6_pooling_config_is_read(
+    mode: str, expected: str, st_dir: Path, tmp_path: Path
+) -> None:
+    """sentence-transformers >= 6 saves {"pooling_mode": "mean"}; a folder its trainer wrote
+    loads in bertex with that pooling (and a mode bertex lacks is refused, named)."""
+    from bertex.errors import BrokenModelError
+
+    folder = tmp_path / "st6"
+    shutil.copytree(st_dir, folder)
+    cfg = folder / "1_Pooling" / "config.json"
+    cfg.write_text(json.dumps({"embedding_dimension": 32, "pooling_mode": mode}))
+    assert bertex.load(folder).info.default_pooling == expected
+    cfg.write_text(json.dumps({"embedding_dimension": 32, "pooling_mode": "lasttoken"}))
+    with pytest.raises(BrokenModelError, match="lasttoken"):
+        bertex.load(folder)
