@@ -62,7 +62,9 @@ def parse(text: str) -> list[Block]:
     for i, (lang, start, end) in enumerate(fences):
         if lang not in RUN_LANGS:
             continue
-        block = Block("bash" if lang == "sh" else lang, "\n".join(lines[start + 1 : end]), start + 1)
+        block = Block(
+            "bash" if lang == "sh" else lang, "\n".join(lines[start + 1 : end]), start + 1
+        )
         before = lines[start - 1] if start > 0 else ""
         marker = SKIP.search(before)
         if marker:
@@ -169,8 +171,9 @@ class PageRun:
             timeout=600,
         )
         if p.returncode != 0:
-            raise AssertionError(f"bash block at line {block.line} exited {p.returncode}:\n"
-                                 f"{p.stdout}\n{p.stderr}")
+            raise AssertionError(
+                f"bash block at line {block.line} exited {p.returncode}:\n{p.stdout}\n{p.stderr}"
+            )
         return p.stdout + p.stderr
 
     def _in_process(self, argv: list[str], block: Block) -> str:

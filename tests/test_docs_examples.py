@@ -34,7 +34,9 @@ def test_page_blocks_run_and_print_what_is_shown(page, tmp_path):
 
 
 def test_skips_are_few_and_give_a_reason():
-    skipped = [(p.name, b.line, b.skip) for p in PAGES for b in parse(p.read_text("utf-8")) if b.skip]
+    skipped = [
+        (p.name, b.line, b.skip) for p in PAGES for b in parse(p.read_text("utf-8")) if b.skip
+    ]
     run = [b for p in PAGES for b in parse(p.read_text("utf-8")) if not b.skip]
     assert all(len(reason) >= 8 for _, _, reason in skipped), skipped
     assert len(skipped) * 4 <= len(run), skipped  # at most one block in five opts out

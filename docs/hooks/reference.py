@@ -53,13 +53,20 @@ def _command_page(name: str, summary: str, parser: argparse.ArgumentParser) -> s
 
 def _cli_pages() -> dict[str, str]:
     commands = _subcommands(_parser())
-    index = ["# CLI reference", "", "Every `bertex` command, generated from its argparse parser "
-             "when the site is built. A usage error or bad input exits with status 2 and one "
-             "line (`bertex: error: ...`).", "", "| command | what |", "|---|---|"]
-    index += [f"| [`bertex {n}`]({n}.md) | {h} |" for n, h, _ in commands]
+    index = [
+        "# CLI reference",
+        "",
+        "Every `bertex` command, generated from its argparse parser "
+        "when the site is built. A usage error or bad input exits with status 2 and one "
+        "line (`bertex: error: ...`).",
+        "",
+        "| command | what |",
+        "|---|---|",
+    ]
+    index += [f"| [`bertex {n}`](bertex-{n}.md) | {h} |" for n, h, _ in commands]
     pages = {CLI_INDEX: "\n".join(index) + "\n"}
     for name, summary, parser in commands:
-        pages[f"reference/cli/{name}.md"] = _command_page(name, summary, parser)
+        pages[f"reference/cli/bertex-{name}.md"] = _command_page(name, summary, parser)
     return pages
 
 
@@ -67,8 +74,13 @@ def _api_page() -> str:
     sys.path.insert(0, str(ROOT / "src"))
     import bertex
 
-    lines = ["# Python API", "", "Every public name of `bertex` (its `__all__`), from the "
-             "docstrings. `import bertex` then `bertex.NAME`.", ""]
+    lines = [
+        "# Python API",
+        "",
+        "Every public name of `bertex` (its `__all__`), from the "
+        "docstrings. `import bertex` then `bertex.NAME`.",
+        "",
+    ]
     for name in bertex.__all__:
         lines += [f"::: bertex.{name}", "    options:", "      heading_level: 2", ""]
     return "\n".join(lines)
@@ -76,7 +88,9 @@ def _api_page() -> str:
 
 def on_config(config: Any) -> Any:
     names = [n for n, _, _ in _subcommands(_parser())]
-    entries = [{"Commands": CLI_INDEX}] + [{f"bertex {n}": f"reference/cli/{n}.md"} for n in names]
+    entries = [{"Commands": CLI_INDEX}] + [
+        {f"bertex {n}": f"reference/cli/bertex-{n}.md"} for n in names
+    ]
     _replace(config["nav"], CLI_INDEX, entries)
     return config
 
@@ -99,7 +113,9 @@ def on_files(files: Any, config: Any) -> Any:
     for path, content in generated.items():
         files.append(File.generated(config, path, content=content))
     # the chart lives at the repository's root, beside BENCHMARKS.md: linked, not copied
-    files.append(File.generated(config, "benchmarks.png", abs_src_path=str(ROOT / "benchmarks.png")))
+    files.append(
+        File.generated(config, "benchmarks.png", abs_src_path=str(ROOT / "benchmarks.png"))
+    )
     return files
 
 

@@ -69,8 +69,11 @@ class StageProgress:
         self.close()
         if not self.tty:
             elapsed = time.monotonic() - self.started
-            print(f"bertex {self.command}: {stage} ({total} steps; {elapsed:.0f} s so far)",
-                  file=sys.stderr, flush=True)
+            print(
+                f"bertex {self.command}: {stage} ({total} steps; {elapsed:.0f} s so far)",
+                file=sys.stderr,
+                flush=True,
+            )
             return lambda n: None
         from tqdm.auto import tqdm
 

@@ -75,11 +75,14 @@ def _command_pointer(name: str, parser: argparse.ArgumentParser) -> str:
     """`bertex NAME` that does not exist: where that is done, or the closest command."""
     if name.lower() in POINTERS:
         return f"there is no `bertex {name}`: {POINTERS[name.lower()]}"
-    commands = [c for a in parser._actions if isinstance(a, argparse._SubParsersAction)
-                for c in a.choices]
+    commands = [
+        c for a in parser._actions if isinstance(a, argparse._SubParsersAction) for c in a.choices
+    ]
     close = difflib.get_close_matches(name, commands, n=1, cutoff=0.6)
     hint = f"did you mean `bertex {close[0]}`? " if close else ""
-    return f"unknown command {name!r}: {hint}choose from {', '.join(commands)} (see `bertex --help`)"
+    return (
+        f"unknown command {name!r}: {hint}choose from {', '.join(commands)} (see `bertex --help`)"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
