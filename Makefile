@@ -33,10 +33,10 @@ bench: install
 # the documentation site (MkDocs Material, offline: no CDN fonts or scripts) into site/;
 # the same strict build runs in `make test` (tests/test_docs_site.py)
 docs: install
-	HF_HUB_OFFLINE=1 $(VENV)/bin/mkdocs build --strict --site-dir site
+	HF_HUB_OFFLINE=1 NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir site
 
 docs-serve: install
-	HF_HUB_OFFLINE=1 $(VENV)/bin/mkdocs serve --strict --dev-addr 127.0.0.1:8000
+	HF_HUB_OFFLINE=1 NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs serve --strict --dev-addr 127.0.0.1:8000
 
 # minutes-long attacks (loopback only, each bounded in time and stopping by itself): every
 # script in bench/soak/, with its own defaults (SOAK_ARGS go to each, e.g. --seconds 30)

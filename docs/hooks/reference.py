@@ -11,12 +11,24 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 CLI_INDEX = "reference/cli/index.md"
+# pages other engineers write this session: in the nav (under "How-to") and linked from the
+# how-to pages once they exist; until then a link to one is shown as its text
+OPTIONAL = {
+    "tune.md": "Fine-tuning with bertex tune",
+    "tune-tasks.md": "Tuning task models",
+    "mlm-and-fill.md": "Masked-language modelling and fill",
+    "task-models.md": "Task models: predict, answer, rerank",
+}
+LINK = re.compile(
+    r"\[([^\]]+)\]\(((?:\.\./)*)(" + "|".join(map(re.escape, OPTIONAL)) + r")(#[^)]*)?\)"
+)
 
 
 def _subcommands(parser: argparse.ArgumentParser) -> list[tuple[str, str, argparse.ArgumentParser]]:
@@ -92,7 +104,20 @@ def on_config(config: Any) -> Any:
         {f"bertex {n}": f"reference/cli/bertex-{n}.md"} for n in names
     ]
     _replace(config["nav"], CLI_INDEX, entries)
+    howto = next(i["How-to"] for i in config["nav"] if isinstance(i, dict) and "How-to" in i)
+    howto.extend(
+        {title: page} for page, title in OPTIONAL.items() if (ROOT / "docs" / page).exists()
+    )
     return config
+
+
+def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
+    """A link to another engineer's page that has not landed yet is shown as its text."""
+
+    def keep(m: re.Match[str]) -> str:
+        return m.group(0) if (ROOT / "docs" / m.group(3)).exists() else m.group(1)
+
+    return LINK.sub(keep, markdown)
 
 
 def _replace(nav: list[Any], target: str, entries: list[Any]) -> bool:
