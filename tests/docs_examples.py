@@ -11,9 +11,11 @@ The convention (every page of README.md, README.zh-CN.md and docs/ follows it):
   decimal point match within 0.011 or 2 %, integers exactly; a line `...` skips any lines;
 - `<!-- docs-test: skip (reason) -->` on the line right before a fence opts that block out.
 
-A bash block made only of plain `bertex ...` lines (no pipes, redirections, variables) runs
-in-process through `bertex.cli.main.main`, which saves starting Python and torch per line;
-anything else runs under `bash -e -o pipefail`.
+A bash block runs line by line as `bash -e` would: a plain `bertex ...` line (no pipes or
+redirections) runs in-process through `bertex.cli.main.main` and `python -c CODE` in-process
+too, which saves starting Python and torch per line; `NAME=$(...)` is kept for the lines
+after it; any other line runs under `bash -e -o pipefail`, and a block with a heredoc, a
+background job, a trap or a loop runs whole as one script.
 """
 
 from __future__ import annotations
@@ -159,11 +161,42 @@ class PageRun:
         return out.getvalue()
 
     def _bash(self, block: Block) -> str:
-        commands = _plain_bertex_lines(block.code)
-        if commands is not None:
-            return "".join(self._in_process(c, block) for c in commands)
+        statements = _statements(block.code)
+        if statements is None:  # heredocs, background jobs, traps: the block as one script
+            return self._shell(block.code, block)
+        return "".join(self._statement(s, block) for s in statements)
+
+    def _statement(self, line: str, block: Block) -> str:
+        """One line: `bertex ...` and `python -c CODE` in-process, anything else in bash."""
+        assign = re.fullmatch(r"([A-Za-z_]\w*)=(.+)", line)
+        if assign:  # NAME=$(...): kept for the lines after it, as a shell would
+            value = self._shell(f'{line}; printf %s "${assign.group(1)}"', block)
+            self.env[assign.group(1)] = value
+            return ""
+        expanded = re.sub(
+            r'"?\$\{?([A-Za-z_]\w*)\}?"?',
+            lambda m: shlex.quote(self.env[m.group(1)]) if m.group(1) in self.env else m.group(0),
+            line,
+        )
+        unquoted = re.sub(r"'[^']*'|\"[^\"$`]*\"", "", expanded)
+        if not SHELL_META.search(unquoted):
+            argv = shlex.split(expanded)
+            if argv[0] == "bertex":
+                return self._in_process(argv[1:], block)
+            if argv[:2] == ["python", "-c"] and len(argv) == 3:
+                return self._python_c(argv[2], block)
+        return self._shell(line, block)
+
+    def _python_c(self, code: str, block: Block) -> str:
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            exec(compile(code, f"<python -c in the block at line {block.line}>", "exec"), {})
+        return out.getvalue()
+
+    def _shell(self, script: str, block: Block) -> str:
         p = subprocess.run(
-            ["bash", "-e", "-o", "pipefail", "-c", block.code],
+            ["bash", "-e", "-o", "pipefail", "-c", script],
             cwd=self.workdir,
             env=self.env,
             capture_output=True,
@@ -193,22 +226,18 @@ class PageRun:
         return out.getvalue() + err.getvalue()
 
 
-def _plain_bertex_lines(code: str) -> list[list[str]] | None:
-    """The argv of each line when every line is a plain `bertex ...` command, else None."""
+def _statements(code: str) -> list[str] | None:
+    """The block's commands, one per line (continuations joined, comments dropped), or None
+    when the block needs to run as one script (a heredoc, a background job, a trap, a loop)."""
+    if re.search(r"<<|&\s*$|\btrap\b|\bfor\b|\bwhile\b|\bif\b|\bkill\b", code, re.MULTILINE):
+        return None
     joined = re.sub(r"\\\n\s*", " ", code)
-    commands = []
+    out = []
     for raw in joined.split("\n"):
-        line = raw.split(" #", 1)[0].strip() if not raw.lstrip().startswith("#") else ""
-        if not line:
-            continue
-        unquoted = re.sub(r"'[^']*'|\"[^\"$`]*\"", "", line)
-        if not line.startswith("bertex ") or SHELL_META.search(unquoted):
-            return None
-        try:
-            commands.append(shlex.split(line)[1:])
-        except ValueError:
-            return None
-    return commands
+        line = "" if raw.lstrip().startswith("#") else re.sub(r"\s+#\s.*$", "", raw).strip()
+        if line:
+            out.append(line)
+    return out
 
 
 @contextlib.contextmanager
