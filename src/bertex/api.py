@@ -33,6 +33,15 @@ from .types import (
 
 OnError = Literal["raise", "collect"]
 
+# sentence-transformers' and transformers' method names -> what bertex calls them (a pointer,
+# still an AttributeError, so that hasattr() stays False)
+OTHER_NAMES = {
+    "encode": "use model.embed(texts) (sentence vectors by default; level='token' for tokens)",
+    "encode_query": "use model.embed(queries); a search index embeds them for you (bertex.Index)",
+    "encode_document": "use model.embed(documents)",
+    "generate": "bertex is an encoder toolkit and does not generate text (see docs/scope.md)",
+}
+
 
 class Model:
     """A loaded model. Build one with `bertex.load`."""
@@ -65,6 +74,13 @@ class Model:
     @property
     def dim(self) -> int:
         return self.info.hidden_size
+
+    def __getattr__(self, name: str) -> Any:
+        """Names other libraries use get a pointer to bertex's; others fail as usual."""
+        hint = OTHER_NAMES.get(name)
+        if hint is None:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        raise AttributeError(f"bertex.Model has no {name!r}: {hint}")
 
     # -- embed ------------------------------------------------------------------------------
 
