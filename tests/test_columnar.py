@@ -220,3 +220,16 @@ def test_reindexed_collect_keeps_a_table(tiny_bert: bertex.Model) -> None:
     assert isinstance(got.results.reports, ReportTable)
     assert [r.index for r in got.results.reports] == [1, 2]
     assert replace(got.results.reports[0], index=0).n_chars == 2
+
+
+def test_to_device_on_the_cpu_shares_the_array() -> None:
+    """The CUDA branch (pinned memory, a non-blocking copy) needs a GPU; on the CPU the tensor
+    is the array itself, no copy."""
+    import torch
+
+    from bertex.backends.torch_backend import to_device
+
+    a = np.arange(6, dtype=np.int64).reshape(2, 3)  # (B, L)
+    t = to_device(a, torch.device("cpu"))
+    a[0, 0] = 42
+    assert t[0, 0].item() == 42 and t.dtype == torch.int64

@@ -189,8 +189,9 @@ def _batches(
         if stop is not None and stop():
             raise StoppedError(n)
         start = time.perf_counter()
-        yield _pad(chunk, ent, order, template, pad_id)
+        batch = _pad(chunk, ent, order, template, pad_id)
         clock.add("plan", time.perf_counter() - start)
+        yield batch
 
 
 def _pad(chunk: Chunk, ent: Entries, order: np.ndarray, template: Any, pad_id: int) -> Batch:
