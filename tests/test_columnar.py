@@ -233,3 +233,12 @@ def test_to_device_on_the_cpu_shares_the_array() -> None:
     t = to_device(a, torch.device("cpu"))
     a[0, 0] = 42
     assert t[0, 0].item() == 42 and t.dtype == torch.int64
+
+
+def test_whitespace_table_is_pythons() -> None:
+    from bertex.reports import SPACES, count_chars
+
+    assert set(SPACES) == {c for c in range(0x110000) if chr(c).isspace()}
+    texts = ["", " a\u3000b\u2003c\t", "\U0001f600 x", "\ud800 y", "日本 語"]
+    want = [len("".join(t.split())) for t in texts]
+    assert count_chars(texts).tolist() == want
