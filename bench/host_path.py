@@ -30,6 +30,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from corpora import WORDS  # noqa: E402
+from run_all import machine  # noqa: E402
 from speed import random_bert  # noqa: E402
 
 STAGES = ("tokenize", "plan", "forward", "pool", "report", "output")
@@ -137,6 +138,7 @@ def measure(n: int, reps: int, cache: Path) -> dict[str, Any]:
         "reps": reps,
         "cores": len(os.sched_getaffinity(0)),
         "loadavg": os.getloadavg()[0],
+        "cpu": machine(),
         "minimal_us": 1e6 * statistics.median(loop_t) / n,
         "bertex_us": 1e6 * statistics.median(ours_t) / n,
         "minimal_us_best": 1e6 * min(loop_t) / n,
@@ -155,6 +157,8 @@ def render(doc: dict[str, Any]) -> str:
     ratio = doc["bertex_us"] / doc["minimal_us"]
     best = doc["bertex_us_best"] / doc["minimal_us_best"]
     lines = [
+        doc.get("cpu", ""),
+        "",
         f"{doc['n']:,} short sentences (5-30 words), median (and best) of {doc['reps']} runs "
         "taking turns, "
         f"{doc['cores']} cores, load average {doc['loadavg']:.1f} at the start",

@@ -242,3 +242,14 @@ def test_whitespace_table_is_pythons() -> None:
     texts = ["", " a\u3000b\u2003c\t", "\U0001f600 x", "\ud800 y", "日本 語"]
     want = [len("".join(t.split())) for t in texts]
     assert count_chars(texts).tolist() == want
+
+
+@pytest.mark.parametrize("folder", ["distilbert_dir", "albert_dir", "xlmr_dir", "electra_dir"])
+def test_other_tokenizers(folder: str, request: pytest.FixtureRequest) -> None:
+    """WordPiece, SentencePiece (ALBERT, XLM-R) and a DistilBERT without token types: the
+    Rust tokenizer called directly gives the ids the HF wrapper gives."""
+    model = bertex.load(request.getfixturevalue(folder))
+    texts = [*SHORT, UNK_HEAVY, "Tokens " * 40, "Ünïcödé text, ÀÉÎ."]
+    new, old, w_new, w_old = both(model, texts, max_length=24)
+    same(new, old)
+    assert w_new == w_old

@@ -179,7 +179,7 @@ class Model:
             inputs, text_pair, request.split_words, collect, request.max_chars
         )
         clock.lap("tokenize")  # checking the inputs is part of preparing them
-        if texts and self.runner.columnar and columnar.eligible(request, pairs):
+        if texts and self.runner.columnar and columnar.eligible(request, pairs, self.tokenizer):
             got = self._columnar(texts, request, clock, collect, progress, stop)
             done = got.reports.column("index").tolist() if got.reports is not None else []
             out_c = got.out

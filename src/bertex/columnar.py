@@ -36,10 +36,11 @@ from .types import Batch, DocPlan, ModelOutput, Request
 CHUNK = 4096  # as runner.CHUNK: inputs tokenized at once, the next while this one runs
 
 
-def eligible(request: Request, pairs: Any) -> bool:
-    """Sentence vectors of single texts: the common case this path serves."""
+def eligible(request: Request, pairs: Any, tokenizer: Any) -> bool:
+    """Sentence vectors of single texts, with a fast (Rust) tokenizer: the common case."""
     return (
-        request.level == "sentence"
+        hasattr(tokenizer.hf, "backend_tokenizer")
+        and request.level == "sentence"
         and pairs is None
         and not request.split_words
         and not request.attentions
