@@ -67,6 +67,9 @@ def minimal_loop(folder: str) -> Any:
     model = AutoModel.from_pretrained(folder).eval()
 
     def run(texts: list[str]) -> np.ndarray:
+        # one torch thread, as each of bertex's forward workers has: on a 32-wide model two
+        # OpenMP threads only wait for each other, and on a busy machine they spin for long
+        torch.set_num_threads(1)
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         out = np.empty((len(texts), model.config.hidden_size), dtype=np.float32)
         with torch.inference_mode():
