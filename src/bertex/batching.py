@@ -14,7 +14,9 @@ import numpy as np
 from .types import Batch, Window
 
 
-def plan_batches(lengths: Sequence[int], budget: int, max_size: int) -> list[np.ndarray]:
+def plan_batches(
+    lengths: Sequence[int] | np.ndarray, budget: int, max_size: int
+) -> list[np.ndarray]:
     """Group window indices into batches whose padded size (count x longest) fits `budget`.
 
     Longest first, so the first batch shows the worst-case memory at once.
