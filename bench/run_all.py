@@ -248,6 +248,7 @@ def main() -> None:
 
     search_stsb = run("search_bench.py", "stsb")
     probe = run("probe_bench.py", "--n", "2000" if q else "10000")
+    host_path = run("host_path.py", "--n", "2000" if q else "10000", "--reps", "3")
     tune = run("tune_bench.py", "--epochs", "1" if q else "2")
     text = f"""# BENCHMARKS
 
@@ -301,6 +302,13 @@ and STS-B dev Spearman within 0.005 of fp32. Peers run in environments the bench
 `python bench/speed.py --model bert-base`
 
 {base}
+
+## Host cost: the Python work per input
+
+`python bench/host_path.py` (the per-stage profile in µs per input, and bertex against a
+minimal hand-written loop on a 1-layer, 32-wide BERT whose forward pass is nearly free)
+
+{host_path}
 
 ## Cost against input length and number of inputs
 
