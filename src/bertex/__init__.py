@@ -33,6 +33,7 @@ from .errors import (
     InputError,
     InvalidTextError,
     LongInputWarning,
+    MissingHeadError,
     ModelError,
     ModelNotFoundError,
     OptionError,
@@ -60,6 +61,7 @@ from .models.loader import load
 from .models.source import DEFAULT_MODEL
 from .sentences import Span
 from .sentences import split as split_sentences
+from .tasks.fill import Candidate, Filled, MaskFill
 from .types import (
     Collected,
     InputReport,
@@ -71,6 +73,12 @@ from .types import (
     WindowEmbeddings,
     WordEmbedding,
 )
+
+
+def fill(inputs, *, model=DEFAULT_MODEL, k=5):
+    """Fill the masks ([MASK] or <mask>) of a text or a list with a model that has a
+    masked-LM head: the k best tokens and their probabilities for each (Model.fill)."""
+    return load(model).fill(inputs, k=k)
 
 
 def read(path, batch_rows=None):
@@ -88,6 +96,7 @@ __all__ = [
     "BertexWarning",
     "BrokenModelError",
     "CacheWarning",
+    "Candidate",
     "CasingWarning",
     "Collected",
     "DataFileError",
@@ -98,6 +107,7 @@ __all__ = [
     "Engine",
     "ExportError",
     "ExtraMissingError",
+    "Filled",
     "FormatVersionError",
     "Hits",
     "HeadError",
@@ -112,11 +122,13 @@ __all__ = [
     "JobSpec",
     "JobSummary",
     "LongInputWarning",
+    "MaskFill",
     "Meta",
     "Model",
     "ModelError",
     "ModelInfo",
     "ModelNotFoundError",
+    "MissingHeadError",
     "OptionError",
     "OutputError",
     "OutputLockedError",
@@ -143,6 +155,7 @@ __all__ = [
     "WindowEmbeddings",
     "WordEmbedding",
     "__version__",
+    "fill",
     "heads",
     "load",
     "read",

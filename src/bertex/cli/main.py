@@ -16,6 +16,7 @@ from typing import Any, NoReturn
 from .._version import __version__
 from ..errors import BertexError, BertexWarning
 from . import analysis, common, convert, embed, heads, index, info, search, serve, tokens, viz
+from . import fill as fill_cmd
 
 
 class _Parser(argparse.ArgumentParser):
@@ -67,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     analysis.add_parser(sub)
     heads.add_parser(sub)
     viz.add_parser(sub)
+    fill_cmd.add_parser(sub)
     return parser
 
 
