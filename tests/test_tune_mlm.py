@@ -159,3 +159,102 @@ def test_docstring_examples_hold(module):
 
     result = doctest.testmod(module)
     assert result.attempted > 0 and result.failed == 0
+
+
+# --- bertex tune mlm: a tiny run, its output, its resume, its bad input ------------------------
+
+
+class Death(BaseException):
+    """Stands for SIGKILL in-process (no handler of bertex's catches it)."""
+
+
+@pytest.fixture(scope="module")
+def mlm_job(tmp_path_factory, bert_dir) -> dict:
+    from conftest import english_corpus
+
+    d = tmp_path_factory.mktemp("mlm")
+    corpus = d / "corpus.txt"
+    corpus.write_text("\n".join(english_corpus()[:150]) + "\n", encoding="utf-8")
+    return dict(
+        model=str(bert_dir), train=str(corpus), epochs=2, batch_size=8, lr=1e-3,
+        max_length=32, save_steps=2, quiet=True, precision="fp32",
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def mlm_out(mlm_job, tmp_path_factory):
+    import bertex
+
+    return bertex.tune("mlm", **mlm_job, out=str(tmp_path_factory.mktemp("mlm-full") / "m"))
+
+
+def test_tune_mlm_writes_a_masked_lm_folder_with_per_epoch_accuracy(mlm_out, bert_dir):
+    from transformers import AutoModel, AutoModelForMaskedLM
+
+    import bertex
+
+    record = mlm_out.record
+    assert record["task"] == "mlm" and len(record["epochs"]) == 2
+    for e in record["epochs"]:
+        m = e["metrics"]
+        assert 0 <= m["accuracy"] <= 1 and m["perplexity"] == pytest.approx(np.exp(m["loss"]))
+    assert "initialised from its tied word embeddings" in record["head"]
+    assert any("tied word embeddings" in n for n in record["notes"])
+    assert "held-out slice" in record["dev_source"]
+    model, info = AutoModelForMaskedLM.from_pretrained(str(mlm_out.out), output_loading_info=True)
+    assert not info["missing_keys"]
+    enc, info = AutoModel.from_pretrained(str(mlm_out.out), output_loading_info=True)
+    assert not info["missing_keys"]  # the base's pooler kept
+    filled = bertex.load(mlm_out.out).fill("a man is [MASK] a horse .", k=2)
+    assert len(filled.masks[0].candidates) == 2
+    base = bertex.load(bert_dir)
+    assert not np.allclose(
+        bertex.load(mlm_out.out).embed("a dog").vectors, base.embed("a dog").vectors
+    )  # the encoder itself changed
+
+
+def test_tune_mlm_resumes_to_the_same_weights(mlm_job, mlm_out, tmp_path, monkeypatch, capsys):
+    import json
+
+    from safetensors.torch import load_file
+
+    import bertex
+    from bertex.tune.trainer import Trainer
+
+    orig, calls = Trainer._step, [0]
+
+    def step(self, *a):
+        out = orig(self, *a)
+        calls[0] += 1
+        if calls[0] == 7:  # mid-epoch 2, after the checkpoint at step 6
+            raise Death
+        return out
+
+    monkeypatch.setattr(Trainer, "_step", step)
+    out = tmp_path / "m"
+    with pytest.raises(Death):
+        bertex.tune("mlm", **mlm_job, out=str(out))
+    monkeypatch.undo()
+    capsys.readouterr()
+    again = bertex.tune("mlm", **mlm_job, out=str(out))
+    assert "resuming from the checkpoint at step 6/" in capsys.readouterr().err
+    a, b = load_file(mlm_out.out / "model.safetensors"), load_file(out / "model.safetensors")
+    assert a.keys() == b.keys()
+    assert max(float((a[k] - b[k]).abs().max()) for k in a) == 0.0  # the same masks, in order
+    full = json.loads((mlm_out.out / "training.json").read_text())
+    assert again.record["step_losses"] == full["step_losses"]
+
+
+@pytest.mark.parametrize(
+    ("content", "needle"),
+    [("", "the file is empty"), ("\n \n", "no non-blank lines"), ("one line\n", "one document")],
+)
+def test_tune_mlm_bad_input_is_one_line_before_training(mlm_job, tmp_path, content, needle):
+    from bertex.cli.main import main
+
+    bad = tmp_path / "bad.txt"
+    bad.write_text(content, encoding="utf-8")
+    out = tmp_path / "m"
+    args = ["tune", "mlm", "--model", mlm_job["model"], "--train", str(bad), "--out", str(out)]
+    assert main(args) == 2
+    assert not out.exists() and not out.with_name("m.tune-state").exists()
