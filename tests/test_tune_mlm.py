@@ -258,3 +258,27 @@ def test_tune_mlm_bad_input_is_one_line_before_training(mlm_job, tmp_path, conte
     args = ["tune", "mlm", "--model", mlm_job["model"], "--train", str(bad), "--out", str(out)]
     assert main(args) == 2
     assert not out.exists() and not out.with_name("m.tune-state").exists()
+
+
+@pytest.mark.parametrize("which", ["bert_dir", "roberta_dir", "distilbert_dir"])
+def test_sparse_head_scores_as_transformers_forward(which, request, toks):
+    """Scoring only the predicted positions gives transformers' own loss and logits there."""
+    import torch
+
+    from bertex.tune.mlm_model import SparseMLM, load_for_mlm
+
+    folder = request.getfixturevalue(which)
+    mlm, note = load_for_mlm(folder)
+    assert note is not None  # the tiny encoders have no head: one was made
+    tok = AutoTokenizer.from_pretrained(str(folder))
+    blocks = mlm_data.blocks_of(SENTENCES * 4, tok, 24)
+    data = mlm_data.MaskedBlocks(blocks, _spec(tok, 0.3), 0, 0, tok.pad_token_id)
+    batch = {k: torch.from_numpy(v) for k, v in data.batch(range(len(blocks))).items()}
+    sparse = SparseMLM(mlm).eval()
+    with torch.no_grad():
+        loss, logits, labels = sparse(**batch)
+        full = mlm(**batch)
+    sel = batch["labels"] != IGNORE
+    assert float(loss) == pytest.approx(float(full.loss), abs=1e-5)
+    assert torch.allclose(logits, full.logits[sel], atol=1e-5)
+    assert (labels == batch["labels"][sel]).all()

@@ -27,7 +27,7 @@ from ..errors import DataFileError, OptionError
 from .data import hold_out, read_lines
 from .masking import rng_for
 from .mlm_data import DEV_EPOCH, MaskedBlocks, blocks_of, spec_of
-from .mlm_model import evaluate, load_for_mlm
+from .mlm_model import SparseMLM, evaluate, load_for_mlm
 from .options import opt
 from .packing import Block, pad_batch
 from .task import Base, Metrics, Step, Task, TaskData, register
@@ -88,7 +88,7 @@ class MlmTask(Task):
         return TaskData(train, dev, files, tuple(notes), source)
 
     def build(self, base: Base, data: TaskData) -> torch.nn.Module:
-        return self.model
+        return SparseMLM(self.model)
 
     def collate(self, rows: Sequence[Row], step: Step) -> dict[str, Any]:
         return self._batch(rows, step.epoch)
@@ -107,7 +107,7 @@ class MlmTask(Task):
         }
 
     def loss(self, model: torch.nn.Module, batch: dict[str, Any]) -> torch.Tensor:
-        return model(**batch).loss
+        return model(**batch)[0]
 
     def evaluate(self, model: torch.nn.Module, rows: Sequence[Row]) -> Metrics:
         data = MaskedBlocks(
@@ -124,12 +124,14 @@ class MlmTask(Task):
         from ..models.hf import quiet_transformers
         from .encoder import write_st_modules
 
+        assert isinstance(model, SparseMLM)
+        mlm = model.mlm
         quiet_transformers()
-        model.save_pretrained(str(folder), safe_serialization=True)
+        mlm.save_pretrained(str(folder), safe_serialization=True)
         base.tokenizer.save_pretrained(str(folder))
-        _keep_pooler(base.folder, folder, model.base_model_prefix)
+        _keep_pooler(base.folder, folder, mlm.base_model_prefix)
         if base.source.st_pooling:  # a sentence-transformers base: its pooling stays
-            hidden = int(model.config.hidden_size)
+            hidden = int(mlm.config.hidden_size)
             write_st_modules(folder, base.pooling, base.normalize, base.max_length, hidden)
 
     def describe(self) -> dict[str, Any]:

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from ..errors import MissingHeadError
 
 HEAD_NOTE = (
@@ -26,6 +28,9 @@ def load_for_mlm(folder: Path) -> tuple[Any, str | None]:
     """(AutoModelForMaskedLM in train mode, the note when a head was made), float32."""
     from transformers import AutoModelForMaskedLM
 
+    from ..models.hf import quiet_transformers
+
+    quiet_transformers()
     try:
         model, info = AutoModelForMaskedLM.from_pretrained(
             str(folder), output_loading_info=True, dtype="float32"
@@ -43,7 +48,6 @@ def load_for_mlm(folder: Path) -> tuple[Any, str | None]:
 def init_head(model: Any, missing: list[str]) -> None:
     """Identity for square weights, ones for norm weights, zeros for biases; an untied output
     projection gets a copy of the input embeddings."""
-    import torch
 
     params = dict(model.named_parameters(remove_duplicate=False))
     out = model.get_output_embeddings()
@@ -84,10 +88,45 @@ class MlmScore:
         }
 
 
-def evaluate(model: Any, data: Any, batch_size: int = 16, device: Any = "cpu") -> MlmScore:
-    """Score `data` (mlm_data.MaskedBlocks) in eval mode; the caller's mode is restored."""
-    import torch
+SPARSE_HEADS = {  # model_type -> the head module that maps (M, H) states to (M, V) scores
+    "bert": "cls",
+    "roberta": "lm_head",
+    "xlm-roberta": "lm_head",
+    "camembert": "lm_head",
+    "albert": "predictions",
+    "mpnet": "lm_head",
+}
 
+
+class SparseMLM(torch.nn.Module):
+    """The masked-LM model, scoring only the predicted positions. The vocabulary projection
+    (H x V, 30k tokens) costs about as much as the whole encoder at every position, and 85%
+    of the positions predict nothing; transformers' forward scores them all. Other model types
+    run the model's own forward (the same loss, slower)."""
+
+    def __init__(self, mlm: Any) -> None:
+        super().__init__()
+        self.mlm = mlm
+        name = SPARSE_HEADS.get(mlm.config.model_type)
+        self.head = getattr(mlm, name) if name and hasattr(mlm, name) else None
+
+    def forward(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(mean loss, logits (M, V) and labels (M,) of the M predicted positions)."""
+        sel = labels != -100  # (B, T)
+        if self.head is None:
+            out = self.mlm(input_ids=input_ids, attention_mask=attention_mask, labels=labels)
+            return out.loss, out.logits[sel], labels[sel]
+        base = self.mlm.base_model(input_ids=input_ids, attention_mask=attention_mask)
+        logits = self.head(base.last_hidden_state[sel])  # (B, T, H) -> (M, H) -> (M, V)
+        loss = torch.nn.functional.cross_entropy(logits.float(), labels[sel])
+        return loss, logits, labels[sel]
+
+
+def evaluate(model: Any, data: Any, batch_size: int = 16, device: Any = "cpu") -> MlmScore:
+    """Score `data` (mlm_data.MaskedBlocks) with a SparseMLM in eval mode (the caller's mode
+    is restored)."""
     was_training = model.training
     model.eval()
     total_loss, correct, count = 0.0, 0, 0
@@ -95,15 +134,10 @@ def evaluate(model: Any, data: Any, batch_size: int = 16, device: Any = "cpu") -
         for start in range(0, len(data), batch_size):
             batch = data.batch(range(start, min(start + batch_size, len(data))))
             t = {k: torch.from_numpy(v).to(device) for k, v in batch.items()}
-            logits = model(input_ids=t["input_ids"], attention_mask=t["attention_mask"]).logits
-            labels = t["labels"]  # (B, T), -100 where nothing is predicted
-            sel = labels != -100
-            picked = logits[sel].float()  # (M, V)
-            total_loss += float(
-                torch.nn.functional.cross_entropy(picked, labels[sel], reduction="sum")
-            )
-            correct += int((picked.argmax(-1) == labels[sel]).sum())
-            count += int(sel.sum())
+            loss, logits, labels = model(**t)  # (M, V), (M,)
+            total_loss += float(loss) * len(labels)
+            correct += int((logits.argmax(-1) == labels).sum())
+            count += len(labels)
     model.train(was_training)
     loss = total_loss / max(count, 1)
     return MlmScore(correct / max(count, 1), math.exp(min(loss, 50.0)), loss, count)
