@@ -248,6 +248,7 @@ def main() -> None:
 
     search_stsb = run("search_bench.py", "stsb")
     probe = run("probe_bench.py", "--n", "2000" if q else "10000")
+    mlm = run("mlm_bench.py", *(["--train-docs", "200", "--epochs", "1"] if q else []))
     text = f"""# BENCHMARKS
 
 Written by `make bench` (bench/run_all.py). Machines here are shared and noisy: compare rows
@@ -347,6 +348,15 @@ Targets (embedded store): recall@10 >= 0.98, p50 <= 2 ms.
 feature pass, and the per-layer classifier fits)
 
 {probe}
+
+## Fine-tuning: masked-language modelling
+
+`python bench/mlm_bench.py`: `bertex tune mlm` from the default model (a masked-LM head made
+from its tied word embeddings) on the running Python's standard-library docstrings, a seeded
+split into training and held-out paragraphs; held-out masked-token accuracy and perplexity
+under one fixed masking, before and after each epoch, and `bertex fill` before and after.
+
+{mlm}
 """
     (ROOT / "BENCHMARKS.md").write_text(text)
     print(text)
