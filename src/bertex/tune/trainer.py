@@ -90,7 +90,8 @@ class Plan:
 
 def optimizer_for(model: torch.nn.Module, opts: TuneOptions) -> torch.optim.Optimizer:
     """AdamW; no weight decay on biases and LayerNorm weights (as BERT was trained)."""
-    decay, rest = [], []
+    decay: list[torch.nn.Parameter] = []
+    rest: list[torch.nn.Parameter] = []
     for name, p in model.named_parameters():
         if not p.requires_grad:
             continue
@@ -195,6 +196,7 @@ class Trainer:
             self.report.step(loss)
             if opts.save_steps and progress.global_step % opts.save_steps == 0:
                 self._checkpoint(model, optimizer, scheduler, progress)
+        self.report.stop_clock()
         metrics = self._evaluate(model)
         figures = self.report.end_epoch(
             epoch, plan.epochs_needed, self._describe(metrics, progress, epoch)
