@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 
-from ..errors import DataFileError, OptionError
+from ..errors import BrokenModelError, DataFileError, OptionError
 from .data import hold_out, read_lines
 from .masking import rng_for
 from .mlm_data import DEV_EPOCH, MaskedBlocks, blocks_of, spec_of
@@ -55,6 +55,8 @@ class MlmTask(Task):
 
     def read(self, base: Base) -> TaskData:
         self.base = base
+        if base.tokenizer.mask_token_id is None:
+            raise BrokenModelError(base.folder, "the tokenizer has no mask token to train with")
         docs = list(read_lines(self.opts.train))
         files = {"train": Path(self.opts.train)}
         if self.opts.dev:
@@ -72,8 +74,6 @@ class MlmTask(Task):
                 f"{self.opts.seed}), masked once with a fixed seed"
             )
         tok, length = base.tokenizer, base.max_length
-        if tok.mask_token_id is None:
-            raise DataFileError(base.folder, None, "the tokenizer has no mask token")
         train = list(enumerate(blocks_of(docs, tok, length)))
         dev = list(enumerate(blocks_of(dev_docs, tok, length)))
         self.model, self.head_note = load_for_mlm(base.folder)
