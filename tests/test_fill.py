@@ -14,7 +14,7 @@ import pytest
 import torch
 
 import bertex
-from bertex.errors import InputError, MissingHeadError, OptionError
+from bertex.errors import InputError, NoTaskHeadError, OptionError
 
 BIN = Path(sys.executable).parent / "bertex"
 TEXT = "a man is [MASK] a horse ."
@@ -109,9 +109,9 @@ def test_fill_errors(bert_mlm, default_model):
             model.fill(TEXT, k=bad)
     with pytest.raises(InputError, match="empty"):
         model.fill("  ")
-    with pytest.raises(MissingHeadError, match="tune mlm first, or use a checkpoint that has one"):
+    with pytest.raises(NoTaskHeadError, match="tune mlm first, or use a checkpoint that has one"):
         default_model.fill("The capital of France is [MASK].")
-    with pytest.raises(MissingHeadError, match="tune mlm first"):
+    with pytest.raises(NoTaskHeadError, match="tune mlm first"):
         bertex.fill("Paris is the [MASK] of France.")
 
 

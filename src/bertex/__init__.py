@@ -34,9 +34,9 @@ from .errors import (
     InputError,
     InvalidTextError,
     LongInputWarning,
-    MissingHeadError,
     ModelError,
     ModelNotFoundError,
+    NoTaskHeadError,
     OptionError,
     OutputError,
     OutputLockedError,
@@ -62,6 +62,7 @@ from .models.loader import load
 from .models.source import DEFAULT_MODEL
 from .sentences import Span
 from .sentences import split as split_sentences
+from .tasks.answer import answer
 from .tasks.fill import Candidate, Filled, MaskFill
 from .types import (
     Collected,
@@ -130,7 +131,7 @@ __all__ = [
     "ModelError",
     "ModelInfo",
     "ModelNotFoundError",
-    "MissingHeadError",
+    "NoTaskHeadError",
     "OptionError",
     "OutputError",
     "OutputLockedError",
@@ -157,11 +158,13 @@ __all__ = [
     "WindowEmbeddings",
     "WordEmbedding",
     "__version__",
+    "answer",
     "fill",
     "heads",
     "load",
     "read",
     "similarity",
     "split_sentences",
+    "tasks",
     "tune",
 ]

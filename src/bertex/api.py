@@ -234,7 +234,7 @@ class Model:
     def fill(self, inputs: Any, *, k: int = 5) -> Filled | list[Filled]:
         """The k most probable tokens, with probabilities, for each mask in a text (or a list):
         write [MASK] or <mask> (either works for any model). Needs a checkpoint with a
-        masked-LM head (MissingHeadError otherwise: `bertex tune mlm` gives one)."""
+        masked-LM head (NoTaskHeadError otherwise: `bertex tune mlm` gives one)."""
         from .tasks.fill import masked_lm_of
 
         single = isinstance(inputs, str)

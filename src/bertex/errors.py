@@ -10,8 +10,7 @@
      ├── ModelError           a model cannot be loaded
      │    ├── ModelNotFoundError   no such folder, no such hub id
      │    ├── HubUnreachableError  a hub id, no network, not in the local cache
-     │    ├── BrokenModelError     a folder is missing a file, or a file is wrong (names it)
-     │    └── MissingHeadError     a task needs a head the checkpoint does not have (fill: MLM)
+     │    └── BrokenModelError     a folder is missing a file, or a file is wrong (names it)
      │         └── TFCheckpointError   a Google TF checkpoint unreadable or unmappable (names
      │                                 the file and the tensor)
      ├── SourceError          a corpus cannot be read (missing file, missing column)
@@ -128,11 +127,6 @@ class BrokenModelError(ModelError):
     def __init__(self, path: object, problem: str) -> None:
         self.path, self.problem = path, problem
         super().__init__(f"{path}: {problem}")
-
-
-class MissingHeadError(ModelError):
-    """A task needs a head the checkpoint lacks (fill needs a masked-LM head); the message says
-    how to get one."""
 
 
 class ExportError(ModelError):
@@ -304,3 +298,8 @@ class DataFileError(SourceError):
 
 class HeadError(BertexError):
     """A trained head cannot be used: corrupted, or made for another model's features."""
+
+
+class NoTaskHeadError(ModelError):
+    """A model folder has no task head (sequence classification, token classification,
+    question answering, masked LM for fill) of the kind a command needs: the message names what it has."""

@@ -17,6 +17,7 @@ from .._version import __version__
 from ..errors import BertexError, BertexWarning, ForwardTimeoutError
 from . import analysis, common, convert, embed, heads, index, info, search, serve, tokens, tune, viz
 from . import fill as fill_cmd
+from . import tasks as task_commands
 
 
 class _Parser(argparse.ArgumentParser):
@@ -65,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_parser(sub)
     index.add_parser(sub)
     search.add_parser(sub)
+    task_commands.add_parser(sub)  # bertex answer
     analysis.add_parser(sub)
     heads.add_parser(sub)
     tune.add_parser(sub)

@@ -21,7 +21,7 @@ from ..errors import (
     EmptyInputError,
     InputError,
     InvalidTextError,
-    MissingHeadError,
+    NoTaskHeadError,
     OptionError,
     TooLongError,
 )
@@ -161,7 +161,7 @@ def masked_lm_of(model: Any) -> MaskedLM:
 
 
 def load_masked_lm(folder: Path, name: str, max_length: int, tok: Any) -> MaskedLM:
-    """AutoModelForMaskedLM from the folder, with the Model's own tokenizer; MissingHeadError
+    """AutoModelForMaskedLM from the folder, with the Model's own tokenizer; NoTaskHeadError
     when the weights hold only the encoder (a random head's answers would be noise)."""
     from transformers import AutoModelForMaskedLM
 
@@ -170,15 +170,15 @@ def load_masked_lm(folder: Path, name: str, max_length: int, tok: Any) -> Masked
             str(folder), output_loading_info=True, dtype="float32"
         )
     except ValueError as e:  # an architecture transformers has no masked-LM class for
-        raise MissingHeadError(f"{name}: no masked-LM model of this architecture ({e})") from None
+        raise NoTaskHeadError(f"{name}: no masked-LM model of this architecture ({e})") from None
     prefix = f"{model.base_model_prefix}."
     head_missing = sorted(k for k in info.get("missing_keys", ()) if not k.startswith(prefix))
     if head_missing:
-        raise MissingHeadError(
+        raise NoTaskHeadError(
             f"{name} has no masked-LM head (its weights hold the encoder only; missing "
             f"{', '.join(head_missing[:2])}): tune mlm first, or use a checkpoint that has one "
             f"(bertex tune mlm --model {name} --train CORPUS.txt --out DIR, then --model DIR)"
         )
     if tok.mask_token is None:
-        raise MissingHeadError(f"{name}: the tokenizer has no mask token, so nothing can be filled")
+        raise NoTaskHeadError(f"{name}: the tokenizer has no mask token, so nothing can be filled")
     return MaskedLM(model.eval(), tok, max_length, "cpu")

@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from ..errors import MissingHeadError
+from ..errors import NoTaskHeadError
 
 HEAD_NOTE = (
     "the checkpoint has no masked-LM head: one was initialised from its tied word embeddings "
@@ -36,7 +36,7 @@ def load_for_mlm(folder: Path) -> tuple[Any, str | None]:
             str(folder), output_loading_info=True, dtype="float32"
         )
     except ValueError as e:
-        raise MissingHeadError(f"{folder}: no masked-LM model of this architecture ({e})") from None
+        raise NoTaskHeadError(f"{folder}: no masked-LM model of this architecture ({e})") from None
     prefix = f"{model.base_model_prefix}."
     missing = sorted(k for k in info.get("missing_keys", ()) if not k.startswith(prefix))
     if not missing:
