@@ -250,6 +250,7 @@ def main() -> None:
     probe = run("probe_bench.py", "--n", "2000" if q else "10000")
     host_path = run("host_path.py", "--n", "2000" if q else "10000", "--reps", "3")
     tune = run("tune_bench.py", "--epochs", "1" if q else "2")
+    mlm = run("mlm_bench.py", *(["--train-docs", "200", "--epochs", "1"] if q else []))
     text = f"""# BENCHMARKS
 
 Written by `make bench` (bench/run_all.py). Machines here are shared and noisy: compare rows
@@ -364,6 +365,15 @@ trainer (same data, batch, loss, hyper-parameters and CPU, in one run), and `ber
 held-out Spearman on STS-B pairs that no training sees.
 
 {tune}
+
+## Fine-tuning: masked-language modelling
+
+`python bench/mlm_bench.py`: `bertex tune mlm` from the default model (a masked-LM head made
+from its tied word embeddings) on the running Python's standard-library docstrings, a seeded
+split into training and held-out paragraphs; held-out masked-token accuracy and perplexity
+under one fixed masking, before and after each epoch, and `bertex fill` before and after.
+
+{mlm}
 """
     (ROOT / "BENCHMARKS.md").write_text(text)
     print(text)

@@ -22,6 +22,7 @@ from .models.hf import ModelInfo
 from .pooling import cosine
 from .reports import ReportTable
 from .runner import Clock, Ran, Runner, _bar
+from .tasks.fill import Filled
 from .tokenize import TextTokenizer, check_inputs
 from .types import (
     Collected,
@@ -290,6 +291,25 @@ class Model:
         va = self.embed(a, level="sentence", **options).vectors
         vb = va if b is None else self.embed(b, level="sentence", **options).vectors
         return similarity(va, vb)
+
+    # -- fill -------------------------------------------------------------------------------
+
+    @overload
+    def fill(self, inputs: str, *, k: int = ...) -> Filled: ...
+
+    @overload
+    def fill(self, inputs: list[str] | tuple[str, ...], *, k: int = ...) -> list[Filled]: ...
+
+    def fill(self, inputs: Any, *, k: int = 5) -> Filled | list[Filled]:
+        """The k most probable tokens, with probabilities, for each mask in a text (or a list):
+        write [MASK] or <mask> (either works for any model). Needs a checkpoint with a
+        masked-LM head (NoTaskHeadError otherwise: `bertex tune mlm` gives one)."""
+        from .tasks.fill import masked_lm_of
+
+        single = isinstance(inputs, str)
+        texts = [inputs] if single else list(inputs)
+        out = masked_lm_of(self).fill(texts, k)
+        return out[0] if single else out
 
     # -- tokenize ---------------------------------------------------------------------------
 

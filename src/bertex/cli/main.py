@@ -17,6 +17,7 @@ from typing import Any, NoReturn
 from .._version import __version__
 from ..errors import BertexError, BertexWarning, ForwardTimeoutError
 from . import analysis, common, convert, embed, heads, index, info, search, serve, tokens, tune, viz
+from . import fill as fill_cmd
 from . import tasks as task_commands
 
 
@@ -106,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     heads.add_parser(sub)
     tune.add_parser(sub)
     viz.add_parser(sub)
+    fill_cmd.add_parser(sub)
     return parser
 
 
