@@ -54,8 +54,13 @@ def run_predict(args: argparse.Namespace) -> int:
     from .. import heads
 
     head = heads.load(args.head, bertex.load(args.model))  # refused if the weights differ
-    raw = sys.stdin.read() if args.input == "-" else Path(args.input).read_text(encoding="utf-8")
-    texts = [line for line in raw.splitlines() if line.strip()]
+    from ..sources.files import read_utf8, utf8_lines
+
+    if args.input == "-":
+        lines = list(utf8_lines(sys.stdin.buffer, "stdin"))
+    else:
+        lines = list(read_utf8(Path(args.input)))
+    texts = [line.rstrip("\r\n") for line in lines if line.strip()]
     labels = args.labels.split(",") if args.labels else None
     for text, out in zip(texts, head.predict(texts, labels)):
         value = [asdict(e) for e in out] if isinstance(out, list) else asdict(out)
