@@ -4,8 +4,6 @@ UTF-8 refused naming the file and the line; never a UnicodeDecodeError traceback
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from bertex.cli.main import main
