@@ -152,6 +152,11 @@ class LoadOptions:
         return cls(**values)
 
 
+# How long a CLI writer of an embedded index waits for another process writing it (`--wait`):
+# long enough for another add's commit, short enough that a second build over a long one
+# says so within a minute.
+INDEX_WAIT_S = 60.0
+
 # Options with no environment variable: BERTEX_MAX_CHARS is the server's limit per text (one
 # variable, one meaning); the library's own bound on one input is set in code or by the CLI.
 NOT_FROM_ENV = frozenset({"max_chars"})

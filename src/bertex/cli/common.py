@@ -107,3 +107,20 @@ def embed_kwargs(args: argparse.Namespace) -> dict:
     }
     opts = EmbedOptions.from_env(**given)
     return {k: v for k, v in opts.to_dict().items() if k in given or v is not None}
+
+
+def dumps(doc: object, **kwargs: object) -> str:
+    """JSON as every command prints or writes it: strict, so that jq and JSON.parse read it. A
+    number that is not finite (NaN, infinity) is refused here, before anything is written,
+    instead of becoming the bare NaN that strict parsers reject."""
+    import json
+
+    from ..errors import OutputError
+
+    try:
+        return json.dumps(doc, ensure_ascii=False, allow_nan=False, **kwargs)  # type: ignore[arg-type]
+    except ValueError as e:
+        raise OutputError(
+            f"the output holds a number that is not finite ({e}); bertex writes only valid "
+            "JSON: check the model's weights (bertex info) or the head file"
+        ) from None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -64,5 +63,5 @@ def run_predict(args: argparse.Namespace) -> int:
     labels = args.labels.split(",") if args.labels else None
     for text, out in zip(texts, head.predict(texts, labels)):
         value = [asdict(e) for e in out] if isinstance(out, list) else asdict(out)
-        print(json.dumps({"text": text, "prediction": value}, ensure_ascii=False))
+        print(common.dumps({"text": text, "prediction": value}))
     return 0

@@ -9,10 +9,10 @@ Highlighting is bold on a terminal and **like this** elsewhere.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import Any
 
+from . import common
 from .inputs import positive
 
 
@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
         out = [
             {"query": q, "hits": h.to_dicts()} for q, h in zip(args.queries, all_hits, strict=True)
         ]
-        print(json.dumps(out if len(out) > 1 else out[0], ensure_ascii=False))
+        print(common.dumps(out if len(out) > 1 else out[0]))
         return 0
     for q, hits in zip(args.queries, all_hits, strict=True):
         if not len(hits.ids) and args.format == "human":  # said, not an empty screen
@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
             )
         for record in hits.to_dicts():
             if args.format == "jsonl":
-                print(json.dumps({"query": q, **record}, ensure_ascii=False))
+                print(common.dumps({"query": q, **record}))
             else:
                 _human(ix, q, record, sys.stdout.isatty())
     return 0

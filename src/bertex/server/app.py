@@ -25,6 +25,7 @@ from .._version import __version__
 from . import routes
 from .config import ServerConfig
 from .errors import ApiError, body, to_api_error
+from .headers import SecurityHeaders, page_policy
 from .routes import ROUTES
 from .state import State
 
@@ -53,6 +54,8 @@ def create_app(model: Any, config: ServerConfig, ui: bool = False) -> FastAPI:
     routes.install(app, state)
     if ui:
         routes.install_ui(app)
+    pages = {"/": page_policy(routes.explorer_page())} if ui else {}
+    app.add_middleware(SecurityHeaders, pages=pages)  # outermost: on every answer, errors too
     return app
 
 

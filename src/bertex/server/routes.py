@@ -331,13 +331,17 @@ def install_no_search(app: FastAPI) -> None:
         )
 
 
-def install_ui(app: FastAPI) -> None:
-    """The explorer: one static page at `/` (no key needed to load it; its API calls send one)."""
+def explorer_page() -> str:
     from importlib import resources
 
+    return resources.files("bertex.server").joinpath("static", "explorer.html").read_text("utf-8")
+
+
+def install_ui(app: FastAPI) -> None:
+    """The explorer: one static page at `/` (no key needed to load it; its API calls send one)."""
     from fastapi.responses import HTMLResponse
 
-    page = resources.files("bertex.server").joinpath("static", "explorer.html").read_text("utf-8")
+    page = explorer_page()
 
     @app.get("/")
     async def explorer() -> HTMLResponse:
