@@ -110,7 +110,8 @@ async def respond(state: State, request: Request, build: Callable[[], Any]) -> R
     """Build and serialize the answer in a worker thread: a large answer never stalls the loop."""
 
     def render() -> bytes:
-        return json.dumps(build(), ensure_ascii=False, separators=(",", ":")).encode()
+        doc = build()  # strict JSON (no bare NaN): a non-finite number is a shaped 500
+        return json.dumps(doc, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
 
     content = await asyncio.to_thread(render)
     state.metrics.request(request.url.path, 200, "ok")
