@@ -65,7 +65,8 @@ def test_every_command_writes_strict_json(tiny_bert, bert_dir, tmp_path, capsys,
             [tmp_path / "v.jsonl", tmp_path / "v.jsonl.errors.jsonl"],
         ("embed", "--input", str(texts), "--out", str(tmp_path / "v.npy"), "--quiet", *m):
             [tmp_path / "v.npy.ids.jsonl", tmp_path / "v.npy.meta.json"],
-        ("eval", "sts", str(pairs), "--out", str(tmp_path / "sts.json"), *m): [tmp_path / "sts.json"],
+        ("eval", "sts", str(pairs), "--out", str(tmp_path / "sts.json"), *m):
+            [tmp_path / "sts.json"],
         ("probe", str(labelled), "--folds", "2", "--out", str(tmp_path / "probe.json"), *m):
             [tmp_path / "probe.json"],
     }  # fmt: skip
