@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import bertex
-from bertex.backends.fake import fake_model
+from bertex.fake import fake_model
 from bertex.index import Index, embedded, files, graph, segments
 
 WORDS = "cat dog horse man woman child guitar music park river house tree".split()

@@ -56,8 +56,8 @@ from .errors import (
     WeakPoolingWarning,
 )
 from .index import Hits, Index
+from .loader import load
 from .models import ModelInfo
-from .models.loader import load
 from .models.source import DEFAULT_MODEL
 from .sentences import Span
 from .sentences import split as split_sentences

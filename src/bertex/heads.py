@@ -196,7 +196,7 @@ def load(path: str | Path, model: Model | None = None) -> Head:
     as64 = {k: v.astype(np.float64) for k, v in tensors.items()}
     head = Head(prov, as64["mean"], as64["scale"], as64["coef"], as64["intercept"])
     if model is None:
-        from .models.loader import load as load_model
+        from .loader import load as load_model
 
         model = load_model(prov.model)
     return head.bind(model)

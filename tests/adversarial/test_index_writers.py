@@ -87,7 +87,7 @@ def test_case7_a_writer_waits_for_the_lock_then_says_run_again(bert_dir, tmp_pat
 
 
 def test_case7_python_writers_get_index_errors(tmp_path):
-    from bertex.backends.fake import fake_model
+    from bertex.fake import fake_model
     from bertex.index import writer
 
     model = fake_model()
@@ -103,7 +103,7 @@ def test_case7_python_writers_get_index_errors(tmp_path):
 def test_case7_a_reader_racing_a_commit_reads_the_newer_one(tmp_path, monkeypatch):
     """The commit sweeps the small segment the reader's manifest named: the reader reads the
     new manifest instead of calling the healthy index damaged."""
-    from bertex.backends.fake import fake_model
+    from bertex.fake import fake_model
 
     model = fake_model()
     ix = Index.create(tmp_path / "ix", model=model)
@@ -127,7 +127,7 @@ def test_case7_a_reader_racing_a_commit_reads_the_newer_one(tmp_path, monkeypatc
 
 def test_case9_empty_ids_are_refused(bert_dir, tmp_path, capsys):
     """Before the fix an id of "" was stored: a document no one could ask for by its id."""
-    from bertex.backends.fake import fake_model
+    from bertex.fake import fake_model
 
     ix = Index.create(tmp_path / "py", model=fake_model())
     for ids in ([""], ["ok", "  "]):

@@ -362,7 +362,7 @@ def run_repair(args: argparse.Namespace) -> int:
 
 
 def _model(args: argparse.Namespace) -> Any:
-    from ..models.loader import load
+    from ..loader import load
 
     return load(args.model, backend=args.backend, precision=args.precision, device=args.device)
 

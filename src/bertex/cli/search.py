@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
 
     model = None
     if args.query_model:
-        from ..models.loader import load
+        from ..loader import load
 
         model = load(args.query_model)
     _query_first(args)

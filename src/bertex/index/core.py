@@ -1,7 +1,7 @@
 """`bertex.Index`: add texts (or vectors bertex already computed), search them by meaning.
 
 >>> import bertex
->>> from bertex.backends.fake import fake_model
+>>> from bertex.fake import fake_model
 >>> ix = bertex.Index.create(tmp / "ix", model=fake_model())        # doctest: +SKIP
 >>> ix.add(["a cat", "a dog"], ids=["c", "d"], fields={"lang": ["en", "en"]})  # doctest: +SKIP
 >>> ix.search("the cat", k=1).ids                                   # doctest: +SKIP
@@ -244,7 +244,7 @@ class Index:
     @property
     def model(self) -> Any:
         if self._model is None:
-            from ..models.loader import load
+            from ..loader import load
 
             self._model = load(self.provenance.model)
             self._check_model(self._model)
@@ -287,7 +287,7 @@ def _width(vectors: Any) -> int:
 
 def _load(model: Any) -> Any:
     if model is None or isinstance(model, str):
-        from ..models.loader import load
+        from ..loader import load
 
         return load(model) if model else load()
     return model
