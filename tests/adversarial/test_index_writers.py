@@ -143,3 +143,18 @@ def test_case9_empty_ids_are_refused(bert_dir, tmp_path, capsys):
                  "--quiet"]) == 0  # fmt: skip
     assert main(["index", "build", str(tmp_path / "ix2"), "--from", str(out)]) == 2
     assert "is empty" in one_line_error(capsys.readouterr().err)
+
+
+def test_postgresql_store_under_concurrent_builds(bert_dir, tmp_path, pg_server):
+    """Acceptance extra: two `index build` of one new PostgreSQL table at once. Writers take
+    turns on the table's meta row; the loser of the CREATE TABLE goes on as a resume."""
+    url = pg_server.get_uri() + "&table=race30"
+    args = ["--model", str(bert_dir), "--batch-rows", "10"]
+    procs = [
+        cli("index", "build", url, "--input", str(corpus(tmp_path / f"{t}.jsonl", t)), *args)
+        for t in ("b", "c")
+    ]
+    for rc, err in finish(procs):
+        assert rc == 0 and "Traceback" not in err, err
+    with Index.open(url) as ix:
+        assert len(ix) == 2 * N and ix.info()["rows"] == 2 * N
