@@ -359,7 +359,6 @@ class PostgresStore:
 
 
 @contextmanager
-@contextmanager
 def _created_by_another(exists: OutputError) -> Iterator[None]:
     """Two creates of one table at once: the second's CREATE TABLE fails on the catalog's
     unique names; that is the table existing (a build then goes on as a resume)."""
