@@ -54,8 +54,8 @@ def load(
     )
     where = device_of(device)
     effective = choose(backend, precision, where)
+    src = resolve(name_or_path)  # a TF folder's sizes are checked here, before torch loads
     quiet_transformers()
-    src = resolve(name_or_path)
     check_folder(src.folder)
     hf_tok, fixes = load_tokenizer(src.folder)
     model, has_pooler = load_torch_model(src.folder)
