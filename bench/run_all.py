@@ -248,6 +248,7 @@ def main() -> None:
 
     search_stsb = run("search_bench.py", "stsb")
     probe = run("probe_bench.py", "--n", "2000" if q else "10000")
+    tune = run("tune_bench.py", "--epochs", "1" if q else "2")
     text = f"""# BENCHMARKS
 
 Written by `make bench` (bench/run_all.py). Machines here are shared and noisy: compare rows
@@ -347,6 +348,14 @@ Targets (embedded store): recall@10 >= 0.98, p50 <= 2 ms.
 feature pass, and the per-layer classifier fits)
 
 {probe}
+
+## Fine-tuning
+
+`python bench/tune_bench.py --epochs 2`: `bertex tune pairs` against sentence-transformers' own
+trainer (same data, batch, loss, hyper-parameters and CPU, in one run), and `bertex tune simcse`;
+held-out Spearman on STS-B pairs that no training sees.
+
+{tune}
 """
     (ROOT / "BENCHMARKS.md").write_text(text)
     print(text)

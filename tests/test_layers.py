@@ -3,7 +3,8 @@ never up. Written once, here; docs/architecture.md draws the same order.
 
     7  adapters           cli/  server/  distributed/
     6  public surface     bertex/__init__.py (what users import; adapters may, as users do)
-    5  uses of models     analysis/  index/  viz/  heads.py  tune/ (training)  tasks/ (task models)
+    5  uses of models     analysis/  index/  viz/  heads.py  holdout.py  tune/ (training)
+                          tasks/ (task models: fill-mask, entity spans, answers, rerank)
     4  facade             request.py  runner.py  api.py  passes.py  engine.py  corpus.py
                           loader.py (assembles a Model)  fake.py (a Model on the fake backend)
     3  models, backends   models/  backends/
@@ -44,7 +45,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ),  # fmt: skip
     ("models and backends", ("models", "backends")),
     ("facade", ("request", "runner", "api", "passes", "engine", "corpus", "loader", "fake")),
-    ("uses of models", ("analysis", "index", "viz", "heads", "tune", "tasks")),
+    ("uses of models", ("analysis", "index", "viz", "heads", "holdout", "tune", "tasks")),
     ("public surface", (ROOT,)),
     ("adapters", ("cli", "server", "distributed")),
 )

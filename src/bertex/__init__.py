@@ -6,7 +6,7 @@
 (2, 384)
 """
 
-from . import heads
+from . import heads, tune  # tune: a callable package, bertex.tune("pairs", ...)
 from ._version import __version__
 from .api import Model, similarity
 from .config import EmbedOptions
@@ -37,6 +37,7 @@ from .errors import (
     LongInputWarning,
     ModelError,
     ModelNotFoundError,
+    NoTaskHeadError,
     OptionError,
     OutputError,
     OutputLockedError,
@@ -62,6 +63,7 @@ from .models import ModelInfo
 from .models.source import DEFAULT_MODEL
 from .sentences import Span
 from .sentences import split as split_sentences
+from .tasks.answer import answer
 from .types import (
     Collected,
     InputReport,
@@ -121,6 +123,7 @@ __all__ = [
     "ModelError",
     "ModelInfo",
     "ModelNotFoundError",
+    "NoTaskHeadError",
     "OptionError",
     "OutputError",
     "OutputLockedError",
@@ -147,9 +150,12 @@ __all__ = [
     "WindowEmbeddings",
     "WordEmbedding",
     "__version__",
+    "answer",
     "heads",
     "load",
     "read",
     "similarity",
     "split_sentences",
+    "tasks",
+    "tune",
 ]

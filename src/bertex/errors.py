@@ -303,3 +303,8 @@ class DataFileError(SourceError):
 
 class HeadError(BertexError):
     """A trained head cannot be used: corrupted, or made for another model's features."""
+
+
+class NoTaskHeadError(ModelError):
+    """A model folder has no task head (sequence classification, token classification,
+    question answering) of the kind a command needs: the message names what it has."""

@@ -21,10 +21,12 @@ from typing import Any, cast
 import numpy as np
 
 from ._version import __version__
-from .analysis import bio
 from .api import Model
 from .errors import HeadError, OptionError
-from .types import WordEmbedding
+from .tasks import spans
+from .tasks.classify import Prediction
+from .tasks.spans import Entity
+from .types import TokenEmbedding, WordEmbedding
 
 FORMAT = "bertex-head/1"
 
@@ -42,20 +44,10 @@ class Provenance:
     max_length: int
     labels: tuple[str, ...]
     bertex_version: str = __version__
+    held_out: dict[str, Any] | None = None  # the score on the held-out split (bertex.holdout)
 
 
-@dataclass(frozen=True)
-class Prediction:
-    label: str
-    probabilities: dict[str, float]
-
-
-@dataclass(frozen=True)
-class Entity:
-    label: str  # the entity type (B-/I- removed)
-    start: int  # character offsets into the text
-    end: int
-    text: str
+__all__ = ["Entity", "Head", "Prediction", "Provenance", "load"]
 
 
 @dataclass(frozen=True)
@@ -109,13 +101,29 @@ class Head:
             )
         return self.model
 
-    def predict(self, texts: list[str], labels: list[str] | None = None) -> list[Any]:
+    @property
+    def task(self) -> str:
+        return self.provenance.task
+
+    def predict(
+        self, texts: list[str], labels: list[str] | None = None, aggregation: str | None = None
+    ) -> list[Any]:
         """classify: one Prediction per text; tag: a list of Entity per text.
 
         `labels` restricts a classifier's answer to some of its classes (others get 0).
+        `aggregation` (tag): None labels the word vectors the head was trained on (sub-words
+        merged by its `subword` rule); "first" | "average" | "max" | "simple" label each
+        sub-token and aggregate the probabilities as transformers' pipeline does.
         """
         if self.provenance.task == "tag":
-            return [self._tag(t) for t in texts]
+            if aggregation is not None:
+                spans.check_aggregation(aggregation)
+            return [self._tag(t, aggregation) for t in texts]
+        if aggregation is not None:
+            raise OptionError(
+                "aggregation", aggregation, [None], "aggregation is for tag heads; this is a "
+                "classify head",
+            )  # fmt: skip
         keep = self._restrict(labels)
         p = self.provenance
         x = (
@@ -140,8 +148,10 @@ class Head:
                 raise OptionError("labels", label, known, "this head knows only these labels")
         return np.array([lab in labels for lab in known], dtype=bool)
 
-    def _tag(self, text: str) -> list[Entity]:
+    def _tag(self, text: str, aggregation: str | None = None) -> list[Entity]:
         p = self.provenance
+        if aggregation is not None:
+            return self._tag_tokens(text, aggregation)
         r = cast(
             WordEmbedding,
             self._model().embed(
@@ -150,12 +160,26 @@ class Head:
         )  # vectors (W, D), offsets (W, 2)
         if len(r.words) == 0:
             return []
-        tags = [p.labels[i] for i in self.probabilities(r.vectors).argmax(axis=1)]
-        out = []
-        for kind, a, b in bio.spans(tags).spans:
-            start, end = int(r.offsets[a][0]), int(r.offsets[b - 1][1])
-            out.append(Entity(kind, start, end, text[start:end]))
-        return out
+        probs = self.probabilities(r.vectors)  # (W, C)
+        best = probs.argmax(axis=1)
+        tags = [p.labels[i] for i in best]
+        scores = probs[np.arange(len(best)), best]
+        return spans.entities(text, tags, list(scores), [tuple(o) for o in r.offsets])
+
+    def _tag_tokens(self, text: str, aggregation: str) -> list[Entity]:
+        p = self.provenance
+        r = cast(
+            TokenEmbedding,
+            self._model().embed(text, level="token", layers=p.layer, max_length=p.max_length),
+        )  # vectors (T, D), offsets (T, 2), word_ids (T,) -1 for special tokens
+        keep = ~r.special_mask  # (T,)
+        if not keep.any():
+            return []
+        probs = self.probabilities(r.vectors[keep])  # (T', C)
+        labels, scores, ranges = spans.words(probs, r.word_ids[keep].tolist(), aggregation)
+        offsets = r.offsets[keep]
+        where = [(int(offsets[a][0]), int(offsets[b - 1][1])) for a, b in ranges]
+        return spans.entities(text, [p.labels[i] for i in labels], list(scores), where)
 
     def save(self, path: str | Path) -> None:
         from safetensors.numpy import save_file

@@ -17,7 +17,8 @@ import numpy as np
 
 from ..api import Model
 from ..errors import DataFileError, ExtraMissingError
-from . import bio, data
+from ..tasks import spans as bio
+from . import data
 from .layers import default_pooling, sentence_features, word_features
 
 

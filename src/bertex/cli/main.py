@@ -15,7 +15,8 @@ from typing import Any, NoReturn
 
 from .._version import __version__
 from ..errors import BertexError, BertexWarning, ForwardTimeoutError
-from . import analysis, common, convert, embed, heads, index, info, search, serve, tokens, viz
+from . import analysis, common, convert, embed, heads, index, info, search, serve, tokens, tune, viz
+from . import tasks as task_commands
 
 
 class _Parser(argparse.ArgumentParser):
@@ -64,8 +65,10 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_parser(sub)
     index.add_parser(sub)
     search.add_parser(sub)
+    task_commands.add_parser(sub)  # bertex answer
     analysis.add_parser(sub)
     heads.add_parser(sub)
+    tune.add_parser(sub)
     viz.add_parser(sub)
     return parser
 
@@ -100,8 +103,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _load_defaults(args: argparse.Namespace) -> None:
     """--model, --backend, --precision left out: BERTEX_* variables, then the library's own."""
-    if not hasattr(args, "model"):
-        return
+    if not hasattr(args, "model") or getattr(args, "own_defaults", False):
+        return  # no model, or a command whose options object has its own (bertex tune)
     args.model_given = args.model is not None  # before the defaults fill it in
     load = common.load_options(args)
     for name in ("model", "backend", "precision", "device", "forward_timeout"):
