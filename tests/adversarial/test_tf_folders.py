@@ -46,12 +46,12 @@ def test_case1_config_claiming_huge_sizes_is_refused_at_once(tf_copy, capsys, si
     import transformers  # noqa: F401  (imported up front: the bound is on the check, not imports)
 
     _claim(tf_copy, **sizes)
-    start = time.perf_counter()
+    start = time.process_time()  # CPU seconds: the bound holds on a loaded machine too
     assert main(["info", str(tf_copy)]) == 2
-    took = time.perf_counter() - start
+    took = time.process_time() - start
     line = one_line_error(capsys.readouterr().err)
     assert "bert_config.json" in line and named in line, line
-    assert took < 1.0, f"{took:.2f} s"
+    assert took < 1.0, f"{took:.2f} CPU s"  # before the fix: minutes, memory growing
 
 
 @pytest.mark.parametrize(
