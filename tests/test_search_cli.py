@@ -176,7 +176,7 @@ def test_server_search_route_limits_auth_and_errors(tmp_path):
 
     from starlette.testclient import TestClient
 
-    from bertex.backends.fake import fake_model
+    from bertex.fake import fake_model
     from bertex.server.app import create_app
     from bertex.server.config import ServerConfig
     from bertex.server.routes import install_search

@@ -28,6 +28,7 @@ from .errors import (
     ForwardTimeoutError,
     HeadError,
     HubUnreachableError,
+    IndexBusyError,
     IndexChangedError,
     IndexCorruptError,
     IndexMismatchError,
@@ -57,8 +58,8 @@ from .errors import (
     WeakPoolingWarning,
 )
 from .index import Hits, Index
+from .loader import load
 from .models import ModelInfo
-from .models.loader import load
 from .models.source import DEFAULT_MODEL
 from .sentences import Span
 from .sentences import split as split_sentences
@@ -117,6 +118,7 @@ __all__ = [
     "HubUnreachableError",
     "Index",
     "IndexChangedError",
+    "IndexBusyError",
     "IndexCorruptError",
     "IndexMismatchError",
     "InputError",

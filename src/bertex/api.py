@@ -1,7 +1,7 @@
 """The facade: `bertex.load` gives a Model; `Model.embed` and `Model.tokenize` are the calls.
 
 The work happens elsewhere: request.py resolves options, runner.py runs the stages,
-assemble.py builds the results (one strategy per level), models/loader.py assembles a Model.
+assemble.py builds the results (one strategy per level), loader.py assembles a Model.
 """
 
 from __future__ import annotations

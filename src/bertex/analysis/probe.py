@@ -86,9 +86,9 @@ def control_model(model: Model, seed: int = 0) -> Model:
     `_init_weights` under `seed`: the architecture and tokenizer without the pretraining."""
     import torch
 
-    import bertex
+    from ..loader import load
 
-    copy = bertex.load(model.info.path)  # a new Model: the caller's weights stay untouched
+    copy = load(model.info.path)  # a new Model: the caller's weights stay untouched
     module = copy.backend.model  # type: ignore[attr-defined]
     # subtle: transformers (>= 5) marks every loaded tensor `_is_hf_initialized`, and its init
     # functions then leave the tensor as loaded: clear the mark or nothing is re-initialised.

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from collections.abc import Callable
@@ -95,7 +94,7 @@ def _outputs(p: argparse.ArgumentParser, plot: str) -> None:
 
 def _write(report: dict[str, Any], out: str | None) -> None:
     if out:
-        Path(out).write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n")
+        Path(out).write_text(common.dumps(report, indent=1) + "\n")
 
 
 def run_sts(args: argparse.Namespace) -> int:

@@ -135,3 +135,18 @@ def print_profile(timings: dict[str, float], inputs: int) -> None:
         f"{1e6 * host / n:.1f} µs/input",
         file=sys.stderr,
     )
+def dumps(doc: object, **kwargs: object) -> str:
+    """JSON as every command prints or writes it: strict, so that jq and JSON.parse read it. A
+    number that is not finite (NaN, infinity) is refused here, before anything is written,
+    instead of becoming the bare NaN that strict parsers reject."""
+    import json
+
+    from ..errors import OutputError
+
+    try:
+        return json.dumps(doc, ensure_ascii=False, allow_nan=False, **kwargs)  # type: ignore[arg-type]
+    except ValueError as e:
+        raise OutputError(
+            f"the output holds a number that is not finite ({e}); bertex writes only valid "
+            "JSON: check the model's weights (bertex info) or the head file"
+        ) from None

@@ -10,7 +10,6 @@ One way in, one way out:
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -139,9 +138,9 @@ def _print(args: argparse.Namespace) -> int:
     if args.format == "human":
         text = human_results(result, args.preview)
     elif args.format == "json":
-        text = json.dumps(_json_doc(result, items), ensure_ascii=False) + "\n"
+        text = common.dumps(_json_doc(result, items)) + "\n"
     else:
-        text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in _records(result, items))
+        text = "".join(common.dumps(r) + "\n" for r in _records(result, items))
     emit(text)
     timings["write"] = time.perf_counter() - start
     _profile(args, timings, len(items) if isinstance(result, list) else len(result))

@@ -27,6 +27,7 @@ from . import routes
 from .config import ServerConfig
 from .errors import ApiError, body, to_api_error
 from .fill import install_fill
+from .headers import SecurityHeaders, page_policy
 from .routes import ROUTES
 from .state import State
 
@@ -56,6 +57,8 @@ def create_app(model: Any, config: ServerConfig, ui: bool = False) -> FastAPI:
     install_fill(app, state)
     if ui:
         routes.install_ui(app)
+    pages = {"/": page_policy(routes.explorer_page())} if ui else {}
+    app.add_middleware(SecurityHeaders, pages=pages)  # outermost: on every answer, errors too
     return app
 
 
