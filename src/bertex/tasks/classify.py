@@ -53,15 +53,15 @@ class Classifier(TaskModel):
             pairs = check_texts(pairs, "text pair")
             if len(pairs) != len(texts):
                 raise InputError(f"{len(texts)} texts but {len(pairs)} text pairs")
-        tok, limit = self.loaded.tokenizer, self.loaded.max_length
-        full = tok(texts, pairs, truncation=False)
+        limit = self.loaded.max_length
+        full = self.encode(texts, pairs, truncation=False)
         lengths = [len(ids) for ids in full["input_ids"]]
         cut = [n > limit for n in lengths]
         for i, n in enumerate(lengths):
             if cut[i] and not truncate:
                 raise TooLongError(n, limit, i, "pass truncate=True (--truncate) to cut it")
         enc = (
-            tok(texts, pairs, truncation="only_second" if pairs else True, max_length=limit)
+            self.encode(texts, pairs, truncation="only_second" if pairs else True, max_length=limit)
             if any(cut)
             else full
         )

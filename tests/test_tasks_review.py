@@ -1,0 +1,47 @@
+"""Hostile use of task folders: threads sharing one model (as the server's routes do), pair
+inputs whose first text alone is over the limit, option values that cannot work."""
+
+from __future__ import annotations
+
+import sys
+import threading
+
+from bertex import tasks
+
+LONG = "the man rides a horse with a cat " * 60
+
+
+def _hammer(call, threads: int = 8, rounds: int = 5) -> list[str]:
+    """`call()` from several threads at once; the failures and wrong results, as text."""
+    want = call()
+    bad: list[str] = []
+
+    def work() -> None:
+        for _ in range(rounds):
+            try:
+                if call() != want:
+                    bad.append("a different result")
+            except Exception as e:  # the race shows as a shape error in the forward pass
+                bad.append(f"{type(e).__name__}: {e}")
+
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads often: the race shows in every run
+    try:
+        pool = [threading.Thread(target=work) for _ in range(threads)]
+        for t in pool:
+            t.start()
+        for t in pool:
+            t.join()
+    finally:
+        sys.setswitchinterval(old)
+    return bad
+
+
+def test_one_tagger_shared_by_threads_gives_the_same_entities(tag_dir):
+    tagger = tasks.load(tag_dir)
+    assert _hammer(lambda: tagger.predict([LONG, "the dog"])) == []
+
+
+def test_one_reader_shared_by_threads_gives_the_same_answers(qa_dir):
+    reader = tasks.load(qa_dir)
+    assert _hammer(lambda: reader.answer("who rides?", LONG, max_length=32, top_k=2)) == []
