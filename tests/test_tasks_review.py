@@ -6,6 +6,8 @@ from __future__ import annotations
 import sys
 import threading
 
+import pytest
+
 from bertex import tasks
 
 LONG = "the man rides a horse with a cat " * 60
@@ -45,3 +47,34 @@ def test_one_tagger_shared_by_threads_gives_the_same_entities(tag_dir):
 def test_one_reader_shared_by_threads_gives_the_same_answers(qa_dir):
     reader = tasks.load(qa_dir)
     assert _hammer(lambda: reader.answer("who rides?", LONG, max_length=32, top_k=2)) == []
+
+
+def test_a_pair_whose_first_text_fills_the_window_is_one_clear_error(
+    classify_dir, cross_encoder_dir
+):
+    from bertex.errors import TooLongError
+
+    classifier, ce = tasks.load(classify_dir), tasks.load(cross_encoder_dir)
+    with pytest.raises(TooLongError, match="only the second text of a pair is cut"):
+        classifier.predict(["fine", LONG], pairs=["x", "y"], truncate=True)
+    with pytest.raises(TooLongError, match="input 0: .*shorten the first"):
+        tasks.rerank(ce, LONG, ["a doc", "the horse"], truncate=True)
+    # a long second text is still cut and flagged
+    (p,) = classifier.predict(["fine"], pairs=[LONG], truncate=True)
+    assert p.truncated
+
+
+def test_cli_pair_with_a_long_first_text_is_one_line_exit_2(classify_dir, capsys):
+    from bertex.cli.main import main
+
+    args = ["predict", "--model", str(classify_dir), "--text", LONG, "--pair", "x", "--truncate"]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "shorten the first" in err
+
+
+def test_an_empty_label_restriction_is_refused_not_nan(classify_dir):
+    from bertex.errors import OptionError
+
+    with pytest.raises(OptionError, match="negative"):
+        tasks.load(classify_dir).predict(["the man"], labels=[])
