@@ -78,3 +78,19 @@ def test_an_empty_label_restriction_is_refused_not_nan(classify_dir):
 
     with pytest.raises(OptionError, match="negative"):
         tasks.load(classify_dir).predict(["the man"], labels=[])
+
+
+@pytest.mark.parametrize("stride", [-1, 62, 10_000])
+def test_a_window_stride_that_cannot_work_is_an_option_error(tag_dir, stride):
+    from bertex.errors import OptionError
+
+    with pytest.raises(OptionError, match="stride"):
+        tasks.load(tag_dir).predict([LONG], stride=stride)
+
+
+@pytest.mark.parametrize("top_n", [0, -1])
+def test_rerank_top_n_below_one_is_refused(cross_encoder_dir, top_n):
+    from bertex.errors import OptionError
+
+    with pytest.raises(OptionError, match="top_n"):
+        tasks.rerank(tasks.load(cross_encoder_dir), "q", ["a", "b", "c"], top_n=top_n)

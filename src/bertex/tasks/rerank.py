@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import EmptyInputError, NoTaskHeadError
+from ..errors import EmptyInputError, NoTaskHeadError, OptionError
 from .classify import Classifier, sigmoid, softmax
 
 
@@ -45,6 +45,8 @@ def rerank(
     truncate: bool = False,
 ) -> list[Ranked]:  # fmt: skip
     """The documents by the cross-encoder's relevance to `query`, best first."""
+    if top_n is not None and top_n < 1:  # out[:0] or out[:-1] would drop hits silently
+        raise OptionError("top_n", top_n, ["an integer >= 1", None])
     docs = [documents] if isinstance(documents, str) else list(documents)
     if not docs:
         raise EmptyInputError("no documents to rerank")

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import OptionError
 from .classify import softmax
 from .folder import TaskModel, check_texts
 from .spans import Entity, check_aggregation, entities, words
@@ -35,6 +36,8 @@ class Tagger(TaskModel):
         tok, limit = self.loaded.tokenizer, self.loaded.max_length
         content = limit - tok.num_special_tokens_to_add(pair=False)
         stride = content // 4 if stride is None else stride
+        if not 0 <= stride < content:
+            raise OptionError("stride", stride, [f"0..{content - 1}"], "tokens shared by windows")
         enc = self.encode(
             texts,
             truncation=True,
