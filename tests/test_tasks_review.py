@@ -94,3 +94,35 @@ def test_rerank_top_n_below_one_is_refused(cross_encoder_dir, top_n):
 
     with pytest.raises(OptionError, match="top_n"):
         tasks.rerank(tasks.load(cross_encoder_dir), "q", ["a", "b", "c"], top_n=top_n)
+
+
+def test_id2label_with_a_gap_is_one_line_exit_2(tag_dir, tmp_path, capsys):
+    import json
+    import shutil
+
+    from bertex.cli.main import main
+
+    folder = tmp_path / "gap"
+    shutil.copytree(tag_dir, folder)
+    config = json.loads((folder / "config.json").read_text())
+    labels = dict(config["id2label"])
+    labels["7"] = labels.pop("6")  # ids 0..5 and 7 for a 7-output head
+    config["id2label"], config["label2id"] = labels, {v: int(k) for k, v in labels.items()}
+    (folder / "config.json").write_text(json.dumps(config))
+    assert main(["predict", "--model", str(folder), "--text", "the man"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "no label for id 6" in err
+
+
+def test_string_keyed_id2label_gives_the_labels_in_id_order(tag_dir, tmp_path):
+    import json
+    import shutil
+
+    folder = tmp_path / "strkeys"
+    shutil.copytree(tag_dir, folder)
+    config = json.loads((folder / "config.json").read_text())
+    config["id2label"] = dict(reversed(list(config["id2label"].items())))  # "6" first
+    (folder / "config.json").write_text(json.dumps(config))
+    from task_folders import NER_LABELS
+
+    assert tasks.load(folder).labels == tuple(NER_LABELS)

@@ -119,9 +119,7 @@ def read(name_or_path: str | Path, task: str | None = None) -> Loaded:
     tok, _ = load_tokenizer(src.folder)
     module = _module(src.folder, found)
     cfg = module.config
-    labels = (
-        tuple(str(cfg.id2label[i]) for i in range(int(cfg.num_labels))) if found != "qa" else ()
-    )
+    labels = _labels(src.folder, cfg) if found != "qa" else ()
     return Loaded(
         str(name_or_path),
         found,
@@ -133,6 +131,19 @@ def read(name_or_path: str | Path, task: str | None = None) -> Loaded:
         max_length(src, cfg, tok),
         weights_sha256(src.folder),
     )
+
+
+def _labels(folder: Path, cfg: Any) -> tuple[str, ...]:
+    """id2label in id order; ids with no label (a gap) make the folder broken, named."""
+    n = int(cfg.num_labels)
+    missing = [i for i in range(n) if i not in cfg.id2label]
+    if missing:
+        raise BrokenModelError(
+            folder,
+            f"config.json's id2label has no label for id {missing[0]} (the head has {n} "
+            f"outputs; id2label's ids: {', '.join(map(str, sorted(cfg.id2label)))})",
+        )
+    return tuple(str(cfg.id2label[i]) for i in range(n))
 
 
 def _module(folder: Path, task: str) -> Any:
