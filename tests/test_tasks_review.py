@@ -126,3 +126,15 @@ def test_string_keyed_id2label_gives_the_labels_in_id_order(tag_dir, tmp_path):
     from task_folders import NER_LABELS
 
     assert tasks.load(folder).labels == tuple(NER_LABELS)
+
+
+def test_a_frozen_heads_empty_label_restriction_is_refused_not_nan(tiny_bert, tmp_path):
+    from bertex.analysis import train
+    from bertex.errors import OptionError
+
+    path = tmp_path / "d.csv"
+    path.write_text("text,label\nthe man,a\nthe dog,b\nthe cat,a\nthe horse,b\n")
+    head = train.train_classify(tiny_bert, str(path)).bind(tiny_bert)
+    assert head.predict(["the man"], labels=["b"])[0].label == "b"
+    with pytest.raises(OptionError, match="labels=\\[\\]"):
+        head.predict(["the man"], labels=[])
