@@ -138,3 +138,17 @@ def test_a_frozen_heads_empty_label_restriction_is_refused_not_nan(tiny_bert, tm
     assert head.predict(["the man"], labels=["b"])[0].label == "b"
     with pytest.raises(OptionError, match="labels=\\[\\]"):
         head.predict(["the man"], labels=[])
+
+
+def test_a_file_that_is_not_utf8_is_one_line_exit_2(qa_dir, tag_dir, tmp_path, capsys):
+    from bertex.cli.main import main
+
+    bad = tmp_path / "latin1.txt"
+    bad.write_bytes("the café man\n".encode("latin-1"))
+    for args in (
+        ["answer", "who?", "--context", str(bad), "--model", str(qa_dir)],
+        ["predict", "--model", str(tag_dir), "--input", str(bad)],
+    ):
+        assert main(args) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and "invalid UTF-8 at byte 7" in err, err

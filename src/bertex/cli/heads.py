@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -12,7 +11,7 @@ from typing import Any
 from ..errors import EmptyInputError, InvalidTextError
 from ..tasks.spans import AGGREGATIONS
 from . import common
-from .inputs import positive
+from .inputs import positive, read_utf8
 
 
 def add_parser(sub: Any) -> None:
@@ -119,7 +118,7 @@ def _texts(args: argparse.Namespace) -> list[str]:
         path = Path(args.input)
         if args.input != "-" and not path.is_file():
             raise InvalidTextError(f"--input {args.input}: no such file")
-        raw = sys.stdin.read() if args.input == "-" else path.read_text(encoding="utf-8")
+        raw = read_utf8(args.input, "--input")
         texts = [line for line in raw.splitlines() if line.strip()]
     else:
         raise InvalidTextError("no input: give --input FILE (one text a line; - = stdin) or --text")
