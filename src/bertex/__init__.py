@@ -6,7 +6,7 @@
 (2, 384)
 """
 
-from . import heads
+from . import heads, tune  # tune: a callable package, bertex.tune("pairs", ...)
 from ._version import __version__
 from .api import Model, similarity
 from .config import EmbedOptions
@@ -63,6 +63,7 @@ from .models.source import DEFAULT_MODEL
 from .sentences import Span
 from .sentences import split as split_sentences
 from .tasks.answer import answer
+from .tasks.fill import Candidate, Filled, MaskFill
 from .types import (
     Collected,
     InputReport,
@@ -74,6 +75,12 @@ from .types import (
     WindowEmbeddings,
     WordEmbedding,
 )
+
+
+def fill(inputs, *, model=DEFAULT_MODEL, k=5):
+    """Fill the masks ([MASK] or <mask>) of a text or a list with a model that has a
+    masked-LM head: the k best tokens and their probabilities for each (Model.fill)."""
+    return load(model).fill(inputs, k=k)
 
 
 def read(path, batch_rows=None):
@@ -91,6 +98,7 @@ __all__ = [
     "BertexWarning",
     "BrokenModelError",
     "CacheWarning",
+    "Candidate",
     "CasingWarning",
     "Collected",
     "DataFileError",
@@ -101,6 +109,7 @@ __all__ = [
     "Engine",
     "ExportError",
     "ExtraMissingError",
+    "Filled",
     "FormatVersionError",
     "ForwardTimeoutError",
     "Hits",
@@ -116,6 +125,7 @@ __all__ = [
     "JobSpec",
     "JobSummary",
     "LongInputWarning",
+    "MaskFill",
     "Meta",
     "Model",
     "ModelError",
@@ -149,10 +159,12 @@ __all__ = [
     "WordEmbedding",
     "__version__",
     "answer",
+    "fill",
     "heads",
     "load",
     "read",
     "similarity",
     "split_sentences",
     "tasks",
+    "tune",
 ]

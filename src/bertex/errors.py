@@ -302,4 +302,5 @@ class HeadError(BertexError):
 
 class NoTaskHeadError(ModelError):
     """A model folder has no task head (sequence classification, token classification,
-    question answering) of the kind a command needs: the message names what it has."""
+    question answering, masked LM for fill) of the kind a command needs: the message names
+    what it has."""

@@ -116,3 +116,22 @@ def embed_kwargs(args: argparse.Namespace) -> dict:
     }
     opts = EmbedOptions.from_env(**given)
     return {k: v for k, v in opts.to_dict().items() if k in given or v is not None}
+
+
+def print_profile(timings: dict[str, float], inputs: int) -> None:
+    """`--profile`: each stage's seconds, share and microseconds per input, on stderr.
+    Stages that overlap (tokenization runs beside the model) can sum past the wall time."""
+    import sys
+
+    total = sum(timings.values()) or 1.0
+    n = max(1, inputs)
+    parts = ", ".join(
+        f"{k} {v:.3f} s ({100 * v / total:.0f}%, {1e6 * v / n:.1f} µs/input)"
+        for k, v in timings.items()
+    )
+    host = sum(v for k, v in timings.items() if k != "forward")
+    print(
+        f"profile ({inputs:,} inputs): {parts}; host work (all but forward) "
+        f"{1e6 * host / n:.1f} µs/input",
+        file=sys.stderr,
+    )

@@ -29,6 +29,7 @@ ROUTES = (
     "/v1/search",
     "/v1/classify",
     "/v1/tag",
+    "/v1/fill",
     "/v1/answer",
     "/rerank",
     "/v1/rerank",
