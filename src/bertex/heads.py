@@ -143,6 +143,8 @@ class Head:
         known = self.provenance.labels
         if labels is None:
             return np.ones(len(known), dtype=bool)
+        if not labels:  # no label left to choose: every probability would be 0/0 (NaN)
+            raise OptionError("labels", [], known, "restrict to at least one")
         for label in labels:
             if label not in known:
                 raise OptionError("labels", label, known, "this head knows only these labels")

@@ -54,6 +54,19 @@ def add_source_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+def read_utf8(path: str, what: str) -> str:
+    """A file's text ("-": stdin), or one line naming the file and the first bad byte."""
+    try:
+        if path == "-":
+            return sys.stdin.read()
+        return Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise InvalidTextError(
+            f"{what} {path}: invalid UTF-8 at byte {e.start} "
+            f"({e.object[e.start : e.start + 1]!r}); save it as UTF-8"
+        ) from None
+
+
 def non_negative(value: str) -> int:
     """An argparse type: an integer >= 0."""
     try:
