@@ -4,12 +4,14 @@ never up. Written once, here; docs/architecture.md draws the same order.
     7  adapters           cli/  server/  distributed/
     6  public surface     bertex/__init__.py (what users import; adapters may, as users do)
     5  uses of models     analysis/  index/  viz/  heads.py  holdout.py  tune/ (training)
-                          tasks/ (task models: fill-mask, entity spans, answers, rerank)
+                          tasks/ (task models: entity spans, answers, rerank)
     4  facade             request.py  runner.py  api.py  passes.py  engine.py  corpus.py
                           loader.py (assembles a Model)  fake.py (a Model on the fake backend)
+                          columnar.py (the batch-at-a-time sentence path)  fill.py (Model.fill)
     3  models, backends   models/  backends/
     2  pipeline stages    sources/  tokenize.py  sentences.py  windows.py  batching.py
                           pooling.py  align.py  assemble.py  diagnostics.py  sinks/  jobstate.py
+                          columns.py  reports.py (columnar tokens and reports)
     1  ground             _version.py  errors.py  types.py  config.py  cache.py
 
 Every import counts, lazy and TYPE_CHECKING ones included, `import bertex` as much as
@@ -41,10 +43,26 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "diagnostics",
             "sinks",
             "jobstate",
+            "columns",
+            "reports",
         ),
     ),  # fmt: skip
     ("models and backends", ("models", "backends")),
-    ("facade", ("request", "runner", "api", "passes", "engine", "corpus", "loader", "fake")),
+    (
+        "facade",
+        (
+            "request",
+            "runner",
+            "api",
+            "passes",
+            "engine",
+            "corpus",
+            "loader",
+            "fake",
+            "fill",
+            "columnar",
+        ),
+    ),
     ("uses of models", ("analysis", "index", "viz", "heads", "holdout", "tune", "tasks")),
     ("public surface", (ROOT,)),
     ("adapters", ("cli", "server", "distributed")),

@@ -57,6 +57,7 @@ from .errors import (
     UnsafeCacheError,
     WeakPoolingWarning,
 )
+from .fill import Candidate, Filled, MaskFill
 from .index import Hits, Index
 from .loader import load
 from .models import ModelInfo
@@ -64,7 +65,6 @@ from .models.source import DEFAULT_MODEL
 from .sentences import Span
 from .sentences import split as split_sentences
 from .tasks.answer import answer
-from .tasks.fill import Candidate, Filled, MaskFill
 from .types import (
     Collected,
     InputReport,

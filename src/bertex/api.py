@@ -18,11 +18,11 @@ from . import request as requests
 from .backends import Backend
 from .config import EmbedOptions, merged
 from .errors import InputError, OptionError
+from .fill import Filled, masked_lm_of
 from .models.hf import ModelInfo
 from .pooling import cosine
 from .reports import ReportTable
 from .runner import Clock, Ran, Runner, _bar
-from .tasks.fill import Filled
 from .tokenize import TextTokenizer, check_inputs
 from .types import (
     Collected,
@@ -292,8 +292,6 @@ class Model:
         vb = va if b is None else self.embed(b, level="sentence", **options).vectors
         return similarity(va, vb)
 
-    # -- fill -------------------------------------------------------------------------------
-
     @overload
     def fill(self, inputs: str, *, k: int = ...) -> Filled: ...
 
@@ -304,8 +302,6 @@ class Model:
         """The k most probable tokens, with probabilities, for each mask in a text (or a list):
         write [MASK] or <mask> (either works for any model). Needs a checkpoint with a
         masked-LM head (NoTaskHeadError otherwise: `bertex tune mlm` gives one)."""
-        from .tasks.fill import masked_lm_of
-
         single = isinstance(inputs, str)
         texts = [inputs] if single else list(inputs)
         out = masked_lm_of(self).fill(texts, k)

@@ -135,6 +135,8 @@ def print_profile(timings: dict[str, float], inputs: int) -> None:
         f"{1e6 * host / n:.1f} µs/input",
         file=sys.stderr,
     )
+
+
 def dumps(doc: object, **kwargs: object) -> str:
     """JSON as every command prints or writes it: strict, so that jq and JSON.parse read it. A
     number that is not finite (NaN, infinity) is refused here, before anything is written,

@@ -55,16 +55,14 @@ def add_source_options(p: argparse.ArgumentParser) -> None:
 
 
 def read_utf8(path: str, what: str) -> str:
-    """A file's text ("-": stdin), or one line naming the file and the first bad byte."""
-    try:
-        if path == "-":
-            return sys.stdin.read()
-        return Path(path).read_text(encoding="utf-8")
-    except UnicodeDecodeError as e:
-        raise InvalidTextError(
-            f"{what} {path}: invalid UTF-8 at byte {e.start} "
-            f"({e.object[e.start : e.start + 1]!r}); save it as UTF-8"
-        ) from None
+    """A file's text ("-": stdin) through the corpus reader's one decoding path (a bad byte or a
+    UTF-16 file is one line naming the file, with the iconv hint)."""
+    from ..sources.files import utf8_lines
+
+    if path == "-":
+        return "".join(utf8_lines(sys.stdin.buffer, f"{what} stdin"))
+    with Path(path).open("rb") as stream:
+        return "".join(utf8_lines(stream, f"{what} {path}"))
 
 
 def non_negative(value: str) -> int:

@@ -237,19 +237,3 @@ def check_texts(texts: Any, what: str = "input") -> list[str]:
 
             raise EmptyInputError(f"the {what} is empty", i)
     return out
-
-
-def load(name_or_path: str | Path) -> Any:
-    """A folder's own task head: a Classifier, a Tagger or a Reader (by config.json)."""
-    loaded = read(name_or_path)
-    if loaded.task == "classify":
-        from .classify import Classifier
-
-        return Classifier(loaded)
-    if loaded.task == "tag":
-        from .tag import Tagger
-
-        return Tagger(loaded)
-    from .answer import Reader
-
-    return Reader(loaded)

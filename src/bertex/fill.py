@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import (
+from .errors import (
     EmptyInputError,
     InputError,
     InvalidTextError,
