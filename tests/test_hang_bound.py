@@ -12,8 +12,8 @@ import pytest
 
 from bertex import ForwardTimeoutError
 from bertex.backends.bounded import FACTOR, FLOOR_S, ForwardPool
-from bertex.backends.fake import fake_model
 from bertex.config import LoadOptions, OptionError, forward_timeout
+from bertex.fake import fake_model
 
 TEXTS = [f"the man {'is riding a horse ' * (i % 5)}number {i}" for i in range(40)]
 
@@ -102,7 +102,7 @@ DRIVER = """
 import os, sys, time
 from pathlib import Path
 import bertex
-from bertex.backends.fake import fake_model
+from bertex.fake import fake_model
 
 def load(*args, forward_timeout=None, **kwargs):  # the CLI's bertex.load, on a stuck fake
     Path(os.environ["LOADED_AT"]).write_text(repr(time.monotonic()))

@@ -158,6 +158,12 @@ class LoadOptions:
         return cls(**values)
 
 
+# How long a CLI writer of an embedded index waits for another process writing it (`--wait`):
+# long enough for another add's commit, short enough that a second build over a long one
+# says so within a minute.
+INDEX_WAIT_S = 60.0
+
+
 def forward_timeout(value: object = None, environ: dict[str, str] | None = None) -> float | None:
     """The bound on one wait for a forward pass: `value` (checked) when given, else
     BERTEX_FORWARD_TIMEOUT, else None (derived from the passes measured so far)."""
