@@ -56,6 +56,13 @@ def _case(tmp: Path, bert_dir: Path, name: str) -> tuple[list[str], str]:
         (tmp / "out").mkdir()
         (tmp / "out" / "notes.txt").write_text("mine")
         return [], "holds files of its own"
+    if name == "invalid UTF-8 in JSONL":
+        jsonl = tmp / "train.jsonl"
+        jsonl.write_bytes(b'{"text_a": "a", "text_b": "b", "score": 1}\n{"text_a": "\xff"}\n')
+        return ["--train", str(jsonl)], "train.jsonl: not UTF-8 text"
+    if name == "out is the base model's folder":
+        shutil.copytree(bert_dir, tmp / "out")  # --overwrite must not replace the base
+        return ["--model", str(tmp / "out"), "--overwrite"], "is the base model's folder"
     if name == "max length over the model's":
         return ["--max-length", "999"], "max_length=999 is not valid"
     raise AssertionError(name)
@@ -75,6 +82,8 @@ CASES = [
     "out is a file",
     "out holds other files",
     "max length over the model's",
+    "invalid UTF-8 in JSONL",
+    "out is the base model's folder",
 ]
 
 

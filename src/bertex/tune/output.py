@@ -26,6 +26,15 @@ def previous_job(out: Path) -> str | None:
         return None
 
 
+def check_not_base(out: Path, base_folder: Path) -> None:
+    """--out may not be the base model's own folder: even under --overwrite, the base would
+    be gone, and the same command run again would tune the tuned model."""
+    if out.exists() and out.resolve() == base_folder.resolve():
+        raise OutputError(
+            f"--out {out} is the base model's folder; write the tuned model to another folder"
+        )
+
+
 def check_out(out: Path, fingerprint: str, overwrite: bool) -> bool:
     """True when --out already holds this very job's finished model (nothing to do).
     A file, or a folder with anything else in it, is refused unless --overwrite."""
