@@ -128,3 +128,17 @@ def test_weights_in_a_checkpoint_are_the_models(job: dict, tmp_path: Path) -> No
     model = torch.nn.Linear(2, 2)
     w.save(model, {"progress": {}})
     assert w.load() is not None and sorted(os.listdir(w.root)) == ["job.json", "state"]
+
+
+def test_a_work_folder_without_its_job_json_is_not_resumed(tmp_path: Path) -> None:
+    """A kill -9 inside --overwrite's removal of another job's work folder can take job.json
+    and leave that job's checkpoint: the next job must start afresh, not resume it."""
+    from bertex.tune.checkpoint import WorkFolder
+
+    w = WorkFolder(tmp_path / "x")
+    w.claim("job-a", overwrite=False)
+    w.save(torch.nn.Linear(2, 2), {"progress": {}})
+    w.save_best(torch.nn.Linear(2, 2))
+    (w.root / "job.json").unlink()  # what a partial rmtree leaves
+    w.claim("job-b", overwrite=False)
+    assert w.load() is None and w.best() is None and w.fingerprint() == "job-b"
