@@ -63,6 +63,9 @@ def _case(tmp: Path, bert_dir: Path, name: str) -> tuple[list[str], str]:
     if name == "out is the base model's folder":
         shutil.copytree(bert_dir, tmp / "out")  # --overwrite must not replace the base
         return ["--model", str(tmp / "out"), "--overwrite"], "is the base model's folder"
+    if name == "out inside a file":
+        (tmp / "afile").write_text("x")
+        return ["--out", str(tmp / "afile" / "m")], "afile is not a folder"
     if name == "max length over the model's":
         return ["--max-length", "999"], "max_length=999 is not valid"
     raise AssertionError(name)
@@ -84,6 +87,7 @@ CASES = [
     "max length over the model's",
     "invalid UTF-8 in JSONL",
     "out is the base model's folder",
+    "out inside a file",
 ]
 
 
