@@ -66,6 +66,8 @@ def _case(tmp: Path, bert_dir: Path, name: str) -> tuple[list[str], str]:
     if name == "out inside a file":
         (tmp / "afile").write_text("x")
         return ["--out", str(tmp / "afile" / "m")], "afile is not a folder"
+    if name == "batch size 1 for cosent":
+        return ["--batch-size", "1"], "batch_size=1 is not valid"
     if name == "max length over the model's":
         return ["--max-length", "999"], "max_length=999 is not valid"
     raise AssertionError(name)
@@ -88,6 +90,7 @@ CASES = [
     "invalid UTF-8 in JSONL",
     "out is the base model's folder",
     "out inside a file",
+    "batch size 1 for cosent",
 ]
 
 
@@ -136,6 +139,15 @@ def test_simcse_blank_text_file(tmp_path: Path, bert_dir: Path, capsys) -> None:
     argv = ["tune", "simcse", "--model", str(bert_dir), "--train", str(text)]
     assert main([*argv, "--out", str(tmp_path / "o")]) == 2
     assert "no non-blank lines" in capsys.readouterr().err
+
+
+def test_simcse_batch_size_1(tmp_path: Path, bert_dir: Path, capsys) -> None:  # noqa: ANN001
+    text = tmp_path / "t.txt"
+    text.write_text("A man plays.\nA dog runs.\nA cat sleeps.\n" * 4, encoding="utf-8")
+    argv = ["tune", "simcse", "--model", str(bert_dir), "--train", str(text), "--batch-size", "1"]
+    assert main([*argv, "--out", str(tmp_path / "o"), "--max-steps", "1", "--quiet"]) == 2
+    assert "batch_size=1 is not valid" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists() and not (tmp_path / "o.tune-state").exists()
 
 
 def _snapshot(folder: Path) -> dict[str, bytes] | None:

@@ -61,6 +61,7 @@ class PairsTask(EncoderTask):
         files = {"train": Path(self.opts.train)}
         self.scored = train[0].score is not None
         self.loss_name = self.loss_label = self._loss_name()
+        self._check_batch(train[0].negative is not None)
         if self.opts.dev:
             dev, dev_said = read_pairs(self.opts.dev, self.task_opts.score_range)
             files["dev"] = Path(self.opts.dev)
@@ -97,6 +98,24 @@ class PairsTask(EncoderTask):
                 f"the data are {have}",
             )
         return name
+
+    def _check_batch(self, negatives: bool) -> None:
+        """CoSENT ranks a batch's pairs against each other and MNRL scores an anchor against
+        the batch's other positives: one row a batch gives either a zero loss, nothing learnt
+        (MNRL with a hard negative column, or gathered over processes, still has two)."""
+        import os
+
+        gathered = self.loss_name == "cached-mnrl" and int(os.environ.get("WORLD_SIZE", "1")) > 1
+        alone = self.loss_name == "cosent" or not (
+            negatives or gathered or self.loss_name == "cosine"
+        )
+        if self.opts.batch_size < 2 and alone:
+            raise OptionError(
+                "batch_size",
+                self.opts.batch_size,
+                ["an integer >= 2"],
+                f"{self.loss_name} compares the rows of a batch: one row gives a zero loss",
+            )
 
     def collate(self, rows: Sequence[Pair], step: Step) -> dict[str, Any]:
         columns = [[r.a for r in rows], [r.b for r in rows]]

@@ -41,6 +41,13 @@ class SimcseTask(EncoderTask):
     loss_label = "mnrl (SimCSE)"
 
     def read(self, base: Base) -> TaskData:
+        if self.opts.batch_size < 2:  # each sentence's negatives are the batch's others
+            raise OptionError(
+                "batch_size",
+                1,
+                ["an integer >= 2"],
+                "SimCSE with one sentence a batch learns nothing",
+            )
         sentences = list(read_lines(self.opts.train))
         files = {"train": Path(self.opts.train)}
         notes = [f"{files['train'].name}: {len(sentences)} sentences"]
