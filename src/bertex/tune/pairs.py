@@ -20,6 +20,9 @@ from .encoder import Encoder, count_truncated, tokenize
 from .options import check_choices, opt
 from .sentence import (
     LOSSES,
+    SCORE,
+    A,
+    B,
     EncoderTask,
     Pair,
     evaluate_pairs,
@@ -51,6 +54,12 @@ class PairsOptions:
 class PairsTask(EncoderTask):
     name = "pairs"
     summary = "sentence pairs: scored (CoSENT) or anchor/positive (in-batch negatives)"
+    data_help = (
+        "--train/--dev: CSV, TSV, JSONL or Parquet. Scored pairs: columns "
+        f"{'|'.join(A[:2])}, {'|'.join(B[:2])}, {'|'.join(SCORE[:2])} (range found or "
+        f"--score-range); unscored: {'|'.join(A[3:5])}, positive[, negative]. "
+        "A CSV without a header is read by position."
+    )
     Options = PairsOptions
 
     def read(self, base: Base) -> TaskData:

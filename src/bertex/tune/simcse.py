@@ -37,6 +37,11 @@ class SimcseOptions:
 class SimcseTask(EncoderTask):
     name = "simcse"
     summary = "unsupervised SimCSE on plain text (one sentence a line), dropout as augmentation"
+    data_help = (
+        "--train: UTF-8 text, one sentence a line (blank lines skipped). --dev: scored pairs "
+        "as for `bertex tune pairs` (Spearman); without it a held-out slice is scored by the "
+        "SimCSE loss."
+    )
     Options = SimcseOptions
     loss_label = "mnrl (SimCSE)"
 
