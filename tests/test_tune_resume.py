@@ -142,3 +142,28 @@ def test_a_work_folder_without_its_job_json_is_not_resumed(tmp_path: Path) -> No
     (w.root / "job.json").unlink()  # what a partial rmtree leaves
     w.claim("job-b", overwrite=False)
     assert w.load() is None and w.best() is None and w.fingerprint() == "job-b"
+
+
+def test_ctrl_c_says_how_to_resume(
+    job: dict, tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bertex.cli.main import main
+    from bertex.tune.trainer import Trainer
+
+    orig, calls = Trainer._step, [0]
+
+    def step(self, *a):  # noqa: ANN001, ANN002, ANN202
+        calls[0] += 1
+        if calls[0] == 3:
+            raise KeyboardInterrupt
+        return orig(self, *a)
+
+    monkeypatch.setattr(Trainer, "_step", step)
+    argv = ["tune", "pairs", "--out", str(tmp_path / "m"), "--max-steps", "3"]
+    for k in ("model", "train", "dev", "batch_size", "save_steps"):
+        argv += ["--" + k.replace("_", "-"), str(job[k])]
+    assert main(argv) == 130
+    err = capsys.readouterr().err
+    assert "the same command resumes from the last checkpoint" in err, err
+    assert err.rstrip().endswith("bertex: interrupted")
+    assert (tmp_path / "m.tune-state" / "state").is_dir() and not (tmp_path / "m").exists()

@@ -74,7 +74,14 @@ def run(cls: type[Task], opts: TuneOptions, task_opts: Any, stream: Any = None) 
             f"{data.dev_source}; {rt.device.type}, {rt.precision}"
             + (f", {rt.world} processes" if rt.world > 1 else "")
         )
-        _train_and_write(cls, task, base, data, opts, task_opts, rt, work, report, job, hashes)
+        try:
+            _train_and_write(cls, task, base, data, opts, task_opts, rt, work, report, job, hashes)
+        except KeyboardInterrupt:
+            report.say(
+                f"stopped; the same command resumes from the last checkpoint in {work.root} "
+                f"(one every {opts.save_steps} steps and every epoch)"
+            )
+            raise
     if rt.main:
         work.publish()
         report.say(f"wrote {out}")
