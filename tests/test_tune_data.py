@@ -26,3 +26,20 @@ def test_a_jsonl_and_a_text_file_with_a_bom(tmp_path: Path) -> None:
     t = tmp_path / "t.txt"
     t.write_bytes(BOM + b"first line\r\nsecond\r\n")
     assert read_lines(t) == ("first line", "second")
+
+
+def test_truncation_of_training_and_dev_texts_is_said(tmp_path: Path, bert_dir: Path) -> None:
+    import bertex
+
+    long = " ".join(["the man is riding a horse"] * 20)  # well over the tiny model's 64
+    head = "sentence1,sentence2,score\n"
+    train, dev = tmp_path / "train.csv", tmp_path / "dev.csv"
+    train.write_text(head + f"{long},a dog,3\n" + "a man,a woman,2\n" * 7, encoding="utf-8")
+    dev.write_text(head + f"{long},{long},1\n" + "a cat,a dog,4\na hat,a dog,0\n", encoding="utf-8")
+    r = bertex.tune(
+        "pairs", model=str(bert_dir), train=str(train), dev=str(dev), out=str(tmp_path / "o"),
+        max_steps=1, batch_size=4, quiet=True,
+    )  # fmt: skip
+    notes = r.record["notes"]
+    assert "1 training texts are over 64 tokens: truncated" in notes, notes
+    assert "2 dev texts are over 64 tokens: truncated" in notes, notes

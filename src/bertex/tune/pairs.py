@@ -88,9 +88,10 @@ class PairsTask(EncoderTask):
                 None,
                 f"{len(dev)} dev rows; the dev score needs at least 3",
             )
-        cut = count_truncated(base, [t for r in train for t in (r.a, r.b)])
-        if cut:
-            notes.append(f"{cut} training texts are over {base.max_length} tokens: truncated")
+        for role, rows in (("training", train), ("dev", dev)):
+            cut = count_truncated(base, [t for r in rows for t in (r.a, r.b, r.negative) if t])
+            if cut:
+                notes.append(f"{cut} {role} texts are over {base.max_length} tokens: truncated")
         return TaskData(train, dev, files, tuple(notes), source)
 
     def _loss_name(self) -> str:

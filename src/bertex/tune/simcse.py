@@ -66,9 +66,11 @@ class SimcseTask(EncoderTask):
                 f"no --dev: a held-out slice of --train ({len(dev)} sentences, seed "
                 f"{self.opts.seed}) scored by the SimCSE loss (lower is better)"
             )
-        cut = count_truncated(base, sentences)
-        if cut:
-            notes.append(f"{cut} training sentences are over {base.max_length} tokens: truncated")
+        dev_texts = [t for r in dev for t in ((r,) if isinstance(r, str) else (r.a, r.b))]
+        for role, texts in (("training", sentences), ("dev", dev_texts)):
+            cut = count_truncated(base, texts)
+            if cut:
+                notes.append(f"{cut} {role} sentences are over {base.max_length} tokens: truncated")
         return TaskData(sentences, dev, files, tuple(notes), source)
 
     def collate(self, rows: Sequence[str], step: Step) -> dict[str, Any]:
