@@ -28,6 +28,7 @@ from .errors import (
     ForwardTimeoutError,
     HeadError,
     HubUnreachableError,
+    IndexBusyError,
     IndexChangedError,
     IndexCorruptError,
     IndexMismatchError,
@@ -56,9 +57,10 @@ from .errors import (
     UnsafeCacheError,
     WeakPoolingWarning,
 )
+from .fill import Candidate, Filled, MaskFill
 from .index import Hits, Index
+from .loader import load
 from .models import ModelInfo
-from .models.loader import load
 from .models.source import DEFAULT_MODEL
 from .sentences import Span
 from .sentences import split as split_sentences
@@ -76,6 +78,12 @@ from .types import (
 )
 
 
+def fill(inputs, *, model=DEFAULT_MODEL, k=5):
+    """Fill the masks ([MASK] or <mask>) of a text or a list with a model that has a
+    masked-LM head: the k best tokens and their probabilities for each (Model.fill)."""
+    return load(model).fill(inputs, k=k)
+
+
 def read(path, batch_rows=None):
     """Read any file bertex wrote back to ids, vectors and metadata (see sinks.read.Stored).
 
@@ -91,6 +99,7 @@ __all__ = [
     "BertexWarning",
     "BrokenModelError",
     "CacheWarning",
+    "Candidate",
     "CasingWarning",
     "Collected",
     "DataFileError",
@@ -101,6 +110,7 @@ __all__ = [
     "Engine",
     "ExportError",
     "ExtraMissingError",
+    "Filled",
     "FormatVersionError",
     "ForwardTimeoutError",
     "Hits",
@@ -108,6 +118,7 @@ __all__ = [
     "HubUnreachableError",
     "Index",
     "IndexChangedError",
+    "IndexBusyError",
     "IndexCorruptError",
     "IndexMismatchError",
     "InputError",
@@ -116,6 +127,7 @@ __all__ = [
     "JobSpec",
     "JobSummary",
     "LongInputWarning",
+    "MaskFill",
     "Meta",
     "Model",
     "ModelError",
@@ -149,6 +161,7 @@ __all__ = [
     "WordEmbedding",
     "__version__",
     "answer",
+    "fill",
     "heads",
     "load",
     "read",

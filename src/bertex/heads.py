@@ -61,15 +61,26 @@ class Head:
     intercept: np.ndarray  # (C,) or (1,)
     model: Model | None = None
 
-    def probabilities(self, x: np.ndarray) -> np.ndarray:
-        """Features (N, D) -> class probabilities (N, C) in the order of provenance.labels."""
-        z = ((x - self.mean) / self.scale) @ self.coef.T + self.intercept  # (N, C) or (N, 1)
+    def log_probabilities(self, x: np.ndarray) -> np.ndarray:
+        """Features (N, D) -> log class probabilities (N, C) in the order of provenance.labels,
+        in float64 and in log space: finite for any finite head and features (a head with
+        extreme weights gives probabilities of exactly 0 and 1, never NaN)."""
+        x64 = np.asarray(x, dtype=np.float64)
+        std = (x64 - self.mean) / self.scale  # (N, D)
+        # einsum, not BLAS: each row's answer is the same whatever else is in the batch
+        z = np.einsum("nd,cd->nc", std, self.coef) + self.intercept  # (N, C) or (N, 1)
         if z.shape[1] == 1:  # binary: sklearn keeps one row of weights for the second class
-            p = 1 / (1 + np.exp(-z[:, 0]))
-            return np.stack([1 - p, p], axis=1)
-        z = z - z.max(axis=1, keepdims=True)
-        e = np.exp(z)
-        return e / e.sum(axis=1, keepdims=True)
+            z = np.concatenate([np.zeros_like(z), z], axis=1)  # softmax([0, z]) = [1-p, p]
+        return z - _logsumexp(z)  # (N, C)
+
+    def probabilities(self, x: np.ndarray, keep: np.ndarray | None = None) -> np.ndarray:
+        """Features (N, D) -> class probabilities (N, C); `keep` (C,) of bools renormalises
+        over those classes alone (the others get 0)."""
+        lp = self.log_probabilities(x)  # (N, C)
+        if keep is not None:
+            lp = np.where(keep, lp, -np.inf)
+        e = np.exp(lp - lp.max(axis=1, keepdims=True))  # (N, C); the largest is exactly 1
+        return e / e.sum(axis=1, keepdims=True)  # sums to 1 even where log space lost digits
 
     def bind(self, model: Model) -> Head:
         """This head with `model` to make features; refuses another model's weights."""
@@ -122,8 +133,7 @@ class Head:
             )
             .vectors
         )  # (N, D)
-        probs = self.probabilities(x) * keep  # (N, C)
-        probs = probs / probs.sum(axis=1, keepdims=True)
+        probs = self.probabilities(x, keep)  # (N, C)
         return [
             Prediction(p.labels[int(row.argmax())], dict(zip(p.labels, map(float, row))))
             for row in probs
@@ -132,11 +142,13 @@ class Head:
     def _restrict(self, labels: list[str] | None) -> np.ndarray:
         known = self.provenance.labels
         if labels is None:
-            return np.ones(len(known))
+            return np.ones(len(known), dtype=bool)
+        if not labels:  # no label left to choose: every probability would be 0/0 (NaN)
+            raise OptionError("labels", [], known, "restrict to at least one")
         for label in labels:
             if label not in known:
                 raise OptionError("labels", label, known, "this head knows only these labels")
-        return np.array([lab in labels for lab in known], dtype=np.float64)
+        return np.array([lab in labels for lab in known], dtype=bool)
 
     def _tag(self, text: str, aggregation: str | None = None) -> list[Entity]:
         p = self.provenance
@@ -206,11 +218,55 @@ def load(path: str | Path, model: Model | None = None) -> Head:
         prov = Provenance(**record)
     except (SafetensorError, OSError, KeyError, TypeError, ValueError) as e:
         raise HeadError(f"{path}: not a readable bertex head ({type(e).__name__}: {e})") from e
-    if tensors["coef"].shape[1] != tensors["mean"].shape[0]:
-        raise HeadError(f"{path}: coefficients and scaler disagree in width")
-    head = Head(prov, tensors["mean"], tensors["scale"], tensors["coef"], tensors["intercept"])
+    check(path, prov, tensors)
+    as64 = {k: v.astype(np.float64) for k, v in tensors.items()}
+    head = Head(prov, as64["mean"], as64["scale"], as64["coef"], as64["intercept"])
     if model is None:
-        import bertex
+        from .loader import load as load_model
 
-        model = bertex.load(prov.model)
+        model = load_model(prov.model)
     return head.bind(model)
+
+
+TASKS = ("classify", "tag")
+
+
+def check(path: str | Path, prov: Provenance, t: dict[str, np.ndarray]) -> None:
+    """A head file whole, before it is used: the task known, labels unique and one per
+    coefficient row, shapes that agree, every number finite and no zero scale. A head that
+    fails any of these would answer every input with one label, or write NaN into JSON."""
+
+    def bad(why: str) -> HeadError:
+        return HeadError(f"{path}: {why}; retrain the head (bertex train) or use another file")
+
+    if prov.task not in TASKS:
+        raise bad(f"task {prov.task!r} is not one bertex knows (valid: {', '.join(TASKS)})")
+    labels = prov.labels
+    if not all(isinstance(x, str) and x for x in labels):
+        raise bad("its labels must be non-empty strings")
+    dup = sorted({x for x in labels if labels.count(x) > 1})
+    if dup:
+        raise bad(f"label {dup[0]!r} appears more than once (labels {list(labels)})")
+    mean, scale, coef, icpt = t["mean"], t["scale"], t["coef"], t["intercept"]
+    if mean.ndim != 1 or scale.shape != mean.shape or coef.ndim != 2 or icpt.ndim != 1:
+        raise bad("tensor shapes are not mean (D,), scale (D,), coef (C, D), intercept (C,)")
+    if coef.shape[1] != mean.shape[0]:
+        raise bad(f"coefficients are {coef.shape[1]} wide, the scaler {mean.shape[0]}")
+    rows = 2 if coef.shape[0] == 1 else coef.shape[0]  # one row: a logistic over two labels
+    if icpt.shape[0] != coef.shape[0] or len(labels) != rows or rows < 2:
+        raise bad(
+            f"{len(labels)} labels but {coef.shape[0]} coefficient rows and "
+            f"{icpt.shape[0]} intercepts (C labels need C rows, or 1 row for 2 labels)"
+        )
+    for name, v in t.items():
+        if not np.isfinite(v).all():
+            where = int(np.flatnonzero(~np.isfinite(v.ravel()))[0])
+            raise bad(f"tensor {name!r} holds {v.ravel()[where]} at flat index {where}")
+    if (scale == 0).any():
+        raise bad(f"tensor 'scale' is 0 at index {int(np.flatnonzero(scale == 0)[0])}")
+
+
+def _logsumexp(z: np.ndarray) -> np.ndarray:
+    """log(sum(exp(z))) over the last axis, kept for broadcasting: (N, C) -> (N, 1)."""
+    top = z.max(axis=1, keepdims=True)  # (N, 1); finite while one entry is
+    return top + np.log(np.exp(z - top).sum(axis=1, keepdims=True))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -109,7 +108,7 @@ def run_predict(args: argparse.Namespace) -> int:
     labels = args.labels.split(",") if args.labels else None
     for text, out in zip(texts, head.predict(texts, labels, args.aggregation)):
         value = [asdict(e) for e in out] if isinstance(out, list) else asdict(out)
-        print(json.dumps({"text": text, "prediction": value}, ensure_ascii=False))
+        print(common.dumps({"text": text, "prediction": value}))
     return 0
 
 
@@ -120,11 +119,14 @@ def _texts(args: argparse.Namespace) -> list[str]:
     if args.text:
         texts = list(args.text)
     elif args.input is not None:
+        from ..sources.files import read_utf8, utf8_lines  # the corpus reader's decoding
+
         path = Path(args.input)
         if args.input != "-" and not path.is_file():
             raise InvalidTextError(f"--input {args.input}: no such file")
-        raw = sys.stdin.read() if args.input == "-" else path.read_text(encoding="utf-8")
-        texts = [line for line in raw.splitlines() if line.strip()]
+        stdin = args.input == "-"
+        lines = utf8_lines(sys.stdin.buffer, "stdin") if stdin else read_utf8(path)
+        texts = [x.rstrip("\r\n") for x in lines if x.strip()]
     else:
         raise InvalidTextError("no input: give --input FILE (one text a line; - = stdin) or --text")
     if not texts or not all(t.strip() for t in texts):

@@ -9,10 +9,10 @@ Highlighting is bold on a terminal and **like this** elsewhere.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import Any
 
+from . import common
 from .inputs import positive
 
 
@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
 
     model = None
     if args.query_model:
-        from ..models.loader import load
+        from ..loader import load
 
         model = load(args.query_model)
     _query_first(args)
@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
         ]
     if args.format == "json":
         out = [{"query": q, "hits": r} for q, r in zip(args.queries, records, strict=True)]
-        print(json.dumps(out if len(out) > 1 else out[0], ensure_ascii=False))
+        print(common.dumps(out if len(out) > 1 else out[0]))
         return 0
     for q, hits in zip(args.queries, records, strict=True):
         if not hits and args.format == "human":  # said, not an empty screen
@@ -84,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
             )
         for record in hits:
             if args.format == "jsonl":
-                print(json.dumps({"query": q, **record}, ensure_ascii=False))
+                print(common.dumps({"query": q, **record}))
             else:
                 _human(ix, q, record, sys.stdout.isatty())
     return 0

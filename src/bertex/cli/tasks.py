@@ -4,14 +4,13 @@ folder's own task head on the command line (the logic lives in bertex.tasks)."""
 from __future__ import annotations
 
 import argparse
-import json
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from ..errors import EmptyInputError, InvalidTextError
 from . import common
-from .inputs import non_negative, positive
+from .inputs import non_negative, positive, read_utf8
 
 
 def add_parser(sub: Any) -> None:
@@ -92,7 +91,7 @@ def context_text(value: str) -> str:
         is_file = len(value) < 4096 and "\n" not in value and path.is_file()
     except OSError:
         is_file = False
-    text = path.read_text(encoding="utf-8") if is_file else value
+    text = read_utf8(value, "--context") if is_file else value
     if not text.strip():
         raise EmptyInputError(
             f"the context file {value} is empty" if is_file else "the context is empty"
@@ -102,7 +101,7 @@ def context_text(value: str) -> str:
 
 def show_answers(found: list[Any], fmt: str, passages: list[str] | None) -> None:
     if fmt == "json":
-        print(json.dumps([asdict(a) for a in found], ensure_ascii=False))
+        print(common.dumps([asdict(a) for a in found]))
         return
     for a in found:
         where = f"passage {a.passage}" + (f" (id {a.passage_id})" if a.passage_id else "")
@@ -120,7 +119,7 @@ def predict_with_folder(args: argparse.Namespace, texts: list[str]) -> int:
         for text in texts:
             found = model.answer(args.question, text, top_k=args.top_k, no_answer=args.no_answer)
             row = {"text": text, "answers": [asdict(a) for a in found]}
-            print(json.dumps(row, ensure_ascii=False))
+            print(common.dumps(row))
         return 0
     if model.task == "tag":
         out = model.predict(texts, aggregation=args.aggregation or "first")
@@ -133,7 +132,7 @@ def predict_with_folder(args: argparse.Namespace, texts: list[str]) -> int:
         rows = [asdict(p) for p in preds]
     for i, (text, value) in enumerate(zip(texts, rows, strict=True)):
         pair = {"text_pair": args.pair[i]} if args.pair else {}
-        print(json.dumps({"text": text, **pair, "prediction": value}, ensure_ascii=False))
+        print(common.dumps({"text": text, **pair, "prediction": value}))
     return 0
 
 

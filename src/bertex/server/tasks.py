@@ -184,5 +184,5 @@ def install_rerank(app: FastAPI, state: State, reranker: Any, name: str) -> None
 
 
 def _tokens(reranker: Any, query: str, docs: list[str]) -> int:
-    enc = reranker.loaded.tokenizer([query] * len(docs), docs, truncation=False)
+    enc = reranker.encode([query] * len(docs), docs, truncation=False)
     return sum(len(ids) for ids in enc["input_ids"])

@@ -11,7 +11,8 @@ Sits below analysis and the adapters; imports only types, errors, models and the
 
 from .answer import Answer, Reader
 from .classify import Classifier, Prediction
-from .folder import head_of, load
+from .folder import head_of
+from .loading import load
 from .rerank import Ranked, rerank
 from .spans import AGGREGATIONS, Entity
 from .tag import Tagger

@@ -64,7 +64,7 @@ class Reader(TaskModel):
         contexts = check_texts(context, "context")
         length, stride = self._window(question, opts)
         tok = self.loaded.tokenizer
-        enc = tok(
+        enc = self.encode(
             [question] * len(contexts),
             contexts,
             truncation="only_second",
@@ -100,7 +100,7 @@ class Reader(TaskModel):
                 "max_length", length, [f"8..{self.loaded.max_length}"], "tokens per window"
             )
         stride = min(length // 2, 128) if opts.doc_stride is None else opts.doc_stride
-        q = len(tok(question, add_special_tokens=False)["input_ids"])
+        q = len(self.encode(question, add_special_tokens=False)["input_ids"])
         room = length - q - tok.num_special_tokens_to_add(pair=True)
         if room <= stride:
             raise InputError(

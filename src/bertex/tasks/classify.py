@@ -53,20 +53,33 @@ class Classifier(TaskModel):
             pairs = check_texts(pairs, "text pair")
             if len(pairs) != len(texts):
                 raise InputError(f"{len(texts)} texts but {len(pairs)} text pairs")
-        tok, limit = self.loaded.tokenizer, self.loaded.max_length
-        full = tok(texts, pairs, truncation=False)
+        limit = self.loaded.max_length
+        full = self.encode(texts, pairs, truncation=False)
         lengths = [len(ids) for ids in full["input_ids"]]
         cut = [n > limit for n in lengths]
         for i, n in enumerate(lengths):
             if cut[i] and not truncate:
                 raise TooLongError(n, limit, i, "pass truncate=True (--truncate) to cut it")
+        if pairs and any(cut):
+            self._check_first_fits([t for t, c in zip(texts, cut, strict=True) if c], cut, limit)
         enc = (
-            tok(texts, pairs, truncation="only_second" if pairs else True, max_length=limit)
+            self.encode(texts, pairs, truncation="only_second" if pairs else True, max_length=limit)
             if any(cut)
             else full
         )
         out = self.forward(enc, list(range(len(texts))))
         return np.stack(out["logits"]), cut  # (N, C)
+
+    def _check_first_fits(self, firsts: list[str], cut: list[bool], limit: int) -> None:
+        """Only a pair's second text is cut: a first text (a query) that leaves it no room
+        is refused, naming both lengths (the tokenizer would raise a bare Exception)."""
+        room = limit - self.loaded.tokenizer.num_special_tokens_to_add(pair=True)
+        rows = [i for i, c in enumerate(cut) if c]
+        for i, ids in zip(rows, self.encode(firsts, add_special_tokens=False)["input_ids"]):
+            if len(ids) >= room:
+                raise TooLongError(
+                    len(ids), room, i, "only the second text of a pair is cut: shorten the first"
+                )
 
     def probabilities(self, logits: np.ndarray) -> np.ndarray:
         """(N, C) logits -> (N, C) probabilities as the pipeline's default function does."""
@@ -105,6 +118,8 @@ class Classifier(TaskModel):
     def _restrict(self, labels: list[str] | None) -> np.ndarray:
         if labels is None:
             return np.ones(len(self.labels))
+        if not labels:  # no label left to choose: every probability would be 0/0 (NaN)
+            raise OptionError("labels", [], self.labels, "restrict to at least one")
         for label in labels:
             if label not in self.labels:
                 raise OptionError("labels", label, self.labels, "this model knows only these")

@@ -9,8 +9,9 @@ bertex's other backends serve the encoder alone.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -101,6 +102,10 @@ class Loaded:
     labels: tuple[str, ...]  # id2label in id order
     max_length: int
     weights_sha256: str
+    # subtle: a fast tokenizer keeps its truncation and stride settings on the shared Rust
+    # object and each call resets them, so two threads encoding at once (the server's routes)
+    # get each other's windows; every encode holds this lock (the forward pass does not)
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
 
 def read(name_or_path: str | Path, task: str | None = None) -> Loaded:
@@ -114,9 +119,7 @@ def read(name_or_path: str | Path, task: str | None = None) -> Loaded:
     tok, _ = load_tokenizer(src.folder)
     module = _module(src.folder, found)
     cfg = module.config
-    labels = (
-        tuple(str(cfg.id2label[i]) for i in range(int(cfg.num_labels))) if found != "qa" else ()
-    )
+    labels = _labels(src.folder, cfg) if found != "qa" else ()
     return Loaded(
         str(name_or_path),
         found,
@@ -128,6 +131,19 @@ def read(name_or_path: str | Path, task: str | None = None) -> Loaded:
         max_length(src, cfg, tok),
         weights_sha256(src.folder),
     )
+
+
+def _labels(folder: Path, cfg: Any) -> tuple[str, ...]:
+    """id2label in id order; ids with no label (a gap) make the folder broken, named."""
+    n = int(cfg.num_labels)
+    missing = [i for i in range(n) if i not in cfg.id2label]
+    if missing:
+        raise BrokenModelError(
+            folder,
+            f"config.json's id2label has no label for id {missing[0]} (the head has {n} "
+            f"outputs; id2label's ids: {', '.join(map(str, sorted(cfg.id2label)))})",
+        )
+    return tuple(str(cfg.id2label[i]) for i in range(n))
 
 
 def _module(folder: Path, task: str) -> Any:
@@ -169,6 +185,11 @@ class TaskModel:
     def __repr__(self) -> str:
         return f"<bertex.tasks.{type(self).__name__} {self.name!r} {self.loaded.architecture}>"
 
+    def encode(self, *args: Any, **kwargs: Any) -> Any:
+        """The tokenizer's call, one thread at a time (see Loaded.lock)."""
+        with self.loaded.lock:
+            return self.loaded.tokenizer(*args, **kwargs)
+
     def forward(self, enc: Any, rows: list[int]) -> dict[str, list[np.ndarray]]:
         """The head's outputs for the encoded rows `rows` (padded to the longest in each
         batch): per output name ("logits", "start_logits", ...), one array per row, in order
@@ -179,7 +200,8 @@ class TaskModel:
         outs: dict[str, list[np.ndarray]] = {}
         for batch in _chunks(rows, BATCH):
             feats = [{n: enc[n][i] for n in names} for i in batch]
-            padded = self.loaded.tokenizer.pad(feats, return_tensors="pt")
+            with self.loaded.lock:
+                padded = self.loaded.tokenizer.pad(feats, return_tensors="pt")
             with torch.inference_mode():
                 out = self.loaded.module(**{n: padded[n] for n in names})
             width = padded["input_ids"].shape[1]
@@ -215,19 +237,3 @@ def check_texts(texts: Any, what: str = "input") -> list[str]:
 
             raise EmptyInputError(f"the {what} is empty", i)
     return out
-
-
-def load(name_or_path: str | Path) -> Any:
-    """A folder's own task head: a Classifier, a Tagger or a Reader (by config.json)."""
-    loaded = read(name_or_path)
-    if loaded.task == "classify":
-        from .classify import Classifier
-
-        return Classifier(loaded)
-    if loaded.task == "tag":
-        from .tag import Tagger
-
-        return Tagger(loaded)
-    from .answer import Reader
-
-    return Reader(loaded)

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import EmptyInputError, NoTaskHeadError
+from ..errors import EmptyInputError, NoTaskHeadError, OptionError, TooLongError
 from .classify import Classifier, sigmoid, softmax
 
 
@@ -45,11 +45,24 @@ def rerank(
     truncate: bool = False,
 ) -> list[Ranked]:  # fmt: skip
     """The documents by the cross-encoder's relevance to `query`, best first."""
+    if top_n is not None and top_n < 1:  # out[:0] or out[:-1] would drop hits silently
+        raise OptionError("top_n", top_n, ["an integer >= 1", None])
     docs = [documents] if isinstance(documents, str) else list(documents)
     if not docs:
         raise EmptyInputError("no documents to rerank")
+    _check_query(classifier, query)
     logits, cut = classifier.logits([query] * len(docs), docs, truncate)  # (N, C)
     scores, raw = relevance(classifier, logits)
     order = np.argsort(-raw, kind="stable")
     out = [Ranked(int(i), float(scores[i]), float(raw[i]), cut[i]) for i in order]
     return out[:top_n] if top_n is not None else out
+
+
+def _check_query(classifier: Classifier, query: str) -> None:
+    """A query that leaves no room for a document is the query's error (not document 0's):
+    no truncation helps, since only documents are cut."""
+    loaded = classifier.loaded
+    room = loaded.max_length - loaded.tokenizer.num_special_tokens_to_add(pair=True)
+    n = len(classifier.encode(query, add_special_tokens=False)["input_ids"])
+    if n >= room:
+        raise TooLongError(n, room, None, "the query is never cut, only documents: shorten it")

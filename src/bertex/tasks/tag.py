@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import OptionError
 from .classify import softmax
 from .folder import TaskModel, check_texts
 from .spans import Entity, check_aggregation, entities, words
@@ -35,7 +36,9 @@ class Tagger(TaskModel):
         tok, limit = self.loaded.tokenizer, self.loaded.max_length
         content = limit - tok.num_special_tokens_to_add(pair=False)
         stride = content // 4 if stride is None else stride
-        enc = tok(
+        if not 0 <= stride < content:
+            raise OptionError("stride", stride, [f"0..{content - 1}"], "tokens shared by windows")
+        enc = self.encode(
             texts,
             truncation=True,
             max_length=limit,
@@ -47,7 +50,7 @@ class Tagger(TaskModel):
         sample = enc["overflow_to_sample_mapping"]
         out = []
         for i, text in enumerate(texts):
-            full = tok(text, add_special_tokens=False, return_offsets_mapping=True)
+            full = self.encode(text, add_special_tokens=False, return_offsets_mapping=True)
             rows = [w for w, s in enumerate(sample) if s == i]
             windows = [(softmax(logits[w]), enc["special_tokens_mask"][w]) for w in rows]
             out.append((full, stitch(windows, len(full["input_ids"]), content - stride)))

@@ -98,6 +98,11 @@ register_lazy(
 register_lazy(
     "simcse", "bertex.tune.simcse", "unsupervised SimCSE on plain text (one sentence a line)"
 )
+register_lazy(
+    "mlm",
+    "bertex.tune.mlm",
+    "continued masked-LM pre-training on plain text (domain adaptation); whole-word masking",
+)
 
 
 def tune(task: str, **options: Any) -> TuneResult:
