@@ -56,6 +56,18 @@ def _case(tmp: Path, bert_dir: Path, name: str) -> tuple[list[str], str]:
         (tmp / "out").mkdir()
         (tmp / "out" / "notes.txt").write_text("mine")
         return [], "holds files of its own"
+    if name == "invalid UTF-8 in JSONL":
+        jsonl = tmp / "train.jsonl"
+        jsonl.write_bytes(b'{"text_a": "a", "text_b": "b", "score": 1}\n{"text_a": "\xff"}\n')
+        return ["--train", str(jsonl)], "train.jsonl: not UTF-8 text"
+    if name == "out is the base model's folder":
+        shutil.copytree(bert_dir, tmp / "out")  # --overwrite must not replace the base
+        return ["--model", str(tmp / "out"), "--overwrite"], "is the base model's folder"
+    if name == "out inside a file":
+        (tmp / "afile").write_text("x")
+        return ["--out", str(tmp / "afile" / "m")], "afile is not a folder"
+    if name == "batch size 1 for cosent":
+        return ["--batch-size", "1"], "batch_size=1 is not valid"
     if name == "max length over the model's":
         return ["--max-length", "999"], "max_length=999 is not valid"
     raise AssertionError(name)
@@ -75,6 +87,10 @@ CASES = [
     "out is a file",
     "out holds other files",
     "max length over the model's",
+    "invalid UTF-8 in JSONL",
+    "out is the base model's folder",
+    "out inside a file",
+    "batch size 1 for cosent",
 ]
 
 
@@ -123,6 +139,15 @@ def test_simcse_blank_text_file(tmp_path: Path, bert_dir: Path, capsys) -> None:
     argv = ["tune", "simcse", "--model", str(bert_dir), "--train", str(text)]
     assert main([*argv, "--out", str(tmp_path / "o")]) == 2
     assert "no non-blank lines" in capsys.readouterr().err
+
+
+def test_simcse_batch_size_1(tmp_path: Path, bert_dir: Path, capsys) -> None:  # noqa: ANN001
+    text = tmp_path / "t.txt"
+    text.write_text("A man plays.\nA dog runs.\nA cat sleeps.\n" * 4, encoding="utf-8")
+    argv = ["tune", "simcse", "--model", str(bert_dir), "--train", str(text), "--batch-size", "1"]
+    assert main([*argv, "--out", str(tmp_path / "o"), "--max-steps", "1", "--quiet"]) == 2
+    assert "batch_size=1 is not valid" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists() and not (tmp_path / "o.tune-state").exists()
 
 
 def _snapshot(folder: Path) -> dict[str, bytes] | None:

@@ -128,3 +128,42 @@ def test_weights_in_a_checkpoint_are_the_models(job: dict, tmp_path: Path) -> No
     model = torch.nn.Linear(2, 2)
     w.save(model, {"progress": {}})
     assert w.load() is not None and sorted(os.listdir(w.root)) == ["job.json", "state"]
+
+
+def test_a_work_folder_without_its_job_json_is_not_resumed(tmp_path: Path) -> None:
+    """A kill -9 inside --overwrite's removal of another job's work folder can take job.json
+    and leave that job's checkpoint: the next job must start afresh, not resume it."""
+    from bertex.tune.checkpoint import WorkFolder
+
+    w = WorkFolder(tmp_path / "x")
+    w.claim("job-a", overwrite=False)
+    w.save(torch.nn.Linear(2, 2), {"progress": {}})
+    w.save_best(torch.nn.Linear(2, 2))
+    (w.root / "job.json").unlink()  # what a partial rmtree leaves
+    w.claim("job-b", overwrite=False)
+    assert w.load() is None and w.best() is None and w.fingerprint() == "job-b"
+
+
+def test_ctrl_c_says_how_to_resume(
+    job: dict, tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bertex.cli.main import main
+    from bertex.tune.trainer import Trainer
+
+    orig, calls = Trainer._step, [0]
+
+    def step(self, *a):  # noqa: ANN001, ANN002, ANN202
+        calls[0] += 1
+        if calls[0] == 3:
+            raise KeyboardInterrupt
+        return orig(self, *a)
+
+    monkeypatch.setattr(Trainer, "_step", step)
+    argv = ["tune", "pairs", "--out", str(tmp_path / "m"), "--max-steps", "3"]
+    for k in ("model", "train", "dev", "batch_size", "save_steps"):
+        argv += ["--" + k.replace("_", "-"), str(job[k])]
+    assert main(argv) == 130
+    err = capsys.readouterr().err
+    assert "the same command resumes from the last checkpoint" in err, err
+    assert err.rstrip().endswith("bertex: interrupted")
+    assert (tmp_path / "m.tune-state" / "state").is_dir() and not (tmp_path / "m").exists()

@@ -51,6 +51,7 @@ def add_task_flags(p: argparse.ArgumentParser, name: str) -> None:
     for options in (TuneOptions, cls.Options):
         for f in dataclasses.fields(options):
             _flag(p, f)
+    p.epilog = cls.data_help or None
     p.set_defaults(run=run, task_class=cls, own_defaults=True)
 
 

@@ -58,19 +58,21 @@ class WorkFolder:
         """Start or continue a job here: a checkpoint of another job is refused, or cleared
         under --overwrite."""
         held = self.fingerprint()
-        if held is not None and held != fingerprint:
-            if not overwrite:
-                raise OutputError(
-                    f"{self.root} holds a checkpoint of another tuning job (other data or "
-                    "options); run that job's command to resume it, or add --overwrite to "
-                    "start this one from scratch"
-                )
-            shutil.rmtree(self.root)
-        self.root.mkdir(parents=True, exist_ok=True)
-        if held != fingerprint:
-            write_bytes_atomic(
-                self.root / "job.json", json.dumps({"fingerprint": fingerprint}).encode()
+        if held == fingerprint:
+            return
+        if held is not None and not overwrite:
+            raise OutputError(
+                f"{self.root} holds a checkpoint of another tuning job (other data or "
+                "options); run that job's command to resume it, or add --overwrite to "
+                "start this one from scratch"
             )
+        # subtle: no job.json but a folder is what a kill inside this very rmtree can leave
+        # (job.json gone, another job's state/ not yet): never resumed, always cleared
+        shutil.rmtree(self.root, ignore_errors=True)
+        self.root.mkdir(parents=True)
+        write_bytes_atomic(
+            self.root / "job.json", json.dumps({"fingerprint": fingerprint}).encode()
+        )
 
     # --- checkpoints ------------------------------------------------------------------
     def save(self, model: torch.nn.Module, trainer_state: dict[str, Any]) -> None:

@@ -58,7 +58,7 @@ def read_table(path: str | Path, known: Sequence[str]) -> Table:
     if p.suffix == ".parquet":
         return _parquet(p)
     delim = "\t" if p.suffix in (".tsv", ".tab") else ","
-    with p.open(newline="", encoding="utf-8") as f:
+    with p.open(newline="", encoding="utf-8-sig") as f:  # -sig: a BOM (Excel) is dropped
         try:
             raw = [(n, r) for n, r in enumerate(csv.reader(f, delimiter=delim), 1) if any(r)]
         except (csv.Error, UnicodeDecodeError) as e:
@@ -104,8 +104,8 @@ def _is_number(text: str) -> bool:
 def _jsonl(p: Path) -> Table:
     rows = []
     columns: dict[str, None] = {}
-    with p.open(encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
+    with p.open(encoding="utf-8-sig") as f:
+        for n, line in enumerate(_lines(p, f), 1):
             if not line.strip():
                 continue
             try:
@@ -119,6 +119,14 @@ def _jsonl(p: Path) -> Table:
     if not rows:
         raise DataFileError(p, None, "the file has no rows")
     return Table(p, tuple(columns), tuple(rows))
+
+
+def _lines(p: Path, f: Any) -> Any:
+    """The file's lines; bytes that are not UTF-8 are one line naming the file."""
+    try:
+        yield from f
+    except UnicodeDecodeError as e:
+        raise DataFileError(p, None, f"not UTF-8 text ({e.reason})") from None
 
 
 def _parquet(p: Path) -> Table:
@@ -197,7 +205,7 @@ def read_lines(path: str | Path) -> tuple[str, ...]:
     """A plain text file, one example a line; blank lines skipped."""
     p = check_file(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        text = p.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as e:
         raise DataFileError(p, None, f"not UTF-8 text ({e.reason} at byte {e.start})") from None
     lines = tuple(s.strip() for s in text.splitlines() if s.strip())

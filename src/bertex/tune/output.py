@@ -26,11 +26,41 @@ def previous_job(out: Path) -> str | None:
         return None
 
 
+def check_not_base(out: Path, base_folder: Path) -> None:
+    """--out may not be the base model's own folder: even under --overwrite, the base would
+    be gone, and the same command run again would tune the tuned model."""
+    if out.exists() and out.resolve() == base_folder.resolve():
+        raise OutputError(
+            f"--out {out} is the base model's folder; write the tuned model to another folder"
+        )
+
+
+def check_writable(out: Path) -> None:
+    """The folder --out goes in (or its nearest existing ancestor) must be a folder bertex may
+    write to: the work folder and the model are made there.
+
+    >>> check_writable(Path("/proc/version/m"))
+    Traceback (most recent call last):
+    ...
+    bertex.errors.OutputError: --out /proc/version/m: /proc/version is not a folder
+    """
+    import os
+
+    parent = out.absolute().parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise OutputError(f"--out {out}: {parent} is not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise OutputError(f"--out {out}: {parent} is not writable")
+
+
 def check_out(out: Path, fingerprint: str, overwrite: bool) -> bool:
     """True when --out already holds this very job's finished model (nothing to do).
     A file, or a folder with anything else in it, is refused unless --overwrite."""
     if out.exists() and not out.is_dir():
         raise OutputError(f"--out {out} is a file; pass a folder to write the model into")
+    check_writable(out)
     if not out.exists() or not any(out.iterdir()):
         return False
     held = previous_job(out)

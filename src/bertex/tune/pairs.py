@@ -20,6 +20,9 @@ from .encoder import Encoder, count_truncated, tokenize
 from .options import check_choices, opt
 from .sentence import (
     LOSSES,
+    SCORE,
+    A,
+    B,
     EncoderTask,
     Pair,
     evaluate_pairs,
@@ -51,6 +54,12 @@ class PairsOptions:
 class PairsTask(EncoderTask):
     name = "pairs"
     summary = "sentence pairs: scored (CoSENT) or anchor/positive (in-batch negatives)"
+    data_help = (
+        "--train/--dev: CSV, TSV, JSONL or Parquet. Scored pairs: columns "
+        f"{'|'.join(A[:2])}, {'|'.join(B[:2])}, {'|'.join(SCORE[:2])} (range found or "
+        f"--score-range); unscored: {'|'.join(A[3:5])}, positive[, negative]. "
+        "A CSV without a header is read by position."
+    )
     Options = PairsOptions
 
     def read(self, base: Base) -> TaskData:
@@ -61,6 +70,7 @@ class PairsTask(EncoderTask):
         files = {"train": Path(self.opts.train)}
         self.scored = train[0].score is not None
         self.loss_name = self.loss_label = self._loss_name()
+        self._check_batch(train[0].negative is not None)
         if self.opts.dev:
             dev, dev_said = read_pairs(self.opts.dev, self.task_opts.score_range)
             files["dev"] = Path(self.opts.dev)
@@ -78,9 +88,10 @@ class PairsTask(EncoderTask):
                 None,
                 f"{len(dev)} dev rows; the dev score needs at least 3",
             )
-        cut = count_truncated(base, [t for r in train for t in (r.a, r.b)])
-        if cut:
-            notes.append(f"{cut} training texts are over {base.max_length} tokens: truncated")
+        for role, rows in (("training", train), ("dev", dev)):
+            cut = count_truncated(base, [t for r in rows for t in (r.a, r.b, r.negative) if t])
+            if cut:
+                notes.append(f"{cut} {role} texts are over {base.max_length} tokens: truncated")
         return TaskData(train, dev, files, tuple(notes), source)
 
     def _loss_name(self) -> str:
@@ -97,6 +108,24 @@ class PairsTask(EncoderTask):
                 f"the data are {have}",
             )
         return name
+
+    def _check_batch(self, negatives: bool) -> None:
+        """CoSENT ranks a batch's pairs against each other and MNRL scores an anchor against
+        the batch's other positives: one row a batch gives either a zero loss, nothing learnt
+        (MNRL with a hard negative column, or gathered over processes, still has two)."""
+        import os
+
+        gathered = self.loss_name == "cached-mnrl" and int(os.environ.get("WORLD_SIZE", "1")) > 1
+        alone = self.loss_name == "cosent" or not (
+            negatives or gathered or self.loss_name == "cosine"
+        )
+        if self.opts.batch_size < 2 and alone:
+            raise OptionError(
+                "batch_size",
+                self.opts.batch_size,
+                ["an integer >= 2"],
+                f"{self.loss_name} compares the rows of a batch: one row gives a zero loss",
+            )
 
     def collate(self, rows: Sequence[Pair], step: Step) -> dict[str, Any]:
         columns = [[r.a for r in rows], [r.b for r in rows]]

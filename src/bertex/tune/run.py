@@ -16,7 +16,7 @@ from .checkpoint import WorkFolder
 from .data import sha256
 from .encoder import load_base
 from .options import TuneOptions, fingerprint, split_kwargs, to_dict
-from .output import check_out, training_record, write_record
+from .output import check_not_base, check_out, training_record, write_record
 from .progress import Reporter
 from .runtime import start
 from .task import Task
@@ -49,6 +49,7 @@ def run(cls: type[Task], opts: TuneOptions, task_opts: Any, stream: Any = None) 
 
     out = Path(opts.out).expanduser()
     base = load_base(opts)
+    check_not_base(out, base.source.folder)
     task = cls(opts, task_opts)
     data = task.read(base)
     hashes = {role: sha256(path) for role, path in data.files.items()}
@@ -73,7 +74,14 @@ def run(cls: type[Task], opts: TuneOptions, task_opts: Any, stream: Any = None) 
             f"{data.dev_source}; {rt.device.type}, {rt.precision}"
             + (f", {rt.world} processes" if rt.world > 1 else "")
         )
-        _train_and_write(cls, task, base, data, opts, task_opts, rt, work, report, job, hashes)
+        try:
+            _train_and_write(cls, task, base, data, opts, task_opts, rt, work, report, job, hashes)
+        except KeyboardInterrupt:
+            report.say(
+                f"stopped; the same command resumes from the last checkpoint in {work.root} "
+                f"(one every {opts.save_steps} steps and every epoch)"
+            )
+            raise
     if rt.main:
         work.publish()
         report.say(f"wrote {out}")

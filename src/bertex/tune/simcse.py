@@ -37,10 +37,22 @@ class SimcseOptions:
 class SimcseTask(EncoderTask):
     name = "simcse"
     summary = "unsupervised SimCSE on plain text (one sentence a line), dropout as augmentation"
+    data_help = (
+        "--train: UTF-8 text, one sentence a line (blank lines skipped). --dev: scored pairs "
+        "as for `bertex tune pairs` (Spearman); without it a held-out slice is scored by the "
+        "SimCSE loss."
+    )
     Options = SimcseOptions
     loss_label = "mnrl (SimCSE)"
 
     def read(self, base: Base) -> TaskData:
+        if self.opts.batch_size < 2:  # each sentence's negatives are the batch's others
+            raise OptionError(
+                "batch_size",
+                1,
+                ["an integer >= 2"],
+                "SimCSE with one sentence a batch learns nothing",
+            )
         sentences = list(read_lines(self.opts.train))
         files = {"train": Path(self.opts.train)}
         notes = [f"{files['train'].name}: {len(sentences)} sentences"]
@@ -54,9 +66,11 @@ class SimcseTask(EncoderTask):
                 f"no --dev: a held-out slice of --train ({len(dev)} sentences, seed "
                 f"{self.opts.seed}) scored by the SimCSE loss (lower is better)"
             )
-        cut = count_truncated(base, sentences)
-        if cut:
-            notes.append(f"{cut} training sentences are over {base.max_length} tokens: truncated")
+        dev_texts = [t for r in dev for t in ((r,) if isinstance(r, str) else (r.a, r.b))]
+        for role, texts in (("training", sentences), ("dev", dev_texts)):
+            cut = count_truncated(base, texts)
+            if cut:
+                notes.append(f"{cut} {role} sentences are over {base.max_length} tokens: truncated")
         return TaskData(sentences, dev, files, tuple(notes), source)
 
     def collate(self, rows: Sequence[str], step: Step) -> dict[str, Any]:

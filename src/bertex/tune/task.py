@@ -91,6 +91,7 @@ class Task:
 
     name: ClassVar[str] = ""
     summary: ClassVar[str] = ""  # the CLI help line
+    data_help: ClassVar[str] = ""  # --help's closing paragraph: the --train file's format
     Options: ClassVar[type] = object
 
     def __init__(self, opts: TuneOptions, task_opts: Any) -> None:
