@@ -6,7 +6,7 @@
 (2, 384)
 """
 
-from . import heads
+from . import heads, tune  # tune: a callable package, bertex.tune("pairs", ...)
 from ._version import __version__
 from .api import Model, similarity
 from .config import EmbedOptions
@@ -148,4 +148,5 @@ __all__ = [
     "read",
     "similarity",
     "split_sentences",
+    "tune",
 ]

@@ -13,7 +13,11 @@ from . import common
 
 
 def add_parser(sub: Any) -> None:
-    tr = sub.add_parser("train", help="fit a linear head on one layer (classify or tag)")
+    tr = sub.add_parser(
+        "train",
+        help="fit a linear head on frozen features (classify or tag; seconds; "
+        "`tune` changes the encoder for a better model in minutes)",
+    )
     kinds = tr.add_subparsers(dest="kind", required=True)
     for kind, data_help in (("classify", "text,label CSV/TSV/JSONL"), ("tag", "CoNLL token/tag")):
         p = kinds.add_parser(kind, help=f"train a {kind} head")

@@ -15,7 +15,7 @@ from typing import Any, NoReturn
 
 from .._version import __version__
 from ..errors import BertexError, BertexWarning
-from . import analysis, common, convert, embed, heads, index, info, search, serve, tokens, viz
+from . import analysis, common, convert, embed, heads, index, info, search, serve, tokens, tune, viz
 
 
 class _Parser(argparse.ArgumentParser):
@@ -66,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_parser(sub)
     analysis.add_parser(sub)
     heads.add_parser(sub)
+    tune.add_parser(sub)
     viz.add_parser(sub)
     return parser
 
@@ -96,8 +97,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _load_defaults(args: argparse.Namespace) -> None:
     """--model, --backend, --precision left out: BERTEX_* variables, then the library's own."""
-    if not hasattr(args, "model"):
-        return
+    if not hasattr(args, "model") or getattr(args, "own_defaults", False):
+        return  # no model, or a command whose options object has its own (bertex tune)
     args.model_given = args.model is not None  # before the defaults fill it in
     load = common.load_options(args)
     for name in ("model", "backend", "precision", "device"):

@@ -1,0 +1,150 @@
+"""Resumable state in a work folder beside --out, written then renamed.
+
+    OUT.tune-state/
+      job.json          the job's fingerprint: a resume must be the same job
+      state/            the last checkpoint: model.pt (weights), trainer.pt (optimizer,
+                        scheduler, RNG states, position, history)
+      best.pt           the best epoch's weights (kept unless --keep last)
+      output/           the finished folder, before it is renamed onto OUT
+      output.done       says output/ is complete (then only the rename is left)
+
+A checkpoint is written to state.tmp/, flushed, then renamed over state/ (the previous one is
+moved to state.old/ first and removed after): a kill -9 at any instant leaves state/ or
+state.old/ whole, and a .tmp folder is never read.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..errors import OutputError
+from ..sinks.atomic import fsync_dir, write_bytes_atomic
+
+
+@dataclass
+class Progress:
+    """Where the loop is, and what it has seen: saved in every checkpoint."""
+
+    epoch: int = 0  # the epoch under way (0-based)
+    step_in_epoch: int = 0  # optimizer steps done in this epoch
+    global_step: int = 0
+    wall_seconds: float = 0.0  # training time over every run of this job
+    losses: list[float] = field(default_factory=list)  # one per optimizer step
+    epochs: list[dict[str, Any]] = field(default_factory=list)  # per-epoch figures
+    best_epoch: int | None = None
+    best_score: float | None = None
+
+
+class WorkFolder:
+    def __init__(self, out: Path) -> None:
+        self.out = out
+        self.root = out.with_name(out.name + ".tune-state")
+
+    # --- the job's identity -----------------------------------------------------------
+    def fingerprint(self) -> str | None:
+        f = self.root / "job.json"
+        if not f.exists():
+            return None
+        return str(json.loads(f.read_text(encoding="utf-8")).get("fingerprint"))
+
+    def claim(self, fingerprint: str, overwrite: bool) -> None:
+        """Start or continue a job here: a checkpoint of another job is refused, or cleared
+        under --overwrite."""
+        held = self.fingerprint()
+        if held is not None and held != fingerprint:
+            if not overwrite:
+                raise OutputError(
+                    f"{self.root} holds a checkpoint of another tuning job (other data or "
+                    "options); run that job's command to resume it, or add --overwrite to "
+                    "start this one from scratch"
+                )
+            shutil.rmtree(self.root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        if held != fingerprint:
+            write_bytes_atomic(
+                self.root / "job.json", json.dumps({"fingerprint": fingerprint}).encode()
+            )
+
+    # --- checkpoints ------------------------------------------------------------------
+    def save(self, model: torch.nn.Module, trainer_state: dict[str, Any]) -> None:
+        tmp, cur, old = self._dirs()
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+        _save(model.state_dict(), tmp / "model.pt")
+        _save(trainer_state, tmp / "trainer.pt")
+        fsync_dir(tmp)
+        if cur.exists():
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(cur, old)
+        os.replace(tmp, cur)
+        fsync_dir(self.root)
+        shutil.rmtree(old, ignore_errors=True)
+
+    def load(self) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        """(model state dict, trainer state) of the last whole checkpoint, or None."""
+        _, cur, old = self._dirs()
+        for folder in (cur, old):  # old/ is whole when a kill came between the renames
+            if (folder / "trainer.pt").exists() and (folder / "model.pt").exists():
+                weights = torch.load(folder / "model.pt", map_location="cpu", weights_only=True)
+                state = torch.load(folder / "trainer.pt", map_location="cpu", weights_only=False)
+                return weights, state
+        return None
+
+    def _dirs(self) -> tuple[Path, Path, Path]:
+        return self.root / "state.tmp", self.root / "state", self.root / "state.old"
+
+    # --- the best epoch's weights -----------------------------------------------------
+    def save_best(self, model: torch.nn.Module) -> None:
+        import io
+
+        buf = io.BytesIO()
+        torch.save(model.state_dict(), buf)
+        write_bytes_atomic(self.root / "best.pt", buf.getvalue())
+
+    def best(self) -> dict[str, Any] | None:
+        f = self.root / "best.pt"
+        return torch.load(f, map_location="cpu", weights_only=True) if f.exists() else None
+
+    # --- the finished output ----------------------------------------------------------
+    def output(self) -> Path:
+        return self.root / "output"
+
+    def output_done(self) -> bool:
+        return (self.root / "output.done").exists()
+
+    def mark_output_done(self) -> None:
+        fsync_tree(self.output())
+        write_bytes_atomic(self.root / "output.done", b"ok\n")
+
+    def publish(self) -> None:
+        """Rename the finished folder onto --out (an earlier output moves aside first and is
+        removed only once the new one is in place), then drop the work folder."""
+        aside = self.root / "previous"
+        if self.out.exists():
+            shutil.rmtree(aside, ignore_errors=True)
+            os.replace(self.out, aside)
+        os.replace(self.output(), self.out)
+        fsync_dir(self.out.parent)
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def _save(obj: Any, path: Path) -> None:
+    with open(path, "wb") as f:
+        torch.save(obj, f)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def fsync_tree(folder: Path) -> None:
+    for p in sorted(folder.rglob("*")):
+        if p.is_file():
+            with open(p, "rb") as f:
+                os.fsync(f.fileno())
+    fsync_dir(folder)
