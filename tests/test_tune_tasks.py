@@ -351,3 +351,153 @@ def test_classification_scores_match_sklearn():
     multi = task_metrics.multilabel_scores(np.array([[1, 0], [1, 1]]),
                                            np.array([[2.0, -1.0], [3.0, -2.0]]))  # fmt: skip
     assert multi["accuracy"] == 0.5 and multi["micro_f1"] == pytest.approx(0.8)
+
+
+# ---- the tasks, trained a few steps on a tiny random checkpoint --------------------------
+
+GOOD = ["a good film", "great acting", "i loved it", "wonderful story", "good fun", "great cast"]
+BAD = ["a bad film", "awful acting", "i hated it", "boring story", "bad fun", "terrible cast"]
+FAST = {"batch_size": 4, "lr": 3e-3, "warmup": 0.0, "quiet": True, "precision": "fp32"}
+
+
+def _sentiment(tmp_path: Path) -> Path:
+    rows = [(t, "pos") for t in GOOD] + [(t, "neg") for t in BAD]
+    return _write(tmp_path / "s.csv", "text,label\n" + "".join(f"{t},{y}\n" for t, y in rows))
+
+
+def test_tune_classify_learns_and_writes_a_sequence_classification_folder(bert_dir, tmp_path):
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    import bertex
+
+    data = _sentiment(tmp_path)
+    out = tmp_path / "clf"
+    result = bertex.tune(
+        "classify", train=str(data), dev=str(data), test=str(data), out=str(out),
+        model=str(bert_dir), epochs=8, **FAST,
+    )  # fmt: skip
+    record = json.loads((out / "training.json").read_text())
+    assert len(record["epochs"]) == 8 and record["labels"] == ["neg", "pos"]
+    assert {"accuracy", "macro_f1"} <= set(record["epochs"][0]["metrics"])
+    assert result.best["metrics"]["accuracy"] == 1.0  # 12 texts of two kinds: learnt
+    model = AutoModelForSequenceClassification.from_pretrained(str(out)).eval()
+    assert model.config.id2label == {0: "neg", 1: "pos"}
+    tok = AutoTokenizer.from_pretrained(str(out))
+    with torch.no_grad():
+        logits = model(**tok(GOOD + BAD, padding=True, return_tensors="pt")).logits
+    got = [model.config.id2label[int(i)] for i in logits.argmax(-1)]
+    assert got == ["pos"] * 6 + ["neg"] * 6
+    assert record["test"]["metrics"]["accuracy"] == 1.0
+    assert bertex.load(str(out)).embed(["a good film"]).vectors.shape == (1, 32)
+
+
+def test_tune_classify_multi_label_and_pair_form(bert_dir, tmp_path):
+    from transformers import AutoModelForSequenceClassification
+
+    import bertex
+
+    multi = [{"text": t, "label": ["pos", "film"] if "film" in t else ["pos"]} for t in GOOD]
+    multi += [{"text": t, "label": ["film"] if "film" in t else []} for t in BAD]
+    bertex.tune("classify", train=str(_jsonl(tmp_path / "m.jsonl", multi)),
+                out=str(tmp_path / "m"), model=str(bert_dir), max_steps=2, **FAST)  # fmt: skip
+    model = AutoModelForSequenceClassification.from_pretrained(str(tmp_path / "m"))
+    assert model.config.problem_type == "multi_label_classification"
+    metrics = json.loads((tmp_path / "m" / "training.json").read_text())["epochs"][0]["metrics"]
+    assert {"accuracy", "micro_f1", "macro_f1"} == set(metrics)
+    pairs = [{"a": a, "b": b, "y": "same" if a == b else "other"} for a in GOOD[:4]
+             for b in GOOD[:4]]  # fmt: skip
+    bertex.tune("classify", train=str(_jsonl(tmp_path / "p.jsonl", pairs)), text_column="a",
+                pair_column="b", label_column="y", out=str(tmp_path / "p"), model=str(bert_dir),
+                max_steps=2, **FAST)  # fmt: skip
+    record = json.loads((tmp_path / "p" / "training.json").read_text())
+    assert record["pair_form"] and record["labels"] == ["other", "same"]
+
+
+def test_tune_tag_learns_entities_on_first_sub_tokens(bert_dir, tmp_path):
+    from transformers import AutoModelForTokenClassification, pipeline
+
+    import bertex
+
+    conll = _write(tmp_path / "t.conll", CONLL.split("\n\n", 1)[1] * 3)
+    out = tmp_path / "tag"
+    result = bertex.tune("tag", train=str(conll), dev=str(conll), out=str(out),
+                         model=str(bert_dir), epochs=15, **FAST)  # fmt: skip
+    record = json.loads((out / "training.json").read_text())
+    assert {"precision", "recall", "f1", "token_accuracy"} <= set(record["epochs"][0]["metrics"])
+    assert result.best["metrics"]["f1"] == 1.0
+    model = AutoModelForTokenClassification.from_pretrained(str(out))
+    assert set(model.config.label2id) == {"O", "B-person", "I-person", "B-location", "I-location"}
+    ner = pipeline("token-classification", model=str(out), aggregation_strategy="first")
+    found = {(e["entity_group"], e["word"]) for e in ner("Barack Obama visited New York")}
+    assert found == {("person", "barack obama"), ("location", "new york")}
+
+
+def test_tune_tag_from_span_jsonl_writes_its_labels(bert_dir, tmp_path):
+    from transformers import AutoModelForTokenClassification
+
+    import bertex
+
+    rows = [{"text": "Barack Obama visited New York.",
+             "entities": [[0, 12, "person"], [21, 29, "location"]]}] * 4  # fmt: skip
+    bertex.tune("tag", train=str(_jsonl(tmp_path / "s.jsonl", rows)), out=str(tmp_path / "o"),
+                model=str(bert_dir), max_steps=2, **FAST)  # fmt: skip
+    model = AutoModelForTokenClassification.from_pretrained(str(tmp_path / "o"))
+    assert model.config.id2label[0] == "O" and model.num_labels == 5
+
+
+def test_tune_qa_with_long_contexts_and_no_answers(bert_dir, tmp_path):
+    import torch
+    from transformers import AutoModelForQuestionAnswering, AutoTokenizer
+
+    import bertex
+
+    ctx = " ".join(["the man was riding a horse on the hard road."] * 8) + " Guido van Rossum."
+    qas = [_qa(f"q{i}", "who made python?", "Guido van Rossum", ctx) for i in range(6)]
+    qas += [_qa(f"n{i}", "why?", None, ctx) for i in range(2)]
+    data = _write(tmp_path / "sq.json", json.dumps(_squad(qas, ctx)))
+    out = tmp_path / "qa"
+    bertex.tune("qa", train=str(data), test=str(data), out=str(out), model=str(bert_dir),
+                doc_stride=16, max_steps=3, **FAST)  # fmt: skip
+    record = json.loads((out / "training.json").read_text())
+    assert set(record["epochs"][0]["metrics"]) == {"exact_match", "f1"}
+    assert record["no_answer_questions"] and set(record["test"]["metrics"]) == {"exact_match",
+                                                                                "f1"}  # fmt: skip
+    model = AutoModelForQuestionAnswering.from_pretrained(str(out)).eval()
+    enc = AutoTokenizer.from_pretrained(str(out))("who?", "Guido van Rossum.", return_tensors="pt")
+    with torch.no_grad():
+        got = model(**enc)
+    assert got.start_logits.shape == got.end_logits.shape == enc["input_ids"].shape
+
+
+def test_cli_tune_tag_and_a_bad_dev_file(bert_dir, tmp_path, capsys):
+    from bertex.cli.main import main
+
+    conll = _write(tmp_path / "t.conll", CONLL)
+    out = tmp_path / "o"
+    args = ["tune", "tag", "--train", str(conll), "--model", str(bert_dir), "--out", str(out)]
+    assert main([*args, "--max-steps", "2", "--batch-size", "2", "--quiet"]) == 0
+    assert "epoch 1 kept (dev" in capsys.readouterr().out
+    bad = _write(tmp_path / "d.conll", "Paris\tB-city\n")
+    out2 = tmp_path / "o2"
+    args = ["tune", "tag", "--train", str(conll), "--dev", str(bad), "--model", str(bert_dir)]
+    assert main([*args, "--out", str(out2)]) == 2
+    err = capsys.readouterr().err
+    assert "tag(s) 'B-city' not in the training file" in err and len(err.splitlines()) == 1
+    assert not out2.exists()  # refused before anything was written
+
+
+def test_cli_tune_classify_missing_column_and_qa_bad_answer(bert_dir, tmp_path, capsys):
+    from bertex.cli.main import main
+
+    data = _write(tmp_path / "c.csv", "sentence,label\na,x\nb,y\n")
+    base = ["--model", str(bert_dir), "--out", str(tmp_path / "o")]
+    assert main(["tune", "classify", "--train", str(data), *base]) == 2
+    err = capsys.readouterr().err
+    assert "no column 'text'; the columns are 'sentence', 'label'" in err
+    qas = [{"id": "q9", "question": "who?", "answers": [{"text": "Guido", "answer_start": 0}]}]
+    squad = _write(tmp_path / "s.json", json.dumps(_squad(qas)))
+    assert main(["tune", "qa", "--train", str(squad), *base]) == 2
+    err = capsys.readouterr().err
+    assert "question 'q9': the answer 'Guido' does not start at character 0" in err
+    assert not (tmp_path / "o").exists()
