@@ -433,15 +433,18 @@ def test_tune_tag_learns_entities_on_first_sub_tokens(bert_dir, tmp_path):
     assert found == {("person", "barack obama"), ("location", "new york")}
 
 
-def test_tune_tag_from_span_jsonl_writes_its_labels(bert_dir, tmp_path):
+@pytest.mark.parametrize("checkpoint", ["bert_dir", "roberta_dir"])
+def test_tune_tag_from_span_jsonl_writes_its_labels(checkpoint, request, tmp_path):
+    """RoBERTa's byte-level tokenizer takes pre-split words only with add_prefix_space."""
     from transformers import AutoModelForTokenClassification
 
     import bertex
 
     rows = [{"text": "Barack Obama visited New York.",
              "entities": [[0, 12, "person"], [21, 29, "location"]]}] * 4  # fmt: skip
+    folder = request.getfixturevalue(checkpoint)
     bertex.tune("tag", train=str(_jsonl(tmp_path / "s.jsonl", rows)), out=str(tmp_path / "o"),
-                model=str(bert_dir), max_steps=2, **FAST)  # fmt: skip
+                model=str(folder), max_steps=2, **FAST)  # fmt: skip
     model = AutoModelForTokenClassification.from_pretrained(str(tmp_path / "o"))
     assert model.config.id2label[0] == "O" and model.num_labels == 5
 
