@@ -66,13 +66,39 @@ def read_table(path: str | Path, known: Sequence[str]) -> Table:
     if not raw:
         raise DataFileError(p, None, "the file has no rows")
     header = [c.strip() for c in raw[0][1]]
-    named = bool(set(header) & set(known))
+    named = bool(set(header) & set(known)) or _looks_like_header(
+        raw[0][1], [r for _, r in raw[1:21]]
+    )
     columns = tuple(header) if named else tuple(str(i) for i in range(len(header)))
     body = raw[1:] if named else raw
     rows = tuple((n, dict(zip(columns, r))) for n, r in body)
     if not rows:
         raise DataFileError(p, None, "only a header row; no data")
     return Table(p, columns, rows, named)
+
+
+def _looks_like_header(first: list[str], rest: list[list[str]]) -> bool:
+    """A first row with a word where every following row has a number (a header with names
+    bertex does not know, e.g. "left,right,sim": then the names are said in the error).
+
+    >>> _looks_like_header(["a", "b", "sim"], [["x", "y", "1"], ["z", "w", "2.5"]])
+    True
+    >>> _looks_like_header(["x", "y", "5.0"], [["z", "w", "2.5"]])
+    False
+    """
+    for i, cell in enumerate(first):
+        column = [r[i] for r in rest if len(r) > i]
+        if column and not _is_number(cell) and all(_is_number(c) for c in column):
+            return True
+    return False
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
 
 
 def _jsonl(p: Path) -> Table:

@@ -18,8 +18,16 @@ from ..errors import DataFileError, OptionError
 from .data import hold_out
 from .encoder import Encoder, count_truncated, tokenize
 from .options import check_choices, opt
-from .sentence import LOSSES, Pair, evaluate_pairs, pair_loss, read_pairs, st_loss
-from .task import Base, Metrics, Step, Task, TaskData, register
+from .sentence import (
+    LOSSES,
+    EncoderTask,
+    Pair,
+    evaluate_pairs,
+    pair_loss,
+    read_pairs,
+    st_loss,
+)
+from .task import Base, Metrics, Step, TaskData, register
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -40,7 +48,7 @@ class PairsOptions:
 
 
 @register
-class PairsTask(Task):
+class PairsTask(EncoderTask):
     name = "pairs"
     summary = "sentence pairs: scored (CoSENT) or anchor/positive (in-batch negatives)"
     Options = PairsOptions
@@ -52,7 +60,7 @@ class PairsTask(Task):
         notes = [said]
         files = {"train": Path(self.opts.train)}
         self.scored = train[0].score is not None
-        self.loss_name = self._loss_name()
+        self.loss_name = self.loss_label = self._loss_name()
         if self.opts.dev:
             dev, dev_said = read_pairs(self.opts.dev, self.task_opts.score_range)
             files["dev"] = Path(self.opts.dev)
@@ -90,10 +98,6 @@ class PairsTask(Task):
             )
         return name
 
-    def build(self, base: Base, data: TaskData) -> torch.nn.Module:
-        self.base = base
-        return Encoder.from_base(base)
-
     def collate(self, rows: Sequence[Pair], step: Step) -> dict[str, Any]:
         columns = [[r.a for r in rows], [r.b for r in rows]]
         if rows[0].negative is not None:
@@ -115,14 +119,3 @@ class PairsTask(Task):
     def evaluate(self, model: torch.nn.Module, rows: Sequence[Pair]) -> Metrics:
         assert isinstance(model, Encoder)
         return evaluate_pairs(model, self.base, rows)
-
-    def save(self, model: torch.nn.Module, base: Base, folder: Any) -> None:
-        assert isinstance(model, Encoder)
-        model.save(base, folder)
-
-    def describe(self) -> dict[str, Any]:
-        return {
-            "loss": self.loss_name,
-            "pooling": self.base.pooling,
-            "normalize": self.base.normalize,
-        }

@@ -15,6 +15,7 @@ class Reporter:
         self.bar_on = enabled and not quiet and self.stream.isatty()
         self.bar: Any = None
         self.t0 = 0.0
+        self.t1: float | None = None  # the training steps' end (before the evaluation)
         self.steps = 0
         self.loss_sum = 0.0
 
@@ -23,7 +24,7 @@ class Reporter:
             print(line, file=self.stream, flush=True)
 
     def start_epoch(self, epoch: int, epochs: int, total: int, done: int) -> None:
-        self.t0, self.steps, self.loss_sum = time.perf_counter(), 0, 0.0
+        self.t0, self.t1, self.steps, self.loss_sum = time.perf_counter(), None, 0, 0.0
         if self.bar_on:
             from tqdm.auto import tqdm
 
@@ -43,9 +44,16 @@ class Reporter:
             self.bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
             self.bar.update(1)
 
+    def stop_clock(self) -> None:
+        """The epoch's steps are done: what follows (the dev evaluation) is not training."""
+        self.t1 = time.perf_counter()
+
     def end_epoch(self, epoch: int, epochs: int, metrics: str) -> dict[str, float]:
-        """Close the bar, print the epoch's line; returns its mean loss, seconds, steps/s."""
-        seconds = time.perf_counter() - self.t0
+        """Close the bar, print the epoch's line; returns its mean loss, training seconds
+        (this run's steps, the evaluation excluded), steps/s and the evaluation's seconds."""
+        now = time.perf_counter()
+        seconds = (self.t1 or now) - self.t0
+        eval_seconds = now - (self.t1 or now)
         if self.bar is not None:
             self.bar.close()
             self.bar = None
@@ -55,4 +63,10 @@ class Reporter:
             f"epoch {epoch + 1}/{epochs}: {self.steps} steps, loss {mean:.4f}, "
             f"{rate:.2f} steps/s, {seconds:.0f} s; {metrics}"
         )
-        return {"train_loss": mean, "seconds": seconds, "steps_per_second": rate}
+        return {
+            "train_loss": mean,
+            "seconds": round(seconds, 3),
+            "steps": self.steps,
+            "steps_per_second": round(rate, 4),
+            "eval_seconds": round(eval_seconds, 3),
+        }

@@ -15,7 +15,7 @@ from ..errors import DataFileError, ExtraMissingError
 from .data import Table, number_of, pick_columns, read_table, text_of
 from .encoder import Encoder, tokenize
 from .runtime import gather_with_grad
-from .task import Base, Metrics
+from .task import Base, Metrics, Task, TaskData
 
 A = ("text_a", "sentence1", "sentence_a", "anchor", "query", "text1")
 B = ("text_b", "sentence2", "sentence_b", "positive", "text2", "document")
@@ -40,7 +40,12 @@ def read_pairs(path: str, score_range: str) -> tuple[list[Pair], str]:
         a, b, s = pick_columns(table, [A, B, SCORE])
         assert a and b and s
         raw = [
-            (text_of(table, n, r, a), text_of(table, n, r, b), number_of(table, n, r, s), n)
+            (
+                text_of(table, n, r, a),
+                text_of(table, n, r, b),
+                number_of(table, n, r, s),
+                n,
+            )
             for n, r in table.rows
         ]
         lo, hi, said = _range(table, [x[2] for x in raw], score_range)
@@ -95,7 +100,11 @@ def _range(table: Table, scores: list[float], stated: str) -> tuple[float, float
     top, low = max(scores), min(scores)
     for lo, hi in ((0.0, 1.0), (0.0, 5.0), (-1.0, 1.0)):
         if lo <= low and top <= hi:
-            return lo, hi, f"in {lo:g}..{hi:g} (found; --score-range LO,HI states another)"
+            return (
+                lo,
+                hi,
+                f"in {lo:g}..{hi:g} (found; --score-range LO,HI states another)",
+            )
     raise DataFileError(
         table.path,
         None,
@@ -108,7 +117,7 @@ def st_loss(name: str, model: Any, mini_batch: int, world: int) -> Any:
     """A sentence-transformers loss object. The non-cached ones are used through
     compute_loss_from_embeddings (no model needed); the cached one calls the model itself."""
     try:
-        from sentence_transformers import losses
+        from sentence_transformers.sentence_transformer import losses
     except ImportError as e:  # pragma: no cover - the tune extra installs it
         raise ExtraMissingError("tune", "sentence-transformers", "bertex tune pairs") from e
     if name == "cosent":
@@ -172,5 +181,28 @@ def evaluate_pairs(model: Encoder, base: Base, rows: Sequence[Pair]) -> Metrics:
     sims = a @ b.T  # (N, N): anchor i against every positive
     rank = (sims > np.diag(sims)[:, None]).sum(axis=1)  # 0 = its own positive is first
     return Metrics(
-        {"recall@1": float((rank == 0).mean()), "mrr": float((1 / (rank + 1)).mean())}, "mrr"
+        {"recall@1": float((rank == 0).mean()), "mrr": float((1 / (rank + 1)).mean())},
+        "mrr",
     )
+
+
+class EncoderTask(Task):
+    """The part of pairs and simcse that is the same: the model is the base's Encoder, saved
+    with its sentence-transformers modules; `loss_label` names the loss in training.json."""
+
+    loss_label = ""
+
+    def build(self, base: Base, data: TaskData) -> torch.nn.Module:
+        self.base = base
+        return Encoder.from_base(base)
+
+    def save(self, model: torch.nn.Module, base: Base, folder: Any) -> None:
+        assert isinstance(model, Encoder)
+        model.save(base, folder)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "loss": self.loss_label,
+            "pooling": self.base.pooling,
+            "normalize": self.base.normalize,
+        }

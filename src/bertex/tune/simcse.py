@@ -19,8 +19,8 @@ from ..errors import OptionError
 from .data import hold_out, read_lines
 from .encoder import Encoder, count_truncated, tokenize
 from .options import opt
-from .sentence import evaluate_pairs, pair_loss, read_pairs, st_loss
-from .task import Base, Metrics, Step, Task, TaskData, register
+from .sentence import EncoderTask, evaluate_pairs, pair_loss, read_pairs, st_loss
+from .task import Base, Metrics, Step, TaskData, register
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -34,10 +34,11 @@ class SimcseOptions:
 
 
 @register
-class SimcseTask(Task):
+class SimcseTask(EncoderTask):
     name = "simcse"
     summary = "unsupervised SimCSE on plain text (one sentence a line), dropout as augmentation"
     Options = SimcseOptions
+    loss_label = "mnrl (SimCSE)"
 
     def read(self, base: Base) -> TaskData:
         sentences = list(read_lines(self.opts.train))
@@ -57,10 +58,6 @@ class SimcseTask(Task):
         if cut:
             notes.append(f"{cut} training sentences are over {base.max_length} tokens: truncated")
         return TaskData(sentences, dev, files, tuple(notes), source)
-
-    def build(self, base: Base, data: TaskData) -> torch.nn.Module:
-        self.base = base
-        return Encoder.from_base(base)
 
     def collate(self, rows: Sequence[str], step: Step) -> dict[str, Any]:
         features = tokenize(self.base, list(rows))
@@ -97,14 +94,3 @@ class SimcseTask(Task):
             finally:
                 model.eval()
         return total / max(n, 1)
-
-    def save(self, model: torch.nn.Module, base: Base, folder: Any) -> None:
-        assert isinstance(model, Encoder)
-        model.save(base, folder)
-
-    def describe(self) -> dict[str, Any]:
-        return {
-            "loss": "mnrl (SimCSE)",
-            "pooling": self.base.pooling,
-            "normalize": self.base.normalize,
-        }

@@ -195,6 +195,7 @@ class Trainer:
             self.report.step(loss)
             if opts.save_steps and progress.global_step % opts.save_steps == 0:
                 self._checkpoint(model, optimizer, scheduler, progress)
+        self.report.stop_clock()
         metrics = self._evaluate(model)
         figures = self.report.end_epoch(
             epoch, plan.epochs_needed, self._describe(metrics, progress, epoch)

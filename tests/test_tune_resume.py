@@ -1,0 +1,130 @@
+"""A tune job killed with SIGKILL mid-epoch (after a step, or between a checkpoint's two
+renames) and started again with the same command ends with the weights of an uninterrupted
+run; nothing half-written is read, and --out never holds a partial model."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+import bertex
+from test_tune_pairs import stsb_rows, write_pairs
+
+# the killed process dies after optimizer step 5 of 12 (epoch 1 of 2; checkpoints every 2 steps)
+KILL_AFTER_STEP_5 = """
+from bertex.tune.trainer import Trainer
+orig, calls = Trainer._step, [0]
+def step(self, *a):
+    out = orig(self, *a)
+    calls[0] += 1
+    if calls[0] == 5:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return out
+Trainer._step = step
+"""
+
+
+class Death(BaseException):
+    """Stands for SIGKILL in-process: no handler of bertex's catches it, so what is on disk
+    when it is raised is what a kill leaves (every file written so far is closed and synced)."""
+
+
+@pytest.fixture(scope="module")
+def job(tmp_path_factory: pytest.TempPathFactory, bert_dir: Path) -> dict:
+    d = tmp_path_factory.mktemp("resume")
+    train = write_pairs(d / "train.csv", stsb_rows(48), ("sentence1", "sentence2", "score"))
+    dev = write_pairs(d / "dev.csv", stsb_rows(12, start=200))
+    return dict(
+        model=str(bert_dir), train=str(train), dev=str(dev), epochs=2, batch_size=8,
+        lr=5e-4, save_steps=2, quiet=True,
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(job: dict, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return bertex.tune("pairs", **job, out=str(tmp_path_factory.mktemp("full") / "m")).out
+
+
+def test_sigkill_mid_epoch_then_the_same_command_ends_with_the_same_weights(
+    job: dict, uninterrupted: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    out = tmp_path / "m"
+    script = "import os, signal, bertex\n" + KILL_AFTER_STEP_5
+    script += f"bertex.tune('pairs', out={str(out)!r}, **{job!r})\n"
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=600
+    )
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
+    assert not out.exists() and (tmp_path / "m.tune-state" / "state").is_dir()
+    _resume_and_compare(job, out, uninterrupted, capsys)
+
+
+def test_killed_between_a_checkpoints_two_renames(
+    job: dict, uninterrupted: Path, tmp_path: Path, capsys: pytest.CaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    import bertex.tune.checkpoint as ck
+
+    out, calls, real = tmp_path / "m", [0], os.replace
+
+    def replace(src: Path, dst: Path) -> None:
+        real(src, dst)
+        if str(dst).endswith("state.old"):  # the 3rd checkpoint (step 6): old moved aside
+            calls[0] += 1
+            if calls[0] == 2:
+                raise Death
+
+    monkeypatch.setattr(ck.os, "replace", replace)
+    with pytest.raises(Death):
+        bertex.tune("pairs", **job, out=str(out))
+    monkeypatch.undo()
+    work = tmp_path / "m.tune-state"
+    assert (work / "state.old").is_dir() and (work / "state.tmp").is_dir()
+    assert not (work / "state").exists() and not out.exists()
+    _resume_and_compare(job, out, uninterrupted, capsys)
+
+
+def _resume_and_compare(
+    job: dict, out: Path, uninterrupted: Path, capsys: pytest.CaptureFixture
+) -> None:
+    capsys.readouterr()
+    r = bertex.tune("pairs", **job, out=str(out))
+    assert "resuming from the checkpoint at step 4/12" in capsys.readouterr().err
+    a, b = load_file(uninterrupted / "model.safetensors"), load_file(out / "model.safetensors")
+    assert a.keys() == b.keys()
+    worst = max(float((a[k] - b[k]).abs().max()) for k in a)
+    assert worst == 0.0, f"max |difference| {worst}"  # same ops, same order: bit-identical
+    full = json.loads((uninterrupted / "training.json").read_text())
+    assert r.record["step_losses"] == full["step_losses"]
+    assert r.record["epochs"][-1]["metrics"] == full["epochs"][-1]["metrics"]
+    assert not out.with_name("m.tune-state").exists()
+
+
+def test_a_checkpoint_of_another_job_is_not_resumed(job: dict, tmp_path: Path) -> None:
+    from bertex.errors import OutputError
+
+    work = tmp_path / "m.tune-state"
+    work.mkdir()
+    (work / "job.json").write_text('{"fingerprint": "another"}')
+    with pytest.raises(OutputError, match="checkpoint of another tuning job"):
+        bertex.tune("pairs", **job, out=str(tmp_path / "m"))
+    assert (work / "job.json").read_text() == '{"fingerprint": "another"}'
+
+
+def test_weights_in_a_checkpoint_are_the_models(job: dict, tmp_path: Path) -> None:
+    """A checkpoint's model.pt loads into the task's model: nothing but whole files."""
+    from bertex.tune.checkpoint import WorkFolder
+
+    w = WorkFolder(tmp_path / "x")
+    w.claim("f", overwrite=False)
+    model = torch.nn.Linear(2, 2)
+    w.save(model, {"progress": {}})
+    assert w.load() is not None and sorted(os.listdir(w.root)) == ["job.json", "state"]
