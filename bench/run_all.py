@@ -248,6 +248,7 @@ def main() -> None:
 
     search_stsb = run("search_bench.py", "stsb")
     probe = run("probe_bench.py", "--n", "2000" if q else "10000")
+    tasks = run("task_bench.py", *(["--epochs", "1"] if q else []))
     text = f"""# BENCHMARKS
 
 Written by `make bench` (bench/run_all.py). Machines here are shared and noisy: compare rows
@@ -347,6 +348,13 @@ Targets (embedded store): recall@10 >= 0.98, p50 <= 2 ms.
 feature pass, and the per-layer classifier fits)
 
 {probe}
+
+## Fine-tuning: task models
+
+`python bench/task_bench.py` (`bertex tune classify|tag|qa` against a frozen linear head from
+`bertex train`, the same base model and held-out split; real data shipped in packages)
+
+{tasks}
 """
     (ROOT / "BENCHMARKS.md").write_text(text)
     print(text)
