@@ -44,13 +44,16 @@ class Model:
         backend: Backend,
         weights_sha256: str,
         split_tokenizer_factory: Any = None,
+        forward_timeout: float | None = None,
     ) -> None:
         self.info = info
         self.tokenizer = tokenizer
         self.backend = backend
         self.weights_sha256 = weights_sha256
         self._vocab_view: diagnostics.Vocab | None = None
-        self.runner = Runner(tokenizer, split_tokenizer_factory, backend, info.hidden_size)
+        self.runner = Runner(
+            tokenizer, split_tokenizer_factory, backend, info.hidden_size, forward_timeout
+        )
 
     def __repr__(self) -> str:
         i = self.info

@@ -136,6 +136,8 @@ class LoadOptions:
     backend: BackendName = "torch"
     precision: Precision = "fp32"
     device: str = "cpu"  # "cpu", "cuda", "cuda:N" or "auto" (CUDA when there is one)
+    # seconds one wait for a forward pass may last; None: 20x the slowest pass seen, >= 60 s
+    forward_timeout: float | None = None
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> LoadOptions:
@@ -145,11 +147,32 @@ class LoadOptions:
             raw = env.get(f"BERTEX_{f.name.upper()}")
             if raw is not None and raw.strip():
                 values[f.name] = raw.strip()
+        if "forward_timeout" in values:
+            values["forward_timeout"] = seconds("BERTEX_FORWARD_TIMEOUT", values["forward_timeout"])
         values.update({k: v for k, v in overrides.items() if v is not None})
         for key in ("backend", "precision"):
             if key in values:
                 values[key] = _choice(key, values[key], _CHOICES[key])
+        if "forward_timeout" in overrides and overrides["forward_timeout"] is not None:
+            values["forward_timeout"] = seconds("forward_timeout", overrides["forward_timeout"])
         return cls(**values)
+
+
+def forward_timeout(environ: dict[str, str] | None = None) -> float | None:
+    """BERTEX_FORWARD_TIMEOUT in seconds, or None (unset: the bound is derived from the passes
+    measured so far)."""
+    return LoadOptions.from_env(environ).forward_timeout
+
+
+def seconds(name: str, value: object) -> float:
+    """A positive number of seconds, from a number or its text ("2", "0.5")."""
+    try:
+        number = float(value) if not isinstance(value, bool) else -1.0  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        number = -1.0
+    if number > 0 and number != float("inf"):
+        return number
+    raise OptionError(name, value, ["a number of seconds > 0"])
 
 
 # Options with no environment variable: BERTEX_MAX_CHARS is the server's limit per text (one

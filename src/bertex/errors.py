@@ -24,6 +24,7 @@
      ├── ExtraMissingError    an optional extra is not installed (names it)
      ├── OverloadedError      the engine's queue is full (or it is closing): retry shortly
      ├── DeadlineError        no answer within the caller's deadline; its work was dropped
+ ├── ForwardTimeoutError  a forward pass did not return within its bound (a wedged backend)
      ├── HeadError            a trained head is corrupted or made for another model
      └── SearchIndexError     a search index cannot be used as asked
           ├── IndexMismatchError   another model, other options or another dimension
@@ -197,6 +198,20 @@ class DeadlineError(BertexError, TimeoutError):
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
         super().__init__(f"no answer within {seconds:g} s; the rest of the request was dropped")
+
+
+class ForwardTimeoutError(BertexError, TimeoutError):
+    """A forward pass did not return within its bound: the backend is wedged. The worker
+    thread that ran it is never used again; the message names what to try."""
+
+    def __init__(self, backend: str, shape: tuple[int, ...], seconds: float, how: str) -> None:
+        self.backend, self.shape, self.seconds = backend, tuple(shape), seconds
+        rows, length = (tuple(shape) + (0, 0))[:2]
+        super().__init__(
+            f"the {backend} backend's forward pass on a batch of {rows} x {length} tokens did "
+            f"not return within {seconds:g} s ({how}); every thread's stack is in the log; "
+            "try --backend torch, or BERTEX_WORKERS=1"
+        )
 
 
 class BertexWarning(UserWarning):

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -20,6 +19,7 @@ from . import batching, windows
 from .align import Collector, dispatch
 from .assemble import Strategy
 from .backends import Backend
+from .backends.bounded import ForwardPool
 from .errors import InputError, InvalidTextError, StoppedError
 from .request import want as want_of
 from .tokenize import TextTokenizer
@@ -63,13 +63,14 @@ class Runner:
         split_tokenizer: Any,  # () -> TextTokenizer for pre-split words, made on first use
         backend: Backend,
         hidden_size: int,
+        forward_timeout: float | None = None,  # seconds; None: derived (backends/bounded.py)
     ) -> None:
         self.tokenizer = tokenizer
         self.backend = backend
+        self.forwards = ForwardPool(backend, forward_timeout)
         self.hidden_size = hidden_size
         self._split_factory = split_tokenizer
         self._split: TextTokenizer | None = None
-        self._pool: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
         self.id_to_token = {i: t for t, i in tokenizer.hf.get_vocab().items()}
 
@@ -186,33 +187,11 @@ class Runner:
     def _forward_all(
         self, batches: Iterator[Batch], want: Want
     ) -> Iterator[tuple[Batch, ModelOutput]]:
-        """Forward every batch, in order. A backend with `workers` > 1 runs that many batches
-        at once (threads: the backends release the GIL), with at most one more waiting, so
-        memory stays bounded; the caller pools results of one while the next computes.
-        Attention maps run one batch at a time (large outputs)."""
+        """Forward every batch, in order, on the forward threads (backends/bounded.py: every
+        wait bounded). A backend with `workers` > 1 runs that many batches at once (the
+        backends release the GIL). Attention maps run one batch at a time (large outputs)."""
         workers = 1 if want.attentions else self.backend.workers
-        if workers <= 1:
-            for batch in batches:
-                yield batch, self.backend.forward(batch, want)
-            return
-        pool = self._workers(workers)
-        pending: deque[tuple[Batch, Future[ModelOutput]]] = deque()
-        for batch in batches:
-            pending.append((batch, pool.submit(self.backend.forward, batch, want)))
-            if len(pending) > workers:
-                done, future = pending.popleft()
-                yield done, future.result()
-        while pending:
-            done, future = pending.popleft()
-            yield done, future.result()
-
-    def _workers(self, n: int) -> ThreadPoolExecutor:
-        """The forward threads, made once per model and kept (a server calls embed often)."""
-        with self._lock:
-            if self._pool is None:
-                init = self.backend.init_worker
-                self._pool = ThreadPoolExecutor(n, "bertex-forward", initializer=init)
-            return self._pool
+        yield from self.forwards.run(batches, want, workers)
 
 
 def _encode_each(

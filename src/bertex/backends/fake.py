@@ -32,7 +32,9 @@ SPECIALS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 class FakeBackend:
     """Shape-correct ModelOutput from hashed tables. `delay_s` sleeps per batch to simulate
     work; `batches` records the rows of each batch seen (a test reads it); `gate`, when set
-    to a cleared Event, holds every forward until a test sets it."""
+    to a cleared Event, holds every forward until a test sets it. `block_after` = N is a stuck
+    backend (a wedged native call): every forward after the first N blocks until `released`
+    is set, which a test may never do."""
 
     name = "fake"
     precision = "fp32"
@@ -56,6 +58,9 @@ class FakeBackend:
         self.delay_s, self.workers = delay_s, workers
         self.batches: list[int] = []
         self.gate: threading.Event | None = None
+        self.block_after: int | None = None
+        self.released = threading.Event()
+        self._started = 0
         self._lock = threading.Lock()
 
     def init_worker(self) -> None:
@@ -64,6 +69,11 @@ class FakeBackend:
     def forward(self, batch: Batch, want: Want) -> ModelOutput:
         if self.gate is not None:
             self.gate.wait()
+        with self._lock:
+            self._started += 1
+            stuck = self.block_after is not None and self._started > self.block_after
+        if stuck:
+            self.released.wait()
         if self.delay_s:
             time.sleep(self.delay_s)
         with self._lock:

@@ -30,6 +30,14 @@ def add_backend(p: argparse.ArgumentParser) -> None:
         default=None,
         help="cpu, cuda, cuda:N or auto (default: cpu; $BERTEX_DEVICE)",
     )
+    p.add_argument(
+        "--forward-timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="fail (exit 1) when one forward pass has not returned after this long (default: "
+        "20x the slowest pass seen, at least 60 s; $BERTEX_FORWARD_TIMEOUT)",
+    )
 
 
 def load_options(args: argparse.Namespace) -> LoadOptions:
@@ -39,6 +47,7 @@ def load_options(args: argparse.Namespace) -> LoadOptions:
         backend=getattr(args, "backend", None),
         precision=getattr(args, "precision", None),
         device=getattr(args, "device", None),
+        forward_timeout=getattr(args, "forward_timeout", None),
     )
 
 

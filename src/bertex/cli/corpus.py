@@ -81,7 +81,11 @@ def run(args: argparse.Namespace) -> int:
         import bertex
 
         model = bertex.load(
-            args.model, backend=args.backend, precision=args.precision, device=args.device
+            args.model,
+            backend=args.backend,
+            precision=args.precision,
+            device=args.device,
+            forward_timeout=getattr(args, "forward_timeout", None),
         )
         executor = local_executor(model, options, args.keep_text, numeric_ids)
     bar = _progress(spec, args.quiet)

@@ -112,7 +112,11 @@ def _embed(args: argparse.Namespace, data: inputs.Inputs, on_error: str) -> tupl
     import bertex
 
     model = bertex.load(
-        args.model, backend=args.backend, precision=args.precision, device=args.device
+        args.model,
+        backend=args.backend,
+        precision=args.precision,
+        device=args.device,
+        forward_timeout=getattr(args, "forward_timeout", None),
     )
     timings: dict[str, float] = {}
     kwargs = common.embed_kwargs(args)

@@ -335,7 +335,13 @@ def run_repair(args: argparse.Namespace) -> int:
 def _model(args: argparse.Namespace) -> Any:
     from ..models.loader import load
 
-    return load(args.model, backend=args.backend, precision=args.precision, device=args.device)
+    return load(
+        args.model,
+        backend=args.backend,
+        precision=args.precision,
+        device=args.device,
+        forward_timeout=getattr(args, "forward_timeout", None),
+    )
 
 
 def _exists(path: str) -> bool:

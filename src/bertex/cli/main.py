@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from .._version import __version__
-from ..errors import BertexError, BertexWarning
+from ..errors import BertexError, BertexWarning, ForwardTimeoutError
 from . import analysis, common, convert, embed, heads, index, info, search, serve, tokens, tune, viz
 
 
@@ -82,6 +82,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             _load_defaults(args)
             code = args.run(args)
+        except ForwardTimeoutError as e:  # not the user's mistake: a wedged backend
+            _show_warnings(caught)
+            print(f"bertex: error: {e}", file=sys.stderr)
+            return 1
         except BertexError as e:
             _show_warnings(caught)
             print(f"bertex: error: {e}", file=sys.stderr)
@@ -101,7 +105,7 @@ def _load_defaults(args: argparse.Namespace) -> None:
         return  # no model, or a command whose options object has its own (bertex tune)
     args.model_given = args.model is not None  # before the defaults fill it in
     load = common.load_options(args)
-    for name in ("model", "backend", "precision", "device"):
+    for name in ("model", "backend", "precision", "device", "forward_timeout"):
         if hasattr(args, name) or name == "model":
             setattr(args, name, getattr(load, name))
 

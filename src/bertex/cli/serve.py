@@ -82,7 +82,11 @@ def run(args: argparse.Namespace) -> int:
     load = common.load_options(args)
     sock = bind(config.host, config.port)  # before the model loads: a bad address fails fast
     model = bertex.load(
-        load.model, backend=load.backend, precision=load.precision, device=load.device
+        load.model,
+        backend=load.backend,
+        precision=load.precision,
+        device=load.device,
+        forward_timeout=load.forward_timeout,
     )
     from ..server.heads import install_heads, load_heads
 

@@ -28,6 +28,7 @@ def load(
     backend: str = "torch",
     precision: str = "fp32",
     device: str = "cpu",
+    forward_timeout: float | None = None,
 ) -> Model:
     """Load a model by folder, hub id, or the embedded default "all-MiniLM-L6-v2".
 
@@ -36,11 +37,21 @@ def load(
     the last layer and the pooler only); precision="fp32" (default), "bf16" (torch autocast or
     OpenVINO bf16 where the CPU has native bf16, else fp32 with a warning), "fp16" (CUDA
     autocast) or "int8" (onnx or ctranslate2, dynamic quantization);
-    device="cpu" (default), "cuda", "cuda:N" or "auto" (CUDA when torch sees one).
+    device="cpu" (default), "cuda", "cuda:N" or "auto" (CUDA when torch sees one);
+    forward_timeout: seconds one wait for a forward pass may last before the call fails with
+    ForwardTimeoutError (default: $BERTEX_FORWARD_TIMEOUT, else 20x the slowest pass seen and
+    at least 60 s).
     """
     from ..api import Model
     from ..backends.precision import choose, device_of
+    from ..config import forward_timeout as timeout_from_env
+    from ..config import seconds
 
+    bound = (
+        timeout_from_env()
+        if forward_timeout is None
+        else seconds("forward_timeout", forward_timeout)
+    )
     where = device_of(device)
     effective = choose(backend, precision, where)
     quiet_transformers()
@@ -61,7 +72,7 @@ def load(
         fix_casing(tok)
         return TextTokenizer(tok)
 
-    return Model(info, TextTokenizer(hf_tok), engine, sha, split_factory)
+    return Model(info, TextTokenizer(hf_tok), engine, sha, split_factory, bound)
 
 
 def _backend(
