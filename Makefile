@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check
 STAMP  := $(VENV)/.bertex-installed
 
-.PHONY: install run test lint bench soak shell clean
+.PHONY: install run test lint bench soak shell clean docs docs-serve
 
 install: $(STAMP)
 
@@ -30,6 +30,14 @@ bench: install
 	$(PIP) install -q -c constraints.txt -e '.[bench]'
 	HF_HUB_OFFLINE=1 $(PY) bench/run_all.py $(BENCH_ARGS)
 
+# the documentation site (MkDocs Material, offline: no CDN fonts or scripts) into site/;
+# the same strict build runs in `make test` (tests/test_docs_site.py)
+docs: install
+	HF_HUB_OFFLINE=1 NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir site
+
+docs-serve: install
+	HF_HUB_OFFLINE=1 NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs serve --strict --dev-addr 127.0.0.1:8000
+
 # minutes-long attacks (loopback only, each bounded in time and stopping by itself): every
 # script in bench/soak/, with its own defaults (SOAK_ARGS go to each, e.g. --seconds 30)
 soak: install
@@ -47,4 +55,4 @@ lint: install
 	$(VENV)/bin/mypy src/bertex --ignore-missing-imports
 
 clean:
-	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache
+	rm -rf $(VENV) build site *.egg-info src/*.egg-info .pytest_cache

@@ -248,6 +248,9 @@ def main() -> None:
 
     search_stsb = run("search_bench.py", "stsb")
     probe = run("probe_bench.py", "--n", "2000" if q else "10000")
+    host_path = run("host_path.py", "--n", "2000" if q else "10000", "--reps", "3")
+    tune = run("tune_bench.py", "--epochs", "1" if q else "2")
+    mlm = run("mlm_bench.py", *(["--train-docs", "200", "--epochs", "1"] if q else []))
     tasks = run("task_bench.py", *(["--epochs", "1"] if q else []))
     text = f"""# BENCHMARKS
 
@@ -302,6 +305,13 @@ and STS-B dev Spearman within 0.005 of fp32. Peers run in environments the bench
 
 {base}
 
+## Host cost: the Python work per input
+
+`python bench/host_path.py` (the per-stage profile in µs per input, and bertex against a
+minimal hand-written loop on a 1-layer, 32-wide BERT whose forward pass is nearly free)
+
+{host_path}
+
 ## Cost against input length and number of inputs
 
 `python bench/scaling.py`
@@ -348,6 +358,23 @@ Targets (embedded store): recall@10 >= 0.98, p50 <= 2 ms.
 feature pass, and the per-layer classifier fits)
 
 {probe}
+
+## Fine-tuning
+
+`python bench/tune_bench.py --epochs 2`: `bertex tune pairs` against sentence-transformers' own
+trainer (same data, batch, loss, hyper-parameters and CPU, in one run), and `bertex tune simcse`;
+held-out Spearman on STS-B pairs that no training sees.
+
+{tune}
+
+## Fine-tuning: masked-language modelling
+
+`python bench/mlm_bench.py`: `bertex tune mlm` from the default model (a masked-LM head made
+from its tied word embeddings) on the running Python's standard-library docstrings, a seeded
+split into training and held-out paragraphs; held-out masked-token accuracy and perplexity
+under one fixed masking, before and after each epoch, and `bertex fill` before and after.
+
+{mlm}
 
 ## Fine-tuning: task models
 

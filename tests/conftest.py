@@ -18,6 +18,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import bertex
 from bertex.models import quiet_transformers
 
+pytest_plugins = ("task_folders",)  # tiny task-model folders (token/sequence classification, QA)
+
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "stsb"
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 TINY_POSITIONS = 64  # small, so that windowing is cheap to exercise

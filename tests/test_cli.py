@@ -251,6 +251,22 @@ def test_profile_reports_each_stage(bert_dir, capsys):
         == 0
     )
     err = capsys.readouterr().err
-    for stage in ("tokenize", "forward", "output", "write"):
+    for stage in ("tokenize", "plan", "forward", "pool", "report", "output", "write"):
         assert f"{stage} " in err
-    assert err.startswith("profile:") or "\nprofile:" in err
+    assert err.startswith("profile (1 inputs):") or "\nprofile (1 inputs):" in err
+    assert "µs/input" in err and "host work (all but forward)" in err
+
+
+@pytest.mark.parametrize("out", ["o.parquet", "o.npy"])
+def test_profile_works_with_input(bert_dir, tmp_path, capsys, out):
+    """--profile on a corpus job (--input with --out) and on TEXT arguments to --out."""
+    src = tmp_path / "in.txt"
+    src.write_text("a man is dancing\n\nthe cat sat\n" * 5, encoding="utf-8")
+    base = ["embed", "--model", str(bert_dir), "--profile", "--out"]
+    assert main([*base, str(tmp_path / out), "--input", str(src), "-q"]) == 0
+    err = capsys.readouterr().err
+    line = next(x for x in err.splitlines() if x.startswith("profile ("))
+    for stage in ("tokenize", "plan", "forward", "pool", "report", "write"):
+        assert f" {stage} " in line
+    assert main([*base, str(tmp_path / ("t-" + out)), "one text", "two"]) == 0
+    assert "profile (2 inputs):" in capsys.readouterr().err

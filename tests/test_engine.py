@@ -11,8 +11,8 @@ import pytest
 
 import bertex
 from bertex import Engine
-from bertex.backends.fake import fake_model
 from bertex.engine import Observer
+from bertex.fake import fake_model
 
 TEXTS = ["a man is dancing", "the child rides a horse", "a woman plays the guitar"]
 

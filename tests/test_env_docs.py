@@ -1,4 +1,5 @@
-"""Environment variables mean one thing each and are documented in one README table."""
+"""Environment variables mean one thing each and are documented in one table
+(docs/reference/environment.md)."""
 
 from __future__ import annotations
 
@@ -13,10 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _table() -> str:
-    text = (ROOT / "README.md").read_text()
-    start = text.index("## Environment variables")
-    end = text.find("\n## ", start + 1)
-    return text[start : end if end > 0 else None]
+    return (ROOT / "docs" / "reference" / "environment.md").read_text(encoding="utf-8")
 
 
 def _names(cls: type) -> set[str]:

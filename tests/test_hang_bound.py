@@ -12,8 +12,8 @@ import pytest
 
 from bertex import ForwardTimeoutError
 from bertex.backends.bounded import FACTOR, FLOOR_S, ForwardPool
-from bertex.backends.fake import fake_model
 from bertex.config import LoadOptions, OptionError, forward_timeout
+from bertex.fake import fake_model
 
 TEXTS = [f"the man {'is riding a horse ' * (i % 5)}number {i}" for i in range(40)]
 

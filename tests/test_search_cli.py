@@ -176,7 +176,7 @@ def test_server_search_route_limits_auth_and_errors(tmp_path):
 
     from starlette.testclient import TestClient
 
-    from bertex.backends.fake import fake_model
+    from bertex.fake import fake_model
     from bertex.server.app import create_app
     from bertex.server.config import ServerConfig
     from bertex.server.routes import install_search
@@ -218,14 +218,13 @@ def test_server_search_route_limits_auth_and_errors(tmp_path):
 
 
 def _docs_block() -> str:
-    """The Search section's first bash block: in README.md once merged, else docs/search.md."""
+    """The bash blocks of the Search section of docs/howto/search.md, joined."""
     import re
 
     root = Path(__file__).resolve().parents[1]
-    readme = (root / "README.md").read_text(encoding="utf-8")
-    text = readme if "## Search" in readme else (root / "docs/search.md").read_text("utf-8")
-    section = text[text.index("## Search") :]
-    return re.search(r"```bash\n(.*?)```", section, re.DOTALL).group(1)
+    text = (root / "docs/howto/search.md").read_text("utf-8")
+    section = text[text.index("## Search") :].split("\n## ", 1)[0]
+    return "".join(re.findall(r"```bash\n(.*?)```", section, re.DOTALL))
 
 
 @pytest.mark.slow

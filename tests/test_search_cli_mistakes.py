@@ -145,7 +145,7 @@ def test_remove_names_the_ids_that_were_not_there(tmp_path, corpus, bert_dir, ca
 def test_a_server_without_an_index_says_how_to_get_one():
     from starlette.testclient import TestClient
 
-    from bertex.backends.fake import fake_model
+    from bertex.fake import fake_model
     from bertex.server.app import create_app
     from bertex.server.config import ServerConfig
     from bertex.server.routes import install_no_search

@@ -289,11 +289,11 @@ def test_index_that_is_not_a_checkpoint(tmp_path: Path, content: bytes | str, wh
 @pytest.mark.parametrize(
     "change, first",
     [
-        ({"hidden_size": 64}, "bert/embeddings/LayerNorm/beta"),
+        ({"hidden_size": 64}, "bert/embeddings/word_embeddings"),
         ({"vocab_size": 99}, "bert/embeddings/word_embeddings"),
-        ({"intermediate_size": 64}, "bert/encoder/layer_0/intermediate/dense/bias"),
+        ({"intermediate_size": 64}, "bert/encoder/layer_0/intermediate/dense/kernel"),
         ({"num_hidden_layers": 1}, "bert/encoder/layer_1/attention/output/LayerNorm/beta"),
-        ({"num_hidden_layers": 3}, "bert.encoder.layer.2.attention.self.query.weight"),
+        ({"num_hidden_layers": 3}, "bert/encoder/layer_2/attention/self/query/kernel"),
     ],
 )
 def test_config_that_disagrees_names_the_first_tensor(

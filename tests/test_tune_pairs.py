@@ -157,3 +157,47 @@ def test_overwrite_replaces_only_when_the_new_model_is_complete(
     assert r.record["base_model"]["path"] == str(bert_dir)
     assert json.loads((out / "config.json").read_text())["hidden_size"] == 32
     assert not (tmp_path / "m.tune-state").exists()
+
+
+@pytest.mark.parametrize(
+    "mode, expected", [("cls", "cls"), ("mean_sqrt_len_tokens", "mean_sqrt_len")]
+)
+def test_sentence_transformers_6_pooling_config_is_read(
+    mode: str, expected: str, st_dir: Path, tmp_path: Path
+) -> None:
+    """sentence-transformers >= 6 saves {"pooling_mode": "mean"}; a folder its trainer wrote
+    loads in bertex with that pooling (and a mode bertex lacks is refused, named)."""
+    from bertex.errors import BrokenModelError
+
+    folder = tmp_path / "st6"
+    shutil.copytree(st_dir, folder)
+    cfg = folder / "1_Pooling" / "config.json"
+    cfg.write_text(json.dumps({"embedding_dimension": 32, "pooling_mode": mode}))
+    assert bertex.load(folder).info.default_pooling == expected
+    cfg.write_text(json.dumps({"embedding_dimension": 32, "pooling_mode": "lasttoken"}))
+    with pytest.raises(BrokenModelError, match="lasttoken"):
+        bertex.load(folder)
+
+
+def test_cached_mnrl_takes_the_steps_of_plain_mnrl(bert_dir: Path, tmp_path: Path) -> None:
+    """The gradient-cached loss embeds the batch 4 rows at a time yet, without dropout, ends
+    two steps where the plain in-batch-negatives loss does."""
+    model = tmp_path / "bert"
+    shutil.copytree(bert_dir, model)
+    cfg = json.loads((model / "config.json").read_text())
+    cfg.update(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    (model / "config.json").write_text(json.dumps(cfg))
+    train = write_pairs(tmp_path / "t.csv", [r[:2] for r in stsb_rows(40)], ("anchor", "positive"))
+    common = dict(model=str(model), train=str(train), max_steps=2, batch_size=16, lr=1e-3)
+    plain = bertex.tune(
+        "pairs", **common, out=str(tmp_path / "a"), loss="mnrl", precision="fp32", quiet=True
+    )
+    cached = bertex.tune(
+        "pairs", **common, out=str(tmp_path / "b"), loss="cached-mnrl", mini_batch=4,
+        precision="fp32", quiet=True,
+    )  # fmt: skip
+    assert cached.record["loss"] == "cached-mnrl"
+    a, b = load_file(plain.out / "model.safetensors"), load_file(cached.out / "model.safetensors")
+    base = load_file(model / "model.safetensors")
+    assert max(float((a[k] - base[k]).abs().max()) for k in a) > 1e-4
+    assert max(float((a[k] - b[k]).abs().max()) for k in a) < 1e-5

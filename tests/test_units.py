@@ -9,11 +9,13 @@ import numpy as np
 import pytest
 
 import bertex
-from bertex import batching, config, pooling, sentences, windows
+from bertex import batching, columnar, columns, config, pooling, reports, sentences, windows
 from bertex.config import EmbedOptions
 
 
-@pytest.mark.parametrize("module", [windows, batching, pooling, sentences])
+@pytest.mark.parametrize(
+    "module", [windows, batching, pooling, sentences, columns, columnar, reports]
+)
 def test_docstring_examples_hold(module):
     result = doctest.testmod(module)
     assert result.attempted > 0 and result.failed == 0

@@ -28,6 +28,7 @@ from .errors import (
     ForwardTimeoutError,
     HeadError,
     HubUnreachableError,
+    IndexBusyError,
     IndexChangedError,
     IndexCorruptError,
     IndexMismatchError,
@@ -36,6 +37,7 @@ from .errors import (
     LongInputWarning,
     ModelError,
     ModelNotFoundError,
+    NoTaskHeadError,
     OptionError,
     OutputError,
     OutputLockedError,
@@ -55,12 +57,14 @@ from .errors import (
     UnsafeCacheError,
     WeakPoolingWarning,
 )
+from .fill import Candidate, Filled, MaskFill
 from .index import Hits, Index
+from .loader import load
 from .models import ModelInfo
-from .models.loader import load
 from .models.source import DEFAULT_MODEL
 from .sentences import Span
 from .sentences import split as split_sentences
+from .tasks.answer import answer
 from .types import (
     Collected,
     InputReport,
@@ -72,6 +76,12 @@ from .types import (
     WindowEmbeddings,
     WordEmbedding,
 )
+
+
+def fill(inputs, *, model=DEFAULT_MODEL, k=5):
+    """Fill the masks ([MASK] or <mask>) of a text or a list with a model that has a
+    masked-LM head: the k best tokens and their probabilities for each (Model.fill)."""
+    return load(model).fill(inputs, k=k)
 
 
 def read(path, batch_rows=None):
@@ -89,6 +99,7 @@ __all__ = [
     "BertexWarning",
     "BrokenModelError",
     "CacheWarning",
+    "Candidate",
     "CasingWarning",
     "Collected",
     "DataFileError",
@@ -99,6 +110,7 @@ __all__ = [
     "Engine",
     "ExportError",
     "ExtraMissingError",
+    "Filled",
     "FormatVersionError",
     "ForwardTimeoutError",
     "Hits",
@@ -106,6 +118,7 @@ __all__ = [
     "HubUnreachableError",
     "Index",
     "IndexChangedError",
+    "IndexBusyError",
     "IndexCorruptError",
     "IndexMismatchError",
     "InputError",
@@ -114,11 +127,13 @@ __all__ = [
     "JobSpec",
     "JobSummary",
     "LongInputWarning",
+    "MaskFill",
     "Meta",
     "Model",
     "ModelError",
     "ModelInfo",
     "ModelNotFoundError",
+    "NoTaskHeadError",
     "OptionError",
     "OutputError",
     "OutputLockedError",
@@ -145,10 +160,13 @@ __all__ = [
     "WindowEmbeddings",
     "WordEmbedding",
     "__version__",
+    "answer",
+    "fill",
     "heads",
     "load",
     "read",
     "similarity",
     "split_sentences",
+    "tasks",
     "tune",
 ]

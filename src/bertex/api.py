@@ -1,25 +1,28 @@
 """The facade: `bertex.load` gives a Model; `Model.embed` and `Model.tokenize` are the calls.
 
 The work happens elsewhere: request.py resolves options, runner.py runs the stages,
-assemble.py builds the results (one strategy per level), models/loader.py assembles a Model.
+assemble.py builds the results (one strategy per level), loader.py assembles a Model.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Literal, overload
 
 import numpy as np
 
-from . import assemble, diagnostics
+from . import assemble, columnar, diagnostics
 from . import request as requests
 from .backends import Backend
 from .config import EmbedOptions, merged
 from .errors import InputError, OptionError
+from .fill import Filled, masked_lm_of
 from .models.hf import ModelInfo
 from .pooling import cosine
-from .runner import Clock, Ran, Runner
+from .reports import ReportTable
+from .runner import Clock, Ran, Runner, _bar
 from .tokenize import TextTokenizer, check_inputs
 from .types import (
     Collected,
@@ -32,6 +35,15 @@ from .types import (
 )
 
 OnError = Literal["raise", "collect"]
+
+# sentence-transformers' and transformers' method names -> what bertex calls them (a pointer,
+# still an AttributeError, so that hasattr() stays False)
+OTHER_NAMES = {
+    "encode": "use model.embed(texts) (sentence vectors by default; level='token' for tokens)",
+    "encode_query": "use model.embed(queries); a search index embeds them for you (bertex.Index)",
+    "encode_document": "use model.embed(documents)",
+    "generate": "bertex is an encoder toolkit and does not generate text (see docs/scope.md)",
+}
 
 
 class Model:
@@ -65,6 +77,13 @@ class Model:
     @property
     def dim(self) -> int:
         return self.info.hidden_size
+
+    def __getattr__(self, name: str) -> Any:
+        """Names other libraries use get a pointer to bertex's; others fail as usual."""
+        hint = OTHER_NAMES.get(name)
+        if hint is None:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        raise AttributeError(f"bertex.Model has no {name!r}: {hint}")
 
     # -- embed ------------------------------------------------------------------------------
 
@@ -176,6 +195,16 @@ class Model:
         single, texts, pairs, kept, errors = check_inputs(
             inputs, text_pair, request.split_words, collect, request.max_chars
         )
+        clock.lap("tokenize")  # checking the inputs is part of preparing them
+        if texts and self.runner.columnar and columnar.eligible(request, pairs, self.tokenizer):
+            got = self._columnar(texts, request, clock, collect, progress, stop)
+            done = got.reports.column("index").tolist() if got.reports is not None else []
+            out_c = got.out
+            clock.lap("output")
+            if not collect:
+                assert out_c is not None
+                return out_c
+            return _collected(out_c, got.errors, done, kept, errors)
         strategy = assemble.strategy(request)
         ran = (
             self.runner.run(texts, pairs, request, strategy, clock, collect, progress, stop)
@@ -199,7 +228,48 @@ class Model:
         if not collect:
             assert out is not None
             return out[0] if single and isinstance(out, list) else out
-        return _collected(out, ran, kept, errors)
+        done = [p.encoding.index for p in ran.plans]
+        return _collected(out, ran.errors, done, kept, errors)
+
+    def _columnar(
+        self,
+        texts: list[str],
+        request: Request,
+        clock: Clock,
+        collect: bool,
+        progress: bool,
+        stop: Callable[[], bool] | None,
+    ) -> _Columnar:
+        """Sentence vectors of single texts by the columnar path (columnar.py)."""
+        with _bar(len(texts), progress) as bar:
+            got = columnar.run(self.runner, texts, request, clock, collect, bar, stop)
+        start = time.perf_counter()
+        reports = ReportTable.concat(got.reports) if got.reports else None
+        if reports is not None and len(reports):
+            self._warn_unknown(reports, texts)
+        diagnostics.warn_long(got.long_plans, request.max_length, stacklevel=4)
+        clock.add("report", time.perf_counter() - start)
+        clock.last = time.perf_counter()
+        if reports is None or not len(reports):
+            return _Columnar(None, got.errors, None)
+        meta = requests.meta(request, self.info, self.weights_sha256, self.backend)
+        vectors = np.concatenate([v for v in got.vectors if len(v)])  # (N, *F)
+        out = SentenceEmbeddings(
+            tuple(got.texts), None, assemble.finish(vectors, request), reports, meta
+        )
+        return _Columnar(out, got.errors, reports)
+
+    def _warn_unknown(self, reports: ReportTable, texts: list[str]) -> None:
+        """The UNK warning of the per-input path, made from the few inputs it shows."""
+        hit = np.flatnonzero(reports.column("unk_count"))  # (U,) rows with an UNK
+        if not len(hit):
+            return
+        tok = self.tokenizer
+        index = reports.column("index")[hit[: diagnostics.SHOWN]].tolist()
+        shown = [tok.encode([texts[i]], start_index=i)[0] for i in index]
+        diagnostics.warn_unknown(
+            shown, tok.unk_id, tok.unk_token, self.info.name, self._vocab(), len(hit), stacklevel=5
+        )
 
     def _vocab(self) -> diagnostics.Vocab:
         if self._vocab_view is None:
@@ -221,6 +291,21 @@ class Model:
         va = self.embed(a, level="sentence", **options).vectors
         vb = va if b is None else self.embed(b, level="sentence", **options).vectors
         return similarity(va, vb)
+
+    @overload
+    def fill(self, inputs: str, *, k: int = ...) -> Filled: ...
+
+    @overload
+    def fill(self, inputs: list[str] | tuple[str, ...], *, k: int = ...) -> list[Filled]: ...
+
+    def fill(self, inputs: Any, *, k: int = 5) -> Filled | list[Filled]:
+        """The k most probable tokens, with probabilities, for each mask in a text (or a list):
+        write [MASK] or <mask> (either works for any model). Needs a checkpoint with a
+        masked-LM head (NoTaskHeadError otherwise: `bertex tune mlm` gives one)."""
+        single = isinstance(inputs, str)
+        texts = [inputs] if single else list(inputs)
+        out = masked_lm_of(self).fill(texts, k)
+        return out[0] if single else out
 
     # -- tokenize ---------------------------------------------------------------------------
 
@@ -274,10 +359,23 @@ def _options(
     return merged(options, {**kwargs, "level": level} if level is not None else kwargs)
 
 
-def _collected(out: Any, ran: Ran, kept: list[int], early: list[InputError]) -> Collected:
+@dataclass
+class _Columnar:
+    out: SentenceEmbeddings | None
+    errors: list[InputError]
+    reports: ReportTable | None
+
+
+def _collected(
+    out: Any,
+    late_errors: list[InputError],
+    positions: list[int],
+    kept: list[int],
+    early: list[InputError],
+) -> Collected:
     """Map the runner's positions (in the checked list) back to the caller's indices."""
-    late = [e.at(kept[e.index]) if e.index is not None else e for e in ran.errors]
-    done = tuple(kept[p.encoding.index] for p in ran.plans)
+    late = [e.at(kept[e.index]) if e.index is not None else e for e in late_errors]
+    done = tuple(kept[p] for p in positions)
     if out is not None:
         out = assemble.reindex(out, done)
     errors = tuple(sorted([*early, *late], key=lambda e: e.index if e.index is not None else -1))

@@ -14,6 +14,7 @@ import numpy as np
 
 from .align import Collector, SentenceCollector, TokenCollector, WindowCollector
 from .pooling import combine_layers, l2_normalize, merge_subwords, truncate_dims, word_spans
+from .reports import ReportTable
 from .types import (
     DocPlan,
     InputReport,
@@ -209,6 +210,8 @@ def report(plan: DocPlan) -> InputReport:
 def reindex(out: Any, indices: tuple[int, ...]) -> Any:
     """Results whose reports name the caller's indices (after inputs were left out)."""
     if isinstance(out, SentenceEmbeddings):
+        if isinstance(out.reports, ReportTable):
+            return replace(out, reports=out.reports.reindexed(indices))
         reports = tuple(replace(r, index=i) for r, i in zip(out.reports, indices))
         return replace(out, reports=reports)
     return [replace(r, report=replace(r.report, index=i)) for r, i in zip(out, indices)]

@@ -14,7 +14,9 @@ import numpy as np
 from .types import Batch, Window
 
 
-def plan_batches(lengths: Sequence[int], budget: int, max_size: int) -> list[np.ndarray]:
+def plan_batches(
+    lengths: Sequence[int] | np.ndarray, budget: int, max_size: int
+) -> list[np.ndarray]:
     """Group window indices into batches whose padded size (count x longest) fits `budget`.
 
     Longest first, so the first batch shows the worst-case memory at once.
@@ -24,20 +26,17 @@ def plan_batches(lengths: Sequence[int], budget: int, max_size: int) -> list[np.
     >>> [b.tolist() for b in plan_batches([3, 9, 4, 8], budget=100, max_size=2)]
     [[1, 3], [2, 0]]
     """
-    order = np.argsort(-np.asarray(lengths, dtype=np.int64), kind="stable")
+    lengths = np.asarray(lengths, dtype=np.int64)  # (N,)
+    order = np.argsort(-lengths, kind="stable")  # (N,) longest first
+    widths = lengths[order].tolist()
     batches: list[np.ndarray] = []
-    current: list[int] = []
-    longest = 0
-    for i in order.tolist():
-        n = int(lengths[i])
-        width = max(longest, n)
-        if current and (len(current) + 1 > max_size or (len(current) + 1) * width > budget):
-            batches.append(np.asarray(current, dtype=np.int64))
-            current, width = [], n
-        current.append(i)
-        longest = width
-    if current:
-        batches.append(np.asarray(current, dtype=np.int64))
+    i = 0
+    # sorted longest first, a batch's first window sets its width: it takes as many windows
+    # as fit the budget at that width (at least one, at most max_size)
+    while i < len(widths):
+        size = max(1, min(max_size, budget // max(1, widths[i])))
+        batches.append(order[i : i + size])
+        i += size
     return batches
 
 

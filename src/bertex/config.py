@@ -158,6 +158,12 @@ class LoadOptions:
         return cls(**values)
 
 
+# How long a CLI writer of an embedded index waits for another process writing it (`--wait`):
+# long enough for another add's commit, short enough that a second build over a long one
+# says so within a minute.
+INDEX_WAIT_S = 60.0
+
+
 def forward_timeout(environ: dict[str, str] | None = None) -> float | None:
     """BERTEX_FORWARD_TIMEOUT in seconds, or None (unset: the bound is derived from the passes
     measured so far)."""

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import itertools
 import json
+import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -97,9 +99,15 @@ Executor = Callable[[Iterator[ShardTask]], Iterator[ShardResult]]
 
 
 def embed_shard(
-    model: Any, task: ShardTask, options: EmbedOptions, keep_text: bool, numeric_ids: bool
+    model: Any,
+    task: ShardTask,
+    options: EmbedOptions,
+    keep_text: bool,
+    numeric_ids: bool,
+    timings: dict[str, float] | None = None,
 ) -> ShardResult:
-    """Embed the good rows of a shard; bad rows become error records, never silent drops."""
+    """Embed the good rows of a shard; bad rows become error records, never silent drops.
+    `timings`, when given, receives Model.embed's stages and "write" (the shard's table)."""
     from .sinks.shards import reports_of, shard_stats, shard_table
 
     errors: list[dict[str, Any]] = []
@@ -115,13 +123,16 @@ def embed_shard(
     if good:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            got = model.embed([r.text for r in good], pairs, options=options, on_error="collect")
+            got = model.embed(
+                [r.text for r in good], pairs, options=options, on_error="collect", timings=timings
+            )
         errors += [_error(good[e.index], e.reason) for e in got.errors]
         result, good = got.results, [good[k] for k in got.kept]
         pairs = [pairs[k] for k in got.kept] if pairs is not None else None
     errors.sort(key=lambda e: e["row"])
     if result is None:
         return ShardResult(task.index, None, None, errors, shard_stats(()), task.digest)
+    start = time.perf_counter()
     table, meta = shard_table(
         [r.id for r in good],
         [r.row for r in good],
@@ -131,9 +142,18 @@ def embed_shard(
         pairs if keep_text else None,
         _kept_fields(good),
     )
-    return ShardResult(
-        task.index, table, meta, errors, shard_stats(reports_of(result)), task.digest
-    )
+    stats = shard_stats(reports_of(result))
+    _lap(timings, "write", start)
+    return ShardResult(task.index, table, meta, errors, stats, task.digest)
+
+
+_TIMINGS = threading.Lock()  # the job's thread commits while the shard thread embeds
+
+
+def _lap(timings: dict[str, float] | None, name: str, since: float) -> None:
+    if timings is not None:
+        with _TIMINGS:
+            timings[name] = timings.get(name, 0.0) + time.perf_counter() - since
 
 
 def _kept_fields(rows: list[Row]) -> dict[str, list[str | None]]:
@@ -146,11 +166,27 @@ def _error(row: Row, reason: str) -> dict[str, Any]:
 
 
 def local_executor(
-    model: Any, options: EmbedOptions, keep_text: bool, numeric_ids: bool
+    model: Any,
+    options: EmbedOptions,
+    keep_text: bool,
+    numeric_ids: bool,
+    timings: dict[str, float] | None = None,
 ) -> Executor:
+    """Shards in order, shard n+1 embedded in a thread while the job writes and commits shard
+    n (one shard ahead at most: memory stays bounded, and the commit order is the input's)."""
+
     def run(tasks: Iterator[ShardTask]) -> Iterator[ShardResult]:
-        for task in tasks:
-            yield embed_shard(model, task, options, keep_text, numeric_ids)
+        with ThreadPoolExecutor(1, thread_name_prefix="bertex-shard") as pool:
+            ahead: Future[ShardResult] | None = None
+            for task in tasks:
+                future = pool.submit(
+                    embed_shard, model, task, options, keep_text, numeric_ids, timings
+                )
+                if ahead is not None:
+                    yield ahead.result()
+                ahead = future
+            if ahead is not None:
+                yield ahead.result()
 
     return run
 
@@ -231,12 +267,14 @@ def run_job(
     weights_sha256: str,
     executor: Executor,
     on_progress: Callable[[JobSummary], None] | None = None,
+    timings: dict[str, float] | None = None,
 ) -> JobSummary:
-    """Run (or resume, or confirm) a corpus job; returns what was done."""
+    """Run (or resume, or confirm) a corpus job; returns what was done. `timings`, when given,
+    receives the seconds spent committing shards ("write")."""
     check_job(spec)
     spec = replace(spec, source=resolve_source(spec.source))
     with locked(spec.out):
-        return _run_locked(spec, model_name, weights_sha256, executor, on_progress)
+        return _run_locked(spec, model_name, weights_sha256, executor, on_progress, timings)
 
 
 def _run_locked(
@@ -245,6 +283,7 @@ def _run_locked(
     weights_sha256: str,
     executor: Executor,
     on_progress: Callable[[JobSummary], None] | None,
+    timings: dict[str, float] | None = None,
 ) -> JobSummary:
     start = time.monotonic()
     want = fingerprint(spec, model_name, weights_sha256)
@@ -265,7 +304,9 @@ def _run_locked(
         if result.errors and spec.on_error == "fail":
             first = result.errors[0]
             raise RowError(first["row"], first["id"], first["reason"])
+        wrote = time.perf_counter()
         work.commit(manifest, result)
+        _lap(timings, "write", wrote)
         summary.add(result.stats, len(result.errors))
         summary.shards += 1
         if on_progress:

@@ -35,7 +35,7 @@ _SUGGEST = {
     "Hangul": "klue/bert-base or bert-base-multilingual-cased",
 }
 _MULTILINGUAL = "bert-base-multilingual-cased or xlm-roberta-base"
-_SHOWN = 5
+SHOWN = 5
 
 
 def script_of(char: str) -> str:
@@ -122,28 +122,33 @@ def warn_unknown(
     unk_token: str | None,
     model: str,
     vocab: Vocab,
+    hits: int | None = None,
+    stacklevel: int = 3,
 ) -> None:
+    """Warn about the inputs with UNK tokens among `encodings`; `hits`, when given, is how
+    many inputs have one in all (the caller passed only the first few)."""
     if unk_id is None or unk_token is None:
         return
     hit = [e for e in encodings if e.unk_count]
     if not hit:
         return
-    lines = [unk_message(e, unk_id, unk_token, model, vocab) for e in hit[:_SHOWN]]
-    if len(hit) > _SHOWN:
-        lines.append(f"... and {len(hit) - _SHOWN} more inputs with {unk_token} tokens")
-    warnings.warn("\n".join(lines), UnknownTokenWarning, stacklevel=3)
+    n = len(hit) if hits is None else hits
+    lines = [unk_message(e, unk_id, unk_token, model, vocab) for e in hit[:SHOWN]]
+    if n > SHOWN:
+        lines.append(f"... and {n - SHOWN} more inputs with {unk_token} tokens")
+    warnings.warn("\n".join(lines), UnknownTokenWarning, stacklevel=stacklevel)
 
 
-def warn_long(plans: Sequence[DocPlan], max_length: int) -> None:
+def warn_long(plans: Sequence[DocPlan], max_length: int, stacklevel: int = 3) -> None:
     windowed = [p for p in plans if p.windowed]
     truncated = [p for p in plans if p.truncated]
     lines = []
-    for p in windowed[:_SHOWN]:
+    for p in windowed[:SHOWN]:
         lines.append(
             f"input {p.encoding.index}: {p.n_tokens} tokens is over the model's limit of "
             f"{max_length}; embedded in {len(p.windows)} overlapping windows and stitched"
         )
-    for p in truncated[:_SHOWN]:
+    for p in truncated[:SHOWN]:
         lines.append(
             f"input {p.encoding.index}: {p.n_tokens} tokens truncated to {max_length} "
             f"(long='truncate'); {p.n_tokens - max_length} tokens were not embedded"
@@ -152,7 +157,7 @@ def warn_long(plans: Sequence[DocPlan], max_length: int) -> None:
     if more > 0:
         lines.append(f"... and {more} more long inputs")
     if lines:
-        warnings.warn("\n".join(lines), LongInputWarning, stacklevel=3)
+        warnings.warn("\n".join(lines), LongInputWarning, stacklevel=stacklevel)
 
 
 def warn_pooling(pooling: str, source: str, model_default: str) -> None:

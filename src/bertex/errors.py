@@ -277,6 +277,11 @@ class IndexChangedError(SearchIndexError):
     the older state would undo theirs, so it is refused (open the index again)."""
 
 
+class IndexBusyError(IndexChangedError, OutputLockedError):
+    """Another process held an embedded index's writer lock for longer than this writer would
+    wait (`wait=` / `--wait`): nothing was written; run again when it is done."""
+
+
 class StoreUnavailableError(SearchIndexError):
     """A PostgreSQL store that cannot be reached (or was lost: the next call connects again),
     or has no `vector` extension: the message names the server and why."""
@@ -298,3 +303,9 @@ class DataFileError(SourceError):
 
 class HeadError(BertexError):
     """A trained head cannot be used: corrupted, or made for another model's features."""
+
+
+class NoTaskHeadError(ModelError):
+    """A model folder has no task head (sequence classification, token classification,
+    question answering, masked LM for fill) of the kind a command needs: the message names
+    what it has."""

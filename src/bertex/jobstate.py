@@ -18,6 +18,7 @@ import hashlib
 import json
 import os
 import shutil
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -41,9 +42,14 @@ def rows_digest(previous: str, rows: Sequence[Any]) -> str:
 
 
 @contextlib.contextmanager
-def locked(out: Path, hint: str = "choose another --out") -> Iterator[None]:
-    """Hold an exclusive lock on OUT for the job's life; refuse, naming the holder's PID."""
+def locked(
+    out: Path, hint: str = "choose another --out", wait: float = 0.0, busy: Any = None
+) -> Iterator[None]:
+    """Hold an exclusive lock on OUT for the job's life. Another holder: wait up to `wait`
+    seconds for it, then refuse naming the holder's PID (`busy(holder)` makes the error, when
+    given; else an OutputLockedError with `hint`)."""
     path = out.with_name(out.name + ".lock")
+    deadline = time.monotonic() + wait
     while True:
         try:
             fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -54,6 +60,11 @@ def locked(out: Path, hint: str = "choose another --out") -> Iterator[None]:
         except BlockingIOError:
             holder = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
             os.close(fd)
+            if time.monotonic() < deadline:
+                time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
+                continue
+            if busy is not None:
+                raise busy(holder) from None
             raise OutputLockedError(
                 f"{out} is being written by another bertex job (PID {holder}); wait for it "
                 f"to finish, or {hint}"

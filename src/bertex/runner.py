@@ -73,6 +73,17 @@ class Runner:
         self._split: TextTokenizer | None = None
         self._lock = threading.Lock()
         self.id_to_token = {i: t for t, i in tokenizer.hf.get_vocab().items()}
+        self.columnar = True  # sentence vectors by the columnar path (False: per input)
+        self._fast: Any = None
+
+    def columnar_tokenizer(self) -> Any:
+        """The Rust tokenizer the columnar path calls (a private copy, made on first use)."""
+        with self._lock:
+            if self._fast is None:
+                from .columns import fast_tokenizer
+
+                self._fast = fast_tokenizer(self.tokenizer.hf)
+            return self._fast
 
     def tokenizer_for(self, split_words: bool) -> TextTokenizer:
         if not split_words or self._split_factory is None:

@@ -189,6 +189,8 @@ def check_inputs(
                 f"{len(items)} texts but {len(pair_items)} text_pair values;"
                 " give one pair text per text"
             )
+    if not split and pair_items is None and _plain_texts(items, max_chars):
+        return single, items, None, list(range(len(items))), []
     check = check_words if split else check_text
     texts: list[Any] = []
     pairs: list[str] | None = [] if pair_items is not None else None
@@ -209,6 +211,25 @@ def check_inputs(
             pairs.append(pair)
         kept.append(i)
     return single, texts, pairs, kept, errors
+
+
+def _plain_texts(items: list[Any], max_chars: int | None) -> bool:
+    """True when every item is a str of valid Unicode within max_chars, checked in bulk (a few
+    C-level passes, not a Python call per input); False sends the caller to the per-input
+    checks, which name the first bad input.
+
+    >>> _plain_texts(["a", "b"], 10), _plain_texts(["a", b"b"], 10), _plain_texts(["abc"], 2)
+    (True, False, False)
+    >>> _plain_texts(["ok", "\\ud800"], None)  # a lone surrogate
+    False
+    """
+    if not all(type(x) is str for x in items):
+        return False
+    try:
+        "".join(items).encode("utf-8")  # the encoder refuses every surrogate code point
+    except UnicodeEncodeError:
+        return False
+    return not max_chars or max(map(len, items)) <= max_chars
 
 
 def _check_size(text: Any, pair: str | None, max_chars: int | None, index: int) -> None:

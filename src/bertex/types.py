@@ -9,6 +9,7 @@ K selected layers, D the output width after combining layers).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar, Literal
 
@@ -247,7 +248,7 @@ class SentenceEmbeddings:
     texts: tuple[str, ...]
     text_pairs: tuple[str, ...] | None
     vectors: np.ndarray
-    reports: tuple[InputReport, ...]
+    reports: Sequence[InputReport]  # a tuple, or a ReportTable (columns, read as reports)
     meta: Meta
     extra: dict[str, Any] = field(default_factory=dict)
 

@@ -12,8 +12,8 @@ import httpx
 import numpy as np
 import pytest
 
-from bertex.backends.fake import fake_model
 from bertex.cli.main import main
+from bertex.fake import fake_model
 from test_server import Server, free_port
 
 KEY = "sk-attack"

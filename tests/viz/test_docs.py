@@ -1,4 +1,5 @@
-"""The "See inside" commands parse as written (README.md once merged, docs/viz.md before)."""
+"""The "See inside" commands parse as written (docs/howto/explorer.md; they also run in
+tests/test_docs_examples.py)."""
 
 from __future__ import annotations
 
@@ -11,12 +12,12 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def see_inside() -> str:
-    for doc in (ROOT / "README.md", ROOT / "docs" / "viz.md"):
+    for doc in (ROOT / "docs" / "howto" / "explorer.md", ROOT / "README.md"):
         text = doc.read_text(encoding="utf-8")
         if "## See inside" in text:
             section = text.split("## See inside", 1)[1].split("\n## ", 1)[0]
-            return section.split("```sh", 1)[1].split("```", 1)[0]
-    raise AssertionError("no '## See inside' section in README.md or docs/viz.md")
+            return section.split("```bash", 1)[1].split("```", 1)[0]
+    raise AssertionError("no '## See inside' section in docs/howto/explorer.md")
 
 
 def test_see_inside_commands_use_real_options() -> None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import DataFileError
+from ..sources.files import read_utf8
 
 
 @dataclass(frozen=True)
@@ -53,23 +54,22 @@ def _rows(path: Path, columns: tuple[str, ...]) -> Iterator[tuple[int, dict[str,
         yield from _jsonl(path, columns)
         return
     delim = "\t" if path.suffix in (".tsv", ".tab") else ","
-    with path.open(newline="", encoding="utf-8") as f:
-        reader = csv.reader(f, delimiter=delim)
-        first = next(reader, None)
-        if first is None:
-            raise DataFileError(path, None, "the file is empty")
-        named = set(columns) <= set(first)
-        index = [first.index(c) for c in columns] if named else list(range(len(columns)))
-        rows = reader if named else _chain(first, reader)
-        for n, row in enumerate(rows, start=2 if named else 1):
-            if len(row) < max(index) + 1:
-                raise DataFileError(
-                    path,
-                    n,
-                    f"{len(row)} columns; expected {', '.join(columns)} "
-                    f"(a header naming them, or these columns in this order)",
-                )
-            yield n, {c: row[i] for c, i in zip(columns, index)}
+    reader = csv.reader(read_utf8(path), delimiter=delim)
+    first = next(reader, None)
+    if first is None:
+        raise DataFileError(path, None, "the file is empty")
+    named = set(columns) <= set(first)
+    index = [first.index(c) for c in columns] if named else list(range(len(columns)))
+    rows = reader if named else _chain(first, reader)
+    for n, row in enumerate(rows, start=2 if named else 1):
+        if len(row) < max(index) + 1:
+            raise DataFileError(
+                path,
+                n,
+                f"{len(row)} columns; expected {', '.join(columns)} "
+                f"(a header naming them, or these columns in this order)",
+            )
+        yield n, {c: row[i] for c, i in zip(columns, index)}
 
 
 def _chain(first: list[str], rest: Iterator[list[str]]) -> Iterator[list[str]]:
@@ -78,18 +78,17 @@ def _chain(first: list[str], rest: Iterator[list[str]]) -> Iterator[list[str]]:
 
 
 def _jsonl(path: Path, columns: tuple[str, ...]) -> Iterator[tuple[int, dict[str, str]]]:
-    with path.open(encoding="utf-8") as f:
-        for n, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise DataFileError(path, n, f"not JSON ({e.msg})") from None
-            missing = [c for c in columns if c not in obj]
-            if missing:
-                raise DataFileError(path, n, f"missing field {missing[0]!r}; needs {columns}")
-            yield n, {c: str(obj[c]) for c in columns}
+    for n, line in enumerate(read_utf8(path), start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise DataFileError(path, n, f"not JSON ({e.msg})") from None
+        missing = [c for c in columns if c not in obj]
+        if missing:
+            raise DataFileError(path, n, f"missing field {missing[0]!r}; needs {columns}")
+        yield n, {c: str(obj[c]) for c in columns}
 
 
 def read_pairs(
@@ -146,21 +145,20 @@ def read_conll(path: str | Path, limit_tokens: int | None = None) -> Tagged:
     words: list[str] = []
     tags: list[str] = []
     total = 0
-    with path.open(encoding="utf-8") as f:
-        for n, line in enumerate(f, start=1):
-            if not line.strip():
-                if words:
-                    sents.append((tuple(words), tuple(tags)))
-                    total += len(words)
-                    words, tags = [], []
-                if limit_tokens is not None and total >= limit_tokens:
-                    break
-                continue
-            parts = line.rstrip("\n").split("\t") if "\t" in line else line.split()
-            if len(parts) < 2 or not parts[-1].strip():
-                raise DataFileError(path, n, f"{line.strip()!r} has no tag column (token, tag)")
-            words.append(parts[0].strip())
-            tags.append(parts[-1].strip())
+    for n, line in enumerate(read_utf8(path), start=1):
+        if not line.strip():
+            if words:
+                sents.append((tuple(words), tuple(tags)))
+                total += len(words)
+                words, tags = [], []
+            if limit_tokens is not None and total >= limit_tokens:
+                break
+            continue
+        parts = line.rstrip("\n").split("\t") if "\t" in line else line.split()
+        if len(parts) < 2 or not parts[-1].strip():
+            raise DataFileError(path, n, f"{line.strip()!r} has no tag column (token, tag)")
+        words.append(parts[0].strip())
+        tags.append(parts[-1].strip())
     if words:
         sents.append((tuple(words), tuple(tags)))
     if not sents:

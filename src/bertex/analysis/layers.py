@@ -6,7 +6,7 @@ pools each layer itself, so every layer x every pooling costs one pass, not one 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -113,6 +113,7 @@ def word_features(
     sentences: Sequence[Sequence[str]],
     subword: str | None = None,
     batch_size: int = 64,
+    on_batch: Callable[[int], None] | None = None,
 ) -> WordFeatures:
     """Per-layer word vectors aligned to the caller's words exactly (is_split_into_words);
     sub-words merge as `subword` says (None: the library's default)."""
@@ -140,6 +141,8 @@ def word_features(
             vecs, lost = _align(words, r.words, r.vectors.transpose(1, 0, 2))  # (W, K, H)
             n_dropped += lost
             feats.append(vecs)
+        if on_batch:
+            on_batch(len(chunk))
     return WordFeatures(
         vectors=np.concatenate(feats),
         sentence_lengths=tuple(len(s) for s in sentences),

@@ -9,7 +9,7 @@ fixed seed) whose curve shows what pretraining adds over a random projection of 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,7 +17,8 @@ import numpy as np
 
 from ..api import Model
 from ..errors import DataFileError, ExtraMissingError
-from . import bio, data
+from ..tasks import spans as bio
+from . import data
 from .layers import default_pooling, sentence_features, word_features
 
 
@@ -28,6 +29,16 @@ class ProbeOptions:
     control: bool = True  # also probe a re-initialised copy of the model
     batch_size: int = 64
     max_iter: int = 500
+    # progress(stage, total) -> advance(n): called as each stage starts (the CLI draws a bar)
+    progress: Callable[[str, int], Callable[[int], None]] | None = None
+
+    def stage(self, label: str, total: int) -> Callable[[int], None]:
+        """Report that a stage of `total` steps starts; returns the function to advance it."""
+        return self.progress(label, total) if self.progress else _no_progress
+
+
+def _no_progress(n: int) -> None:
+    return None
 
 
 @dataclass(frozen=True)
@@ -75,9 +86,9 @@ def control_model(model: Model, seed: int = 0) -> Model:
     `_init_weights` under `seed`: the architecture and tokenizer without the pretraining."""
     import torch
 
-    import bertex
+    from ..loader import load
 
-    copy = bertex.load(model.info.path)  # a new Model: the caller's weights stay untouched
+    copy = load(model.info.path)  # a new Model: the caller's weights stay untouched
     module = copy.backend.model  # type: ignore[attr-defined]
     # subtle: transformers (>= 5) marks every loaded tensor `_is_hf_initialized`, and its init
     # functions then leave the tensor as loaded: clear the mark or nothing is re-initialised.
@@ -116,20 +127,24 @@ def _predict_per_layer(
     x_test: np.ndarray | None,
     groups: np.ndarray | None,
     opts: ProbeOptions,
+    name: str = "model",
 ) -> list[np.ndarray]:
     """Per layer k of x (N, K, H): predictions for the test rows (or out-of-fold for all)."""
     _, _, ms, *_ = _sklearn()
     out = []
+    advance = opts.stage(f"fitting a probe per layer ({name})", x.shape[1])
     for k in range(x.shape[1]):
         clf = classifier(opts.max_iter, opts.seed)
         if x_test is not None:
             out.append(clf.fit(x[:, k], y).predict(x_test[:, k]))
-            continue
-        if groups is None:
-            cv = ms.StratifiedKFold(opts.folds, shuffle=True, random_state=opts.seed)
-        else:  # whole sentences stay on one side of a split
-            cv = ms.GroupKFold(opts.folds)
-        out.append(ms.cross_val_predict(clf, x[:, k], y, cv=cv, groups=groups))
+        else:
+            cv = (
+                ms.StratifiedKFold(opts.folds, shuffle=True, random_state=opts.seed)
+                if groups is None
+                else ms.GroupKFold(opts.folds)  # whole sentences stay on one side of a split
+            )
+            out.append(ms.cross_val_predict(clf, x[:, k], y, cv=cv, groups=groups))
+        advance(1)
     return out
 
 
@@ -155,9 +170,11 @@ def probe_labels(
         [("control", control_model(model, opts.seed))] if opts.control else []
     )
     for name, m in models:
+        n = len(train.texts) + (len(held.texts) if held else 0)
+        opts.stage(f"embedding {n} texts, every layer ({name})", n)
         x = sentence_features(m, train.texts, [pooling], opts.batch_size)[pooling]  # (N, K, H)
         xt = sentence_features(m, held.texts, [pooling], opts.batch_size)[pooling] if held else None
-        preds = _predict_per_layer(x, y, xt, None, opts)
+        preds = _predict_per_layer(x, y, xt, None, opts, name)
         scores = [_scores(y_eval, p) for p in preds]
         curves[f"{name} accuracy"] = [a for a, _ in scores]
         curves[f"{name} macro-F1"] = [f for _, f in scores]
@@ -208,9 +225,15 @@ def probe_tags(
     )
     feats = None
     for name, m in models:
-        feats = word_features(m, train.words, batch_size=opts.batch_size)
-        xt = word_features(m, held.words, batch_size=opts.batch_size).vectors if held else None
-        preds = _predict_per_layer(feats.vectors, y, xt, groups, opts)
+        n = len(train.words) + (len(held.words) if held else 0)
+        advance = opts.stage(f"embedding {n} sentences, every layer ({name})", n)
+        feats = word_features(m, train.words, batch_size=opts.batch_size, on_batch=advance)
+        xt = (
+            word_features(m, held.words, batch_size=opts.batch_size, on_batch=advance).vectors
+            if held
+            else None
+        )
+        preds = _predict_per_layer(feats.vectors, y, xt, groups, opts, name)
         flat_gold = np.asarray([t for s in gold for t in s])
         curves[f"{name} token accuracy"] = [float((p == flat_gold).mean()) for p in preds]
         curves[f"{name} entity F1"] = [bio.entity_f1(gold, _unflat(p, gold)) for p in preds]

@@ -1,11 +1,12 @@
-"""A deterministic fake backend and a tiny Model around it, for fast tests of everything that is
-not the network itself (the engine, the server, adapters, result assembly).
+"""A deterministic fake backend and a tiny tokenizer, for fast tests of everything that is not
+the network itself (the engine, the server, adapters, result assembly); bertex.fake wraps them
+in a Model.
 
 Vectors come from fixed random tables seeded by a hash: a token's hidden state depends on its
 id, its position, the layer and its own window's ids (a context term), never on the other rows
 of the batch or on padding, so batch-invariance holds exactly as it does for a real model.
 
->>> from bertex.backends.fake import fake_model
+>>> from bertex.fake import fake_model
 >>> model = fake_model()
 >>> model.embed(["a cat", "a dog"], level="sentence").vectors.shape
 (2, 16)
@@ -127,41 +128,3 @@ def fake_tokenizer(max_length: int = 32) -> Any:
         mask_token="[MASK]",
         model_max_length=max_length,
     )
-
-
-def fake_model(
-    hidden_size: int = 16,
-    num_layers: int = 2,
-    max_length: int = 32,
-    delay_s: float = 0.0,
-    workers: int = 1,
-    name: str = "fake-bert",
-) -> Any:
-    """A bertex Model on the fake backend (built with the public Model constructor)."""
-    from ..api import Model
-    from ..models import ModelInfo
-    from ..tokenize import TextTokenizer
-
-    hf = fake_tokenizer(max_length)
-    backend = FakeBackend(len(hf), hidden_size, num_layers, 2, max_length, delay_s, workers)
-    info = ModelInfo(
-        name=name,
-        path=name,
-        source="fake",
-        architecture="FakeBert",
-        model_type="bert",
-        num_layers=num_layers,
-        hidden_size=hidden_size,
-        num_heads=2,
-        vocab_size=len(hf),
-        max_positions=max_length,
-        max_length=max_length,
-        lowercase=True,
-        strip_accents=True,
-        default_pooling="mean",
-        pooling_source="bertex default (mean of the last layer)",
-        default_normalize=False,
-        has_pooler=True,
-        tokenizer_fixes=(),
-    )
-    return Model(info, TextTokenizer(hf), backend, "0" * 64)

@@ -28,14 +28,14 @@ def native_bf16() -> bool:
 
 def device_of(device: str) -> str:
     """ "cpu" | "cuda" | "cuda:N" | "auto" -> the torch device that will run, checked now."""
-    import torch
-
     name = str(device).strip().lower()
     valid = ["cpu", "cuda", "cuda:N", "auto"]
+    if name == "cpu":
+        return "cpu"  # torch not imported yet: a bad model folder is refused without it
+    import torch
+
     if name == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cpu":
-        return "cpu"
     if name == "cuda" or name.startswith("cuda:"):
         index = name.partition(":")[2]
         if index and not index.isdigit():

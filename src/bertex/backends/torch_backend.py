@@ -7,10 +7,28 @@ import copy
 import threading
 from typing import Any
 
+import numpy as np
 import torch
 
 from ..types import Batch, ModelOutput
 from . import Want, threads
+
+
+def to_device(array: np.ndarray, device: torch.device) -> torch.Tensor:
+    """A host array (B, L) as a tensor on `device`. On CUDA the copy goes through pinned
+    (page-locked) memory and is asynchronous, so this thread goes on to launch the kernels
+    while the transfer runs, and the other worker prepares the next batch meanwhile (the read
+    of the output waits for both). On the CPU the tensor shares the array's memory.
+
+    >>> to_device(np.array([[1, 2]]), torch.device("cpu")).tolist()
+    [[1, 2]]
+    """
+    tensor = torch.from_numpy(array)
+    if device.type != "cuda":
+        return tensor
+    # pin_memory() allocates from torch's caching host allocator, which keeps the block until
+    # the copy that reads it has finished: the non-blocking copy cannot read freed memory
+    return tensor.pin_memory().to(device, non_blocking=True)
 
 
 class TorchBackend:
@@ -40,7 +58,7 @@ class TorchBackend:
         arrays = {"input_ids": batch.input_ids, "attention_mask": batch.attention_mask}
         if self.accepts_token_types:
             arrays["token_type_ids"] = batch.token_type_ids
-        inputs = {k: torch.from_numpy(v).to(self.device) for k, v in arrays.items()}  # (B, L)
+        inputs = {k: to_device(v, self.device) for k, v in arrays.items()}  # (B, L)
         all_layers = any(i != self.num_layers for i in want.layers)
         half = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.precision)
         autocast = torch.autocast(self.device.type, dtype=half, enabled=half is not None)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
+import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -45,8 +47,42 @@ def add_parser(sub: Any) -> None:
         "--no-control", action="store_true", help="skip the re-initialised control model"
     )
     pr.add_argument("--seed", type=int, default=0)
+    pr.add_argument(
+        "-q", "--quiet", action="store_true", help="no progress on stderr (bar or stage lines)"
+    )
     _outputs(pr, "line plot")
     pr.set_defaults(run=run_probe)
+
+
+class StageProgress:
+    """Progress of a long analysis on stderr: a tqdm bar per stage on a terminal, else one
+    line as each stage starts (logs and CI show where a run is, without bar redraws)."""
+
+    def __init__(self, command: str) -> None:
+        self.command = command
+        self.tty = sys.stderr.isatty()
+        self.bar: Any = None
+        self.started = time.monotonic()
+
+    def __call__(self, stage: str, total: int) -> Callable[[int], None]:
+        self.close()
+        if not self.tty:
+            elapsed = time.monotonic() - self.started
+            print(
+                f"bertex {self.command}: {stage} ({total} steps; {elapsed:.0f} s so far)",
+                file=sys.stderr,
+                flush=True,
+            )
+            return lambda n: None
+        from tqdm.auto import tqdm
+
+        self.bar = tqdm(total=total, desc=stage, file=sys.stderr, leave=False)
+        return self.bar.update
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
 
 
 def _outputs(p: argparse.ArgumentParser, plot: str) -> None:
@@ -58,7 +94,7 @@ def _outputs(p: argparse.ArgumentParser, plot: str) -> None:
 
 def _write(report: dict[str, Any], out: str | None) -> None:
     if out:
-        Path(out).write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n")
+        Path(out).write_text(common.dumps(report, indent=1) + "\n")
 
 
 def run_sts(args: argparse.Namespace) -> int:
@@ -110,13 +146,24 @@ def run_probe(args: argparse.Namespace) -> int:
     from ..analysis import plots, probe
 
     model = bertex.load(args.model)
+    progress = None if args.quiet else StageProgress("probe")
     options = probe.ProbeOptions(
-        folds=args.folds, seed=args.seed, control=not args.no_control, batch_size=args.batch_size
+        folds=args.folds,
+        seed=args.seed,
+        control=not args.no_control,
+        batch_size=args.batch_size,
+        progress=progress,
     )
-    if args.tags:
-        report = probe.probe_tags(model, args.file, args.test, args.limit, options)
-    else:
-        report = probe.probe_labels(model, args.file, args.test, args.pooling, args.limit, options)
+    try:
+        if args.tags:
+            report = probe.probe_tags(model, args.file, args.test, args.limit, options)
+        else:
+            report = probe.probe_labels(
+                model, args.file, args.test, args.pooling, args.limit, options
+            )
+    finally:
+        if progress:
+            progress.close()
     names = list(report.curves)
     grid = [[100 * v for v in report.curves[n]] for n in names]  # percent
     print(_table(names, report.layers, grid, None))

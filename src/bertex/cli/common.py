@@ -116,3 +116,39 @@ def embed_kwargs(args: argparse.Namespace) -> dict:
     }
     opts = EmbedOptions.from_env(**given)
     return {k: v for k, v in opts.to_dict().items() if k in given or v is not None}
+
+
+def print_profile(timings: dict[str, float], inputs: int) -> None:
+    """`--profile`: each stage's seconds, share and microseconds per input, on stderr.
+    Stages that overlap (tokenization runs beside the model) can sum past the wall time."""
+    import sys
+
+    total = sum(timings.values()) or 1.0
+    n = max(1, inputs)
+    parts = ", ".join(
+        f"{k} {v:.3f} s ({100 * v / total:.0f}%, {1e6 * v / n:.1f} µs/input)"
+        for k, v in timings.items()
+    )
+    host = sum(v for k, v in timings.items() if k != "forward")
+    print(
+        f"profile ({inputs:,} inputs): {parts}; host work (all but forward) "
+        f"{1e6 * host / n:.1f} µs/input",
+        file=sys.stderr,
+    )
+
+
+def dumps(doc: object, **kwargs: object) -> str:
+    """JSON as every command prints or writes it: strict, so that jq and JSON.parse read it. A
+    number that is not finite (NaN, infinity) is refused here, before anything is written,
+    instead of becoming the bare NaN that strict parsers reject."""
+    import json
+
+    from ..errors import OutputError
+
+    try:
+        return json.dumps(doc, ensure_ascii=False, allow_nan=False, **kwargs)  # type: ignore[arg-type]
+    except ValueError as e:
+        raise OutputError(
+            f"the output holds a number that is not finite ({e}); bertex writes only valid "
+            "JSON: check the model's weights (bertex info) or the head file"
+        ) from None

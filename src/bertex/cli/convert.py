@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
+
+from . import common
 
 
 def add_parser(sub: Any) -> None:
@@ -26,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
 
     record = convert_to(args.src, args.dst, overwrite=args.overwrite)
     if args.format == "json":
-        print(json.dumps({"dst": str(args.dst), **record}, ensure_ascii=False))
+        print(common.dumps({"dst": str(args.dst), **record}))
         return 0
     skipped = ", ".join(f"{k} {v}" for k, v in sorted(record["tensors_skipped"].items()))
     heads = ", ".join(record["heads_kept"]) or "none in the checkpoint"

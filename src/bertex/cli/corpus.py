@@ -61,6 +61,8 @@ def run(args: argparse.Namespace) -> int:
     src = resolve(args.model)
     sha = weights_sha256(src.folder)
     numeric_ids = spec.source.numeric_ids
+    # --profile: the stages of this process (with Ray, the embedding runs in its actors)
+    timings: dict[str, float] | None = {} if getattr(args, "profile", False) else None
     if args.engine == "ray":
         from ..distributed.ray_engine import ray_executor
 
@@ -87,13 +89,17 @@ def run(args: argparse.Namespace) -> int:
             device=args.device,
             forward_timeout=getattr(args, "forward_timeout", None),
         )
-        executor = local_executor(model, options, args.keep_text, numeric_ids)
+        executor = local_executor(model, options, args.keep_text, numeric_ids, timings)
     bar = _progress(spec, args.quiet)
-    summary = run_job(spec, src.name, sha, executor, on_progress=bar.update if bar else None)
+    summary = run_job(
+        spec, src.name, sha, executor, on_progress=bar.update if bar else None, timings=timings
+    )
     if bar:
         bar.close()
     if not args.quiet:
         print(_summary_text(summary), file=sys.stderr)
+    if timings is not None:
+        common.print_profile(timings, summary.documents + summary.skipped)
     return 0
 
 

@@ -10,7 +10,6 @@ One way in, one way out:
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -46,7 +45,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument(
         "--profile",
         action="store_true",
-        help="print the seconds spent in tokenization, forward, output and writing",
+        help="print the time spent in each stage (tokenize, plan, forward, pool, report, "
+        "output, write) in seconds and microseconds per input, on every path",
     )
     common.add_backend(p)
     inputs.add_source_options(p)
@@ -138,12 +138,12 @@ def _print(args: argparse.Namespace) -> int:
     if args.format == "human":
         text = human_results(result, args.preview)
     elif args.format == "json":
-        text = json.dumps(_json_doc(result, items), ensure_ascii=False) + "\n"
+        text = common.dumps(_json_doc(result, items)) + "\n"
     else:
-        text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in _records(result, items))
+        text = "".join(common.dumps(r) + "\n" for r in _records(result, items))
     emit(text)
     timings["write"] = time.perf_counter() - start
-    _profile(args, timings)
+    _profile(args, timings, len(items) if isinstance(result, list) else len(result))
     return 0
 
 
@@ -178,7 +178,7 @@ def _write_small(args: argparse.Namespace) -> int:
         f"{meta['level']}",
         file=sys.stderr,
     )
-    _profile(args, timings)
+    _profile(args, timings, len(texts))
     return 0
 
 
@@ -195,11 +195,9 @@ def emit(text: str) -> None:
         raise OutputError(f"cannot write to stdout: {e.strerror or e}") from None
 
 
-def _profile(args: argparse.Namespace, timings: dict[str, float]) -> None:
+def _profile(args: argparse.Namespace, timings: dict[str, float], inputs: int) -> None:
     if args.profile:
-        total = sum(timings.values())
-        parts = ", ".join(f"{k} {v:.3f} s ({100 * v / total:.0f}%)" for k, v in timings.items())
-        print(f"profile: {parts}", file=sys.stderr)
+        common.print_profile(timings, inputs)
 
 
 def _records(result: Any, items: list) -> list[dict]:

@@ -12,13 +12,13 @@ go to INDEX.errors.jsonl (beside the index), as a corpus job records them, and a
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
 from typing import Any
 
+from ..config import INDEX_WAIT_S
 from . import common
 from .inputs import positive, source_spec
 
@@ -67,6 +67,7 @@ def add_parser(sub: Any) -> None:
             "--batch-rows", type=positive, default=256, help="documents per commit (default 256)"
         )
         v.add_argument("-q", "--quiet", action="store_true", help="no summary line")
+        _add_wait(v)
         common.add_model(v)
         common.add_backend(v)
         v.add_argument(
@@ -83,6 +84,7 @@ def add_parser(sub: Any) -> None:
     rm = verbs.add_parser("remove", help="remove documents by id")
     rm.add_argument("index")
     rm.add_argument("ids", nargs="+")
+    _add_wait(rm)
     rm.set_defaults(run=run_remove)
     info = verbs.add_parser("info", help="rows, fields, model provenance, disk size")
     info.add_argument("index")
@@ -93,21 +95,35 @@ def add_parser(sub: Any) -> None:
         help="rebuild a damaged index from its Parquet rows (PostgreSQL: count its rows again)",
     )
     rep.add_argument("index")
+    _add_wait(rep)
     rep.set_defaults(run=run_repair)
 
 
+def _add_wait(p: Any) -> None:
+    help = "wait this long for another process writing the same (embedded) index, then say so"
+    p.add_argument("--wait", type=float, default=INDEX_WAIT_S, metavar="SECONDS", help=help)
+
+
 def run_build(args: argparse.Namespace) -> int:
+    from ..errors import OutputError
     from ..index import Index
 
     if args.vectors:
         return _from_vectors(args)
     opts = {k: getattr(args, k) for k in _EMBED_OPTIONS if getattr(args, k) is not None}
     created = args.create and not _exists(args.index)
+    model = _model(args)
+    ix = None
     if created:
         spec = _source(args)  # a bad --input is refused before an index is made
-        ix = Index.create(args.index, model=_model(args), **opts)
-    else:
-        ix = Index.open(args.index, model=_model(args))
+        try:
+            ix = Index.create(args.index, model=model, wait=args.wait, **opts)
+        except OutputError:
+            if not _exists(args.index):
+                raise
+            created = False  # another build made it meanwhile: this one goes on as a resume
+    if ix is None:
+        ix = Index.open(args.index, model=model, wait=args.wait)  # held until the close
         _same_options(ix, args, opts)
         spec = _source(args)
     with ix:  # close: the graph is saved (built: PostgreSQL) with every row in it
@@ -190,7 +206,14 @@ def _same_options(ix: Any, args: argparse.Namespace, opts: dict[str, Any]) -> No
         )
 
 
+_NO_EMPTY = (
+    "no one could ask for that document by its id: give every row a non-empty id (documents "
+    "before it are committed; run the same command again after the fix)"
+)
+
+
 def _embed_corpus(ix: Any, args: argparse.Namespace, spec: Any) -> _Done:
+    from ..errors import SourceError
     from ..sources import open_rows
 
     errors_out = _errors_path(args.index)
@@ -203,6 +226,8 @@ def _embed_corpus(ix: Any, args: argparse.Namespace, spec: Any) -> _Done:
             good = []
             for r in (r for r in batch if r.error is None):
                 key = str(r.id)
+                if not key.strip():
+                    raise SourceError(f"{spec.path}, row {r.row + 1}: the id is empty; {_NO_EMPTY}")
                 if key in first_row:  # a repeated id would replace or hide a text
                     why = f"id {key!r} repeats row {first_row[key]}'s; ids must be unique"
                     done.bad += _log(log, r.row, r.id, why)
@@ -258,7 +283,11 @@ def _from_vectors(args: argparse.Namespace) -> int:
         for part in bertex.read(args.vectors, batch_rows=args.batch_rows):
             if ix is None:
                 exists = _exists(args.index) or not args.create  # add: the index must exist
-                ix = Index.open(args.index) if exists else Index.create(args.index, like=part)
+                ix = (
+                    Index.open(args.index, wait=args.wait)
+                    if exists
+                    else Index.create(args.index, like=part, wait=args.wait)
+                )
                 if args.create:  # as run_build's
                     ix.store.defer_graph(start=not exists)
             ids = [str(i) for i in part.ids]
@@ -292,7 +321,7 @@ def _subset(stored: Any, keep: list[int]) -> Any:
 def run_remove(args: argparse.Namespace) -> int:
     from ..index import Index
 
-    with Index.open(args.index) as ix:
+    with Index.open(args.index, wait=args.wait) as ix:
         absent = [i for i in dict.fromkeys(args.ids) if i not in set(ix.store.has_ids(args.ids))]
         n = ix.remove(args.ids)
     print(f"{n} documents removed")
@@ -308,7 +337,7 @@ def run_info(args: argparse.Namespace) -> int:
     with Index.open(args.index) as ix:
         data = ix.info()
     if args.format == "json":
-        print(json.dumps(data, ensure_ascii=False))
+        print(common.dumps(data))
         return 0
     prov = data.pop("provenance")
     for key, value in {**data, **prov}.items():
@@ -319,7 +348,7 @@ def run_info(args: argparse.Namespace) -> int:
 def run_repair(args: argparse.Namespace) -> int:
     from ..index import Index
 
-    with Index.repair(args.index) as ix:
+    with Index.repair(args.index, wait=args.wait) as ix:
         print(f"repaired: {len(ix)} documents, {ix.info()['rows']} rows")
         lost = ix.store.lost
     if lost is not None and lost.lost_files:
@@ -333,7 +362,7 @@ def run_repair(args: argparse.Namespace) -> int:
 
 
 def _model(args: argparse.Namespace) -> Any:
-    from ..models.loader import load
+    from ..loader import load
 
     return load(
         args.model,
@@ -361,7 +390,7 @@ def _errors_path(index: str) -> Path:
 
 
 def _log(log: Any, row: int, row_id: Any, reason: str) -> int:
-    log.write(json.dumps({"row": row, "id": row_id, "reason": reason}, ensure_ascii=False) + "\n")
+    log.write(common.dumps({"row": row, "id": row_id, "reason": reason}) + "\n")
     log.flush()
     return 1
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Any
+
+from . import common
 
 
 def add_parser(sub: Any) -> None:
@@ -21,7 +22,7 @@ def run(args: argparse.Namespace) -> int:
     data = model.info.to_dict()
     data["weights_sha256"] = model.weights_sha256
     if args.format == "json":
-        print(json.dumps(data, ensure_ascii=False))
+        print(common.dumps(data))
         return 0
     width = max(len(k) for k in data)
     for key, value in data.items():

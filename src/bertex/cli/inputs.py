@@ -54,6 +54,17 @@ def add_source_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+def read_utf8(path: str, what: str) -> str:
+    """A file's text ("-": stdin) through the corpus reader's one decoding path (a bad byte or a
+    UTF-16 file is one line naming the file, with the iconv hint)."""
+    from ..sources.files import utf8_lines
+
+    if path == "-":
+        return "".join(utf8_lines(sys.stdin.buffer, f"{what} stdin"))
+    with Path(path).open("rb") as stream:
+        return "".join(utf8_lines(stream, f"{what} {path}"))
+
+
 def non_negative(value: str) -> int:
     """An argparse type: an integer >= 0."""
     try:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import re
 import sys
 import warnings
 from collections.abc import Sequence
@@ -16,6 +17,8 @@ from typing import Any, NoReturn
 from .._version import __version__
 from ..errors import BertexError, BertexWarning, ForwardTimeoutError
 from . import analysis, common, convert, embed, heads, index, info, search, serve, tokens, tune, viz
+from . import fill as fill_cmd
+from . import tasks as task_commands
 
 
 class _Parser(argparse.ArgumentParser):
@@ -29,6 +32,9 @@ class _Parser(argparse.ArgumentParser):
         self.set_defaults(_parser=self)  # the deepest command's parser wins
 
     def error(self, message: str) -> NoReturn:
+        command = re.match(r"argument command: invalid choice: '([^']*)'", message)
+        if command:
+            self.exit(2, f"bertex: error: {_command_pointer(command.group(1), self)}\n")
         hints = [h for h in map(self._hint, self.argv) if h]
         if hints and message.startswith("unrecognized arguments"):
             message = "; ".join(hints)
@@ -49,6 +55,38 @@ class _Parser(argparse.ArgumentParser):
         return f"unknown option {name}" + (f" (did you mean {close[0]}?)" if close else "")
 
 
+SCOPE = "docs/scope.md (what bertex does not do, and where to go)"
+TUNE = "`bertex tune` trains the encoder itself (pairs, simcse, mlm, classify, tag, qa)"
+# names users bring from other tools -> where bertex does it (or the scope page)
+POINTERS = {
+    "finetune": TUNE,
+    "fine-tune": TUNE,
+    "fine_tune": TUNE,
+    "fill-mask": "`bertex fill` fills [MASK] tokens with the model's masked-language head",
+    "fill_mask": "`bertex fill` fills [MASK] tokens with the model's masked-language head",
+    "encode": "`bertex embed` embeds texts (sentence vectors by default)",
+    "generate": "bertex is an encoder toolkit and does not generate text: use a decoder "
+    "model (a causal LM, e.g. transformers' text-generation pipeline); see " + SCOPE,
+    "translate": "bertex does not translate: use a translation model (e.g. Marian or NLLB "
+    "through transformers' translation pipeline); for cross-lingual search embed with a "
+    "multilingual checkpoint; see " + SCOPE,
+}
+
+
+def _command_pointer(name: str, parser: argparse.ArgumentParser) -> str:
+    """`bertex NAME` that does not exist: where that is done, or the closest command."""
+    if name.lower() in POINTERS:
+        return f"there is no `bertex {name}`: {POINTERS[name.lower()]}"
+    commands = [
+        c for a in parser._actions if isinstance(a, argparse._SubParsersAction) for c in a.choices
+    ]
+    close = difflib.get_close_matches(name, commands, n=1, cutoff=0.6)
+    hint = f"did you mean `bertex {close[0]}`? " if close else ""
+    return (
+        f"unknown command {name!r}: {hint}choose from {', '.join(commands)} (see `bertex --help`)"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="bertex",
@@ -64,10 +102,12 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_parser(sub)
     index.add_parser(sub)
     search.add_parser(sub)
+    task_commands.add_parser(sub)  # bertex answer
     analysis.add_parser(sub)
     heads.add_parser(sub)
     tune.add_parser(sub)
     viz.add_parser(sub)
+    fill_cmd.add_parser(sub)
     return parser
 
 

@@ -9,10 +9,10 @@ Highlighting is bold on a terminal and **like this** elsewhere.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import Any
 
+from . import common
 from .inputs import positive
 
 
@@ -37,6 +37,15 @@ def add_parser(sub: Any) -> None:
     p.add_argument(
         "-m", "--model", dest="query_model", help="the model for queries (default: the index's own)"
     )
+    p.add_argument(
+        "--rerank",
+        metavar="DIR",
+        help="re-score the k hits with this cross-encoder (a sequence-classification folder "
+        "read on (query, text) pairs), best first",
+    )
+    p.add_argument(
+        "--truncate", action="store_true", help="--rerank: cut over-long hit texts (else refused)"
+    )
     p.set_defaults(run=run)
 
 
@@ -45,27 +54,37 @@ def run(args: argparse.Namespace) -> int:
 
     model = None
     if args.query_model:
-        from ..models.loader import load
+        from ..loader import load
 
         model = load(args.query_model)
     _query_first(args)
+    if args.rerank:  # a folder without a classification head fails before the search
+        from .tasks import cross_encoder
+
+        cross_encoder(args.rerank)
     ix = Index.open(args.index, model=model)
     all_hits = ix.search(list(args.queries), k=args.k, where=args.where or None)
-    if args.format == "json":
-        out = [
-            {"query": q, "hits": h.to_dicts()} for q, h in zip(args.queries, all_hits, strict=True)
+    records = [h.to_dicts() for h in all_hits]
+    if args.rerank:
+        from .tasks import rerank_hits
+
+        records = [
+            rerank_hits(args.rerank, q, r, args.truncate)
+            for q, r in zip(args.queries, records, strict=True)
         ]
-        print(json.dumps(out if len(out) > 1 else out[0], ensure_ascii=False))
+    if args.format == "json":
+        out = [{"query": q, "hits": r} for q, r in zip(args.queries, records, strict=True)]
+        print(common.dumps(out if len(out) > 1 else out[0]))
         return 0
-    for q, hits in zip(args.queries, all_hits, strict=True):
-        if not len(hits.ids) and args.format == "human":  # said, not an empty screen
+    for q, hits in zip(args.queries, records, strict=True):
+        if not hits and args.format == "human":  # said, not an empty screen
             where = f" where {' and '.join(args.where)}" if args.where else ""
             print(
                 f"no hits for {q!r}{where} (the index holds {len(ix)} documents)", file=sys.stderr
             )
-        for record in hits.to_dicts():
+        for record in hits:
             if args.format == "jsonl":
-                print(json.dumps({"query": q, **record}, ensure_ascii=False))
+                print(common.dumps({"query": q, **record}))
             else:
                 _human(ix, q, record, sys.stdout.isatty())
     return 0

@@ -61,8 +61,10 @@ def add_parser(sub: Any) -> None:
         action="append",
         default=[],
         metavar="NAME=PATH",
-        help="serve POST /v1/classify or /v1/tag with this head (bertex train); repeatable",
+        help="serve POST /v1/classify, /v1/tag or /v1/answer with this head: a head file "
+        "(bertex train) or a task model folder (classification, tagging, QA); repeatable",
     )
+    p.add_argument("--rerank", metavar="DIR", help="serve POST /rerank with this cross-encoder")
     p.add_argument("--ui", action="store_true", help="also serve the explorer page at /")
     p.set_defaults(run=run)
 
@@ -91,18 +93,22 @@ def run(args: argparse.Namespace) -> int:
     from ..server.heads import install_heads, load_heads
 
     heads = load_heads(args.head, model)  # a head made for another model: one line, exit 2
+    reranker = _reranker(args.rerank)
     app = create_app(model, config, ui=args.ui)  # refuses limits the model could never meet
+    index = None
     if args.index:
         from ..index import Index
         from ..server.routes import install_search
 
-        install_search(app, app.state.bertex, Index.open(args.index, model=model))
+        index = Index.open(args.index, model=model)
+        install_search(app, app.state.bertex, index)
     else:
         from ..server.routes import install_no_search
 
         install_no_search(app)
     if heads:
         install_heads(app, app.state.bertex, heads)
+    _install_tasks(app, heads, index, reranker, args.rerank)
     b = model.backend
     url = f"http://{_url_host(config.host)}:{config.port}"
     print(f"listening on {url} ({model.info.name}, {b.name} on {b.device}, {b.workers} workers)")
@@ -119,6 +125,24 @@ def run(args: argparse.Namespace) -> int:
     )
     server.run(sockets=[sock])
     return 0
+
+
+def _reranker(path: str | None) -> Any:
+    if path is None:
+        return None
+    from ..tasks import Classifier
+    from ..tasks.folder import read
+
+    return Classifier(read(path, "classify"))
+
+
+def _install_tasks(app: Any, heads: dict[str, Any], index: Any, reranker: Any, name: Any) -> None:
+    from ..server.tasks import install_answer, install_rerank
+
+    if any(h.task == "qa" for h in heads.values()):
+        install_answer(app, app.state.bertex, heads, index)
+    if reranker is not None:
+        install_rerank(app, app.state.bertex, reranker, name)
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import Any
 
@@ -38,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     unk = model.tokenizer.unk_token
     if args.format == "json":
         doc = [t.to_dict() for t in items]
-        sys.stdout.write(json.dumps(doc, ensure_ascii=False) + "\n")
+        sys.stdout.write(common.dumps(doc) + "\n")
         return 0
     for i, t in enumerate(items):
         rep = t.report

@@ -1,7 +1,7 @@
 """`bertex.Index`: add texts (or vectors bertex already computed), search them by meaning.
 
 >>> import bertex
->>> from bertex.backends.fake import fake_model
+>>> from bertex.fake import fake_model
 >>> ix = bertex.Index.create(tmp / "ix", model=fake_model())        # doctest: +SKIP
 >>> ix.add(["a cat", "a dog"], ids=["c", "d"], fields={"lang": ["en", "en"]})  # doctest: +SKIP
 >>> ix.search("the cat", k=1).ids                                   # doctest: +SKIP
@@ -60,11 +60,17 @@ class Index:
 
     @classmethod
     def create(
-        cls, path: str | Path, model: Any = None, *, like: Any = None, **options: Any
+        cls,
+        path: str | Path,
+        model: Any = None,
+        *,
+        like: Any = None,
+        wait: float | None = None,
+        **options: Any,
     ) -> Index:
         """A new, empty index for `model` (a Model or a name for bertex.load) embedded with
         `options` (pooling=, layers=, normalize=, ...); or, with `like=` a bertex output read
-        with bertex.read, for vectors made the way that output's were."""
+        with bertex.read, for vectors made the way that output's were. `wait`: as open's."""
         if like is not None:
             if like.meta.get("level") != "sentence":
                 raise OptionError(
@@ -74,20 +80,24 @@ class Index:
                     "an index holds one vector per text: embed the corpus at level sentence",
                 )
             prov = Provenance.of_meta(like.meta, _width(like.vectors))
-            return cls(_create_store(path, prov), model)
+            return cls(_create_store(path, prov, wait), model)
         model = _load(model)
         probe = model.embed(["provenance probe"], **{"level": "sentence", **options})
         prov = Provenance.of_meta(probe.meta, probe.vectors.shape[1])
-        return cls(_create_store(path, prov), model)
+        return cls(_create_store(path, prov, wait), model)
 
     @classmethod
-    def open(cls, path: str | Path, model: Any = None) -> Index:
+    def open(cls, path: str | Path, model: Any = None, *, wait: float | None = None) -> Index:
         """An existing index. `model` embeds text queries; left out, the index's own model is
-        loaded when a text is first embedded."""
-        return cls(_open_store(path), model)
+        loaded when a text is first embedded. `wait=SECONDS` (an embedded index): take its
+        writer lock now, waiting up to SECONDS for another writer, and hold it until close,
+        so this Index writes on exactly what it read; another writer still holding it then
+        is an IndexBusyError. Without it each change locks for itself (no waiting), and one
+        made after another process's commit is an IndexChangedError (open it again)."""
+        return cls(_open_store(path, wait), model)
 
     @classmethod
-    def repair(cls, path: str | Path) -> Index:
+    def repair(cls, path: str | Path, wait: float = 0.0) -> Index:
         """Rebuild an embedded index's graph and manifest from its readable Parquet segments
         (`.store.lost` says what could not be read back). A PostgreSQL index is kept whole by
         the server's write-ahead log: repair counts its rows and documents again (after
@@ -96,7 +106,7 @@ class Index:
             from .postgres import PostgresStore
 
             return cls(PostgresStore.repair(str(path)))
-        return cls(EmbeddedStore.repair(Path(path)))
+        return cls(EmbeddedStore.repair(Path(path), wait))
 
     def close(self) -> None:
         """Release the store's connection (PostgreSQL); an embedded index saves its graph
@@ -234,7 +244,7 @@ class Index:
     @property
     def model(self) -> Any:
         if self._model is None:
-            from ..models.loader import load
+            from ..loader import load
 
             self._model = load(self.provenance.model)
             self._check_model(self._model)
@@ -277,7 +287,7 @@ def _width(vectors: Any) -> int:
 
 def _load(model: Any) -> Any:
     if model is None or isinstance(model, str):
-        from ..models.loader import load
+        from ..loader import load
 
         return load(model) if model else load()
     return model
@@ -292,9 +302,16 @@ def _ids(ids: Any, n: int, start: int) -> list[str]:
 
 
 def _unique(ids: list[str]) -> None:
-    """Ids repeated within one add would hide a text: refused, naming the first repeat."""
+    """Ids repeated within one add would hide a text, and an empty id names nothing: both are
+    refused, naming the first."""
     first: dict[str, int] = {}
     for i, x in enumerate(ids):
+        if not x.strip():
+            raise InputError(
+                f"id {x!r} is empty: no one could ask for this document by its id; give each "
+                "document a non-empty id (or leave ids out to number them)",
+                i,
+            )
         if x in first:
             raise DuplicateIdError(
                 f"id {x!r} is given twice in this add (positions {first[x]} and {i}); each "
@@ -319,20 +336,20 @@ def _columns(fields: Any, n: int) -> dict[str, list[Any]]:
     return cols
 
 
-def _create_store(path: str | Path, prov: Provenance) -> Any:
-    if str(path).startswith(("postgresql://", "postgres://")):
+def _create_store(path: str | Path, prov: Provenance, wait: float | None = None) -> Any:
+    if str(path).startswith(("postgresql://", "postgres://")):  # writers take turns in SQL
         from .postgres import PostgresStore
 
         return PostgresStore.create(str(path), prov)
-    return EmbeddedStore.create(Path(path), prov)
+    return EmbeddedStore.create(Path(path), prov, wait)
 
 
-def _open_store(path: str | Path) -> Any:
+def _open_store(path: str | Path, wait: float | None = None) -> Any:
     if str(path).startswith(("postgresql://", "postgres://")):
         from .postgres import PostgresStore
 
         return PostgresStore.open(str(path))
-    return EmbeddedStore.open(Path(path))
+    return EmbeddedStore.open(Path(path), wait)
 
 
 def _storable(rows: Rows, ids: list[str], on_error: str) -> tuple[Rows, tuple[InputError, ...]]:

@@ -27,8 +27,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import IndexChangedError, IndexCorruptError, OutputError
-from ..jobstate import locked
-from . import files, graph, segments
+from . import files, graph, segments, writer
 from .filters import NUMBER, Condition, as_text, check_fields, coerce, number
 from .graph import Graph
 from .provenance import Provenance
@@ -42,7 +41,6 @@ EXACT_MAX_ROWS = 20_000
 # float32 vectors every score is computed from. Graphs saved as float32 still open.
 GRAPH_DTYPE = "i8"
 _ROUNDS = 3
-_AFTER = "open the index again after it"  # what a writer locked out can do
 
 
 class EmbeddedStore:
@@ -55,28 +53,39 @@ class EmbeddedStore:
         self.wrote = False  # this store changed the index (then close() saves the graph)
         self.failed = ""  # why a change failed: this store's memory is then not the index
         self.holds_nul = True  # a NUL character in a text or a field is stored as it is
+        self.held: contextlib.ExitStack | None = None  # the writer lock, held for a session
 
     # -- open / create / repair -----------------------------------------------------------
 
     @classmethod
-    def create(cls, folder: Path, provenance: Provenance) -> EmbeddedStore:
+    def create(
+        cls, folder: Path, provenance: Provenance, wait: float | None = None
+    ) -> EmbeddedStore:
+        """A new index at `folder`, made under its writer lock (two creates at once: one
+        makes it, the other finds it made); `wait` not None: the lock is kept (see open)."""
+        if folder.exists() and not folder.is_dir():
+            raise OutputError(f"{folder} exists and is not a folder; choose another index path")
+        existed = folder.is_dir()
+        folder.mkdir(parents=True, exist_ok=True)
+        held = writer.hold(folder, wait or 0.0)
+        try:
+            store = cls._create(folder, provenance, existed)
+        except BaseException:
+            held.close()
+            if not existed and not any(folder.iterdir()):
+                folder.rmdir()
+            raise
+        if wait is None:
+            held.close()
+        else:
+            store.held = held
+        return store
+
+    @classmethod
+    def _create(cls, folder: Path, provenance: Provenance, existed: bool) -> EmbeddedStore:
         if (folder / files.MANIFEST).is_file():
             raise OutputError(f"{folder} is an index already; open it with Index.open")
-        leftovers = list(folder.iterdir()) if folder.is_dir() else []
-        if leftovers and all(p.name.endswith(".tmp") for p in leftovers):
-            for p in leftovers:  # what a create killed before its first commit left
-                p.unlink()
-        elif folder.exists() and (not folder.is_dir() or leftovers):
-            damaged = folder.is_dir() and any(folder.glob("rows-*.parquet"))
-            raise OutputError(
-                f"{folder} exists and is not empty; "
-                + (
-                    f"it holds index segments but no manifest: run `bertex index repair {folder}`"
-                    if damaged
-                    else "choose another index path or open it with Index.open"
-                )
-            )
-        folder.mkdir(parents=True, exist_ok=True)
+        files.check_new(folder, existed)
         manifest = {
             "format": files.FORMAT,
             "generation": -1,
@@ -91,8 +100,22 @@ class EmbeddedStore:
         return store
 
     @classmethod
-    def open(cls, folder: Path) -> EmbeddedStore:
-        manifest = files.read_manifest(folder)
+    def open(cls, folder: Path, wait: float | None = None) -> EmbeddedStore:
+        """The index at `folder`. `wait` not None: its writer lock is taken first (waiting up
+        to `wait` seconds for another writer) and held until close, so what this store read
+        is what it writes on; None: no lock (a reader; each change locks for itself)."""
+        held = writer.hold(folder, wait) if wait is not None and folder.is_dir() else None
+        try:
+            store = writer.read_consistent(folder, lambda m: cls._read(folder, m))
+        except BaseException:
+            if held is not None:
+                held.close()
+            raise
+        store.held = held
+        return store
+
+    @classmethod
+    def _read(cls, folder: Path, manifest: dict[str, Any]) -> EmbeddedStore:
         dim = int(manifest["provenance"]["dim"])
         names = [s["file"] for s in files.segments_of(manifest)]
         if len(set(names)) != len(names):
@@ -108,11 +131,11 @@ class EmbeddedStore:
         return cls(folder, manifest, rows, graph)
 
     @classmethod
-    def repair(cls, folder: Path) -> EmbeddedStore:
+    def repair(cls, folder: Path, wait: float = 0.0) -> EmbeddedStore:
         """Rebuild the graph and the manifest from the readable segments (see repair.py)."""
         if not folder.is_dir():
             raise IndexCorruptError(f"{folder}: no such index; nothing to repair")
-        with locked(folder / "writer", _AFTER):
+        with writer.lock(folder, wait):
             return cls._repair(folder)
 
     @classmethod
@@ -263,7 +286,7 @@ class EmbeddedStore:
         """One writer at a time (a lock file in the index), and only from the newest state:
         a change made from an older one would drop what another writer committed since."""
         self._usable()
-        with locked(self.folder / "writer", _AFTER):
+        with contextlib.nullcontext() if self.held else writer.lock(self.folder):
             on_disk = int(files.read_manifest(self.folder)["generation"])
             if on_disk != int(self.manifest["generation"]):
                 raise IndexChangedError(
@@ -336,11 +359,16 @@ class EmbeddedStore:
     def close(self, finish: bool = True) -> None:
         """Save the graph when rows were added since it was last saved (every row change is
         already committed when its call returns; `finish` is the PostgreSQL store's)."""
-        if self.failed:
-            return  # nothing more to save from a state that did not commit
-        if self.wrote and (self._graph_lacks() or self.graph_.unsaved):  # a reader writes not
-            with self._writing():
-                self._commit(save_graph=True)
+        try:
+            if self.failed:
+                return  # nothing more to save from a state that did not commit
+            if self.wrote and (self._graph_lacks() or self.graph_.unsaved):  # readers write not
+                with self._writing():
+                    self._commit(save_graph=True)
+        finally:
+            if self.held is not None:
+                self.held.close()
+                self.held = None
 
     def _commit(self, save_graph: bool) -> None:
         """Write the segments not written yet, maybe the graph, then the manifest (the commit

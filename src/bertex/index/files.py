@@ -26,7 +26,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from ..errors import IndexCorruptError
+from ..errors import IndexCorruptError, OutputError
 from ..sinks.atomic import fsync_dir, write_bytes_atomic
 from .provenance import Provenance
 
@@ -133,3 +133,22 @@ def segment_files(folder: Path) -> list[str]:
         if (m := _SEGMENT.match(p.name))
     ]
     return [name for *_, name in sorted(found, reverse=True)]
+
+
+def check_new(folder: Path, existed: bool) -> None:
+    """A folder a new index may be made in: empty but for the lock, or what a create killed
+    before its first commit left (deleted here); else refused, saying what to do."""
+    leftovers = [p for p in folder.iterdir() if p.name != "writer.lock"] if existed else []
+    if leftovers and all(p.name.endswith(".tmp") for p in leftovers):
+        for p in leftovers:  # what a create killed before its first commit left
+            p.unlink()
+    elif leftovers:
+        damaged = any(folder.glob("rows-*.parquet"))
+        raise OutputError(
+            f"{folder} exists and is not empty; "
+            + (
+                f"it holds index segments but no manifest: run `bertex index repair {folder}`"
+                if damaged
+                else "choose another index path or open it with Index.open"
+            )
+        )

@@ -92,6 +92,8 @@ def connect(url: str) -> tuple[Any, str, str]:
     if has is None:
         try:
             conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+        except psycopg.errors.UniqueViolation:
+            pass  # another session created it at the same moment (IF NOT EXISTS races)
         except psycopg.Error:
             conn.close()
             raise StoreUnavailableError(

@@ -84,12 +84,13 @@ class PostgresStore:
     def create(cls, url: str, provenance: Provenance) -> PostgresStore:
         conn, t, shown = connect(url)
         with _opening(conn, shown, t):
+            exists = OutputError(
+                f"{shown}: the table {t} exists; choose another ?table= or open it"
+            )
             if conn.execute("SELECT to_regclass(%s)", [t]).fetchone()[0] is not None:
-                raise OutputError(
-                    f"{shown}: the table {t} exists; choose another ?table= or open it"
-                )
+                raise exists
             manifest = {"format": 1, "provenance": provenance.to_dict(), "fields": {}}
-            with conn.transaction():
+            with _created_by_another(exists), conn.transaction():
                 conn.execute(f"""CREATE TABLE {t} (key bigserial PRIMARY KEY, id text NOT NULL,
                     text text, start_ bigint, end_ bigint, fields jsonb NOT NULL DEFAULT '{{}}',
                     embedding vector({provenance.dim}) NOT NULL)""")
@@ -355,6 +356,17 @@ class PostgresStore:
     def _keep_counts(self, cur: Any, rows: int, docs: int) -> None:
         if self.kept:
             pg_table.move_counts(cur, self.table, rows, docs)
+
+
+@contextmanager
+def _created_by_another(exists: OutputError) -> Iterator[None]:
+    """Two creates of one table at once: the second's CREATE TABLE fails on the catalog's
+    unique names; that is the table existing (a build then goes on as a resume)."""
+    errors = _psycopg()[0].errors
+    try:
+        yield
+    except (errors.DuplicateTable, errors.UniqueViolation):
+        raise exists from None
 
 
 @contextmanager

@@ -175,7 +175,11 @@ def _st_pooling(config_file: Path) -> str | None:
         raise BrokenModelError(config_file, "missing: modules.json lists a Pooling module here")
     cfg = _read_json(config_file)
     chosen = [mode for key, mode in ST_POOLING.items() if cfg.get(key)]
-    if len(chosen) != 1:
+    if "pooling_mode" in cfg:  # sentence-transformers >= 6 writes "pooling_mode": "mean"
+        modes = cfg["pooling_mode"]
+        modes = [modes] if isinstance(modes, str) else list(modes)
+        chosen = [ST_POOLING.get(f"pooling_mode_{m}", m) for m in modes]
+    if len(chosen) != 1 or chosen[0] not in ST_POOLING.values():
         raise BrokenModelError(
             config_file,
             f"bertex supports exactly one pooling mode of {sorted(ST_POOLING.values())}, "

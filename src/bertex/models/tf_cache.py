@@ -32,7 +32,7 @@ from ..errors import (
 )
 from .tf_checkpoint import find_prefix
 from .tf_convert import config_path, convert, read_config, write_folder
-from .vocab import vocab_is_cased
+from .vocab import read_vocab, vocab_is_cased
 
 FORMAT = 1  # bump when the converted folder changes: old cache entries are not reused
 RECORD = "bertex_conversion.json"  # written last: a folder without it is incomplete
@@ -75,6 +75,15 @@ def casing(folder: Path, cfg: dict[str, Any], vocab: Path) -> Casing:
     return Casing(not cased, f"folder name {name!r} names no casing; the vocabulary {what}", True)
 
 
+def checked_vocab(folder: Path) -> Path:
+    """The folder's vocab.txt, present and usable (UTF-8, not empty, BERT's special tokens)."""
+    vocab = folder / "vocab.txt"
+    if not vocab.exists():
+        raise TFCheckpointError(vocab, "missing: a Google TF BERT folder has its vocab.txt")
+    read_vocab(vocab)
+    return vocab
+
+
 def checkpoint_key(prefix: Path, folder: Path, lowercase: bool) -> str:
     digest = hashlib.sha256(f"bertex-tf-{FORMAT}-lower={lowercase}".encode())
     for path in (Path(f"{prefix}.index"), config_path(folder), folder / "vocab.txt"):
@@ -100,9 +109,7 @@ def ensure_hf_folder(folder: Path) -> HFCopy | None:
     if prefix is None:
         return None
     cfg = read_config(folder)
-    vocab = folder / "vocab.txt"
-    if not vocab.exists():
-        raise TFCheckpointError(vocab, "missing: a Google TF BERT folder has its vocab.txt")
+    vocab = checked_vocab(folder)
     case = casing(folder, cfg, vocab)
     key = checkpoint_key(prefix, folder, case.lowercase)
     target = _cached(key) or _convert_into_cache(key, folder, prefix, vocab, case)
@@ -223,7 +230,7 @@ def convert_to(src: Path, dst: Path, overwrite: bool = False) -> dict[str, Any]:
     if dst.exists() and any(dst.iterdir()) and not overwrite:
         raise OutputError(f"{dst} exists and is not empty; choose a new folder or --overwrite")
     cfg = read_config(src)
-    vocab = src / "vocab.txt"
+    vocab = checked_vocab(src)
     case = casing(src, cfg, vocab)
     key = checkpoint_key(prefix, src, case.lowercase)
     dst.parent.mkdir(parents=True, exist_ok=True)

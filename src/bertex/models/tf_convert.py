@@ -36,6 +36,7 @@ NOT_YET = (
 )
 _INDEXED = re.compile(r"^([A-Za-z]+)_(\d+)$")
 _LAYER = re.compile(r"^bert\.encoder\.layer\.(\d+)\.")
+_TF_LAYER = re.compile(r"^bert/encoder/layer_(\d+)/")
 
 
 @dataclass(frozen=True)
@@ -159,6 +160,7 @@ def plan(ckpt: Checkpoint, cfg: dict[str, Any]) -> tuple[dict[str, tuple[str, bo
     Refuses names that do not map (another model family) and shapes that disagree."""
     names = sorted(ckpt.entries)
     _check_family(ckpt, names)
+    check_sizes(ckpt, cfg)  # before building even a meta model: a claimed size is not trusted
     shapes = expected_shapes(hf_config(cfg, (), "float32"), config_path(ckpt.prefix.parent))
     mapping: dict[str, tuple[str, bool]] = {}
     skipped: Counter = Counter()
@@ -187,6 +189,54 @@ def plan(ckpt: Checkpoint, cfg: dict[str, Any]) -> tuple[dict[str, tuple[str, bo
         mapping[hf] = (tf, transpose)
     _check_complete(ckpt, mapping, shapes, cfg)
     return mapping, skipped
+
+
+# config key -> (tensor, axis): where the checkpoint itself records that size
+_SIZES = {
+    "vocab_size": ("bert/embeddings/word_embeddings", 0),
+    "hidden_size": ("bert/embeddings/word_embeddings", 1),
+    "max_position_embeddings": ("bert/embeddings/position_embeddings", 0),
+    "type_vocab_size": ("bert/embeddings/token_type_embeddings", 0),
+    "intermediate_size": ("bert/encoder/layer_0/intermediate/dense/kernel", 1),  # (in, out)
+}
+
+
+def check_sizes(ckpt: Checkpoint, cfg: dict[str, Any]) -> None:
+    """Every size bert_config.json claims, held against the tensor shapes in the checkpoint's
+    index, before anything is built: a config claiming hidden_size=10,000,000 or 100,000 layers
+    over small tensors is refused in milliseconds, never allocated."""
+    path = config_path(ckpt.prefix.parent)
+    for key in (*_SIZES, "num_hidden_layers", "num_attention_heads"):
+        value = cfg.get(key)
+        if key in cfg and (type(value) is not int or value < 1):
+            raise TFCheckpointError(path, f"{key}={value!r} is not a positive whole number")
+    hidden, heads = cfg["hidden_size"], cfg["num_attention_heads"]
+    if hidden % heads:
+        raise TFCheckpointError(
+            path,
+            f"is not a valid BERT config (hidden_size={hidden} is not a multiple of "
+            f"num_attention_heads={heads})",
+        )
+    for key, (tensor, axis) in _SIZES.items():
+        entry = ckpt.entries.get(tensor)
+        if key not in cfg or entry is None or len(entry.shape) <= axis:
+            continue
+        if entry.shape[axis] != cfg[key]:
+            raise TFCheckpointError(
+                path,
+                f"{key}={cfg[key]} disagrees with the checkpoint: tensor {tensor!r} has shape "
+                f"{list(entry.shape)}; the config belongs to another model",
+            )
+    layers = {int(m.group(1)) for n in ckpt.entries if (m := _TF_LAYER.match(n))}
+    have = max(layers, default=-1) + 1  # fewer layers claimed than held: plan() names the tensor
+    if cfg["num_hidden_layers"] > have:
+        raise TFCheckpointError(
+            path,
+            f"num_hidden_layers={cfg['num_hidden_layers']} disagrees with the checkpoint: it "
+            f"has {have} encoder layers and no tensor "
+            f"'bert/encoder/layer_{have}/attention/self/query/kernel'; the config belongs to "
+            "another model or the checkpoint is partial",
+        )
 
 
 def _check_family(ckpt: Checkpoint, names: list[str]) -> None:

@@ -4,6 +4,7 @@ guards and the one error mapping.
 POST /v1/embeddings   OpenAI-compatible pooled vectors (float or base64)
 POST /v1/embed        the full bertex request: tokens, words, layers, attention
 POST /v1/tokenize     tokens, ids, offsets, words, UNK count
+POST /v1/fill         the k best tokens for each [MASK] (a checkpoint with a masked-LM head)
 GET  /v1/models, /info, /health (503 until warm), /metrics (Prometheus)
 """
 
@@ -25,6 +26,8 @@ from .._version import __version__
 from . import routes
 from .config import ServerConfig
 from .errors import ApiError, body, to_api_error
+from .fill import install_fill
+from .headers import SecurityHeaders, page_policy
 from .routes import ROUTES
 from .state import State
 
@@ -51,8 +54,11 @@ def create_app(model: Any, config: ServerConfig, ui: bool = False) -> FastAPI:
     _install_errors(app, state)
     _install_guards(app, state, ui)
     routes.install(app, state)
+    install_fill(app, state)
     if ui:
         routes.install_ui(app)
+    pages = {"/": page_policy(routes.explorer_page())} if ui else {}
+    app.add_middleware(SecurityHeaders, pages=pages)  # outermost: on every answer, errors too
     return app
 
 

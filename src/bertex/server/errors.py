@@ -10,6 +10,7 @@ from ..errors import (
     EmptyInputError,
     InputError,
     InvalidTextError,
+    NoTaskHeadError,
     OptionError,
     OverloadedError,
     StoreRefusedError,
@@ -43,6 +44,8 @@ def to_api_error(e: Exception, param: str | None = None) -> ApiError:
         return ApiError(422, str(e), param=_indexed(param, e.index), code=code)
     if isinstance(e, OptionError):
         return ApiError(422, str(e), param=e.name, code="invalid_value")
+    if isinstance(e, NoTaskHeadError):  # the served model cannot do this task: not a retry
+        return ApiError(422, str(e), param="model", code="missing_head")
     if isinstance(e, OverloadedError):
         return ApiError(429, str(e), type="rate_limit_error", code="queue_full", headers=RETRY)
     if isinstance(e, DeadlineError):

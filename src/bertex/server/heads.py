@@ -1,10 +1,13 @@
-"""`POST /v1/classify` and `POST /v1/tag` over trained heads (bertex serve --head NAME=PATH):
+"""`POST /v1/classify` and `POST /v1/tag` over heads (bertex serve --head NAME=PATH): a head
+file (bertex train) or a model folder's own task head (any Hugging Face sequence- or
+token-classification folder; a question-answering folder serves /v1/answer, server/tasks.py);
 same body reading, limits, auth and error shapes as the other routes."""
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -15,14 +18,14 @@ from .errors import RETRY, ApiError, to_api_error
 from .routes import read_body, respond
 from .state import State
 
-CLASSIFY_FIELDS = ("head", "input", "labels", "model", "user")
-TAG_FIELDS = ("head", "input", "model", "user")
+CLASSIFY_FIELDS = ("head", "input", "text_pair", "labels", "model", "user")
+TAG_FIELDS = ("head", "input", "aggregation", "model", "user")
 ROUTE_TASK = {"/v1/classify": "classify", "/v1/tag": "tag"}
 
 
 def pick(heads: dict[str, Any], doc: dict[str, Any], task: str) -> Any:
     """The head the body names, or a 404/422 naming the heads this route can use."""
-    valid = sorted(n for n, h in heads.items() if h.provenance.task == task)
+    valid = sorted(n for n, h in heads.items() if h.task == task)
     name = doc.get("head")
     if name not in heads:
         status = 422 if not isinstance(name, str) else 404
@@ -32,10 +35,10 @@ def pick(heads: dict[str, Any], doc: dict[str, Any], task: str) -> Any:
             param="head",
             code="unknown_head",
         )
-    if heads[name].provenance.task != task:
+    if heads[name].task != task:
         raise ApiError(
             422,
-            f"head {name!r} is a {heads[name].provenance.task} head, not a {task} head; "
+            f"head {name!r} is a {heads[name].task} head, not a {task} head; "
             f"this route serves: {', '.join(valid) or '(none)'}",
             param="head",
             code="wrong_head",
@@ -64,11 +67,16 @@ def _route(app: FastAPI, state: State, heads: dict[str, Any], path: str, task: s
             isinstance(labels, list) and all(isinstance(x, str) for x in labels)
         ):
             raise ApiError(422, "labels must be a list of strings", param="labels")
+        pairs = _pairs(doc, head, len(texts), cfg)
         if not state.ready.is_set():
             raise ApiError(503, "the model is still loading", code="not_ready", headers=RETRY)
         try:
-            if task == "classify":
+            if pairs is not None:  # a pair-form task folder (NLI, paraphrase, relevance)
+                out = await asyncio.to_thread(head.predict, texts, labels, pairs=pairs)
+            elif task == "classify":
                 out = await asyncio.to_thread(head.predict, texts, labels)
+            elif doc.get("aggregation") is not None:
+                out = await asyncio.to_thread(head.predict, texts, aggregation=doc["aggregation"])
             else:
                 out = await asyncio.to_thread(head.predict, texts)
         except Exception as e:
@@ -87,6 +95,24 @@ def _route(app: FastAPI, state: State, heads: dict[str, Any], path: str, task: s
     app.post(path, name=task)(predict)
 
 
+def _pairs(doc: dict[str, Any], head: Any, n: int, cfg: Any) -> list[Any] | None:
+    """`text_pair`: one second text per input, for a task folder's classifier only."""
+    pairs = schemas.texts(doc, "text_pair", cfg.max_inputs, cfg.max_chars, required=False)
+    if pairs is None:
+        return None
+    if not hasattr(head, "loaded"):
+        raise ApiError(
+            422, "text_pair needs a model folder's own classifier, not a head file",
+            param="text_pair", code="invalid_value",
+        )  # fmt: skip
+    if len(pairs) != n:
+        raise ApiError(
+            422, f"{n} inputs but {len(pairs)} text_pair values", param="text_pair",
+            code="invalid_value",
+        )  # fmt: skip
+    return pairs
+
+
 def load_heads(specs: list[str], model: Any) -> dict[str, Any]:
     """`NAME=PATH` flags -> {name: head bound to model}; a bad flag or a head made for another
     model raises (one line at start-up)."""
@@ -100,5 +126,10 @@ def load_heads(specs: list[str], model: Any) -> dict[str, Any]:
             raise OptionError("head", spec, ["NAME=PATH"], "--head takes NAME=PATH")
         if name in out:
             raise OptionError("head", name, ["a name given once"], "--head names must differ")
-        out[name] = heads_lib.load(path, model=model)
+        if Path(path).is_dir():  # a model folder's own task head
+            from ..tasks import load as load_task
+
+            out[name] = load_task(path)
+        else:
+            out[name] = heads_lib.load(path, model=model)
     return out

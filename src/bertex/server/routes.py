@@ -29,6 +29,10 @@ ROUTES = (
     "/v1/search",
     "/v1/classify",
     "/v1/tag",
+    "/v1/fill",
+    "/v1/answer",
+    "/rerank",
+    "/v1/rerank",
     "/v1/models",
     "/info",
     "/health",
@@ -110,7 +114,8 @@ async def respond(state: State, request: Request, build: Callable[[], Any]) -> R
     """Build and serialize the answer in a worker thread: a large answer never stalls the loop."""
 
     def render() -> bytes:
-        return json.dumps(build(), ensure_ascii=False, separators=(",", ":")).encode()
+        doc = build()  # strict JSON (no bare NaN): a non-finite number is a shaped 500
+        return json.dumps(doc, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
 
     content = await asyncio.to_thread(render)
     state.metrics.request(request.url.path, 200, "ok")
@@ -331,13 +336,17 @@ def install_no_search(app: FastAPI) -> None:
         )
 
 
-def install_ui(app: FastAPI) -> None:
-    """The explorer: one static page at `/` (no key needed to load it; its API calls send one)."""
+def explorer_page() -> str:
     from importlib import resources
 
+    return resources.files("bertex.server").joinpath("static", "explorer.html").read_text("utf-8")
+
+
+def install_ui(app: FastAPI) -> None:
+    """The explorer: one static page at `/` (no key needed to load it; its API calls send one)."""
     from fastapi.responses import HTMLResponse
 
-    page = resources.files("bertex.server").joinpath("static", "explorer.html").read_text("utf-8")
+    page = explorer_page()
 
     @app.get("/")
     async def explorer() -> HTMLResponse:

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from ..reports import report_columns
 from ..types import InputReport
 from .arrow import ids_array, ragged, vector_array, with_meta
 
@@ -20,9 +21,9 @@ def kind_of(result: Any) -> str:
     return result[0].kind if isinstance(result, list) else result.kind
 
 
-def reports_of(result: Any) -> tuple[InputReport, ...]:
+def reports_of(result: Any) -> Sequence[InputReport]:
     if kind_of(result) == "sentence":
-        return tuple(result.reports)
+        return result.reports  # a ReportTable stays one (its columns are read whole)
     return tuple(r.report for r in result)
 
 
@@ -76,19 +77,19 @@ def shard_table(
 
 def _report_columns(reports: Sequence[InputReport]) -> dict[str, pa.Array]:
     """One column per key of InputReport.to_dict() (the one JSON form of a report), but the
-    index: a row's place is its `row` column."""
-    dicts = [r.to_dict() for r in reports]
-    keys = [k for k in InputReport(0, 0, 0, False, 0, 0, 0).to_dict() if k != "index"]
-    return {k: pa.array([d[k] for d in dicts]) for k in keys}
+    index: a row's place is its `row` column. Whole column blocks: a ReportTable's arrays."""
+    cols = report_columns(reports)
+    return {k: pa.array(v) for k, v in cols.items() if k != "index"}
 
 
 def shard_stats(reports: Sequence[InputReport]) -> dict[str, int]:
+    cols = report_columns(reports)
     return {
         "documents": len(reports),
-        "tokens": sum(r.n_tokens for r in reports),
-        "windowed": sum(r.windowed for r in reports),
-        "truncated": sum(r.truncated for r in reports),
-        "unk_count": sum(r.unk_count for r in reports),
-        "unk_chars": sum(r.unk_chars for r in reports),
-        "n_chars": sum(r.n_chars for r in reports),
+        "tokens": int(cols["n_tokens"].sum()),
+        "windowed": int(cols["windowed"].sum()),
+        "truncated": int(cols["truncated"].sum()),
+        "unk_count": int(cols["unk_count"].sum()),
+        "unk_chars": int(cols["unk_chars"].sum()),
+        "n_chars": int(cols["n_chars"].sum()),
     }

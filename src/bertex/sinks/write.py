@@ -137,7 +137,14 @@ class JsonlSink(_FileSink):
 
     def rows_of(self, table: pa.Table) -> None:
         for record in table.to_pylist():
-            self.f.write((json.dumps(record, ensure_ascii=False) + "\n").encode())
+            try:  # strict JSON: a NaN vector is refused, never written as a bare NaN
+                line = json.dumps(record, ensure_ascii=False, allow_nan=False)
+            except ValueError:
+                raise OutputError(
+                    f"cannot write {self.out}: row id {record.get('id')!r} holds a number that "
+                    "is not finite (NaN or infinity); check the model's weights"
+                ) from None
+            self.f.write((line + "\n").encode())
 
 
 class _ArraySink(_FileSink):

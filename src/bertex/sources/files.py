@@ -58,6 +58,28 @@ def check_encoding(stream: Any, name: str) -> None:
         stream.read(len(BOM_UTF8))
 
 
+def utf8_lines(stream: IO[bytes], name: str) -> Iterator[str]:
+    """Each line of a user's text file, its line ending kept, decoded as every bertex reader of
+    user files decodes (the corpus reader, the analysis files, predict's input): UTF-16/32 is
+    refused whole with an iconv hint, a UTF-8 byte order mark dropped, and a line that is not
+    UTF-8 refused naming the file and the line. `stream` is a buffered binary stream."""
+    check_encoding(stream, name)
+    for number, raw in enumerate(stream, start=1):
+        text, error = decode(raw)
+        if text is None:
+            raise SourceError(
+                f"{name}: line {number}: {error}; bertex reads UTF-8: re-encode it (find its "
+                "encoding with `file -i`, then iconv -f THAT -t UTF-8 IN > OUT)"
+            )
+        yield text
+
+
+def read_utf8(path: Path) -> Iterator[str]:
+    """utf8_lines of a file, opened and closed here."""
+    with path.open("rb") as stream:
+        yield from utf8_lines(stream, str(path))
+
+
 def too_big(size: int | None, limit: int) -> str:
     what = "document is" if size is None else f"document is {size:,} bytes,"
     return (

@@ -99,6 +99,11 @@ register_lazy(
     "simcse", "bertex.tune.simcse", "unsupervised SimCSE on plain text (one sentence a line)"
 )
 register_lazy(
+    "mlm",
+    "bertex.tune.mlm",
+    "continued masked-LM pre-training on plain text (domain adaptation); whole-word masking",
+)
+register_lazy(
     "classify",
     "bertex.tune.classify",
     "text (or text-pair) classification, single- or multi-label, trained end to end",

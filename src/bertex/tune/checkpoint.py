@@ -123,6 +123,9 @@ class WorkFolder:
         fsync_tree(self.output())
         write_bytes_atomic(self.root / "output.done", b"ok\n")
 
+    def discard(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
+
     def publish(self) -> None:
         """Rename the finished folder onto --out (an earlier output moves aside first and is
         removed only once the new one is in place), then drop the work folder."""

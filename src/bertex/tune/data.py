@@ -157,13 +157,13 @@ def pick_columns(
             )
         return [str(i) if i < n else None for i in range(len(wanted))]
     found: list[str | None] = []
-    for i, names in enumerate(wanted):
-        hit = next((c for c in names if c in table.columns), None)
+    for i, accepted in enumerate(wanted):
+        hit = next((c for c in accepted if c in table.columns), None)
         if hit is None and i < len(wanted) - optional:
             raise DataFileError(
                 table.path,
                 None,
-                f"no column {' or '.join(map(repr, names))}; the file has "
+                f"no column {' or '.join(map(repr, accepted))}; the file has "
                 f"{', '.join(map(repr, table.columns))}",
             )
         found.append(hit)

@@ -76,7 +76,8 @@ class Encoder(nn.Module):
         super().__init__()
         if pooling not in POOLINGS:
             raise OptionError("pooling", pooling, POOLINGS)
-        self.transformer, self.pooling, self.normalize = transformer, pooling, normalize
+        self.transformer: Any = transformer  # a transformers PreTrainedModel
+        self.pooling, self.normalize = pooling, normalize
 
     @classmethod
     def from_base(cls, base: Base) -> Encoder:

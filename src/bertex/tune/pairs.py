@@ -109,8 +109,11 @@ class PairsTask(EncoderTask):
             labels = torch.zeros(len(rows))  # MNRL's targets are the positions
         return {"features": features, "labels": labels}
 
+    _loss: Any = None
+    _loss_model: Any = None
+
     def loss(self, model: torch.nn.Module, batch: dict[str, Any]) -> torch.Tensor:
-        if getattr(self, "_loss", None) is None or self._loss_model is not model:
+        if self._loss is None or self._loss_model is not model:
             world = torch.distributed.get_world_size() if torch.distributed.is_initialized() else 1
             self._loss = st_loss(self.loss_name, model, self.task_opts.mini_batch, world)
             self._loss_model = model

@@ -58,6 +58,8 @@ def run(cls: type[Task], opts: TuneOptions, task_opts: Any, stream: Any = None) 
     report = Reporter(rt.main, opts.quiet, stream)
     if check_out(out, job, opts.overwrite):
         report.say(f"{out} already holds this job's finished model (same data and options)")
+        if rt.main and WorkFolder(out).fingerprint() == job:  # killed after the rename
+            WorkFolder(out).discard()
         return TuneResult(out, json.loads((out / "training.json").read_text("utf-8")), True)
     work = WorkFolder(out)
     if rt.main:

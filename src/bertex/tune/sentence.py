@@ -126,9 +126,15 @@ def st_loss(name: str, model: Any, mini_batch: int, world: int) -> Any:
         return losses.CosineSimilarityLoss(model)
     if name == "mnrl":
         return losses.MultipleNegativesRankingLoss(model)
-    return losses.CachedMultipleNegativesRankingLoss(
-        model, mini_batch_size=mini_batch, gather_across_devices=world > 1
+    # its constructor looks for a StaticEmbedding at model[0]; the Encoder has none: give it
+    # a stand-in, then the model it calls (as `model(features)["sentence_embedding"]`)
+    cached = losses.CachedMultipleNegativesRankingLoss(
+        torch.nn.Sequential(torch.nn.Identity()),  # type: ignore[arg-type]
+        mini_batch_size=mini_batch,
+        gather_across_devices=world > 1,
     )
+    cached.model = model
+    return cached
 
 
 def pair_loss(

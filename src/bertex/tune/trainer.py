@@ -90,7 +90,8 @@ class Plan:
 
 def optimizer_for(model: torch.nn.Module, opts: TuneOptions) -> torch.optim.Optimizer:
     """AdamW; no weight decay on biases and LayerNorm weights (as BERT was trained)."""
-    decay, rest = [], []
+    decay: list[torch.nn.Parameter] = []
+    rest: list[torch.nn.Parameter] = []
     for name, p in model.named_parameters():
         if not p.requires_grad:
             continue

@@ -6,8 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..tokenize import TextTokenizer
-from .hf import (
+from .models.hf import (
     check_vocab,
     describe,
     fix_casing,
@@ -15,11 +14,12 @@ from .hf import (
     load_torch_model,
     quiet_transformers,
 )
-from .source import DEFAULT_MODEL, check_folder, resolve, weights_sha256
+from .models.source import DEFAULT_MODEL, check_folder, resolve, weights_sha256
+from .tokenize import TextTokenizer
 
 if TYPE_CHECKING:
-    from ..api import Model
-    from ..backends import Backend
+    from .api import Model
+    from .backends import Backend
 
 
 def load(
@@ -42,10 +42,10 @@ def load(
     ForwardTimeoutError (default: $BERTEX_FORWARD_TIMEOUT, else 20x the slowest pass seen and
     at least 60 s).
     """
-    from ..api import Model
-    from ..backends.precision import choose, device_of
-    from ..config import forward_timeout as timeout_from_env
-    from ..config import seconds
+    from .api import Model
+    from .backends.precision import choose, device_of
+    from .config import forward_timeout as timeout_from_env
+    from .config import seconds
 
     bound = (
         timeout_from_env()
@@ -54,8 +54,8 @@ def load(
     )
     where = device_of(device)
     effective = choose(backend, precision, where)
+    src = resolve(name_or_path)  # a TF folder's sizes are checked here, before torch loads
     quiet_transformers()
-    src = resolve(name_or_path)
     check_folder(src.folder)
     hf_tok, fixes = load_tokenizer(src.folder)
     model, has_pooler = load_torch_model(src.folder)
@@ -85,18 +85,18 @@ def _backend(
     device: str,
 ) -> Backend:
     if name == "onnx":
-        from ..backends.onnx_backend import OnnxBackend
+        from .backends.onnx_backend import OnnxBackend
 
         return OnnxBackend(model, sha, accepts_types, has_pooler, precision)
     if name == "openvino":
-        from ..backends.openvino_backend import OpenVinoBackend
+        from .backends.openvino_backend import OpenVinoBackend
 
         return OpenVinoBackend(model, sha, accepts_types, has_pooler, precision)
     if name == "ctranslate2":
-        from ..backends.ct2_backend import CT2Backend
+        from .backends.ct2_backend import CT2Backend
 
         return CT2Backend(model, sha, accepts_types, has_pooler, precision)
-    from ..backends.torch_backend import TorchBackend
+    from .backends.torch_backend import TorchBackend
 
     return TorchBackend(model, accepts_types, precision, device)
 

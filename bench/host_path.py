@@ -1,0 +1,207 @@
+"""Host cost of bertex's embed path: Python work per input, measured two ways.
+
+    python bench/host_path.py [--n 10000] [--reps 3] [--json out.json]
+
+(a) The per-stage profile of `Model.embed` (tokenize, plan, forward, pool, report, output) in
+    microseconds per input, on the default model (all-MiniLM-L6-v2) and on a 1-layer, 32-wide
+    random-weight BERT with the default model's tokenizer, where the forward pass is nearly free
+    and what is left is host work.
+(b) On that tiny BERT, `model.embed` against a minimal loop in the same process: the fast
+    tokenizer on length-sorted batches of 64, the forward pass, a masked mean, normalize.
+    Both compute the same vectors (checked); the ratio is bertex's host overhead.
+
+Short sentences (5 to 30 words) are the common case this measures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from corpora import WORDS  # noqa: E402
+from run_all import machine  # noqa: E402
+from speed import random_bert  # noqa: E402
+
+STAGES = ("tokenize", "plan", "forward", "pool", "report", "output")
+
+
+def short_sentences(n: int, seed: int = 0) -> list[str]:
+    """n sentences of 5 to 30 words (about 7 to 40 tokens), seeded."""
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        k = min(30, max(5, int(rng.lognormvariate(2.4, 0.4))))
+        out.append(" ".join(rng.choice(WORDS) for _ in range(k)).capitalize() + ".")
+    return out
+
+
+def tiny_bert(folder: Path) -> Path:
+    """1 layer, 32 wide, 2 heads, the default model's 30,522-token vocabulary."""
+    from transformers import BertConfig
+
+    if not (folder / "config.json").exists():
+        cfg = BertConfig(
+            hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64
+        )
+        random_bert(folder, cfg)
+    return folder
+
+
+def minimal_loop(folder: str) -> Any:
+    """texts -> (N, H) unit vectors: what a careful user writes by hand."""
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(folder)
+    model = AutoModel.from_pretrained(folder).eval()
+
+    def run(texts: list[str]) -> np.ndarray:
+        # one torch thread, as each of bertex's forward workers has: on a 32-wide model two
+        # OpenMP threads only wait for each other, and on a busy machine they spin for long
+        torch.set_num_threads(1)
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        out = np.empty((len(texts), model.config.hidden_size), dtype=np.float32)
+        with torch.inference_mode():
+            for lo in range(0, len(order), 64):
+                rows = order[lo : lo + 64]
+                b = tok(
+                    [texts[i] for i in rows],
+                    padding=True,
+                    truncation=True,
+                    max_length=512,
+                    return_tensors="pt",
+                )
+                hidden = model(**b).last_hidden_state  # (B, L, H)
+                m = b["attention_mask"].unsqueeze(-1).to(hidden.dtype)  # (B, L, 1)
+                v = (hidden * m).sum(1) / m.sum(1).clamp(min=1)  # (B, H)
+                out[rows] = torch.nn.functional.normalize(v, dim=-1).numpy()
+        return out
+
+    return run
+
+
+def bertex_run(folder: str, timings: dict[str, float] | None = None) -> Any:
+    import bertex
+
+    model = bertex.load(folder)
+
+    def run(texts: list[str]) -> np.ndarray:
+        return model.embed(texts, pooling="mean", normalize=True, timings=timings).vectors
+
+    return run
+
+
+def interleaved(runs: dict[str, Any], texts: list[str], reps: int) -> dict[str, Any]:
+    """Each run `reps` times, taking turns (a busy machine's slow spells hit both alike):
+    {name: (times, last vectors)}."""
+    for run in runs.values():
+        run(texts[:256])  # warm-up
+    got: dict[str, Any] = {name: ([], None) for name in runs}
+    for _ in range(reps):
+        for name, run in runs.items():
+            start = time.perf_counter()
+            out = run(texts)
+            got[name] = (got[name][0] + [time.perf_counter() - start], out)
+    return got
+
+
+def profile(folder: str, texts: list[str], reps: int) -> dict[str, float]:
+    """µs per input in each stage of Model.embed, summed over `reps` runs."""
+    timings: dict[str, float] = {}
+    run = bertex_run(folder, timings)
+    run(texts[:256])
+    timings.clear()
+    for _ in range(reps):
+        run(texts)
+    return {k: 1e6 * v / (reps * len(texts)) for k, v in timings.items()}
+
+
+def measure(n: int, reps: int, cache: Path) -> dict[str, Any]:
+    import bertex
+
+    texts = short_sentences(n)
+    tiny = str(tiny_bert(cache / "host-path-tiny-bert"))
+    default = str(bertex.models.source.resolve("all-MiniLM-L6-v2").folder)
+    got = interleaved({"loop": minimal_loop(tiny), "bertex": bertex_run(tiny)}, texts, reps)
+    (loop_t, loop_v), (ours_t, ours_v) = got["loop"], got["bertex"]
+    cos = (loop_v * ours_v).sum(1)
+    return {
+        "n": n,
+        "reps": reps,
+        "cores": len(os.sched_getaffinity(0)),
+        "loadavg": os.getloadavg()[0],
+        "cpu": machine(),
+        "minimal_us": 1e6 * statistics.median(loop_t) / n,
+        "bertex_us": 1e6 * statistics.median(ours_t) / n,
+        "minimal_us_best": 1e6 * min(loop_t) / n,
+        "bertex_us_best": 1e6 * min(ours_t) / n,
+        "min_cosine": float(cos.min()),
+        "profile_tiny": profile(tiny, texts, reps),
+        "profile_default": profile(default, texts, 1),
+    }
+
+
+def host_us(prof: dict[str, float]) -> float:
+    return sum(v for k, v in prof.items() if k != "forward")
+
+
+def render(doc: dict[str, Any]) -> str:
+    ratio = doc["bertex_us"] / doc["minimal_us"]
+    best = doc["bertex_us_best"] / doc["minimal_us_best"]
+    lines = [
+        doc.get("cpu", ""),
+        "",
+        f"{doc['n']:,} short sentences (5-30 words), median (and best) of {doc['reps']} runs "
+        "taking turns, "
+        f"{doc['cores']} cores, load average {doc['loadavg']:.1f} at the start",
+        "",
+        "| 1-layer 32-wide BERT, default tokenizer | µs per input (best) | vs minimal loop "
+        "(best) |",
+        "|---|---:|---:|",
+        f"| minimal loop (sorted batches of 64, forward, masked mean, normalize) | "
+        f"{doc['minimal_us']:.0f} ({doc['minimal_us_best']:.0f}) | 1.00x |",
+        f"| bertex `model.embed` | {doc['bertex_us']:.0f} ({doc['bertex_us_best']:.0f}) | "
+        f"{ratio:.2f}x ({best:.2f}x) |",
+        "",
+        f"Same vectors: min cosine {doc['min_cosine']:.6f}.",
+        "",
+        "`--profile` stages, µs per input (forward is the model; the rest is host work):",
+        "",
+        "| model | " + " | ".join(STAGES) + " | host (all but forward) |",
+        "|---|" + "---:|" * (len(STAGES) + 1),
+    ]
+    for name, key in (("tiny BERT", "profile_tiny"), ("all-MiniLM-L6-v2", "profile_default")):
+        prof = doc[key]
+        cells = " | ".join(f"{prof.get(s, 0.0):.1f}" for s in STAGES)
+        lines.append(f"| {name} | {cells} | {host_us(prof):.1f} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=10000)
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--json", type=Path)
+    args = ap.parse_args()
+    cache = Path(os.environ.get("BERTEX_CACHE") or Path.home() / ".cache" / "bertex") / "bench"
+    cache.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory():
+        doc = measure(args.n, args.reps, cache)
+    if args.json:
+        args.json.write_text(json.dumps(doc, indent=2))
+    print(render(doc))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,347 @@
+"""The columnar sentence path: level="sentence" for single texts, a chunk at a time.
+
+texts ─► columns.tokenize ─► (long rows only: windows.plan) ─► plan_batches ─► pad_rows
+      ─► backend ─► pool_rows on the padded batch ─► vectors (N, *F) + a ReportTable
+
+The common case, a short text that fits one window, never becomes an Encoding, a DocPlan or a
+collector: its tokens stay in the chunk's arrays, its batch row is filled by array operations
+and it is pooled with the rest of its batch. A row over the model's limit takes the per-input
+path (windows.plan and a SentenceCollector) inside the same batches, so results, reports and
+batch composition are those of the per-input path (tests/test_columnar.py holds them equal).
+
+The chunk pipeline: chunk k+1 is tokenized in a thread while chunk k runs through the model,
+and the backend's workers run batch b+1 while batch b is pooled (runner._forward_all).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from . import columns
+from .align import SentenceCollector
+from .batching import plan_batches
+from .errors import EmptyInputError, InputError, StoppedError
+from .pooling import combine_layers
+from .reports import ReportTable
+from .request import want as want_of
+from .tokenize import _why_empty
+from .types import Batch, DocPlan, ModelOutput, Request
+
+CHUNK = 4096  # as runner.CHUNK: inputs tokenized at once, the next while this one runs
+
+
+def eligible(request: Request, pairs: Any, tokenizer: Any) -> bool:
+    """Sentence vectors of single texts, with a fast (Rust) tokenizer: the common case."""
+    return (
+        hasattr(tokenizer.hf, "backend_tokenizer")
+        and request.level == "sentence"
+        and pairs is None
+        and not request.split_words
+        and not request.attentions
+    )
+
+
+@dataclass
+class Chunk:
+    """One chunk's kept rows: the caller's position of each, their tokens, and the plans of
+    the rows over the model's limit (keyed by kept row)."""
+
+    index: np.ndarray  # (K,) positions in the checked input list
+    texts: list[str]
+    cols: columns.TokenColumns  # (K,) rows
+    long: dict[int, DocPlan]
+
+
+@dataclass
+class Result:
+    """Vectors (N, *F) before finish(), their reports, and the inputs left out."""
+
+    vectors: list[np.ndarray] = field(default_factory=list)
+    reports: list[ReportTable] = field(default_factory=list)
+    texts: list[str] = field(default_factory=list)
+    long_plans: list[DocPlan] = field(default_factory=list)
+    errors: list[InputError] = field(default_factory=list)
+
+
+def run(
+    runner: Any,
+    texts: list[str],
+    request: Request,
+    clock: Any,
+    collect: bool,
+    bar: Any,
+    stop: Callable[[], bool] | None = None,
+) -> Result:
+    """Embed `texts` (checked strings) chunk by chunk; with `collect`, bad inputs are recorded
+    in Result.errors and left out, otherwise the first one's error is raised."""
+    result = Result()
+    spans = [(lo, min(lo + CHUNK, len(texts))) for lo in range(0, len(texts), CHUNK)]
+
+    def prepare(lo: int, hi: int) -> Chunk:
+        start = time.perf_counter()
+        chunk = _prepare(runner, texts[lo:hi], lo, request, result.errors if collect else None)
+        clock.add("tokenize", time.perf_counter() - start)
+        return chunk
+
+    def forward(chunk: Chunk) -> None:
+        result.vectors.append(_forward(runner, chunk, request, clock, bar, stop))
+        start = time.perf_counter()
+        result.reports.append(_reports(chunk, runner.tokenizer.template.n_special(False)))
+        result.texts += chunk.texts
+        result.long_plans += chunk.long.values()
+        clock.add("report", time.perf_counter() - start)
+
+    if len(spans) == 1:
+        forward(prepare(*spans[0]))
+        return result
+    with ThreadPoolExecutor(1, thread_name_prefix="bertex-tokenize") as pool:
+        upcoming = pool.submit(prepare, *spans[0])
+        for k in range(len(spans)):
+            chunk = upcoming.result()
+            if k + 1 < len(spans):
+                upcoming = pool.submit(prepare, *spans[k + 1])
+            forward(chunk)
+            bar.update(spans[k][1] - spans[k][0] - len(chunk.index))  # left-out inputs count
+    return result
+
+
+def _prepare(
+    runner: Any, texts: list[str], lo: int, request: Request, errors: list[InputError] | None
+) -> Chunk:
+    """Tokenize a chunk into columns; leave out (or raise for) empty rows and long rows the
+    policy refuses; plan the long rows the per-input way."""
+    tok = runner.tokenizer
+    cols = columns.tokenize(runner.columnar_tokenizer(), texts, tok.unk_id)
+    empty = np.flatnonzero(cols.lengths == 0).tolist()
+    for r in empty:
+        err = EmptyInputError(_why_empty(texts[r]), lo + r)
+        if errors is None:
+            raise err
+        errors.append(err)
+    room = request.max_length - tok.template.n_special(False)
+    keep = np.flatnonzero(cols.lengths > 0)
+    long: dict[int, DocPlan] = {}
+    dropped: list[int] = []
+    for k in np.flatnonzero(cols.lengths[keep] > room).tolist():
+        r = int(keep[k])
+        try:
+            enc = tok.encode([texts[r]], start_index=lo + r)[0]
+            long[k - len(dropped)] = runner._plan(enc, request, k - len(dropped))
+        except InputError as err:
+            if errors is None:
+                raise
+            errors.append(err)
+            dropped.append(k)
+    if dropped:
+        keep = np.delete(keep, dropped)
+    kept_texts = [texts[r] for r in keep.tolist()]
+    return Chunk(lo + keep, kept_texts, cols.take(keep), long)
+
+
+@dataclass(frozen=True)
+class Entries:
+    """The chunk's model inputs in the per-input path's order: one per short row, one per
+    window of a long row (so batches are made exactly as that path makes them)."""
+
+    row: np.ndarray  # (E,) kept row of each entry
+    length: np.ndarray  # (E,) tokens the model sees, special tokens included
+    window: dict[int, Any]  # entry -> Window, for the long rows' entries
+
+
+def entries(chunk: Chunk, n_special: int) -> Entries:
+    """Rows of 3 and 5 content tokens, 2 special tokens each, no long row:
+
+    >>> cols = columns.TokenColumns(None, None, np.array([3, 5]), None, None)
+    >>> e = entries(Chunk(np.arange(2), ["a", "b"], cols, {}), 2)
+    >>> e.row.tolist(), e.length.tolist()
+    ([0, 1], [5, 7])
+    """
+    counts = np.ones(len(chunk.index), dtype=np.int64)  # (K,) entries per row
+    for r, plan in chunk.long.items():
+        counts[r] = len(plan.windows)
+    row = np.repeat(np.arange(len(counts)), counts)  # (E,)
+    length = chunk.cols.lengths[row] + n_special  # (E,)
+    window: dict[int, Any] = {}
+    if chunk.long:
+        first = np.cumsum(counts) - counts  # (K,) the first entry of each row
+        for r, plan in chunk.long.items():
+            for k, w in enumerate(plan.windows):
+                window[int(first[r]) + k] = w
+                length[first[r] + k] = len(w)
+    return Entries(row, length, window)
+
+
+def _batches(
+    runner: Any, chunk: Chunk, ent: Entries, request: Request, clock: Any, stop: Any
+) -> Iterator[Batch]:
+    """Padded batches over the entries, made one at a time (the backend's workers pull them)."""
+    start = time.perf_counter()
+    pad_id = runner.tokenizer.hf.pad_token_id or 0
+    template = runner.tokenizer.template
+    plans = plan_batches(ent.length, request.batch_tokens, request.max_batch_size)
+    clock.add("plan", time.perf_counter() - start)
+    for n, order in enumerate(plans):
+        if stop is not None and stop():
+            raise StoppedError(n)
+        start = time.perf_counter()
+        batch = _pad(chunk, ent, order, template, pad_id)
+        clock.add("plan", time.perf_counter() - start)
+        yield batch
+
+
+def _pad(chunk: Chunk, ent: Entries, order: np.ndarray, template: Any, pad_id: int) -> Batch:
+    """Entries `order` (B,) as one Batch: short rows by columns.pad_rows, windows copied in."""
+    is_window = np.fromiter((e in ent.window for e in order.tolist()), bool, len(order))
+    width = int(ent.length[order].max())
+    short = np.flatnonzero(~is_window)  # (S,) batch rows that are short inputs
+    if not is_window.any():
+        ids, mask, types = columns.pad_rows(chunk.cols, ent.row[order], template, pad_id)
+        return Batch(order, ids, mask, types)
+    ids = np.full((len(order), width), pad_id, dtype=np.int64)  # (B, L)
+    mask = np.zeros((len(order), width), dtype=np.int64)  # (B, L)
+    types = np.zeros((len(order), width), dtype=np.int64)  # (B, L)
+    if len(short):
+        s_ids, s_mask, s_types = columns.pad_rows(
+            chunk.cols, ent.row[order[short]], template, pad_id
+        )
+        w = s_ids.shape[1]
+        ids[short, :w], mask[short, :w], types[short, :w] = s_ids, s_mask, s_types
+    for b in np.flatnonzero(is_window).tolist():
+        win = ent.window[int(order[b])]
+        ids[b, : len(win)], mask[b, : len(win)], types[b, : len(win)] = win.ids, 1, win.type_ids
+    return Batch(order, ids, mask, types)
+
+
+def _forward(
+    runner: Any, chunk: Chunk, request: Request, clock: Any, bar: Any, stop: Any
+) -> np.ndarray:
+    """Every batch of the chunk through the model; each short row pooled on the padded batch,
+    each window handed to its row's collector. Returns (K, *F) pooled vectors."""
+    template = runner.tokenizer.template
+    ent = entries(chunk, template.n_special(False))
+    pooling = request.pooling or "mean"
+    collectors = {
+        r: SentenceCollector(p, pooling, request.combine, request.special_tokens)
+        for r, p in chunk.long.items()
+    }
+    out_rows: np.ndarray | None = None
+    batches = _batches(runner, chunk, ent, request, clock, stop)
+    stream = runner._forward_all(batches, want_of(request))
+    prefix = len(template.prefix)
+    while True:
+        start, before = time.perf_counter(), clock_total(clock, "plan")
+        got = next(stream, None)
+        planned = clock_total(clock, "plan") - before
+        clock.add("forward", time.perf_counter() - start - planned)
+        if got is None:
+            break
+        batch, out = got
+        start = time.perf_counter()
+        is_window = np.fromiter((e in ent.window for e in batch.order.tolist()), bool)
+        short = np.flatnonzero(~is_window)  # (S,) batch rows
+        rows = ent.row[batch.order[short]]  # (S,) kept rows they are
+        if len(short):
+            keep = _keep(batch.attention_mask[short], chunk.cols.lengths[rows], prefix, request)
+            pooled = pool_rows(out, short, keep, pooling, request.combine)  # (S, *F)
+            if out_rows is None:
+                out_rows = np.empty((len(chunk.index), *pooled.shape[1:]), dtype=np.float32)
+            out_rows[rows] = pooled
+        for b in np.flatnonzero(is_window).tolist():
+            win = ent.window[int(batch.order[b])]
+            collectors[int(ent.row[batch.order[b]])].add(win, out, b)
+        bar.update(
+            len(short)
+            + sum(
+                ent.window[int(batch.order[b])].k
+                == len(chunk.long[int(ent.row[batch.order[b]])].windows) - 1
+                for b in np.flatnonzero(is_window).tolist()
+            )
+        )
+        clock.add("pool", time.perf_counter() - start)
+    for r, c in collectors.items():
+        v = c.result()
+        if out_rows is None:
+            out_rows = np.empty((len(chunk.index), *v.shape), dtype=np.float32)
+        out_rows[r] = v
+    assert out_rows is not None or len(chunk.index) == 0
+    return out_rows if out_rows is not None else np.empty((0, 0), dtype=np.float32)
+
+
+def clock_total(clock: Any, name: str) -> float:
+    return clock.timings.get(name, 0.0) if clock.timings is not None else 0.0
+
+
+def _keep(mask: np.ndarray, n: np.ndarray, prefix: int, request: Request) -> np.ndarray:
+    """(S, L) bool: the positions a short row pools, its content tokens [prefix, prefix + n)
+    or, with special_tokens=True, every real position.
+
+    >>> r = Request.__new__(Request); object.__setattr__(r, "special_tokens", False)
+    >>> _keep(np.array([[1, 1, 1, 1, 0]]), np.array([2]), 1, r).astype(int).tolist()
+    [[0, 1, 1, 0, 0]]
+    """
+    if request.special_tokens:
+        return mask.astype(bool)
+    pos = np.arange(mask.shape[1])[None, :]  # (1, L)
+    return (pos >= prefix) & (pos < prefix + n[:, None])  # (S, L)
+
+
+def pool_rows(
+    out: ModelOutput, rows: np.ndarray, keep: np.ndarray, pooling: str, combine: str
+) -> np.ndarray:
+    """Pool batch rows `rows` (S,) of a forward output over the positions `keep` (S, L):
+    (S, *F) float32, as SentencePool does for one window, on the whole padded batch at once.
+
+    >>> h = np.arange(6, dtype=np.float32).reshape(1, 3, 1, 2)  # (B, L, K, H)
+    >>> out = ModelOutput(h, None, None)
+    >>> pool_rows(out, np.array([0]), np.array([[True, True, False]]), "mean", "concat").tolist()
+    [[1.0, 2.0]]
+    >>> pool_rows(out, np.array([0]), np.array([[True, True, False]]), "max", "concat").tolist()
+    [[2.0, 3.0]]
+    """
+    if pooling == "pooler":
+        assert out.pooler is not None
+        return out.pooler[rows].astype(np.float32)  # (S, H)
+    assert out.hidden is not None
+    h = out.hidden[rows]  # (S, L, K, H)
+    s, length = h.shape[:2]
+    x = combine_layers(h.reshape(s * length, *h.shape[2:]), combine)  # (S*L, *F)
+    feat = x.shape[1:]
+    x = x.reshape(s, length, -1)  # (S, L, F)
+    if pooling == "cls":
+        return x[:, 0].reshape(s, *feat)
+    if pooling == "max":
+        masked = np.where(keep[:, :, None], x, -np.inf)  # (S, L, F)
+        return masked.max(axis=1).astype(np.float32).reshape(s, *feat)
+    total = np.matmul(keep[:, None, :].astype(x.dtype), x)[:, 0]  # (S, F) masked sums
+    count = keep.sum(axis=1, keepdims=True)  # (S, 1)
+    scale = np.sqrt(count) if pooling == "mean_sqrt_len" else count
+    return (total / scale).astype(np.float32).reshape(s, *feat)
+
+
+def _reports(chunk: Chunk, n_special: int) -> ReportTable:
+    """The chunk's reports as columns; a long row's come from its plan."""
+    n_tokens = chunk.cols.lengths + n_special  # (K,) a short row: content + special tokens
+    n_windows = np.ones(len(n_tokens), dtype=np.int64)
+    truncated = np.zeros(len(n_tokens), dtype=bool)
+    seen = n_tokens.copy()  # a short row is seen once, whole
+    for r, plan in chunk.long.items():
+        n_tokens[r] = plan.n_tokens
+        n_windows[r] = len(plan.windows)
+        truncated[r] = plan.truncated
+        seen[r] = sum(len(w) for w in plan.windows)
+    return ReportTable(
+        index=chunk.index,
+        n_tokens=n_tokens,
+        n_windows=n_windows,
+        truncated=truncated,
+        unk_count=chunk.cols.unk_count,
+        unk_chars=chunk.cols.unk_chars,
+        n_chars=chunk.texts,
+        seen_tokens=seen,
+    )

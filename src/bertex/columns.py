@@ -1,0 +1,107 @@
+"""Texts -> token columns, and token columns -> padded batches. Pure functions on arrays.
+
+The columnar sentence path keeps a chunk's tokens as one flat id array and row offsets (a CSR
+layout) instead of one Encoding per input: the fast tokenizer's batch call, one pass over its
+ids, and every later step (lengths, UNK counts, padding) is an array operation over the chunk.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .tokenize import Template
+
+
+@dataclass(frozen=True, eq=False)
+class TokenColumns:
+    """A chunk's content tokens (no special tokens), row r at ids[starts[r]:][:lengths[r]]."""
+
+    ids: np.ndarray  # (M,) int64, every row's tokens end to end
+    starts: np.ndarray  # (N,) int64 where each row's tokens start in ids
+    lengths: np.ndarray  # (N,) int64 content tokens per row
+    unk_count: np.ndarray  # (N,) int64 tokens that are the unknown token
+    unk_chars: np.ndarray  # (N,) int64 characters those tokens cover
+
+    def take(self, rows: np.ndarray) -> TokenColumns:
+        """Rows `rows` (n,) only; the id array is shared, not copied."""
+        return TokenColumns(
+            self.ids,
+            self.starts[rows],
+            self.lengths[rows],
+            self.unk_count[rows],
+            self.unk_chars[rows],
+        )
+
+
+def fast_tokenizer(hf_tokenizer: Any) -> Any:
+    """A private copy of the Rust tokenizer with truncation and padding off: the HF wrapper
+    sets those on its shared tokenizer per call, so a copy is never changed under us."""
+    tok = copy.deepcopy(hf_tokenizer.backend_tokenizer)
+    tok.no_truncation()
+    tok.no_padding()
+    return tok
+
+
+def tokenize(tok: Any, texts: Sequence[str], unk_id: int | None) -> TokenColumns:
+    """One batch call of the fast tokenizer (it releases the GIL and uses every core), then
+    one pass over its ids; offsets are read only for the rare rows with an UNK.
+
+    Rows: "a b" -> 2 tokens, "" -> 0 tokens (the caller reports it as empty).
+    """
+    encs = tok.encode_batch(list(texts), add_special_tokens=False)
+    lengths = np.fromiter((len(e) for e in encs), np.int64, len(encs))  # (N,)
+    bounds = np.zeros(len(encs) + 1, dtype=np.int64)  # (N + 1,) row r is bounds[r]:bounds[r+1]
+    np.cumsum(lengths, out=bounds[1:])
+    ids = np.fromiter(itertools.chain.from_iterable(e.ids for e in encs), np.int64, bounds[-1])
+    unk_count = np.zeros(len(encs), dtype=np.int64)
+    unk_chars = np.zeros(len(encs), dtype=np.int64)
+    if unk_id is not None and len(ids):
+        hit = ids == unk_id  # (M,)
+        total = np.concatenate([[0], np.cumsum(hit)])  # (M + 1,) UNKs before each position
+        unk_count = total[bounds[1:]] - total[bounds[:-1]]  # (N,)
+        for r in np.flatnonzero(unk_count).tolist():
+            offsets = np.asarray(encs[r].offsets, dtype=np.int64).reshape(-1, 2)  # (T, 2)
+            spans = offsets[np.asarray(encs[r].ids) == unk_id]
+            unk_chars[r] = int((spans[:, 1] - spans[:, 0]).sum())
+    return TokenColumns(ids, bounds[:-1], lengths, unk_count.astype(np.int64), unk_chars)
+
+
+def pad_rows(
+    cols: TokenColumns, rows: np.ndarray, template: Template, pad_id: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows of `cols` wrapped in the model's special tokens, right-padded: (ids, mask, types),
+    each (B, L) int64 with L the longest row plus the special tokens.
+
+    >>> from .tokenize import Template
+    >>> t = Template(((101, 0),), ((102, 0),), (), (), (), 0, 1)
+    >>> c = TokenColumns(np.array([7, 8, 9]), np.array([0, 2]), np.array([2, 1]), None, None)
+    >>> ids, mask, types = pad_rows(c, np.array([1, 0]), t, 0)
+    >>> ids.tolist(), mask.tolist()
+    ([[101, 9, 102, 0], [101, 7, 8, 102]], [[1, 1, 1, 0], [1, 1, 1, 1]])
+    """
+    p, s = len(template.prefix), len(template.suffix)
+    n = cols.lengths[rows]  # (B,) content tokens per row
+    width = int(n.max()) + p + s
+    b = len(rows)
+    ids = np.full((b, width), pad_id, dtype=np.int64)  # (B, L)
+    types = np.zeros((b, width), dtype=np.int64)  # (B, L)
+    col = np.arange(width - p - s)  # (C,) content positions
+    inside = col[None, :] < n[:, None]  # (B, C) a real content token
+    src = cols.starts[rows][:, None] + col[None, :]  # (B, C) where it is in cols.ids
+    content = ids[:, p : width - s]  # (B, C) a view
+    content[inside] = cols.ids[src[inside]]
+    types[:, p : width - s][inside] = template.type_a
+    for k, (tid, ttype) in enumerate(template.prefix):
+        ids[:, k], types[:, k] = tid, ttype
+    end = p + n  # (B,) where each row's suffix starts
+    arange = np.arange(b)
+    for k, (tid, ttype) in enumerate(template.suffix):
+        ids[arange, end + k], types[arange, end + k] = tid, ttype
+    mask = (np.arange(width)[None, :] < (end + s)[:, None]).astype(np.int64)  # (B, L)
+    return ids, mask, types
