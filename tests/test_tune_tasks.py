@@ -329,7 +329,7 @@ def test_decode_picks_the_best_span_over_windows_and_the_null_answer(tokenizer, 
 
 
 def test_entity_scores_follow_seqeval_and_the_projects_bio_rules():
-    from bertex.analysis import bio
+    from bertex.tasks import spans as bio
 
     gold = [["B-PER", "I-PER", "O", "B-LOC"], ["O", "I-LOC", "I-LOC"]]
     pred = [["B-PER", "O", "O", "B-LOC"], ["O", "B-LOC", "I-LOC"]]
