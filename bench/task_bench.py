@@ -70,7 +70,7 @@ def frozen_tag(model, train: Path, test: Path) -> tuple[dict, float, object]:
     from bertex.tune.task_metrics import tag_scores
 
     t0 = time.perf_counter()
-    head = train_tag(model, str(train))
+    head = train_tag(model, str(train)).bind(model)
     seconds = time.perf_counter() - t0
     gold = read_conll(test)
     res = model.embed(
@@ -140,7 +140,7 @@ def classify_section(tmp: Path, n_train: int, n_test: int, epochs: int) -> str:
     model = bertex.load()
     unk = _unk_rate(model, train)
     t0 = time.perf_counter()
-    head = train_classify(model, str(train))
+    head = train_classify(model, str(train)).bind(model)
     frozen_s = time.perf_counter() - t0
     texts, gold = _read_jsonl(test)
     pred = [p.label for p in head.predict(texts)]
