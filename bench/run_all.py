@@ -252,6 +252,7 @@ def main() -> None:
     tune = run("tune_bench.py", "--epochs", "1" if q else "2")
     mlm = run("mlm_bench.py", *(["--train-docs", "200", "--epochs", "1"] if q else []))
     ov_conc = run("ov_concurrency.py", "--n", "500" if q else "2000", "--rounds", "3")
+    tasks = run("task_bench.py", *(["--epochs", "1"] if q else []))
     text = f"""# BENCHMARKS
 
 Written by `make bench` (bench/run_all.py). Machines here are shared and noisy: compare rows
@@ -383,6 +384,13 @@ issue 32's fix (commit 452c03d, a git worktree), each measurement a fresh proces
 alternating round by round; target: after/before >= 0.97 for fp32 and bf16.
 
 {ov_conc}
+
+## Fine-tuning: task models
+
+`python bench/task_bench.py` (`bertex tune classify|tag|qa` against a frozen linear head from
+`bertex train`, the same base model and held-out split; real data shipped in packages)
+
+{tasks}
 """
     (ROOT / "BENCHMARKS.md").write_text(text)
     print(text)

@@ -91,6 +91,10 @@ def run(args: argparse.Namespace) -> int:
     best = result.best
     shown = ", ".join(f"{k} {v:.4f}" for k, v in best["metrics"].items())
     print(f"{result.out}: epoch {best['epoch']} kept (dev {shown})")
+    test = result.record.get("test")  # tasks with --test: scored once with the kept weights
+    if test:
+        scores = ", ".join(f"{k} {v:.4f}" for k, v in test["metrics"].items())
+        print(f"{result.out}: test {scores} ({test['path']})")
     return 0
 
 

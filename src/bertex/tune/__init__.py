@@ -103,6 +103,21 @@ register_lazy(
     "bertex.tune.mlm",
     "continued masked-LM pre-training on plain text (domain adaptation); whole-word masking",
 )
+register_lazy(
+    "classify",
+    "bertex.tune.classify",
+    "text (or text-pair) classification, single- or multi-label, trained end to end",
+)
+register_lazy(
+    "tag",
+    "bertex.tune.tag",
+    "token classification (NER, POS) from CoNLL or span JSONL, trained end to end",
+)
+register_lazy(
+    "qa",
+    "bertex.tune.qa",
+    "extractive question answering from SQuAD-format JSON (v2.0 no-answers too)",
+)
 
 
 def tune(task: str, **options: Any) -> TuneResult:

@@ -150,11 +150,23 @@ def model_card(record: dict[str, Any], note: str) -> str:
         for e in record["epochs"]
     )
     data = "\n".join(
-        f"- {role}: `{d['path']}` ({d.get('rows', '?')} rows, SHA-256 `{d['sha256'][:16]}…`)"
+        f"- {role}: `{d['path']}` ("
+        + (f"{d['rows']} rows, " if d.get("rows") is not None else "")
+        + f"SHA-256 `{d['sha256'][:16]}…`)"
         for role, d in record["data"].items()
     )
+    library, load = (
+        "sentence-transformers",
+        (
+            '`bertex embed --model DIR`, `bertex.load("DIR")`, `transformers.AutoModel` or\n'
+            '`sentence_transformers.SentenceTransformer("DIR")`'
+        ),
+    )
+    if record.get("head"):  # a task head (classify, tag, qa): a transformers model folder
+        library = "transformers"
+        load = f"`transformers.{record['head']}` (its labels are in config.json's id2label)"
     return f"""---
-library_name: sentence-transformers
+library_name: {library}
 base_model: {base["name"]}
 tags: [bertex, {record["task"]}]
 ---
@@ -166,7 +178,7 @@ From `{base["name"]}` (weights SHA-256 `{base["sha256"][:16]}…`), `bertex tune
 {record["kept_epoch"]} are kept ({record["kept"]}).
 
 {data}
-- dev: {record.get("dev_source", "dev file")}
+- dev: {record.get("dev_source", "dev file")}{_test_line(record)}
 
 | epoch | step | training loss | dev |
 |---|---|---|---|
@@ -178,6 +190,14 @@ Options: batch size {opts["batch_size"]}, learning rate {opts["lr"]}, warm-up {o
 weight decay {opts["weight_decay"]}, max length {opts["max_length"] or "the model limit"},
 seed {opts["seed"]}. Everything is in `training.json`.
 
-Load it with `bertex embed --model DIR`, `bertex.load("DIR")`, `transformers.AutoModel` or
-`sentence_transformers.SentenceTransformer("DIR")`.
+Load it with {load}.
 """
+
+
+def _test_line(record: dict[str, Any]) -> str:
+    """The --test figures of a task that takes one (scored once, with the kept weights)."""
+    test = record.get("test")
+    if not test:
+        return ""
+    shown = ", ".join(f"{k} {v:.4f}" for k, v in test["metrics"].items())
+    return f"\n- test (scored once, with the kept weights): `{test['path']}`: {shown}"
