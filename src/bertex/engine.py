@@ -9,18 +9,13 @@
 >>> asyncio.run(main())
 ((1, 384), (2, 384))
 
-Each call becomes a job in a bounded queue (past `max_queue` waiting texts the call raises
-OverloadedError at once). A worker thread builds a pass: the first job's next texts, then
-the texts of the jobs behind it that ask for the same options, up to `max_batch_tokens`
-(estimated, across requests; `EmbedOptions.batch_tokens` is the budget of one forward pass
-inside it) and `max_batch_requests` jobs. It runs one `Model.embed` over the pass and hands
-each job its slice. A job larger than one pass runs over several, going behind the jobs queued
-after it each time (so a large request delays small ones by one pass, not by all of its own),
-and between passes the worker drops the rest of any job whose caller went away (its awaiting
-task was cancelled) or whose deadline passed: abandoned work stops within one pass. Vectors do
-not depend on their neighbours in a batch (tested), so a shared answer equals a lone one. Two
-workers build and run passes at once (`passes_in_flight`): their batches share the model's
-forward threads, so the next pass fills them while the last batches of the one before finish.
+Each call becomes a job in a bounded queue (past `max_queue` waiting texts: OverloadedError).
+A worker thread builds a pass from the first job's next texts and those of the jobs behind it
+asking for the same options, up to `max_batch_tokens` and `max_batch_requests` jobs, runs one
+`Model.embed` over it and hands each job its slice. A job larger than one pass goes behind the
+jobs queued after it each time (a large request delays small ones by one pass), and between
+passes the rest of a job whose caller went away or whose deadline passed is dropped. Vectors
+do not depend on their batch neighbours (tested). Two workers run passes at once.
 """
 
 from __future__ import annotations

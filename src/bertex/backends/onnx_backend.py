@@ -41,15 +41,10 @@ def cache_root() -> Path:
 
 class OnnxBackend:
     """ONNX Runtime on the CPU: one InferenceSession per set of outputs, shared by the workers.
-
-    Why two batches at once are safe (audited for issue 32): InferenceSession.run is
-    documented thread-safe, and a session keeps no per-request input state: each run binds
-    its own feeds and allocates its own outputs, so a new input shape touches nothing the
-    other run holds (the memory-pattern cache per shape is guarded inside ONNX Runtime). The
-    two workers' runs share the session's intra-op pool of `threads` threads. The session is
-    built once, under a lock. The backend soak (bench/soak/backend_soak.py) runs thousands of
-    random shapes on two workers with a busy core beside them.
-    """
+    Two batches at once are safe (issue 32's audit): InferenceSession.run is thread-safe and
+    keeps no per-request input state (each run binds its own feeds and outputs; the per-shape
+    memory-pattern cache is guarded inside ONNX Runtime); the session is built once, under a
+    lock; bench/soak/backend_soak.py runs thousands of random shapes on two workers."""
 
     name = "onnx"
     device = "cpu"
