@@ -209,11 +209,18 @@ def test_cli_progress_on_a_tty_is_a_bar_that_counts_every_step(tiny_bert, tmp_pa
     monkeypatch.setattr("sys.stderr", err)
     bar = StageProgress("probe")
     steps: list[tuple[str, int]] = []
+    done: dict[str, int] = {}
 
     def spy(stage: str, total: int):
         advance = bar(stage, total)
         steps.append((stage, total))
-        return advance
+        done[stage] = 0
+
+        def counted(n: int) -> None:
+            done[stage] += n
+            advance(n)
+
+        return counted
 
     opts = probe_mod.ProbeOptions(folds=2, control=False, progress=spy)
     probe_mod.probe_tags(tiny_bert, str(_conll(tmp_path, CONLL * 2)), opts=opts)
@@ -223,4 +230,6 @@ def test_cli_progress_on_a_tty_is_a_bar_that_counts_every_step(tiny_bert, tmp_pa
         ("embedding 8 sentences, every layer (model)", 8),
         ("fitting a probe per layer (model)", layers),
     ]
-    assert f"{layers}/{layers}" in err.getvalue()  # the bar reached its end
+    assert done == dict(steps)  # every step of every stage advanced its bar
+    assert f"0/{layers}" in err.getvalue()  # a tqdm bar was drawn on the terminal (its redraws
+    # are throttled in time, so which later counts show depends on the machine's speed)

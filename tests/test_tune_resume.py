@@ -32,6 +32,18 @@ Trainer._step = step
 """
 
 
+THREADS = 2  # pinned on both sides: torch's thread count (which other tests' backends change in
+# this process) sets how a matmul's sums are split, and so the last bits of the weights
+
+
+@pytest.fixture(autouse=True, scope="module")
+def pinned_threads():
+    before = torch.get_num_threads()
+    torch.set_num_threads(THREADS)
+    yield
+    torch.set_num_threads(before)
+
+
 class Death(BaseException):
     """Stands for SIGKILL in-process: no handler of bertex's catches it, so what is on disk
     when it is raised is what a kill leaves (every file written so far is closed and synced)."""
@@ -49,7 +61,9 @@ def job(tmp_path_factory: pytest.TempPathFactory, bert_dir: Path) -> dict:
 
 
 @pytest.fixture(scope="module")
-def uninterrupted(job: dict, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def uninterrupted(
+    job: dict, tmp_path_factory: pytest.TempPathFactory, pinned_threads: None
+) -> Path:
     return bertex.tune("pairs", **job, out=str(tmp_path_factory.mktemp("full") / "m")).out
 
 
@@ -57,7 +71,8 @@ def test_sigkill_mid_epoch_then_the_same_command_ends_with_the_same_weights(
     job: dict, uninterrupted: Path, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
     out = tmp_path / "m"
-    script = "import os, signal, bertex\n" + KILL_AFTER_STEP_5
+    script = f"import os, signal, bertex, torch\ntorch.set_num_threads({THREADS})\n"
+    script += KILL_AFTER_STEP_5
     script += f"bertex.tune('pairs', out={str(out)!r}, **{job!r})\n"
     proc = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=600
