@@ -7,13 +7,12 @@ header = row 1 for CSV/TSV, line number for JSONL and CoNLL); later stages trust
 from __future__ import annotations
 
 import csv
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import DataFileError
-from ..sources.files import read_utf8
+from ..sources.files import json_objects, read_utf8
 
 
 @dataclass(frozen=True)
@@ -78,13 +77,7 @@ def _chain(first: list[str], rest: Iterator[list[str]]) -> Iterator[list[str]]:
 
 
 def _jsonl(path: Path, columns: tuple[str, ...]) -> Iterator[tuple[int, dict[str, str]]]:
-    for n, line in enumerate(read_utf8(path), start=1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise DataFileError(path, n, f"not JSON ({e.msg})") from None
+    for n, obj in json_objects(path, read_utf8(path)):
         missing = [c for c in columns if c not in obj]
         if missing:
             raise DataFileError(path, n, f"missing field {missing[0]!r}; needs {columns}")

@@ -8,11 +8,11 @@ is read in chunks, counted and reported as a bad row.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from ..errors import SourceError
+from ..errors import DataFileError, SourceError
 from . import Row, SourceSpec
 
 BOM_UTF8 = b"\xef\xbb\xbf"
@@ -203,3 +203,22 @@ def _text_field(record: dict[str, Any], name: str, limit: int) -> tuple[str | No
     if limit and len(value) * 4 > limit and len(value.encode("utf-8", "replace")) > limit:
         return None, too_big(len(value.encode("utf-8", "replace")), limit)
     return value, None
+
+
+def json_objects(path: object, lines: Iterable[str]) -> Iterator[tuple[int, dict]]:
+    """(line number, object) for each non-blank line of a JSON Lines file; a line that is not
+    JSON, or not a JSON object, is a DataFileError naming the file and the line.
+
+    >>> list(json_objects("f.jsonl", ['{"a": 1}', "", '{"a": 2}']))
+    [(1, {'a': 1}), (3, {'a': 2})]
+    """
+    for n, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise DataFileError(path, n, f"not JSON ({e.msg})") from None
+        if not isinstance(obj, dict):
+            raise DataFileError(path, n, f"a JSON {type(obj).__name__}, not an object")
+        yield n, obj

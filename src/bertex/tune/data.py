@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import json
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import DataFileError
+from ..sources.files import json_objects
 
 
 @dataclass(frozen=True)
@@ -105,15 +105,7 @@ def _jsonl(p: Path) -> Table:
     rows = []
     columns: dict[str, None] = {}
     with p.open(encoding="utf-8-sig") as f:
-        for n, line in enumerate(_lines(p, f), 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise DataFileError(p, n, f"not JSON ({e.msg})") from None
-            if not isinstance(obj, dict):
-                raise DataFileError(p, n, "expected a JSON object per line")
+        for n, obj in json_objects(p, _lines(p, f)):
             columns.update(dict.fromkeys(obj))
             rows.append((n, obj))
     if not rows:

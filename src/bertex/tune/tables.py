@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from ..errors import DataFileError, SourceError
-from ..sources.files import check_encoding
+from ..sources.files import check_encoding, json_objects
 
 FORMATS = ("csv", "tsv", "jsonl", "parquet")
 _SUFFIX = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
@@ -132,15 +131,7 @@ def _jsonl(path: Path, columns: Sequence[str], hint: str) -> Iterator[Record]:
 
 
 def _json_lines(path: Path, text: Iterator[str], columns: Sequence[str], hint: str):
-    for n, line in enumerate(text, start=1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise DataFileError(path, n, f"not JSON ({e.msg})") from None
-        if not isinstance(obj, dict):
-            raise DataFileError(path, n, f"a JSON {type(obj).__name__}, not an object")
+    for n, obj in json_objects(path, text):
         _check(path, n, list(obj), columns, hint)
         yield n, {c: obj[c] for c in columns}
 
