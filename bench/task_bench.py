@@ -45,15 +45,15 @@ LR = 1e-4  # MiniLM-L6 is small: 1e-4 (BERT-base's 2e-5..5e-5 learns too slowly 
 
 
 def split_wnut(tmp: Path, test_share: float = 0.2) -> tuple[Path, Path]:
-    """train/test CoNLL files: WNUT's sentences shuffled with SEED, the first 20% held out."""
+    """train/test CoNLL files by sentence, split as `bertex train --held-out` splits
+    (bertex.holdout.split with SEED), so the frozen head's printed score is on the same rows."""
+    from bertex.holdout import split
     from bertex.tune.tag_data import read_conll
 
     ex = read_conll(WNUT)
-    order = list(range(len(ex.words)))
-    random.Random(SEED).shuffle(order)
-    k = int(len(order) * test_share)
+    train_rows, test_rows = split(len(ex.words), test_share, SEED)
     paths = tmp / "wnut-train.conll", tmp / "wnut-test.conll"
-    for path, part in zip(paths, (order[k:], order[:k])):
+    for path, part in zip(paths, (train_rows.tolist(), test_rows.tolist())):
         path.write_text(
             "".join(
                 "".join(f"{w}\t{t}\n" for w, t in zip(ex.words[i], ex.tags[i])) + "\n" for i in part
