@@ -89,7 +89,9 @@ class Plan:
 
 
 def optimizer_for(model: torch.nn.Module, opts: TuneOptions) -> torch.optim.Optimizer:
-    """AdamW; no weight decay on biases and LayerNorm weights (as BERT was trained)."""
+    """AdamW; no weight decay on biases and LayerNorm weights (as BERT was trained). The
+    fused kernel (one pass over all parameters, CPU and CUDA), as transformers' Trainer
+    defaults to with torch >= 2.8: the per-parameter loop costs ~5% of a small model's step."""
     decay: list[torch.nn.Parameter] = []
     rest: list[torch.nn.Parameter] = []
     for name, p in model.named_parameters():
@@ -100,7 +102,7 @@ def optimizer_for(model: torch.nn.Module, opts: TuneOptions) -> torch.optim.Opti
         {"params": decay, "weight_decay": opts.weight_decay},
         {"params": rest, "weight_decay": 0.0},
     ]
-    return torch.optim.AdamW(groups, lr=opts.lr)
+    return torch.optim.AdamW(groups, lr=opts.lr, fused=True)
 
 
 def linear_schedule(optimizer: torch.optim.Optimizer, warmup: int, total: int) -> Any:
