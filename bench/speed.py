@@ -38,8 +38,12 @@ PATHS = (
     "bertex torch bf16",
     "bertex onnx fp32",
     "bertex onnx int8",
+    "bertex onnx int8 (calibrated)",
+    "bertex onnx int8 (calibrated on corpus)",
     "bertex openvino fp32",
     "bertex openvino bf16",
+    "bertex openvino int8 (calibrated)",
+    "bertex openvino int8 (calibrated on corpus)",
     "bertex ctranslate2 fp32",
     "bertex ctranslate2 int8",
 )
@@ -99,8 +103,28 @@ def _mean_pool(hidden, mask):  # (B, L, H), (B, L) -> (B, H), unit length
     return torch.nn.functional.normalize(v, dim=-1)
 
 
-def make_runner(path: str, model: str):
-    """Returns f(texts) -> (N, H) vectors for one path; loading happens here, untimed."""
+CALIBRATION_SAMPLE = 400  # "calibrated on corpus": texts drawn from the corpus (100 held out)
+
+
+def calibration(path: str, model: str, texts: list[str]) -> list[str] | None:
+    """What a calibrated row calibrates on: "(calibrated)" the OpenVINO peer's texts, which are
+    not the benchmark's (the generator with another seed, and words of the vocabulary);
+    "(calibrated on corpus)" a seeded sample of the job's own corpus, as a user's
+    `--calibrate N` draws it. Its held-out quarter is part of the corpus here."""
+    if "(calibrated on corpus)" in path:
+        from bertex.calibrate import reservoir
+
+        return reservoir(texts, CALIBRATION_SAMPLE)
+    if "(calibrated)" in path:
+        from peer_openvino import calibration_texts
+
+        return calibration_texts(Path(folder_of(model)) / "vocab.txt")
+    return None
+
+
+def make_runner(path: str, model: str, texts: list[str] | None = None):
+    """Returns f(texts) -> (N, H) vectors for one path; loading happens here, untimed (for a
+    calibrated row: calibration, or the cached quantized model, and the quality gate)."""
     import torch
 
     folder = folder_of(model)
@@ -153,10 +177,20 @@ def make_runner(path: str, model: str):
         return lambda texts: st.encode(texts, batch_size=32, normalize_embeddings=True)
     import bertex
 
-    _, backend, precision = path.split()
-    m = bertex.load(model, backend=backend, precision=precision)
+    _, backend, precision = path.split()[:3]
+    sample = calibration(path, model, texts or [])
+    m = bertex.load(model, backend=backend, precision=precision, calibrate=sample)
+    record = getattr(m.backend, "quantization", None)
+    if record is not None:  # the gate's line, and the row says whether int8 really ran
+        from bertex.calibrate import Quantization
+
+        print(Quantization(**record).line(), file=sys.stderr)
+        QUANTIZATION.update(record)
     # mean pooling + unit length, as every other path here (a plain BERT defaults to [CLS])
     return lambda texts: m.embed(texts, level="sentence", pooling="mean", normalize=True).vectors
+
+
+QUANTIZATION: dict = {}  # a calibrated row's gate record (bertex.calibrate.Quantization)
 
 
 def child(args: argparse.Namespace) -> None:
@@ -166,7 +200,7 @@ def child(args: argparse.Namespace) -> None:
     warnings.simplefilter("ignore")
     texts = json.loads(Path(args.texts).read_text())
     try:
-        run = make_runner(args.path, args.model)
+        run = make_runner(args.path, args.model, texts)
     except ImportError as e:
         print(json.dumps({"error": f"not installed: {e.name}"}))
         return
@@ -177,7 +211,7 @@ def child(args: argparse.Namespace) -> None:
         vectors = run(texts)
         times.append(time.perf_counter() - start)
     np.save(args.vectors, np.asarray(vectors, dtype=np.float32))
-    print(json.dumps({"times": times, "peak_mib": peak_mib()}))
+    print(json.dumps({"times": times, "peak_mib": peak_mib(), "quantization": QUANTIZATION}))
 
 
 def matmul_peak() -> float:
@@ -317,7 +351,7 @@ def row(path, r, n, tokens, flops, peak, ref, gold) -> dict:  # noqa: ANN001
     med = statistics.median(r["times"])
     out = {
         "path": path,
-        "exact": PEERS[path].exact if path in PEERS else not path.endswith(("int8", "bf16")),
+        "exact": PEERS[path].exact if path in PEERS else not {"int8", "bf16"} & set(path.split()),
         "peer": not path.startswith("bertex"),
         "sent_s": n / med,
         "sent_s_min": n / max(r["times"]),
@@ -326,6 +360,11 @@ def row(path, r, n, tokens, flops, peak, ref, gold) -> dict:  # noqa: ANN001
         "peak_mib": r["peak_mib"],
         "peak_frac": flops / med / 1e9 / peak,
     }
+    q = r.get("quantization") or {}
+    if q:  # a calibrated row: its own gate (held-out part of its sample), and what really ran
+        out["gate"] = {k: q[k] for k in ("passed", "precision", "cosine_mean", "cosine_min")}
+        if not q["passed"]:
+            out["path"] = f"{path} [gate failed: fp32 ran]"
     if ref is not None:
         cos = (v * ref).sum(1) / np.linalg.norm(v, axis=1) / np.linalg.norm(ref, axis=1)
         out["cos_mean"], out["cos_min"] = float(cos.mean()), float(cos.min())

@@ -8,6 +8,7 @@ never up. Written once, here; docs/architecture.md draws the same order.
     4  facade             request.py  runner.py  api.py  passes.py  engine.py  corpus.py
                           loader.py (assembles a Model)  fake.py (a Model on the fake backend)
                           columnar.py (the batch-at-a-time sentence path)  fill.py (Model.fill)
+                          calibrate.py (calibrated int8 and its quality gate)
     3  models, backends   models/  backends/
     2  pipeline stages    sources/  tokenize.py  sentences.py  windows.py  batching.py
                           pooling.py  align.py  assemble.py  diagnostics.py  sinks/  jobstate.py
@@ -61,6 +62,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "fake",
             "fill",
             "columnar",
+            "calibrate",
         ),
     ),
     ("uses of models", ("analysis", "index", "viz", "heads", "holdout", "tune", "tasks")),

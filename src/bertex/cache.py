@@ -9,9 +9,15 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
+import warnings
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
-from .errors import UnsafeCacheError
+from .errors import BertexWarning, UnsafeCacheError
+
+T = TypeVar("T")
 
 SEAL = "sha256.json"
 
@@ -66,3 +72,23 @@ def _record(folder: Path) -> dict[str, str]:
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
+
+
+def reopen(
+    folder: Path, names: Sequence[str], open_: Callable[[Path], T], what: str, when: str
+) -> T | None:
+    """open_(folder/names[0]) when every file of `names` matches its seal and it opens; None
+    when it is not there, or when it is broken: then the folder is removed, with a warning
+    (the caller rebuilds it; a cached file is never trusted)."""
+    path = folder / names[0]
+    if not path.exists():
+        return None
+    problem = f"it does not match the SHA-256 recorded {when}"
+    if all(intact(folder, n) for n in names):
+        try:
+            return open_(path)
+        except Exception as e:  # corrupt: rebuild, do not trust
+            problem = f"it cannot be loaded ({type(e).__name__})"
+    warnings.warn(f"cached {what} {path}: {problem}; rebuilding it", BertexWarning, stacklevel=4)
+    shutil.rmtree(folder, ignore_errors=True)
+    return None

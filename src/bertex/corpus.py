@@ -45,6 +45,7 @@ class JobSpec:
     backend: str = "torch"
     precision: str = "fp32"  # the precision that really runs (after any fallback)
     device: str = "cpu"  # the device that really runs ("cuda:0", not "auto")
+    calibration: str | None = None  # calibrated int8: the calibration sample's SHA-256
 
 
 @dataclass(frozen=True)
@@ -219,6 +220,7 @@ def fingerprint(spec: JobSpec, model_name: str, weights_sha256: str) -> dict[str
         "precision": spec.precision,
         "device": spec.device,
         "output_format": format_of(spec.out),
+        **({"calibration": spec.calibration} if spec.calibration else {}),
     }
 
 

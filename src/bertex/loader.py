@@ -29,6 +29,8 @@ def load(
     precision: str = "fp32",
     device: str = "cpu",
     forward_timeout: float | None = None,
+    calibrate: Any = None,
+    gate: tuple[float, float] | None = None,
 ) -> Model:
     """Load a model by folder, hub id, or the embedded default "all-MiniLM-L6-v2".
 
@@ -40,7 +42,12 @@ def load(
     device="cpu" (default), "cuda", "cuda:N" or "auto" (CUDA when torch sees one);
     forward_timeout: seconds one wait for a forward pass may last before the call fails with
     ForwardTimeoutError (default: $BERTEX_FORWARD_TIMEOUT, else 20x the slowest pass seen and
-    at least 60 s).
+    at least 60 s);
+    calibrate: with precision="int8" on backend="openvino" or "onnx", static int8 calibrated on
+    these texts (a list, or the path of a file of texts; at least 32 distinct ones): a quarter
+    is held out, and unless the int8 vectors of those texts are within `gate` of fp32 (cosine
+    mean, min; default (0.99, 0.97)) the fp32 model runs instead, with a PrecisionWarning.
+    The record is `model.backend.quantization` and every result's `meta.quantization`.
     """
     from .api import Model
     from .backends.precision import choose, device_of
@@ -48,7 +55,8 @@ def load(
 
     bound = bound_of(forward_timeout)  # checked here: a bad value fails before loading
     where = device_of(device)
-    effective = choose(backend, precision, where)
+    sample, thresholds = _calibration(backend, precision, calibrate, gate)
+    effective = choose(backend, "fp32" if sample else precision, where)
     src = resolve(name_or_path)  # a TF folder's sizes are checked here, before torch loads
     quiet_transformers()
     check_folder(src.folder)
@@ -67,7 +75,30 @@ def load(
         fix_casing(tok)
         return TextTokenizer(tok)
 
-    return Model(info, TextTokenizer(hf_tok), engine, sha, split_factory, bound)
+    def made(engine: Backend) -> Model:
+        return Model(info, TextTokenizer(hf_tok), engine, sha, split_factory, bound)
+
+    if sample is None:
+        return made(engine)
+    from .backends.static_int8 import static_backend
+    from .calibrate import gated
+
+    return gated(made(engine), lambda data: static_backend(engine, data), made, sample, thresholds)
+
+
+def _calibration(backend: str, precision: str, calibrate: Any, gate: Any) -> tuple[Any, Any]:
+    """The checked calibration sample and gate, or (None, None): before anything loads."""
+    if calibrate is None:
+        if gate is not None:
+            from .errors import OptionError
+
+            raise OptionError("gate", gate, ["None (leave it out)"], "gate= comes with calibrate=")
+        return None, None
+    from .backends.precision import choose
+    from .calibrate import GATE, check
+
+    choose(backend, "fp32")  # an unknown backend name is refused as everywhere
+    return check(backend, precision, calibrate, GATE if gate is None else gate)
 
 
 def _backend(

@@ -86,6 +86,7 @@ def meta(request: Request, info: ModelInfo, weights_sha256: str, backend: Any) -
         dimensions=request.dimensions,
         device=str(backend.device),
         model_origin=info.origin,
+        quantization=getattr(backend, "quantization", None),  # calibrated int8's gate
     )
 
 

@@ -140,9 +140,11 @@ class Meta:
     dimensions: int | None = None  # vectors truncated to their first N values
     device: str = "cpu"  # where the model ran: "cpu", "cuda:0", ...
     model_origin: str | None = None  # a converted TF checkpoint: folder, hash, casing chosen
+    quantization: dict[str, Any] | None = field(default=None, hash=False)  # calibrate.py
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        d = asdict(self)  # quantization only where calibrated int8 was asked for
+        return d if d["quantization"] else {k: v for k, v in d.items() if k != "quantization"}
 
 
 @dataclass(frozen=True)

@@ -106,19 +106,9 @@ class OnnxBackend:
         folder = self.cache / self._key(layers, attentions)
         cache.check_private(folder, self.cache.parent)
         path = folder / f"model.{self.exported}.onnx"
-        if path.exists():
-            problem = "it does not match the SHA-256 recorded at export"
-            if cache.intact(folder, path.name):
-                try:
-                    return self._open(path)
-                except Exception as e:  # corrupt: rebuild, do not trust
-                    problem = f"it cannot be loaded ({type(e).__name__})"
-            warnings.warn(
-                f"cached ONNX graph {path}: {problem}; rebuilding it",
-                BertexWarning,
-                stacklevel=2,
-            )
-            shutil.rmtree(folder, ignore_errors=True)
+        session = cache.reopen(folder, [path.name], self._open, "ONNX graph", "at export")
+        if session is not None:
+            return session
         fp32 = folder / "model.fp32.onnx"
         if self.exported == "int8" and cache.intact(folder, fp32.name):  # quantize the export
             tmp = folder / ".model.int8.onnx.tmp"

@@ -19,7 +19,9 @@ import numpy as np
 from ..errors import ExtraMissingError
 from .onnx_backend import OnnxBackend
 
-HINTS = {"fp32": "f32", "bf16": "bf16"}  # bertex precision -> INFERENCE_PRECISION_HINT
+# bertex precision -> INFERENCE_PRECISION_HINT; int8 is static_int8.py's NNCF IR (its
+# quantized ops run in int8, the others in f32)
+HINTS = {"fp32": "f32", "bf16": "bf16", "int8": "f32"}
 
 
 class OpenVinoBackend(OnnxBackend):

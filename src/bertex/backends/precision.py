@@ -68,7 +68,8 @@ def choose(backend: str, precision: str, device: str = "cpu") -> str:
             "precision",
             precision,
             ["fp32", "bf16"],
-            "int8 is dynamic quantization: pass backend='onnx' or backend='ctranslate2'",
+            "int8 is dynamic quantization: pass backend='onnx' or backend='ctranslate2'; "
+            "static int8 calibrated on your texts: backend='openvino' or 'onnx' with calibrate=",
         )
     if precision == "bf16" and backend not in ("torch", "openvino"):
         raise OptionError(

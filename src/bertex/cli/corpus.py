@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import EmbedOptions
-from . import common
+from . import calibration, common
 from .inputs import positive, source_spec
 
 
@@ -53,7 +53,12 @@ def run(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
         keep_text=args.keep_text,
         backend=args.backend,
-        precision=choose(args.backend, args.precision, device_of(args.device)),
+        # calibrated int8: fp32 until the gate has said which runs (set after the load)
+        precision=choose(
+            args.backend,
+            "fp32" if getattr(args, "calibrate", None) else args.precision,
+            device_of(args.device),
+        ),
         device=device_of(args.device),
     )
     check_job(spec)  # before the model loads
@@ -80,15 +85,10 @@ def run(args: argparse.Namespace) -> int:
             device=args.device,
         )
     else:
-        import bertex
-
-        model = bertex.load(
-            args.model,
-            backend=args.backend,
-            precision=args.precision,
-            device=args.device,
-            forward_timeout=getattr(args, "forward_timeout", None),
-        )
+        model = calibration.load(args, calibration.sample(args))
+        record = getattr(model.backend, "quantization", None)
+        if record is not None:  # the precision the gate chose, and the sample (resume checks)
+            spec = replace(spec, precision=record["precision"], calibration=record["sample_sha256"])
         executor = local_executor(model, options, args.keep_text, numeric_ids, timings)
     bar = _progress(spec, args.quiet)
     summary = run_job(

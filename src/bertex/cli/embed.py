@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError, OptionError, OutputError
-from . import common, corpus, inputs
+from . import calibration, common, corpus, inputs
 from .render import human_results, result_record
 
 FORMATS = ("human", "json", "jsonl", "npy")
@@ -49,6 +49,7 @@ def add_parser(sub: Any) -> None:
         "output, write) in seconds and microseconds per input, on every path",
     )
     common.add_backend(p)
+    calibration.add_options(p)
     inputs.add_source_options(p)
     corpus.add_options(p)
     p.set_defaults(run=run)
@@ -56,6 +57,7 @@ def add_parser(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     inputs.take_file_flag(args)
+    calibration.check(args)
     if args.out is None:
         if args.format == "npy":
             raise OptionError("--out", None, ["a .npy path"], "--format npy writes a file")
@@ -109,15 +111,7 @@ def _check_out(args: argparse.Namespace) -> None:
 def _embed(args: argparse.Namespace, data: inputs.Inputs, on_error: str) -> tuple[Any, dict]:
     """Embed the inputs; a bad one stops the command naming it (its line for a file), or is
     skipped with a warning under --on-error skip."""
-    import bertex
-
-    model = bertex.load(
-        args.model,
-        backend=args.backend,
-        precision=args.precision,
-        device=args.device,
-        forward_timeout=getattr(args, "forward_timeout", None),
-    )
+    model = calibration.load(args, calibration.sample(args, data.texts))
     timings: dict[str, float] = {}
     kwargs = common.embed_kwargs(args)
     got = model.embed(data.texts, data.pairs, timings=timings, on_error="collect", **kwargs)

@@ -1,0 +1,252 @@
+"""Calibrated int8 behind a quality gate: `bertex.load(..., precision="int8", calibrate=texts)`.
+
+    sample ─► checked, deduplicated, shuffled (seeded) ─► calibration part | held-out part
+    calibration part ─► static int8 model (backends/static_int8.py, cached on disk)
+    held-out part ─► embedded by the fp32 and the int8 model ─► cosine, mean and min
+    both at or above the gate (default 0.99 / 0.97) ─► the int8 model runs
+    else ─► the fp32 model runs, and a PrecisionWarning says why
+
+The held-out texts are never calibrated on, so the gate measures how the int8 model does on
+text it has not seen. The gate's figures (or the reason for the fallback) are recorded as
+`meta.quantization` on every result, and so in every file bertex writes.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .errors import OptionError, PrecisionWarning
+
+if TYPE_CHECKING:
+    from .api import Model
+    from .backends import Backend
+
+MIN_TEXTS = 32  # distinct non-empty texts: 24 to calibrate on, 8 held out at the least
+MAX_CALIBRATION = 300  # texts calibrated on (NNCF's default subset size)
+MAX_HELD_OUT = 200  # texts the gate embeds twice
+HELD_OUT_SHARE = 0.25
+GATE = (0.99, 0.97)  # cosine to fp32: mean, min (BENCHMARKS.md's gate)
+BACKENDS = ("onnx", "openvino")
+SEED = 0
+
+
+class GateWarning(PrecisionWarning):
+    """Calibrated int8 failed its quality gate: the exact fp32 model runs instead."""
+
+
+@dataclass(frozen=True)
+class Sample:
+    calibration: list[str]
+    held_out: list[str]
+    given: int  # non-empty distinct texts found
+
+
+@dataclass(frozen=True)
+class Quantization:
+    """What calibrated int8 did: written as `meta.quantization` beside every vector."""
+
+    method: str  # "static int8"
+    engine: str  # "nncf" (openvino) | "onnxruntime"
+    passed: bool
+    precision: str  # what runs: "int8", or "fp32" after the fallback
+    calibration_texts: int
+    held_out_texts: int
+    sample_sha256: str  # of the texts calibrated on
+    gate_mean: float
+    gate_min: float
+    cosine_mean: float
+    cosine_min: float
+    reason: str | None = None  # why the fallback
+    cache: str = "built"  # "built" or "reused" (a quantized model from an earlier run)
+    seconds: float = 0.0  # calibration (when built) and the gate
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def line(self) -> str:
+        """The gate's line, as the CLI prints it."""
+        head = (
+            f"calibrated int8 ({self.engine}, {self.calibration_texts} texts): gate on "
+            f"{self.held_out_texts} held-out texts"
+        )
+        figures = (
+            f"cosine to fp32 mean {self.cosine_mean:.4f} (>= {self.gate_mean:g}), "
+            f"min {self.cosine_min:.4f} (>= {self.gate_min:g})"
+        )
+        if self.passed:
+            return f"{head}: {figures}: passed, running int8"
+        return f"{head}: {figures}: {self.reason}; running {self.precision} instead"
+
+    def cache_line(self) -> str:
+        if self.cache == "reused":
+            return "the int8 model was reused from the cache (quantized on this sample before)"
+        return f"the int8 model was quantized and cached ({self.seconds:.1f} s with the gate)"
+
+
+# -- checks at the edge: before the model loads ---------------------------------------------
+
+
+def check(backend: str, precision: str, calibrate: Any, gate: Any) -> tuple[Sample, tuple]:
+    """Refuse what calibrate= cannot do, naming the valid options; the split sample and the
+    gate thresholds otherwise."""
+    check_use(backend, precision)
+    return split(texts_of(calibrate)), check_gate(gate)
+
+
+def check_use(backend: str, precision: str) -> None:
+    if precision != "int8":
+        raise OptionError(
+            "precision",
+            precision,
+            ["int8"],
+            "calibrate= makes a static int8 model; leave it out for fp32 or bf16",
+        )
+    if backend not in BACKENDS:
+        raise OptionError(
+            "backend",
+            backend,
+            BACKENDS,
+            "calibrated int8 runs on openvino (NNCF) or onnx (onnxruntime static quantization); "
+            "ctranslate2's int8 scales activations per row and takes no calibration",
+        )
+
+
+def check_gate(gate: Any) -> tuple[float, float]:
+    """(mean, min), each a cosine in (0, 1]; the mean's bound at least the minimum's."""
+    valid = ["(mean, min) cosines in (0, 1], e.g. (0.99, 0.97)"]
+    try:
+        mean, low = (float(g) for g in gate)
+    except (TypeError, ValueError):
+        raise OptionError("gate", gate, valid) from None
+    if not (0 < mean <= 1 and 0 < low <= 1):
+        raise OptionError("gate", gate, valid)
+    return mean, low
+
+
+def texts_of(calibrate: Any) -> list[str]:
+    """A list of texts, or the path of a file of texts (any format bertex reads)."""
+    valid = ["a list of texts", "the path of a file of texts (.txt, .jsonl, .csv, .parquet)"]
+    if isinstance(calibrate, Path) or (isinstance(calibrate, str) and Path(calibrate).is_file()):
+        return read_file(Path(calibrate))
+    if isinstance(calibrate, str):
+        raise OptionError("calibrate", calibrate, valid, "no such file (one text is no sample)")
+    if not isinstance(calibrate, Iterable):
+        raise OptionError("calibrate", type(calibrate).__name__, valid)
+    texts = list(calibrate)
+    wrong = next((t for t in texts if not isinstance(t, str)), None)
+    if wrong is not None:
+        raise OptionError("calibrate", f"a list holding {type(wrong).__name__} values", valid)
+    return texts
+
+
+def read_file(path: Path, text_field: str = "text") -> list[str]:
+    """A reservoir sample of a file's texts: every row is read, MAX_CALIBRATION +
+    MAX_HELD_OUT texts are kept, each row as likely as any other."""
+    from .sources import SourceSpec, open_rows
+
+    if not path.is_file():
+        raise OptionError("calibrate", str(path), ["the path of a file of texts"], "no such file")
+    rows = open_rows(SourceSpec(path=str(path), text_field=text_field))
+    return reservoir((r.text for r in rows if r.text), MAX_CALIBRATION + MAX_HELD_OUT)
+
+
+def reservoir(texts: Iterable[str], n: int, seed: int = SEED) -> list[str]:
+    """n texts drawn uniformly from a stream of unknown length (Algorithm R), in stream
+    order: reservoir(["a", "b", "c"], 5) == ["a", "b", "c"]."""
+    rng, kept = random.Random(seed), []  # (position, text)
+    for i, text in enumerate(texts):
+        if i < n:
+            kept.append((i, text))
+        elif (j := rng.randrange(i + 1)) < n:
+            kept[j] = (i, text)
+    return [t for _, t in sorted(kept)]
+
+
+def split(texts: list[str]) -> Sample:
+    """Distinct non-empty texts, shuffled (seeded) -> held-out part | calibration part. A text
+    is in one part only, so the gate never measures a text the model was calibrated on."""
+    distinct = list(dict.fromkeys(t for t in texts if t.strip()))
+    if len(distinct) < MIN_TEXTS:
+        raise OptionError(
+            "calibrate",
+            f"{len(distinct)} usable texts",
+            [f"at least {MIN_TEXTS} distinct non-empty texts (a list, or a file of texts)"],
+            "a quarter (at least 8) is held out to check the int8 model against fp32; "
+            "leave calibrate out for dynamic int8 (backend='onnx')",
+        )
+    random.Random(SEED).shuffle(distinct)
+    held = min(MAX_HELD_OUT, max(8, round(HELD_OUT_SHARE * len(distinct))))
+    return Sample(distinct[held:][:MAX_CALIBRATION], distinct[:held], len(distinct))
+
+
+# -- the gate ---------------------------------------------------------------------------------
+
+
+def gated(
+    exact: Model,
+    int8_backend: Callable[[Any], Backend],
+    rebuild: Callable[[Backend], Model],
+    sample: Sample,
+    gate: tuple[float, float],
+) -> Model:
+    """The int8 model when it passes the gate on the held-out texts, else `exact` (fp32), with
+    a GateWarning; the record is on the model's backend (`backend.quantization`)."""
+    import warnings
+
+    from .backends.static_int8 import calibration_of
+
+    start = time.perf_counter()
+    info, tok = exact.info, exact.tokenizer
+    types = "token_type_ids" in tok.hf.model_input_names
+    data = calibration_of(tok.hf, sample.calibration, info.max_length, types)
+    backend = int8_backend(data)
+    fast = rebuild(backend)
+    exact_out = exact.embed(sample.held_out, on_error="collect")  # a text with no tokens: left out
+    if exact_out.results is None:
+        raise OptionError("calibrate", "no held-out text with tokens", ["texts with words"])
+    held = [sample.held_out[i] for i in exact_out.kept]
+    got = fast.embed(held).vectors  # (M, D); the int8 model is quantized on its first forward
+    cos = cosines(exact_out.results.vectors, got)
+    record = Quantization(
+        method="static int8",
+        engine="nncf" if backend.name == "openvino" else "onnxruntime",
+        passed=bool(cos.mean() >= gate[0] and cos.min() >= gate[1]),
+        precision="int8",
+        calibration_texts=len(sample.calibration),
+        held_out_texts=len(held),
+        sample_sha256=data.sha256,
+        gate_mean=gate[0],
+        gate_min=gate[1],
+        cosine_mean=round(float(cos.mean()), 6),
+        cosine_min=round(float(cos.min()), 6),
+        cache="reused" if getattr(backend, "reused", False) else "built",
+    )
+    if not record.passed:
+        below = "mean" if cos.mean() < gate[0] else "min"
+        record = replace(record, precision="fp32", reason=f"the {below} is below the gate")
+    record = replace(record, seconds=round(time.perf_counter() - start, 3))
+    chosen = fast if record.passed else exact
+    chosen.backend.quantization = record.to_dict()  # type: ignore[attr-defined]
+    if not record.passed:
+        warnings.warn(record.line(), GateWarning, stacklevel=3)
+        if backend.name == "openvino":
+            _KEEP.append(backend)  # see _KEEP
+    return chosen
+
+
+# An int8 OpenVINO model that failed its gate is kept alive, never released: releasing a
+# compiled NNCF model has hung or aborted in openvino 2026.4.1 (docs/peers-openvino-fastembed.md)
+_KEEP: list[Any] = []
+
+
+def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row-wise cosine of (M, D) and (M, D) -> (M,)."""
+    na, nb = np.linalg.norm(a, axis=1), np.linalg.norm(b, axis=1)
+    return (a * b).sum(axis=1) / np.maximum(na * nb, 1e-12)
