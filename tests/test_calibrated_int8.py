@@ -13,9 +13,9 @@ import pytest
 
 import bertex
 from bertex.backends import static_int8
-from bertex.calibrate import MIN_TEXTS, GateWarning
+from bertex.calibrate import MIN_TEXTS
 from bertex.cli.main import main
-from bertex.errors import OptionError
+from bertex.errors import GateWarning, OptionError
 
 STSB = Path(__file__).resolve().parents[2] / "shared" / "data" / "stsb" / "stsb-en-dev.csv"
 MODEL = "all-MiniLM-L6-v2"

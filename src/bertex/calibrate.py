@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .errors import OptionError, PrecisionWarning
+from .errors import GateWarning, OptionError
 
 if TYPE_CHECKING:
     from .api import Model
@@ -35,10 +35,6 @@ HELD_OUT_SHARE = 0.25
 GATE = (0.99, 0.97)  # cosine to fp32: mean, min (BENCHMARKS.md's gate)
 BACKENDS = ("onnx", "openvino")
 SEED = 0
-
-
-class GateWarning(PrecisionWarning):
-    """Calibrated int8 failed its quality gate: the exact fp32 model runs instead."""
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,8 @@
           └── StoreUnavailableError  PostgreSQL unreachable or without pgvector
 
 Warnings are BertexWarning subclasses: UnknownTokenWarning, WeakPoolingWarning,
-LongInputWarning, TokenizerFixWarning, PrecisionWarning, CacheWarning, CasingWarning.
+LongInputWarning, TokenizerFixWarning, PrecisionWarning (GateWarning), CacheWarning,
+CasingWarning.
 """
 
 from __future__ import annotations
@@ -232,6 +233,11 @@ class LongInputWarning(BertexWarning):
 
 class PrecisionWarning(BertexWarning):
     """A requested precision is not native on this machine; a slower or exact one runs."""
+
+
+class GateWarning(PrecisionWarning):
+    """Calibrated int8 failed its quality gate (cosine to fp32 on held-out texts): the exact
+    fp32 model runs instead. The figures are in meta.quantization."""
 
 
 class TokenizerFixWarning(BertexWarning):

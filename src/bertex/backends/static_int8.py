@@ -214,8 +214,9 @@ class StaticOpenVinoBackend(_Static, OpenVinoBackend):
         return folder / names[0]
 
     def _quantize(self, src: Path, out: Path) -> None:
-        import nncf
         import openvino as ov
+
+        nncf = _nncf()
 
         model = ov.Core().read_model(str(src))
         quantized = nncf.quantize(
@@ -234,6 +235,16 @@ def static_backend(exact: Backend, calibration: Calibration) -> OnnxBackend:
     if isinstance(exact, OnnxBackend):
         return StaticOnnxBackend(exact, calibration)
     raise TypeError(f"static int8 quantizes an onnx or openvino backend, not {exact.name!r}")
+
+
+def _nncf() -> Any:
+    """nncf with its usage telemetry switched off: bertex sends nothing anywhere (nncf would
+    post an event per quantize call to Google Analytics unless a consent file says no)."""
+    import nncf
+    from nncf.telemetry import decorator, wrapper
+
+    decorator.telemetry = wrapper.telemetry = wrapper.NNCFTelemetryStub()  # type: ignore[misc]
+    return nncf
 
 
 def _readable(path: Path) -> Path:

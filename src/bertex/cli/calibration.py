@@ -98,7 +98,8 @@ def load(args: argparse.Namespace, calibrate: Any = None) -> Any:
     place of the warning the library gives for a fallback."""
     import bertex
 
-    from ..calibrate import GateWarning, Quantization
+    from ..calibrate import Quantization
+    from ..errors import GateWarning
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
