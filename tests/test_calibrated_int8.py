@@ -51,6 +51,7 @@ def calibrated(request):
     return model
 
 
+@pytest.mark.slow
 def test_calibrated_int8_passes_the_gate_and_stays_within_it_of_fp32(calibrated, default_model):
     record = calibrated.backend.quantization
     assert calibrated.backend.precision == "int8"
@@ -70,6 +71,7 @@ def test_calibrated_int8_passes_the_gate_and_stays_within_it_of_fp32(calibrated,
     assert np.abs(alone - batched).max() <= 1e-4
 
 
+@pytest.mark.slow
 def test_a_second_load_reuses_the_quantized_model(calibrated, model_cache):
     files = sorted(p for p in (model_cache / "int8-static").rglob("*") if p.is_file())
     assert files
@@ -84,6 +86,7 @@ def test_a_second_load_reuses_the_quantized_model(calibrated, model_cache):
     assert np.abs(a - b).max() <= 1e-6
 
 
+@pytest.mark.slow
 def test_a_gate_that_cannot_pass_falls_back_to_exact_fp32_with_the_reason(calibrated):
     name = calibrated.backend.name
     with pytest.warns(GateWarning, match=r"min .* below the gate; running fp32 instead"):
@@ -130,6 +133,7 @@ def test_bad_calibration_is_one_clear_error_before_anything_loads(kwargs, words,
         assert word in str(e.value)
 
 
+@pytest.mark.slow
 def test_cli_calibrates_on_a_sample_of_the_jobs_input_and_prints_the_gate(tmp_path, capsys):
     src = tmp_path / "corpus.txt"
     src.write_text("\n".join(TEXTS[400:500]) + "\n")
@@ -192,3 +196,10 @@ def test_cli_cannot_sample_stdin_before_the_job(tmp_path, capsys, monkeypatch):
     assert main([*argv, "--precision", "int8", "--calibrate", "40"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "stdin is read once" in err[0] and "a file of texts" in err[0]
+
+
+def test_a_calibration_file_without_texts_names_the_problem(tmp_path):
+    path = tmp_path / "calibration.jsonl"
+    path.write_text('{"body": "a text under another field"}\n' * 40)
+    with pytest.raises(OptionError, match=r"calibrate=.*no text: .*text"):
+        bertex.load(MODEL, backend="onnx", precision="int8", calibrate=path)

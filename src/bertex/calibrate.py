@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .errors import GateWarning, OptionError
+from .types import SentenceEmbeddings
 
 if TYPE_CHECKING:
     from .api import Model
@@ -149,8 +150,19 @@ def read_file(path: Path, text_field: str = "text") -> list[str]:
 
     if not path.is_file():
         raise OptionError("calibrate", str(path), ["the path of a file of texts"], "no such file")
-    rows = open_rows(SourceSpec(path=str(path), text_field=text_field))
-    return reservoir((r.text for r in rows if r.text), MAX_CALIBRATION + MAX_HELD_OUT)
+    problems: list[str] = []
+
+    def texts() -> Iterator[str]:
+        for row in open_rows(SourceSpec(path=str(path), text_field=text_field)):
+            if row.text:
+                yield row.text
+            elif row.error:
+                problems.append(row.error)
+
+    kept = reservoir(texts(), MAX_CALIBRATION + MAX_HELD_OUT)
+    if not kept and problems:  # e.g. no field of that name: say so, not "0 usable texts"
+        raise OptionError("calibrate", str(path), ["a file of texts"], f"no text: {problems[0]}")
+    return kept
 
 
 def reservoir(texts: Iterable[str], n: int, seed: int = SEED) -> list[str]:
@@ -205,7 +217,7 @@ def gated(
     backend = int8_backend(data)
     fast = rebuild(backend)
     exact_out = exact.embed(sample.held_out, on_error="collect")  # a text with no tokens: left out
-    if exact_out.results is None:
+    if not isinstance(exact_out.results, SentenceEmbeddings):
         raise OptionError("calibrate", "no held-out text with tokens", ["texts with words"])
     held = [sample.held_out[i] for i in exact_out.kept]
     got = fast.embed(held).vectors  # (M, D); the int8 model is quantized on its first forward

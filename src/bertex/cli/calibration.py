@@ -64,15 +64,15 @@ def check(args: argparse.Namespace) -> None:
 
 
 def sample(args: argparse.Namespace, texts: Any = None) -> Any:
-    """What bertex.load's calibrate= takes: a Path, or texts drawn from the input (`texts`,
-    or the rows of --input when None)."""
-    from ..calibrate import reservoir
+    """What bertex.load's calibrate= takes: the texts of a file (its --text-field), or texts
+    drawn from the input (`texts`, or the rows of --input when None)."""
+    from ..calibrate import read_file, reservoir
 
     value = getattr(args, "calibrate", None)
     if value is None:
         return None
     if not value.isdigit():
-        return Path(value)
+        return read_file(Path(value), getattr(args, "text_field", "text"))
     if texts is None:
         texts = _input_texts(args)
     return reservoir((t for t in texts if isinstance(t, str)), int(value))
