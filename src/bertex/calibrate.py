@@ -216,11 +216,13 @@ def gated(
     data = calibration_of(tok.hf, sample.calibration, info.max_length, types)
     backend = int8_backend(data)
     fast = rebuild(backend)
-    exact_out = exact.embed(sample.held_out, on_error="collect")  # a text with no tokens: left out
-    if not isinstance(exact_out.results, SentenceEmbeddings):
-        raise OptionError("calibrate", "no held-out text with tokens", ["texts with words"])
-    held = [sample.held_out[i] for i in exact_out.kept]
-    got = fast.embed(held).vectors  # (M, D); the int8 model is quantized on its first forward
+    with warnings.catch_warnings():  # the held-out texts' UNK or length warnings: not the job's
+        warnings.simplefilter("ignore")
+        exact_out = exact.embed(sample.held_out, on_error="collect")  # no tokens: left out
+        if not isinstance(exact_out.results, SentenceEmbeddings):
+            raise OptionError("calibrate", "no held-out text with tokens", ["texts with words"])
+        held = [sample.held_out[i] for i in exact_out.kept]
+        got = fast.embed(held).vectors  # (M, D); the int8 model is quantized on its first forward
     cos = cosines(exact_out.results.vectors, got)
     record = Quantization(
         method="static int8",
