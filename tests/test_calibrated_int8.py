@@ -87,6 +87,15 @@ def test_a_second_load_reuses_the_quantized_model(calibrated, model_cache):
 
 
 @pytest.mark.slow
+def test_other_layers_are_quantized_on_the_same_sample_when_asked_for():
+    model = bertex.load(MODEL, backend="onnx", precision="int8", calibrate=SAMPLE)
+    before = static_int8.BUILT["count"]
+    got = model.embed(UNSEEN[:8], level="sentence", layers="all", combine="mean")
+    assert static_int8.BUILT["count"] == before + 1  # the all-layers graph, quantized once
+    assert got.vectors.shape == (8, 384) and got.meta.precision == "int8"
+
+
+@pytest.mark.slow
 def test_a_gate_that_cannot_pass_falls_back_to_exact_fp32_with_the_reason(calibrated):
     name = calibrated.backend.name
     with pytest.warns(GateWarning, match=r"min .* below the gate; running fp32 instead"):

@@ -199,7 +199,7 @@ def split(texts: list[str]) -> Sample:
 
 def gated(
     exact: Model,
-    int8_backend: Callable[[Any], Backend],
+    int8_backend: Callable[[Any], Any],
     rebuild: Callable[[Backend], Model],
     sample: Sample,
     gate: tuple[float, float],
@@ -243,6 +243,8 @@ def gated(
         record = replace(record, precision="fp32", reason=f"the {below} is below the gate")
     record = replace(record, seconds=round(time.perf_counter() - start, 3))
     chosen = fast if record.passed else exact
+    if record.passed:
+        backend.release_exact()  # the fp32 sessions served the gate; their memory goes back
     chosen.backend.quantization = record.to_dict()  # type: ignore[attr-defined]
     if not record.passed:
         warnings.warn(record.line(), GateWarning, stacklevel=3)

@@ -92,6 +92,13 @@ class _Static(OnnxBackend):
         self.exact, self.calibration = exact, calibration
         self.reused = False  # the last quantized graph came from the cache
 
+    def release_exact(self) -> None:
+        """Drop the exact backend's sessions (compiled models) once the gate no longer needs
+        them; its export stays on disk, and is all a later graph is quantized from."""
+        self.exact._sessions.clear()
+        if isinstance(self.exact, OpenVinoBackend):
+            self.exact._compiled.clear()
+
     def _source(self, layers: str, attentions: bool) -> Path:
         """The exact backend's checked, sealed fp32 graph (exported if not cached yet)."""
         exact = self.exact
