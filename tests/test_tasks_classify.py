@@ -63,6 +63,26 @@ def test_multi_label_takes_a_sigmoid_per_label(multilabel_dir):
     assert any(len(g.labels) > 1 for g in got) or any(len(g.labels) == 0 for g in got)
 
 
+def test_multi_label_with_no_label_over_the_threshold_has_no_label(multilabel_dir, capsys):
+    """`label` is the most probable of `labels`; with none over the threshold, None (null in
+    JSON), never a label the threshold refused."""
+    clf = tasks.load(multilabel_dir)
+    probs = 1 / (1 + np.exp(-_logits(multilabel_dir, TEXTS)))  # (N, 4)
+    top = probs.max(axis=1)  # (N,)
+    assert top.min() < 1.0  # some text's best label can be put under a threshold
+    threshold = float(top.min() + (1.0 - top.min()) / 2)
+    for g, p in zip(clf.predict(TEXTS, threshold=threshold), probs, strict=True):
+        over = tuple(n for n, x in zip(clf.labels, p) if x >= threshold)
+        assert g.labels == over
+        assert g.label == (clf.labels[int(p.argmax())] if over else None)
+    assert any(g.label is None for g in clf.predict(TEXTS, threshold=threshold))
+    text = TEXTS[int(top.argmin())]
+    argv = ["predict", "-m", str(multilabel_dir), "--text", text, "--threshold", str(threshold)]
+    assert main(argv) == 0
+    row = json.loads(capsys.readouterr().out)["prediction"]
+    assert row["label"] is None and row["labels"] == []
+
+
 def test_rerank_orders_by_the_models_own_logits(cross_encoder_dir):
     ce = tasks.load(cross_encoder_dir)
     query = "who is riding a horse?"
