@@ -362,9 +362,9 @@ feature pass, and the per-layer classifier fits)
 
 ## Fine-tuning
 
-`python bench/tune_bench.py --epochs 2 --rounds 3`: `bertex tune pairs` against sentence-transformers' own
-trainer (same data, batch, loss, hyper-parameters and CPU, in one run), and `bertex tune simcse`;
-held-out Spearman on STS-B pairs that no training sees.
+`python bench/tune_bench.py --epochs 2 --rounds 3`: `bertex tune pairs` against
+sentence-transformers' own trainer (same data, batch, loss, hyper-parameters and CPU, in one
+run), and `bertex tune simcse`; held-out Spearman on STS-B pairs that no training sees.
 
 {tune}
 
