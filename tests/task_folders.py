@@ -2,11 +2,15 @@
 downloaded from a hub looks like), built with transformers from a tiny BERT's tokenizer.
 
 The heads' weights are scaled up so that random predictions vary from token to token (a
-near-uniform head would give one label everywhere and test little)."""
+near-uniform head would give one label everywhere and test little).
+
+Also what the task tests (tag, classify, answer) share: `run` (the CLI's exit status, usage
+errors included) and the `refused` fixture (bad inputs are one line, exit status 2)."""
 
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -102,3 +106,28 @@ def multilabel_dir(models_dir: Path, bert_dir: Path) -> Path:
 def cross_encoder_dir(models_dir: Path, bert_dir: Path) -> Path:
     """A one-output sequence classifier read on (query, document) pairs: a cross-encoder."""
     return _once(models_dir, "task-rerank", bert_dir, "classify", seed=3, num_labels=1, scale=300.0)
+
+
+def run(argv: list[str]) -> int:
+    """main()'s exit status, also when argparse exits (a usage error)."""
+    from bertex.cli.main import main
+
+    try:
+        return main(argv)
+    except SystemExit as e:
+        return int(e.code or 0)
+
+
+@pytest.fixture
+def refused(capsys: pytest.CaptureFixture[str]) -> Callable[[dict[str, tuple[list, str]]], None]:
+    """refused({case: (argv, message)}): each command exits 2 with one line on stderr that
+    holds the message, and no traceback."""
+
+    def check(cases: dict[str, tuple[list, str]]) -> None:
+        for name, (argv, message) in cases.items():
+            assert run(argv) == 2, name
+            err = capsys.readouterr().err
+            assert message in err, (name, err)
+            assert err.count("\n") == 1 and "Traceback" not in err, name
+
+    return check

@@ -235,6 +235,15 @@ def test_a_deadline_raises_and_stops_running_work():
     assert sum(model.backend.batches) < 20 and counts.dropped_texts["deadline"] > 20
 
 
+def test_timeouts_say_seconds_for_people():
+    """A deadline's seconds come back from clock arithmetic (0.12 s as 0.11999...)."""
+    assert "no answer within 0.12 s;" in str(bertex.DeadlineError(0.11999000001))
+    assert "within 2 s;" in str(bertex.DeadlineError(2.0))
+    assert "within 61 s;" in str(bertex.DeadlineError(61.2345))
+    e = bertex.ForwardTimeoutError("torch", (2, 8), 63.2145, "derived")
+    assert "did not return within 63 s (derived)" in str(e)
+
+
 def test_limits_are_checked():
     with pytest.raises(bertex.OptionError, match="max_queue"):
         Engine(fake_model(), max_queue=0)

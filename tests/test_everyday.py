@@ -71,10 +71,12 @@ def test_window_level_gives_one_vector_per_window(tiny_bert):
     assert np.abs(short.vectors[0] - tiny_bert.embed("a man", pooling="mean").vector).max() <= 1e-6
 
 
-def test_progress_bar_counts_every_input(tiny_bert, capsys):
-    tiny_bert.embed([f"text {i}" for i in range(10)] + [""] * 0, progress=True)
-    err = capsys.readouterr().err
-    assert "10/10" in err
+@pytest.mark.parametrize("level", ["sentence", "token"])  # the columnar and per-input paths
+def test_progress_bar_counts_every_input(tiny_bert, capsys, level):
+    texts = [f"text {i}" for i in range(10)] + [""]  # the empty one is left out, and counted
+    got = tiny_bert.embed(texts, level=level, progress=True, on_error="collect")
+    assert len(got.errors) == 1
+    assert "11/11" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

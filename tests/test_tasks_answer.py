@@ -20,7 +20,6 @@ import pytest
 import bertex
 from bertex import tasks
 from bertex.cli.main import main
-from test_tasks_tag import run
 
 QUESTION = "who is riding the horse?"
 SHORT = "the man is riding a horse with unbelievably hard hat."
@@ -186,7 +185,7 @@ def test_answer_from_an_index(qa_dir, tiny_bert, tmp_path, capsys):
     assert [(a["text"], a["passage_id"]) for a in got] == [(a.text, a.passage_id) for a in found]
 
 
-def test_bad_inputs_are_one_line_exit_2(qa_dir, tag_dir, tmp_path, capsys):
+def test_bad_inputs_are_one_line_exit_2(qa_dir, tag_dir, tmp_path, refused):
     empty = tmp_path / "empty.txt"
     empty.write_text("  \n")
     m = ["-m", str(qa_dir)]
@@ -214,10 +213,6 @@ def test_bad_inputs_are_one_line_exit_2(qa_dir, tag_dir, tmp_path, capsys):
             "max_length=500 is not valid",
         ),
     }
-    for name, (argv, message) in cases.items():
-        assert run(argv) == 2, name
-        err = capsys.readouterr().err
-        assert message in err, (name, err)
-        assert err.count("\n") == 1 and "Traceback" not in err, name
+    refused(cases)
     with pytest.raises(bertex.OptionError, match="not both or neither"):
         bertex.answer(QUESTION, model=qa_dir)

@@ -13,7 +13,7 @@ import torch
 import bertex
 from bertex import tasks
 from bertex.cli.main import main
-from test_tasks_tag import run
+from task_folders import run
 
 TEXTS = ["a good film", "the man is riding a horse", "awful acting, boring story"]
 DOCS = [
@@ -63,6 +63,26 @@ def test_multi_label_takes_a_sigmoid_per_label(multilabel_dir):
     assert any(len(g.labels) > 1 for g in got) or any(len(g.labels) == 0 for g in got)
 
 
+def test_multi_label_with_no_label_over_the_threshold_has_no_label(multilabel_dir, capsys):
+    """`label` is the most probable of `labels`; with none over the threshold, None (null in
+    JSON), never a label the threshold refused."""
+    clf = tasks.load(multilabel_dir)
+    probs = 1 / (1 + np.exp(-_logits(multilabel_dir, TEXTS)))  # (N, 4)
+    top = probs.max(axis=1)  # (N,)
+    assert top.min() < 1.0  # some text's best label can be put under a threshold
+    threshold = float(top.min() + (1.0 - top.min()) / 2)
+    for g, p in zip(clf.predict(TEXTS, threshold=threshold), probs, strict=True):
+        over = tuple(n for n, x in zip(clf.labels, p) if x >= threshold)
+        assert g.labels == over
+        assert g.label == (clf.labels[int(p.argmax())] if over else None)
+    assert any(g.label is None for g in clf.predict(TEXTS, threshold=threshold))
+    text = TEXTS[int(top.argmin())]
+    argv = ["predict", "-m", str(multilabel_dir), "--text", text, "--threshold", str(threshold)]
+    assert main(argv) == 0
+    row = json.loads(capsys.readouterr().out)["prediction"]
+    assert row["label"] is None and row["labels"] == []
+
+
 def test_rerank_orders_by_the_models_own_logits(cross_encoder_dir):
     ce = tasks.load(cross_encoder_dir)
     query = "who is riding a horse?"
@@ -105,7 +125,9 @@ def test_cli_predict_classify(classify_dir, capsys):
     assert [r["prediction"]["label"] for r in rows] == [w.label for w in want]
 
 
-def test_bad_inputs_are_one_line_exit_2(classify_dir, tag_dir, tiny_bert, tmp_path, capsys):
+def test_bad_inputs_are_one_line_exit_2(
+    classify_dir, tag_dir, tiny_bert, tmp_path, capsys, refused
+):
     with bertex.Index.create(tmp_path / "ix", model=tiny_bert) as ix:
         ix.add(DOCS[:2])
     long = " ".join(["horse"] * 80)
@@ -131,11 +153,7 @@ def test_bad_inputs_are_one_line_exit_2(classify_dir, tag_dir, tiny_bert, tmp_pa
             "is over the model's limit of 64 tokens; pass truncate=True (--truncate)",
         ),
     }
-    for name, (argv, message) in cases.items():
-        assert run(argv) == 2, name
-        err = capsys.readouterr().err
-        assert message in err, (name, err)
-        assert err.count("\n") == 1 and "Traceback" not in err, name
+    refused(cases)
     assert main(["predict", "-m", str(classify_dir), "--text", long, "--truncate"]) == 0
     assert json.loads(capsys.readouterr().out)["prediction"]["truncated"] is True
 

@@ -154,3 +154,4 @@ def test_a_file_that_is_not_utf8_is_one_line_exit_2(qa_dir, tag_dir, tmp_path, c
         assert main(args) == 2
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and "invalid UTF-8 at byte 7" in err, err
+        assert (str(bad) in err) and ("--context" in err) == (args[0] == "answer"), err

@@ -182,3 +182,72 @@ def test_ctrl_c_says_how_to_resume(
     assert "the same command resumes from the last checkpoint" in err, err
     assert err.rstrip().endswith("bertex: interrupted")
     assert (tmp_path / "m.tune-state" / "state").is_dir() and not (tmp_path / "m").exists()
+
+
+def test_a_bf16_checkpoint_resumes_in_bf16_or_is_refused_where_bf16_is_missing(
+    job: dict, tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--precision auto, resolved again on a machine without bf16, would switch a bf16 job to
+    fp32 mid-run: the resume is refused (one line, exit 2, naming --precision fp32); with
+    --precision fp32 it continues knowingly, says so, and training.json's notes keep it."""
+    from bertex.cli.main import main
+    from bertex.tune import runtime
+    from bertex.tune.checkpoint import WorkFolder
+    from bertex.tune.trainer import Trainer
+
+    out, orig, calls = tmp_path / "m", Trainer._step, [0]
+
+    def step(self, *a):  # noqa: ANN001, ANN002, ANN202
+        calls[0] += 1
+        if calls[0] == 3:  # after the checkpoint of step 2
+            raise Death
+        return orig(self, *a)
+
+    monkeypatch.setattr(runtime, "has_bf16", lambda dev: True)
+    monkeypatch.setattr(Trainer, "_step", step)
+    with pytest.raises(Death):
+        bertex.tune("pairs", **job, out=str(out), max_steps=4)
+    monkeypatch.setattr(Trainer, "_step", orig)
+    assert WorkFolder(out).meta() == {"step": 2, "precision": "bf16", "notes": []}
+
+    monkeypatch.setattr(runtime, "has_bf16", lambda dev: False)  # resumed where bf16 is not
+    argv = ["tune", "pairs", "--out", str(out), "--max-steps", "4", "--quiet"]
+    for k in ("model", "train", "dev", "epochs", "batch_size", "lr", "save_steps"):
+        argv += ["--" + k.replace("_", "-"), str(job[k])]
+    capsys.readouterr()
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    assert "the checkpoint at step 2 was trained in bf16" in err and "--precision fp32" in err
+    assert WorkFolder(out).meta()["step"] == 2 and not out.exists()  # nothing lost
+
+    assert main([*argv, "--precision", "fp32"]) == 0
+    err = capsys.readouterr().err
+    said = "the checkpoint at step 2 was trained in bf16; it continues in fp32 (--precision fp32)"
+    assert said in err and "resuming from the checkpoint at step 2/4" in err, err
+    record = json.loads((out / "training.json").read_text())
+    assert record["precision"] == "fp32" and any(said in n for n in record["notes"])
+    assert record["steps"] == 4
+
+
+def test_resume_keeps_the_checkpoints_precision(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The rules of runtime.resumed, each case once (its doctest shows two)."""
+    import doctest
+
+    from bertex.errors import OptionError
+    from bertex.tune import runtime
+
+    cpu = torch.device("cpu")
+    bf16, fp32 = runtime.Runtime(cpu, "bf16"), runtime.Runtime(cpu, "fp32")
+    assert runtime.resumed(fp32, {}, "auto") == (fp32, None)  # a fresh job
+    assert runtime.resumed(bf16, {"step": 3, "precision": "fp32"}, "auto")[0].precision == "fp32"
+    assert runtime.resumed(bf16, {"step": 3, "precision": "bf16"}, "bf16") == (bf16, None)
+    earlier = {"step": 9, "precision": "fp32", "notes": ["an earlier change"]}
+    rt, note = runtime.resumed(fp32, earlier, "fp32")
+    assert note is None and rt.notes == ("an earlier change",)  # kept to training.json
+    monkeypatch.setattr(runtime, "has_bf16", lambda dev: False)
+    with pytest.raises(OptionError, match="pass --precision fp32 to continue it in fp32"):
+        runtime.resumed(fp32, {"step": 3, "precision": "bf16"}, "auto")
+    monkeypatch.undo()
+    result = doctest.testmod(runtime)
+    assert result.attempted > 0 and result.failed == 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 SNIPPET = """
@@ -20,7 +22,11 @@ def test_embed_result_types_are_known_to_mypy(tmp_path):
     api = pytest.importorskip("mypy.api")  # the `test` extra installs it; CI always has it
     path = tmp_path / "use.py"
     path.write_text(SNIPPET)
-    out, err, code = api.run([str(path), "--ignore-missing-imports", "--no-incremental"])
+    limit = sys.getrecursionlimit()
+    try:
+        out, err, code = api.run([str(path), "--ignore-missing-imports", "--no-incremental"])
+    finally:  # mypy raises it for the whole process; tests that run after must not see that
+        sys.setrecursionlimit(limit)
     revealed = [
         line.split('Revealed type is "')[1].rstrip('"')
         for line in out.splitlines()

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 
 import bertex
-from bertex import batching, columnar, columns, config, pooling, reports, sentences, windows
+from bertex import batching, columnar, columns, config, pooling, reports, runner, sentences, windows
 from bertex.config import EmbedOptions
 
 
 @pytest.mark.parametrize(
-    "module", [windows, batching, pooling, sentences, columns, columnar, reports]
+    "module", [windows, batching, pooling, sentences, columns, columnar, reports, runner]
 )
 def test_docstring_examples_hold(module):
     result = doctest.testmod(module)

@@ -9,15 +9,15 @@ and it is pooled with the rest of its batch. A row over the model's limit takes 
 path (windows.plan and a SentenceCollector) inside the same batches, so results, reports and
 batch composition are those of the per-input path (tests/test_columnar.py holds them equal).
 
-The chunk pipeline: chunk k+1 is tokenized in a thread while chunk k runs through the model,
-and the backend's workers run batch b+1 while batch b is pooled (runner._forward_all).
+The chunk pipeline: chunk k+1 is tokenized in a thread while chunk k runs through the model
+(runner.overlapped, as the per-input path does), and the backend's workers run batch b+1 while
+batch b is pooled (runner._forward_all).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,10 +30,9 @@ from .errors import EmptyInputError, InputError, StoppedError
 from .pooling import combine_layers
 from .reports import ReportTable
 from .request import want as want_of
+from .runner import CHUNK, overlapped
 from .tokenize import _why_empty
 from .types import Batch, DocPlan, ModelOutput, Request
-
-CHUNK = 4096  # as runner.CHUNK: inputs tokenized at once, the next while this one runs
 
 
 def eligible(request: Request, pairs: Any, tokenizer: Any) -> bool:
@@ -81,7 +80,6 @@ def run(
     """Embed `texts` (checked strings) chunk by chunk; with `collect`, bad inputs are recorded
     in Result.errors and left out, otherwise the first one's error is raised."""
     result = Result()
-    spans = [(lo, min(lo + CHUNK, len(texts))) for lo in range(0, len(texts), CHUNK)]
 
     def prepare(lo: int, hi: int) -> Chunk:
         start = time.perf_counter()
@@ -89,25 +87,16 @@ def run(
         clock.add("tokenize", time.perf_counter() - start)
         return chunk
 
-    def forward(chunk: Chunk) -> None:
+    def forward(chunk: Chunk, lo: int, hi: int) -> None:
         result.vectors.append(_forward(runner, chunk, request, clock, bar, stop))
         start = time.perf_counter()
         result.reports.append(_reports(chunk, runner.tokenizer.template.n_special(False)))
         result.texts += chunk.texts
         result.long_plans += chunk.long.values()
         clock.add("report", time.perf_counter() - start)
+        bar.update(hi - lo - len(chunk.index))  # inputs left out count too
 
-    if len(spans) == 1:
-        forward(prepare(*spans[0]))
-        return result
-    with ThreadPoolExecutor(1, thread_name_prefix="bertex-tokenize") as pool:
-        upcoming = pool.submit(prepare, *spans[0])
-        for k in range(len(spans)):
-            chunk = upcoming.result()
-            if k + 1 < len(spans):
-                upcoming = pool.submit(prepare, *spans[k + 1])
-            forward(chunk)
-            bar.update(spans[k][1] - spans[k][0] - len(chunk.index))  # left-out inputs count
+    overlapped(len(texts), CHUNK, prepare, forward)
     return result
 
 

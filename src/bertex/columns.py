@@ -49,12 +49,13 @@ def fast_tokenizer(hf_tokenizer: Any) -> Any:
 
 
 def tokenize(tok: Any, texts: Sequence[str], unk_id: int | None) -> TokenColumns:
-    """One batch call of the fast tokenizer (it releases the GIL and uses every core), then
-    one pass over its ids; offsets are read only for the rare rows with an UNK.
+    """One batch call of the fast tokenizer (it releases the GIL and uses every core; its
+    `encode_batch_fast` skips the character offsets), then one pass over its ids; the rare
+    rows with an UNK are encoded again, with offsets, for the characters the UNKs cover.
 
     Rows: "a b" -> 2 tokens, "" -> 0 tokens (the caller reports it as empty).
     """
-    encs = tok.encode_batch(list(texts), add_special_tokens=False)
+    encs = tok.encode_batch_fast(list(texts), add_special_tokens=False)
     lengths = np.fromiter((len(e) for e in encs), np.int64, len(encs))  # (N,)
     bounds = np.zeros(len(encs) + 1, dtype=np.int64)  # (N + 1,) row r is bounds[r]:bounds[r+1]
     np.cumsum(lengths, out=bounds[1:])
@@ -66,8 +67,9 @@ def tokenize(tok: Any, texts: Sequence[str], unk_id: int | None) -> TokenColumns
         total = np.concatenate([[0], np.cumsum(hit)])  # (M + 1,) UNKs before each position
         unk_count = total[bounds[1:]] - total[bounds[:-1]]  # (N,)
         for r in np.flatnonzero(unk_count).tolist():
-            offsets = np.asarray(encs[r].offsets, dtype=np.int64).reshape(-1, 2)  # (T, 2)
-            spans = offsets[np.asarray(encs[r].ids) == unk_id]
+            enc = tok.encode(texts[r], add_special_tokens=False)
+            offsets = np.asarray(enc.offsets, dtype=np.int64).reshape(-1, 2)  # (T, 2)
+            spans = offsets[np.asarray(enc.ids) == unk_id]
             unk_chars[r] = int((spans[:, 1] - spans[:, 0]).sum())
     return TokenColumns(ids, bounds[:-1], lengths, unk_count.astype(np.int64), unk_chars)
 

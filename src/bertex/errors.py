@@ -47,6 +47,15 @@ class BertexError(Exception):
     """The root of every error bertex raises on purpose."""
 
 
+def _seconds(s: float) -> str:
+    """A duration for people: two significant digits under 10 s, whole seconds from 10 s.
+
+    >>> _seconds(0.11999), _seconds(2.0), _seconds(2.54), _seconds(61.234)
+    ('0.12', '2', '2.5', '61')
+    """
+    return f"{s:.0f}" if s >= 10 else f"{s:.2g}"
+
+
 class OptionError(BertexError, ValueError):
     """An option has a value outside its valid set."""
 
@@ -198,7 +207,9 @@ class DeadlineError(BertexError, TimeoutError):
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
-        super().__init__(f"no answer within {seconds:g} s; the rest of the request was dropped")
+        super().__init__(
+            f"no answer within {_seconds(seconds)} s; the rest of the request was dropped"
+        )
 
 
 class ForwardTimeoutError(BertexError, TimeoutError):
@@ -210,7 +221,7 @@ class ForwardTimeoutError(BertexError, TimeoutError):
         rows, length = (tuple(shape) + (0, 0))[:2]
         super().__init__(
             f"the {backend} backend's forward pass on a batch of {rows} x {length} tokens did "
-            f"not return within {seconds:g} s ({how}); every thread's stack is in the log; "
+            f"not return within {_seconds(seconds)} s ({how}); every thread's stack is in the log; "
             "try --backend torch, or BERTEX_WORKERS=1"
         )
 

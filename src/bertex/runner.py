@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypeVar
 
 from . import batching, windows
 from .align import Collector, dispatch
@@ -26,6 +26,7 @@ from .tokenize import TextTokenizer
 from .types import Batch, DocPlan, Encoding, ModelOutput, Request, Want
 
 CHUNK = 4096  # inputs tokenized at once; the next chunk is tokenized while this one runs
+T = TypeVar("T")  # what one span's prepare gives its forward
 
 
 @dataclass
@@ -155,25 +156,15 @@ class Runner:
             clock.add("tokenize", time.perf_counter() - start)
             return plans
 
-        def forward(chunk: list[DocPlan]) -> None:
+        def forward(chunk: list[DocPlan], lo: int, hi: int) -> None:
             start = time.perf_counter()
             ran.collectors += self._forward_chunk(chunk, request, strategy, bar.update, stop)
             ran.plans += chunk
             clock.add("forward", time.perf_counter() - start)
+            bar.update(hi - lo - len(chunk))  # inputs left out count too
 
-        spans = [(lo, min(lo + CHUNK, len(texts))) for lo in range(0, len(texts), CHUNK)]
-        if len(spans) == 1:  # nothing to overlap
-            forward(prepare(*spans[0]))
-            bar.close()
-            return ran
-        with bar, ThreadPoolExecutor(1, thread_name_prefix="bertex-tokenize") as pool:
-            upcoming = pool.submit(prepare, *spans[0])
-            for k in range(len(spans)):
-                chunk = upcoming.result()
-                if k + 1 < len(spans):
-                    upcoming = pool.submit(prepare, *spans[k + 1])
-                forward(chunk)
-                bar.update(spans[k][1] - spans[k][0] - len(chunk))  # inputs left out count too
+        with bar:
+            overlapped(len(texts), CHUNK, prepare, forward)
         return ran
 
     def _forward_chunk(
@@ -203,6 +194,36 @@ class Runner:
         backends release the GIL). Attention maps run one batch at a time (large outputs)."""
         workers = 1 if want.attentions else self.backend.workers
         yield from self.forwards.run(batches, want, workers)
+
+
+def overlapped(
+    n: int,
+    size: int,
+    prepare: Callable[[int, int], T],
+    forward: Callable[[T, int, int], None],
+) -> None:
+    """forward(prepare(lo, hi), lo, hi) for each span of `size` of n inputs, in order, span
+    k+1 prepared on a thread while span k is forwarded (the tokenizer and the backends
+    release the GIL): at most two spans are held at once, so memory stays bounded for any n.
+    One span: no thread. The runner and the columnar path both run their chunks this way.
+
+    >>> seen = []
+    >>> overlapped(5, 2, lambda lo, hi: list(range(lo, hi)), lambda c, lo, hi: seen.append(c))
+    >>> seen
+    [[0, 1], [2, 3], [4]]
+    """
+    spans = [(lo, min(lo + size, n)) for lo in range(0, n, size)]
+    if len(spans) <= 1:  # nothing to overlap
+        for span in spans:
+            forward(prepare(*span), *span)
+        return
+    with ThreadPoolExecutor(1, thread_name_prefix="bertex-tokenize") as pool:
+        upcoming = pool.submit(prepare, *spans[0])
+        for k, span in enumerate(spans):
+            chunk = upcoming.result()
+            if k + 1 < len(spans):
+                upcoming = pool.submit(prepare, *spans[k + 1])
+            forward(chunk, *span)
 
 
 def _encode_each(

@@ -253,6 +253,42 @@ def test_deeply_nested_json_is_400(serve, model):
     assert r.status_code == 400 and "nested" in r.json()["error"]["message"]
 
 
+@pytest.fixture
+def high_recursion_limit():
+    """What mypy.api.run leaves behind in the process that calls it (tests/test_typing.py)."""
+    import sys
+
+    before = sys.getrecursionlimit()
+    sys.setrecursionlimit(2**14)
+    yield
+    sys.setrecursionlimit(before)
+
+
+def test_nesting_is_bounded_by_the_server_not_the_recursion_limit(
+    serve, model, high_recursion_limit
+):
+    """json.loads stops at sys.getrecursionlimit(), which any library may raise for the whole
+    process (mypy.api.run leaves it at 2**14): the server's own bound decides, the same in any
+    process; at the bound a body is parsed (and checked as usual)."""
+    import doctest
+
+    from bertex.server import schemas
+
+    s = serve(model)
+    headers = {"content-type": "application/json"}
+
+    def post(depth: int) -> httpx.Response:  # {"input": [[...]]}: `depth` levels in all
+        raw = b'{"input": ' + b"[" * (depth - 1) + b"]" * (depth - 1) + b"}"
+        return httpx.post(s.url + "/v1/embed", content=raw, headers=headers)
+
+    for depth in (10_000, schemas.MAX_JSON_DEPTH + 1):
+        r = post(depth)
+        assert r.status_code == 400 and "nested too deeply" in r.json()["error"]["message"]
+    assert post(schemas.MAX_JSON_DEPTH).status_code == 422  # parsed: not a list of strings
+    assert schemas.json_depth(b'{"a": "[[[{{{", "b": ["\\"]"]}') == 2  # strings skipped
+    assert doctest.testmod(schemas).failed == 0
+
+
 def test_a_client_leaving_mid_body_is_no_500_and_one_log_line(serve, model, caplog):
     s = serve(model)
     for _ in range(3):

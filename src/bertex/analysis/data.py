@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import DataFileError
-from ..sources.files import json_objects, read_utf8
+from ..sources.files import json_objects, utf8_file_lines
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ def _rows(path: Path, columns: tuple[str, ...]) -> Iterator[tuple[int, dict[str,
         yield from _jsonl(path, columns)
         return
     delim = "\t" if path.suffix in (".tsv", ".tab") else ","
-    reader = csv.reader(read_utf8(path), delimiter=delim)
+    reader = csv.reader(utf8_file_lines(path), delimiter=delim)
     first = next(reader, None)
     if first is None:
         raise DataFileError(path, None, "the file is empty")
@@ -77,7 +77,7 @@ def _chain(first: list[str], rest: Iterator[list[str]]) -> Iterator[list[str]]:
 
 
 def _jsonl(path: Path, columns: tuple[str, ...]) -> Iterator[tuple[int, dict[str, str]]]:
-    for n, obj in json_objects(path, read_utf8(path)):
+    for n, obj in json_objects(path, utf8_file_lines(path)):
         missing = [c for c in columns if c not in obj]
         if missing:
             raise DataFileError(path, n, f"missing field {missing[0]!r}; needs {columns}")
@@ -138,7 +138,7 @@ def read_conll(path: str | Path, limit_tokens: int | None = None) -> Tagged:
     words: list[str] = []
     tags: list[str] = []
     total = 0
-    for n, line in enumerate(read_utf8(path), start=1):
+    for n, line in enumerate(utf8_file_lines(path), start=1):
         if not line.strip():
             if words:
                 sents.append((tuple(words), tuple(tags)))

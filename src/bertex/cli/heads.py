@@ -119,13 +119,13 @@ def _texts(args: argparse.Namespace) -> list[str]:
     if args.text:
         texts = list(args.text)
     elif args.input is not None:
-        from ..sources.files import read_utf8, utf8_lines  # the corpus reader's decoding
+        from ..sources.files import utf8_file_lines, utf8_lines  # the corpus reader's decoding
 
         path = Path(args.input)
         if args.input != "-" and not path.is_file():
             raise InvalidTextError(f"--input {args.input}: no such file")
         stdin = args.input == "-"
-        lines = utf8_lines(sys.stdin.buffer, "stdin") if stdin else read_utf8(path)
+        lines = utf8_lines(sys.stdin.buffer, "stdin") if stdin else utf8_file_lines(path)
         texts = [x.rstrip("\r\n") for x in lines if x.strip()]
     else:
         raise InvalidTextError("no input: give --input FILE (one text a line; - = stdin) or --text")

@@ -54,15 +54,15 @@ def add_source_options(p: argparse.ArgumentParser) -> None:
     )
 
 
-def read_utf8(path: str, what: str) -> str:
-    """A file's text ("-": stdin) through the corpus reader's one decoding path (a bad byte or a
-    UTF-16 file is one line naming the file, with the iconv hint)."""
-    from ..sources.files import utf8_lines
+def file_text(path: str, what: str) -> str:
+    """The whole text of the file an option names ("-": stdin), decoded as the library decodes
+    every user file (sources.files): a bad byte or a UTF-16 file is one line naming the option
+    and the file, with the iconv hint."""
+    from ..sources.files import utf8_file_lines, utf8_lines
 
     if path == "-":
         return "".join(utf8_lines(sys.stdin.buffer, f"{what} stdin"))
-    with Path(path).open("rb") as stream:
-        return "".join(utf8_lines(stream, f"{what} {path}"))
+    return "".join(utf8_file_lines(Path(path), f"{what} {path}"))
 
 
 def non_negative(value: str) -> int:

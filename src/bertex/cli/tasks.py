@@ -10,7 +10,7 @@ from typing import Any
 
 from ..errors import EmptyInputError, InvalidTextError
 from . import common
-from .inputs import non_negative, positive, read_utf8
+from .inputs import file_text, non_negative, positive
 
 
 def add_parser(sub: Any) -> None:
@@ -91,7 +91,7 @@ def context_text(value: str) -> str:
         is_file = len(value) < 4096 and "\n" not in value and path.is_file()
     except OSError:
         is_file = False
-    text = read_utf8(value, "--context") if is_file else value
+    text = file_text(value, "--context") if is_file else value
     if not text.strip():
         raise EmptyInputError(
             f"the context file {value} is empty" if is_file else "the context is empty"

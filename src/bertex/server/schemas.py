@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from typing import Any
 
 import numpy as np
@@ -41,6 +42,25 @@ EMBEDDINGS_FIELDS = COMMON_FIELDS + (
 TOKENIZE_FIELDS = COMMON_FIELDS + ("text_pair", "max_length", "is_split_into_words", "long")
 SEARCH_FIELDS = ("queries", "k", "where", "model", "user")
 SEARCH_MAX_K = 1000  # documents per query in one answer
+MAX_JSON_DEPTH = 64  # arrays and objects inside one another; a real body needs 4 or 5
+_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*(?:"|\Z)', re.DOTALL)  # to its end if unclosed
+_NOT_BRACKET = bytes(c for c in range(256) if c not in b"[]{}")
+
+
+def json_depth(raw: bytes) -> int:
+    r"""How deeply a JSON text's arrays and objects nest, brackets inside strings not counted,
+    found without parsing it: the refusal of a hostile body depends on no interpreter state
+    (json.loads fails at sys.getrecursionlimit(), which any library in the process may raise).
+
+    >>> json_depth(b'{"a": [1, "[[\\"{[", {"b": [2]}]}')
+    4
+    """
+    brackets = _STRING.sub(b"", raw).translate(None, _NOT_BRACKET)
+    if not brackets:
+        return 0
+    b = np.frombuffer(brackets, dtype=np.uint8)
+    step = np.where((b == ord("[")) | (b == ord("{")), 1, -1)  # (n,)
+    return int(np.cumsum(step).max())
 
 
 def parse_json(raw: bytes) -> dict[str, Any]:
@@ -50,6 +70,13 @@ def parse_json(raw: bytes) -> dict[str, Any]:
         raise ApiError(
             400, f"the request body is not valid UTF-8 (byte {e.start})", code="invalid_encoding"
         ) from None
+    opening = raw.count(b"[") + raw.count(b"{")  # fewer than the bound: no need to look closer
+    if opening > MAX_JSON_DEPTH and json_depth(raw) > MAX_JSON_DEPTH:
+        raise ApiError(
+            400,
+            f"the request body is not valid JSON: nested too deeply (over {MAX_JSON_DEPTH} levels)",
+            code="invalid_json",
+        )
     try:
         doc = json.loads(text)
     except RecursionError:

@@ -74,10 +74,11 @@ def utf8_lines(stream: IO[bytes], name: str) -> Iterator[str]:
         yield text
 
 
-def read_utf8(path: Path) -> Iterator[str]:
-    """utf8_lines of a file, opened and closed here."""
+def utf8_file_lines(path: Path, name: str | None = None) -> Iterator[str]:
+    """utf8_lines of a file, opened and closed here; errors name it as `name` (default: the
+    path)."""
     with path.open("rb") as stream:
-        yield from utf8_lines(stream, str(path))
+        yield from utf8_lines(stream, str(path) if name is None else name)
 
 
 def too_big(size: int | None, limit: int) -> str:

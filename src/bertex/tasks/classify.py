@@ -3,7 +3,9 @@
 As transformers' text-classification pipeline scores them: softmax over the labels, except a
 multi-label model (config.json problem_type "multi_label_classification") and a one-output
 model, which take a sigmoid per label. A multi-label prediction lists every label at or over
-`threshold`. A text over the model's limit is refused unless `truncate=True` (then flagged).
+`threshold` in `labels`, and its `label` is the most probable of them: None when no label
+reaches the threshold (the text has none of the labels, as the model reads it). A text over
+the model's limit is refused unless `truncate=True` (then flagged).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from .folder import TaskModel, check_texts
 
 @dataclass(frozen=True)
 class Prediction:
-    label: str  # the most probable label
+    label: str | None  # the most probable label (multi-label: None when `labels` is empty)
     probabilities: dict[str, float]
     labels: tuple[str, ...] = field(default=())  # multi-label: every label over the threshold
     truncated: bool = False  # the input was cut to the model's limit (truncate=True)
@@ -105,14 +107,12 @@ class Classifier(TaskModel):
         names = self.labels
         out = []
         for row, was_cut in zip(probs, cut, strict=True):
-            over = (
-                tuple(n for n, p in zip(names, row) if p >= threshold) if self.multi_label else ()
-            )
-            out.append(
-                Prediction(
-                    names[int(row.argmax())], dict(zip(names, map(float, row))), over, was_cut
-                )
-            )
+            best: str | None = names[int(row.argmax())]
+            over: tuple[str, ...] = ()
+            if self.multi_label:
+                over = tuple(n for n, p in zip(names, row) if p >= threshold)
+                best = best if over else None  # the most probable is in `over` when any is
+            out.append(Prediction(best, dict(zip(names, map(float, row))), over, was_cut))
         return out
 
     def _restrict(self, labels: list[str] | None) -> np.ndarray:

@@ -3,7 +3,8 @@
     OUT.tune-state/
       job.json          the job's fingerprint: a resume must be the same job
       state/            the last checkpoint: model.pt (weights), trainer.pt (optimizer,
-                        scheduler, RNG states, position, history)
+                        scheduler, RNG states, position, history), meta.json (its step and
+                        precision: what a resume checks before it loads anything)
       best.pt           the best epoch's weights (kept unless --keep last)
       output/           the finished folder, before it is renamed onto OUT
       output.done       says output/ is complete (then only the rename is left)
@@ -75,12 +76,22 @@ class WorkFolder:
         )
 
     # --- checkpoints ------------------------------------------------------------------
-    def save(self, model: torch.nn.Module, trainer_state: dict[str, Any]) -> None:
+    def save(
+        self,
+        model: torch.nn.Module,
+        trainer_state: dict[str, Any],
+        meta: dict[str, Any] | None = None,
+    ) -> None:
         tmp, cur, old = self._dirs()
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir()
         _save(model.state_dict(), tmp / "model.pt")
         _save(trainer_state, tmp / "trainer.pt")
+        if meta is not None:
+            with open(tmp / "meta.json", "w", encoding="utf-8") as f:
+                json.dump(meta, f)
+                f.flush()
+                os.fsync(f.fileno())
         fsync_dir(tmp)
         if cur.exists():
             shutil.rmtree(old, ignore_errors=True)
@@ -91,12 +102,28 @@ class WorkFolder:
 
     def load(self) -> tuple[dict[str, Any], dict[str, Any]] | None:
         """(model state dict, trainer state) of the last whole checkpoint, or None."""
+        folder = self._last()
+        if folder is None:
+            return None
+        weights = torch.load(folder / "model.pt", map_location="cpu", weights_only=True)
+        state = torch.load(folder / "trainer.pt", map_location="cpu", weights_only=False)
+        return weights, state
+
+    def meta(self) -> dict[str, Any]:
+        """The last whole checkpoint's meta.json, read without loading the checkpoint; {} when
+        there is none (or it was written before checkpoints had one)."""
+        folder = self._last()
+        if folder is None or not (folder / "meta.json").is_file():
+            return {}
+        return dict(json.loads((folder / "meta.json").read_text(encoding="utf-8")))
+
+    def _last(self) -> Path | None:
+        """The folder of the last whole checkpoint: state/, or state.old/ when a kill came
+        between a checkpoint's two renames (then old/ is whole and state/ is missing)."""
         _, cur, old = self._dirs()
-        for folder in (cur, old):  # old/ is whole when a kill came between the renames
+        for folder in (cur, old):
             if (folder / "trainer.pt").exists() and (folder / "model.pt").exists():
-                weights = torch.load(folder / "model.pt", map_location="cpu", weights_only=True)
-                state = torch.load(folder / "trainer.pt", map_location="cpu", weights_only=False)
-                return weights, state
+                return folder
         return None
 
     def _dirs(self) -> tuple[Path, Path, Path]:

@@ -20,7 +20,7 @@ import torch
 from . import classify_data as cd
 from . import task_models as tm
 from .options import opt
-from .task import Base, Metrics, Step, Task, TaskData, register
+from .task import Base, Metrics, Step, TaskData, register
 from .task_metrics import classify_scores, multilabel_scores
 
 INPUTS = ("input_ids", "attention_mask", "token_type_ids", "labels")
@@ -39,10 +39,13 @@ class ClassifyOptions:
 
 
 @register
-class ClassifyTask(Task):
+class ClassifyTask(tm.TaskModelTask):
     name = "classify"
     summary = "text (or text-pair) classification, single- or multi-label, trained end to end"
     Options = ClassifyOptions
+    head = "AutoModelForSequenceClassification"
+    inputs = INPUTS
+    labels: list[str]  # in the head's id order (read() sets them)
 
     def read(self, base: Base) -> TaskData:
         t = self.task_opts
@@ -59,7 +62,7 @@ class ClassifyTask(Task):
                 cd.check_dev(others[role], known, train)
         self.base, self.multi = base, train.multi_label
         self.labels = tm.label_order(base.config, known)
-        self.collator = _collator(base.tokenizer)
+        self.collator = self.make_collator(base.tokenizer)
         enc = cd.encode_classify(base.tokenizer, train, self.labels, base.max_length)
         dev = others.get("dev")
         dev_rows = self._encode(dev) if dev is not None else None
@@ -85,18 +88,15 @@ class ClassifyTask(Task):
         cut = f"; {truncated} over {self.base.max_length} tokens, truncated" if truncated else ""
         return f"{kind}{form}: {len(self.labels)} labels ({shown}{more}){cut}"
 
-    def build(self, base: Base, data: TaskData) -> torch.nn.Module:
+    def head_config(self) -> dict[str, Any]:
         kind = "multi_label_classification" if self.multi else "single_label_classification"
-        return tm.build("AutoModelForSequenceClassification", base, self.labels, problem_type=kind)
+        return {"problem_type": kind}
 
     def collate(self, rows: Sequence[dict[str, Any]], step: Step | None = None) -> dict[str, Any]:
-        batch = dict(self.collator(tm.strip(rows, INPUTS)))  # (B, T) each; labels (B,) | (B, L)
+        batch = super().collate(rows, step)  # (B, T) each; labels (B,) | (B, L)
         if self.multi:
             batch["labels"] = batch["labels"].float()
         return batch
-
-    def loss(self, model: torch.nn.Module, batch: dict[str, Any]) -> torch.Tensor:
-        return model(**batch).loss
 
     def evaluate(self, model: torch.nn.Module, rows: Sequence[dict[str, Any]]) -> Metrics:
         return Metrics(self.score(model, rows), "macro_f1")
@@ -111,23 +111,13 @@ class ClassifyTask(Task):
             return multilabel_scores(gold, logits)
         return classify_scores(gold, logits.argmax(axis=1))
 
-    def save(self, model: torch.nn.Module, base: Base, folder: Any) -> None:
-        if self.test is not None:
-            rows = self._encode(self.test)
-            self.test_scores = tm.scored(model, lambda: self.score(model, rows))
-        tm.save(model, base, folder)
+    def test_score(self, model: torch.nn.Module) -> dict[str, float]:
+        assert self.test is not None
+        return self.score(model, self._encode(self.test))
 
-    def describe(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "head": "AutoModelForSequenceClassification",
+    def facts(self) -> dict[str, Any]:
+        return {
             "labels": self.labels,
             "multi_label": self.multi,
             "pair_form": self.task_opts.pair_column is not None,
         }
-        return tm.with_test(out, self.task_opts.test, getattr(self, "test_scores", None))
-
-
-def _collator(tokenizer: Any) -> Any:
-    from transformers import DataCollatorWithPadding
-
-    return DataCollatorWithPadding(tokenizer)

@@ -47,7 +47,10 @@ class TuneOptions:
     max_length: int = opt(0, "tokens per input (0: the model's own limit)")
     seed: int = opt(42, "one seed for the data order, dropout and the held-out slice")
     precision: str = opt(
-        "auto", "auto: bf16 autocast where the CPU (or GPU) has bf16, else fp32", choices=PRECISIONS
+        "auto",
+        "auto: bf16 autocast where the CPU (or GPU) has bf16, else fp32; a resumed job keeps "
+        "its checkpoint's",
+        choices=PRECISIONS,
     )
     device: str = opt("auto", "cpu, cuda, cuda:N or auto (cuda when present)")
     dev_fraction: float = opt(0.1, "the held-out slice's share of --train when there is no --dev")
@@ -85,8 +88,12 @@ def check_choices(opts: Any) -> None:
             raise OptionError(f.name, getattr(opts, f.name), valid)
 
 
-# what does not change the weights a job ends with: not part of its fingerprint
-NOT_IN_FINGERPRINT = ("out", "overwrite", "quiet", "device", "save_steps", "model", "train", "dev")
+# what does not change the weights a job ends with: not part of its fingerprint. The precision
+# is not either (auto is bf16 on one machine, fp32 on another): a resume keeps the checkpoint's
+# (runtime.resumed), and training.json records the one that ran
+NOT_IN_FINGERPRINT = (
+    "out", "overwrite", "quiet", "device", "precision", "save_steps", "model", "train", "dev",
+)  # fmt: skip
 
 
 def to_dict(*option_objects: Any) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from . import task_models as tm
 from .data import hold_out
 from .options import opt
 from .qa_decode import decode
-from .task import Base, Metrics, Step, Task, TaskData, register
+from .task import Base, Metrics, TaskData, register
 from .task_metrics import qa_scores
 
 INPUTS = ("input_ids", "attention_mask", "token_type_ids", "start_positions", "end_positions")
@@ -44,10 +44,12 @@ class QAOptions:
 
 
 @register
-class QATask(Task):
+class QATask(tm.TaskModelTask):
     name = "qa"
     summary = "extractive question answering from SQuAD-format JSON (v2.0 no-answers too)"
     Options = QAOptions
+    head = "AutoModelForQuestionAnswering"
+    inputs = INPUTS  # positions (B,)
 
     def read(self, base: Base) -> TaskData:
         t = self.task_opts
@@ -64,7 +66,7 @@ class QATask(Task):
             )
         self.base, self.dev_examples = base, dev
         self.allow_null = any(not e.answers for e in (*train, *dev))
-        self.collator = _collator(base.tokenizer)
+        self.collator = self.make_collator(base.tokenizer)
         rows = self._features(train, self.opts.train)
         dev_rows = self._features(dev, self.opts.dev or self.opts.train)
         if self.test_examples is not None:  # checked now: a bad question fails before training
@@ -85,15 +87,6 @@ class QATask(Task):
             {**feat, "example": k, "offsets": offs}
             for feat, k, offs in zip(f.features, f.example, f.offsets)
         ]
-
-    def build(self, base: Base, data: TaskData) -> torch.nn.Module:
-        return tm.build("AutoModelForQuestionAnswering", base, None)
-
-    def collate(self, rows: Sequence[dict[str, Any]], step: Step | None = None) -> dict[str, Any]:
-        return dict(self.collator(tm.strip(rows, INPUTS)))  # (B, T) each; positions (B,)
-
-    def loss(self, model: torch.nn.Module, batch: dict[str, Any]) -> torch.Tensor:
-        return model(**batch).loss
 
     def evaluate(self, model: torch.nn.Module, rows: Sequence[dict[str, Any]]) -> Metrics:
         return Metrics(self.score(model, rows, self.dev_examples), "f1")
@@ -120,21 +113,13 @@ class QATask(Task):
         gold = {e.id: [a.text for a in e.answers] for e in examples}
         return qa_scores(gold, {e.id: d.text for e, d in zip(examples, got)})
 
-    def save(self, model: torch.nn.Module, base: Base, folder: Any) -> None:
-        if self.test_examples is not None:
-            ex = self.test_examples
-            rows = self._features(ex, str(self.task_opts.test))
-            self.test_scores = tm.scored(model, lambda: self.score(model, rows, ex))
-        tm.save(model, base, folder)
+    def test_score(self, model: torch.nn.Module) -> dict[str, float]:
+        ex = self.test_examples
+        assert ex is not None
+        return self.score(model, self._features(ex, str(self.task_opts.test)), ex)
 
-    def describe(self) -> dict[str, Any]:
-        t = self.task_opts
-        out: dict[str, Any] = {
-            "head": "AutoModelForQuestionAnswering",
-            "doc_stride": t.doc_stride,
-            "no_answer_questions": self.allow_null,
-        }
-        return tm.with_test(out, t.test, getattr(self, "test_scores", None))
+    def facts(self) -> dict[str, Any]:
+        return {"doc_stride": self.task_opts.doc_stride, "no_answer_questions": self.allow_null}
 
 
 def _held_out(train: Sequence[qd.QAExample], opts: Any) -> tuple[list, list]:
@@ -144,9 +129,3 @@ def _held_out(train: Sequence[qd.QAExample], opts: Any) -> tuple[list, list]:
             Path(opts.train), None, "1 question; it cannot also give a held-out dev slice"
         )
     return hold_out(list(train), opts.dev_fraction, opts.seed)
-
-
-def _collator(tokenizer: Any) -> Any:
-    from transformers import DataCollatorWithPadding
-
-    return DataCollatorWithPadding(tokenizer)

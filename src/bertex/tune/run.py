@@ -18,7 +18,7 @@ from .encoder import load_base
 from .options import TuneOptions, fingerprint, split_kwargs, to_dict
 from .output import check_not_base, check_out, training_record, write_record
 from .progress import Reporter
-from .runtime import start
+from .runtime import resumed, start
 from .task import Task
 
 
@@ -67,7 +67,8 @@ def run(cls: type[Task], opts: TuneOptions, task_opts: Any, stream: Any = None) 
         work.claim(job, opts.overwrite)
     rt.barrier()
     if not work.output_done():
-        for note in data.notes:
+        rt, changed = resumed(rt, work.meta(), opts.precision)  # a checkpoint's precision
+        for note in (*data.notes, *([changed] if changed else [])):
             report.say(note)
         report.say(
             f"tuning {base.name} ({cls.name}): {len(data.train)} training rows, dev: "
@@ -116,7 +117,7 @@ def _train_and_write(
     base_info = {"name": base.name, "path": str(base.folder), "sha256": base.sha256}
     extra = {
         "dev_source": data.dev_source,
-        "notes": list(data.notes),
+        "notes": [*data.notes, *rt.notes],
         "world_size": rt.world,
         "device": rt.device.type,
         "precision": rt.precision,

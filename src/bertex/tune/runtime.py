@@ -1,5 +1,9 @@
 """Where a job runs: the device, bf16 autocast, and the data-parallel process group.
 
+A resumed job keeps the precision its checkpoint was trained in (`resumed`): --precision auto
+resolved again on another machine could switch it mid-run, and the job would no longer end
+with an uninterrupted run's weights.
+
 One process: nothing to set up. Under `torchrun` (or `accelerate launch`), WORLD_SIZE > 1 in
 the environment: the process group starts (NCCL on GPUs, gloo on CPUs), each process takes its
 slice of every global batch, DDP averages the gradients, and `gather_with_grad` lets a loss see
@@ -11,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
@@ -22,9 +26,10 @@ from ..errors import OptionError
 @dataclass(frozen=True)
 class Runtime:
     device: torch.device
-    precision: str  # "fp32" | "bf16", as resolved from "auto"
+    precision: str  # "fp32" | "bf16", as resolved from "auto" (or kept from a checkpoint)
     rank: int = 0
     world: int = 1
+    notes: tuple[str, ...] = ()  # precision changes over the job's resumes (training.json)
 
     @property
     def main(self) -> bool:
@@ -69,20 +74,60 @@ def _device(name: str, local_rank: int | None) -> torch.device:
         raise OptionError("device", name, ["cpu", "cuda", "cuda:N", "auto"]) from None
 
 
+def has_bf16(dev: torch.device) -> bool:
+    """Whether the device runs bf16 natively (a CPU's avx512_bf16/AMX, a GPU's support)."""
+    if dev.type == "cuda":
+        return bool(torch.cuda.is_bf16_supported())
+    from ..backends.precision import native_bf16
+
+    return native_bf16()
+
+
 def _precision(precision: str, dev: torch.device) -> str:
     if precision == "fp32":
         return "fp32"
-    if dev.type == "cuda":
-        has = torch.cuda.is_bf16_supported()
-    else:
-        from ..backends.precision import native_bf16
-
-        has = native_bf16()
+    has = has_bf16(dev)
     if precision == "bf16" and not has:
         raise OptionError(
             "precision", precision, ["fp32", "auto"], f"this {dev.type.upper()} has no native bf16"
         )
     return "bf16" if has else "fp32"
+
+
+def resumed(rt: Runtime, checkpoint: dict[str, Any], asked: str) -> tuple[Runtime, str | None]:
+    """The runtime a job continues on from `checkpoint` (the checkpoint's meta: its step,
+    precision and notes; {} for a fresh job), and a note when its precision changes now.
+
+    With --precision auto the job keeps the checkpoint's precision; one that cannot run here
+    is refused, naming the way on. An explicit --precision that differs is the user's choice:
+    it runs, and the note (said, and kept in training.json) says so.
+
+    >>> cpu = Runtime(torch.device("cpu"), "bf16")
+    >>> resumed(cpu, {"step": 40, "precision": "fp32"}, "auto")[0].precision
+    'fp32'
+    >>> rt, note = resumed(cpu, {"step": 40, "precision": "fp32"}, "bf16")
+    >>> rt.precision, note.split(";")[0]
+    ('bf16', 'the checkpoint at step 40 was trained in fp32')
+    """
+    rt = replace(rt, notes=tuple(checkpoint.get("notes", ())))
+    trained = checkpoint.get("precision")
+    if trained is None or trained == rt.precision:
+        return rt, None
+    where = f"the checkpoint at step {checkpoint.get('step')}"
+    if asked == "auto":
+        if trained == "bf16" and not has_bf16(rt.device):
+            raise OptionError(
+                "precision", asked, ["fp32"],
+                f"{where} was trained in bf16, and this {rt.device.type.upper()} has no native "
+                "bf16: pass --precision fp32 to continue it in fp32 (its weights will then "
+                "differ from an uninterrupted run), or resume it where bf16 runs",
+            )  # fmt: skip
+        return replace(rt, precision=trained), None
+    note = (
+        f"{where} was trained in {trained}; it continues in {rt.precision} (--precision "
+        f"{asked}), so the weights will differ from an uninterrupted {trained} run"
+    )
+    return replace(rt, notes=(*rt.notes, note)), note
 
 
 def gather_with_grad(x: torch.Tensor) -> torch.Tensor:

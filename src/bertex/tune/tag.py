@@ -19,7 +19,7 @@ import torch
 from . import tag_data as td
 from . import task_models as tm
 from .options import opt
-from .task import Base, Metrics, Step, Task, TaskData, register
+from .task import Base, Metrics, TaskData, register
 from .task_metrics import is_bio, tag_scores
 
 INPUTS = ("input_ids", "attention_mask", "token_type_ids", "labels")
@@ -32,10 +32,14 @@ class TagOptions:
 
 
 @register
-class TagTask(Task):
+class TagTask(tm.TaskModelTask):
     name = "tag"
     summary = "token classification (NER, POS) from CoNLL or span JSONL, trained end to end"
     Options = TagOptions
+    head = "AutoModelForTokenClassification"
+    inputs = INPUTS  # labels padded with -100
+    collator_class = "DataCollatorForTokenClassification"
+    labels: list[str]  # in the head's id order (read() sets them)
 
     def read(self, base: Base) -> TaskData:
         t = self.task_opts
@@ -47,7 +51,7 @@ class TagTask(Task):
                 td.check_dev_tags(others[role], train.label_set())
         self.base, self.tok = base, word_tokenizer(base)
         self.labels = tm.label_order(base.config, train.label_set())
-        self.collator = _collator(self.tok)
+        self.collator = self.make_collator(self.tok)
         rows, notes = self._encode(train)
         dev = others.get("dev")
         dev_rows = self._encode(dev)[0] if dev is not None else None
@@ -77,15 +81,6 @@ class TagTask(Task):
             notes.append(f"{ex.path}: {enc.empty_words} words have no token (not trained on)")
         return rows, notes
 
-    def build(self, base: Base, data: TaskData) -> torch.nn.Module:
-        return tm.build("AutoModelForTokenClassification", base, self.labels)
-
-    def collate(self, rows: Sequence[dict[str, Any]], step: Step | None = None) -> dict[str, Any]:
-        return dict(self.collator(tm.strip(rows, INPUTS)))  # (B, T) each, labels padded -100
-
-    def loss(self, model: torch.nn.Module, batch: dict[str, Any]) -> torch.Tensor:
-        return model(**batch).loss
-
     def evaluate(self, model: torch.nn.Module, rows: Sequence[dict[str, Any]]) -> Metrics:
         scores = self.score(model, rows)
         return Metrics(scores, "f1" if "f1" in scores else "token_accuracy")
@@ -100,19 +95,12 @@ class TagTask(Task):
                 pred.append(td.word_tags(p, r["word_ids"], len(r["tags"]), self.labels))
         return tag_scores(gold, pred)
 
-    def save(self, model: torch.nn.Module, base: Base, folder: Any) -> None:
-        if self.test is not None:
-            rows = self._encode(self.test)[0]
-            self.test_scores = tm.scored(model, lambda: self.score(model, rows))
-        tm.save(model, base, folder)
+    def test_score(self, model: torch.nn.Module) -> dict[str, float]:
+        assert self.test is not None
+        return self.score(model, self._encode(self.test)[0])
 
-    def describe(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "head": "AutoModelForTokenClassification",
-            "labels": self.labels,
-            "label_alignment": "first sub-token (the rest -100)",
-        }
-        return tm.with_test(out, self.task_opts.test, getattr(self, "test_scores", None))
+    def facts(self) -> dict[str, Any]:
+        return {"labels": self.labels, "label_alignment": "first sub-token (the rest -100)"}
 
 
 def word_tokenizer(base: Base) -> Any:
@@ -124,9 +112,3 @@ def word_tokenizer(base: Base) -> Any:
 
         return AutoTokenizer.from_pretrained(str(base.folder), add_prefix_space=True)
     return tok
-
-
-def _collator(tokenizer: Any) -> Any:
-    from transformers import DataCollatorForTokenClassification
-
-    return DataCollatorForTokenClassification(tokenizer)

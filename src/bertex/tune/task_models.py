@@ -2,20 +2,22 @@
 a transformers AutoModelFor* built from the base checkpoint with the labels in its config,
 the dev split (a --dev file, else a held-out slice), batched prediction for evaluation, the
 optional --test score with the kept weights, and the standard Hugging Face folder they save.
+`TaskModelTask` is the base class the three subclass: build, collate, loss, save and describe
+are written once there.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
 from ..errors import BrokenModelError
 from .data import hold_out
 from .runtime import evaluating, to_device
-from .task import Base
+from .task import Base, Step, Task, TaskData
 
 EVAL_BATCH = 32  # rows per forward pass when scoring dev and test rows
 
@@ -34,7 +36,7 @@ def label_order(config: Any, labels: Sequence[str]) -> list[str]:
     return list(labels)
 
 
-def build(auto_class: str, base: Base, labels: Sequence[str] | None, **config: Any) -> Any:
+def auto_model(auto_class: str, base: Base, labels: Sequence[str] | None, **config: Any) -> Any:
     """transformers' `auto_class` (e.g. "AutoModelForTokenClassification") from the base
     checkpoint's weights; a new head (seeded by the trainer) with id2label/label2id in its
     config, so pipelines and `bertex predict` read the labels back."""
@@ -116,10 +118,61 @@ def with_test(
     return {**record, "test": {"path": path, "metrics": scores}}
 
 
-def save(model: Any, base: Base, folder: Path) -> None:
+def save_folder(model: Any, base: Base, folder: Path) -> None:
     """config.json (with the labels), model.safetensors and the tokenizer files."""
     from ..models.hf import quiet_transformers
 
     quiet_transformers()
     model.save_pretrained(str(folder), safe_serialization=True)
     base.tokenizer.save_pretrained(str(folder))
+
+
+class TaskModelTask(Task):
+    """A task whose model is a transformers `head` class (AutoModelFor*) over the encoder.
+
+    A subclass sets `head`, `inputs` and `collator_class`; its read() sets `self.labels`
+    (None: a head without labels, as QA's) and `self.collator` (`self.make_collator(tok)`);
+    it implements evaluate, `test_score` (the --test figures with the kept weights) and
+    `facts` (its own training.json fields)."""
+
+    head: ClassVar[str] = ""  # e.g. "AutoModelForTokenClassification"
+    inputs: ClassVar[tuple[str, ...]] = ()  # the row keys a batch is made of
+    collator_class: ClassVar[str] = "DataCollatorWithPadding"  # a transformers collator
+    labels: list[str] | None = None
+    collator: Any = None
+    test_scores: dict[str, float] | None = None
+
+    def make_collator(self, tokenizer: Any) -> Any:
+        import transformers
+
+        return getattr(transformers, self.collator_class)(tokenizer)
+
+    def head_config(self) -> dict[str, Any]:
+        """More config.json fields for the new head (classify: its problem_type)."""
+        return {}
+
+    def build(self, base: Base, data: TaskData) -> torch.nn.Module:
+        return auto_model(self.head, base, self.labels, **self.head_config())
+
+    def collate(self, rows: Sequence[dict[str, Any]], step: Step | None = None) -> dict[str, Any]:
+        return dict(self.collator(strip(rows, self.inputs)))  # (B, T) each, padded
+
+    def loss(self, model: torch.nn.Module, batch: dict[str, Any]) -> torch.Tensor:
+        return model(**batch).loss
+
+    def test_score(self, model: torch.nn.Module) -> dict[str, float]:
+        """The --test file's figures (called in eval mode under no_grad)."""
+        raise NotImplementedError
+
+    def save(self, model: torch.nn.Module, base: Base, folder: Path) -> None:
+        if self.task_opts.test:
+            self.test_scores = scored(model, lambda: self.test_score(model))
+        save_folder(model, base, folder)
+
+    def facts(self) -> dict[str, Any]:
+        """The task's own training.json fields, after "head"."""
+        return {}
+
+    def describe(self) -> dict[str, Any]:
+        out = {"head": self.head, **self.facts()}
+        return with_test(out, self.task_opts.test, self.test_scores)

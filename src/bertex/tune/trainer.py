@@ -263,7 +263,12 @@ class Trainer:
                 "scheduler": scheduler.state_dict(),
                 "progress": asdict(progress),
             }
-            self.work.save(model, state)
+            meta = {
+                "step": progress.global_step,
+                "precision": self.rt.precision,
+                "notes": list(self.rt.notes),
+            }
+            self.work.save(model, state, meta)
         self.rt.barrier()
 
 
