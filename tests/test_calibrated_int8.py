@@ -212,3 +212,20 @@ def test_a_calibration_file_without_texts_names_the_problem(tmp_path):
     path.write_text('{"body": "a text under another field"}\n' * 40)
     with pytest.raises(OptionError, match=r"calibrate=.*no text: .*text"):
         bertex.load(MODEL, backend="onnx", precision="int8", calibrate=path)
+
+
+@pytest.mark.slow
+def test_a_broken_cached_int8_model_is_rebuilt_with_a_warning(model_cache):
+    """The gate runs the int8 model's first forward (where its cache is read): a cut-short
+    cached graph is rebuilt and said so, not trusted and not hushed with the gate's warnings."""
+    bertex.load(MODEL, backend="onnx", precision="int8", calibrate=SAMPLE)  # cached
+    graphs = list((model_cache / "int8-static").rglob("model.int8.onnx"))
+    assert graphs
+    for graph in graphs:
+        with graph.open("r+b") as f:
+            f.truncate(graph.stat().st_size // 2)
+    before = static_int8.BUILT["count"]
+    with pytest.warns(bertex.BertexWarning, match=r"cached int8 model .*: .*; rebuilding it"):
+        model = bertex.load(MODEL, backend="onnx", precision="int8", calibrate=SAMPLE)
+    assert static_int8.BUILT["count"] == before + 1
+    assert model.backend.quantization["cache"] == "built" and model.backend.precision == "int8"
