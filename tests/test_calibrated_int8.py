@@ -122,6 +122,7 @@ def test_a_gate_that_cannot_pass_falls_back_to_exact_fp32_with_the_reason(calibr
         ({"calibrate": [" ", ""] * 30 + SAMPLE[:5] * 4}, ["'5 usable texts'"]),
         ({"calibrate": "no/such/texts.txt"}, ["no such file", "a list of texts"]),
         ({"calibrate": [1, 2]}, ["a list holding int values"]),
+        ({"calibrate": [*SAMPLE, "a lone \ud800 surrogate"]}, ["text 240", "lone surrogate"]),
         ({"calibrate": SAMPLE, "backend": "torch"}, ["'onnx', 'openvino'"]),
         ({"calibrate": SAMPLE, "backend": "ctranslate2"}, ["'onnx', 'openvino'", "per row"]),
         ({"calibrate": SAMPLE, "precision": "fp32"}, ["precision='fp32'", "'int8'"]),

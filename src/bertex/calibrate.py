@@ -25,11 +25,13 @@ import numpy as np
 from .errors import (
     BertexWarning,
     GateWarning,
+    InvalidTextError,
     LongInputWarning,
     OptionError,
     UnknownTokenWarning,
     WeakPoolingWarning,
 )
+from .tokenize import check_text
 from .types import SentenceEmbeddings
 
 if TYPE_CHECKING:
@@ -148,6 +150,11 @@ def texts_of(calibrate: Any) -> list[str]:
     wrong = next((t for t in texts if not isinstance(t, str)), None)
     if wrong is not None:
         raise OptionError("calibrate", f"a list holding {type(wrong).__name__} values", valid)
+    for i, text in enumerate(texts):  # a lone surrogate: refused here, not by the tokenizer
+        try:
+            check_text(text, i)
+        except InvalidTextError as e:
+            raise OptionError("calibrate", f"text {i}", ["valid Unicode texts"], e.reason) from None
     return texts
 
 
