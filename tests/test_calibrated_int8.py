@@ -230,3 +230,16 @@ def test_a_broken_cached_int8_model_is_rebuilt_with_a_warning(model_cache):
         model = bertex.load(MODEL, backend="onnx", precision="int8", calibrate=SAMPLE)
     assert static_int8.BUILT["count"] == before + 1
     assert model.backend.quantization["cache"] == "built" and model.backend.precision == "int8"
+
+
+def test_a_calibration_file_of_unknown_format_names_the_calibration_suffixes(tmp_path, capsys):
+    """The advice is about --calibrate's file, not --input's (--input-format does not apply)."""
+    path = tmp_path / "calibration.dat"
+    path.write_text("\n".join(SAMPLE) + "\n")
+    with pytest.raises(OptionError) as e:
+        bertex.load(MODEL, backend="onnx", precision="int8", calibrate=path)
+    assert "calibrate=" in str(e.value) and ".jsonl" in str(e.value)
+    argv = ["embed", "a", "--backend", "onnx", "--precision", "int8", "--calibrate", str(path)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "calibrate=" in err[0] and "--input-format" not in err[0], err

@@ -165,10 +165,16 @@ def read_file(path: Path, text_field: str = "text") -> list[str]:
 
     if not path.is_file():
         raise OptionError("calibrate", str(path), ["the path of a file of texts"], "no such file")
+    spec = SourceSpec(path=str(path), text_field=text_field)
+    try:
+        spec.resolved_format()
+    except OptionError:  # its advice (--input-format) is --input's, not this file's
+        suffixes = [".txt", ".jsonl", ".csv", ".tsv", ".parquet"]
+        raise OptionError("calibrate", str(path), suffixes, "its suffix says its format") from None
     problems: list[str] = []
 
     def texts() -> Iterator[str]:
-        for row in open_rows(SourceSpec(path=str(path), text_field=text_field)):
+        for row in open_rows(spec):
             if row.text:
                 yield row.text
             elif row.error:
