@@ -134,6 +134,8 @@ def check_gate(gate: Any) -> tuple[float, float]:
         raise OptionError("gate", gate, valid) from None
     if not (0 < mean <= 1 and 0 < low <= 1):
         raise OptionError("gate", gate, valid)
+    if mean < low:  # a mean below its minimum cannot be: the two swapped
+        raise OptionError("gate", gate, valid, "the mean first, then the min (at most the mean)")
     return mean, low
 
 
