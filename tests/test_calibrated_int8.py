@@ -248,3 +248,29 @@ def test_a_calibration_file_of_unknown_format_names_the_calibration_suffixes(tmp
     assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "calibrate=" in err[0] and "--input-format" not in err[0], err
+
+
+@pytest.mark.slow
+def test_two_processes_quantizing_the_same_graph_both_end_with_the_cached_one(monkeypatch):
+    """Another process renames its copy into place between this one's check and its rename:
+    this one keeps theirs (same key: same graph), with no error."""
+    import os
+    import shutil
+
+    real, raced = os.replace, []
+
+    def replace(src, dst):
+        if Path(src).name.startswith(".build-") and not Path(dst).exists():
+            shutil.copytree(src, dst)  # the other process won
+            raced.append(dst)
+        return real(src, dst)
+
+    monkeypatch.setattr(os, "replace", replace)
+    calibration = [t + " (raced)" for t in SAMPLE[:48]]  # a graph no other test has cached
+    model = bertex.load(MODEL, backend="onnx", precision="int8", calibrate=calibration)
+    assert raced and model.backend.precision == "int8"
+    monkeypatch.undo()
+    again = bertex.load(MODEL, backend="onnx", precision="int8", calibrate=calibration)
+    assert again.backend.quantization["cache"] == "reused"
+    a, b = (m.embed(UNSEEN[:8]).vectors for m in (model, again))
+    assert np.abs(a - b).max() <= 1e-6

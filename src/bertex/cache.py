@@ -60,6 +60,17 @@ def seal(folder: Path, *names: str) -> None:
     os.replace(tmp, folder / SEAL)
 
 
+def place(tmp: Path, folder: Path) -> None:
+    """Rename a finished, sealed folder into place. When another process renamed its copy
+    there first (the same key: the same content), theirs is kept and `tmp` removed."""
+    try:
+        os.replace(tmp, folder)
+    except OSError:  # ENOTEMPTY/EEXIST: it won the race between our check and our rename
+        if not folder.is_dir():
+            raise
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def intact(folder: Path, name: str) -> bool:
     """True when folder/name matches the hash recorded when it was written."""
     want = _record(folder).get(name)
