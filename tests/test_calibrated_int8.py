@@ -180,6 +180,7 @@ def test_cli_calibrates_on_a_sample_of_the_jobs_input_and_prints_the_gate(tmp_pa
     [
         (["--backend", "onnx", "--precision", "int8", "--calibrate", "5"], ["N >= 32"]),
         (["--backend", "onnx", "--precision", "int8", "--calibrate", "nope.txt"], ["no such"]),
+        (["--backend", "onnx", "--precision", "int8", "--calibrate", "²"], ["--calibrate='²'"]),
         (["--backend", "torch", "--precision", "int8", "--calibrate", "40"], ["'openvino'"]),
         (["--backend", "onnx", "--calibrate", "40"], ["precision='fp32'", "'int8'"]),
         (["--backend", "onnx", "--gate", "0.99,0.97"], ["--gate", "with --calibrate N|FILE"]),

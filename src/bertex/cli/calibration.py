@@ -54,7 +54,7 @@ def check(args: argparse.Namespace) -> None:
         raise OptionError("--gate", args.gate, valid, e.hint) from None
     if getattr(args, "engine", "local") != "local":
         raise OptionError("--engine", args.engine, ["local"], "--calibrate runs in this process")
-    if value.isdigit():
+    if _count(value):
         if int(value) < MIN_TEXTS:
             raise OptionError("--calibrate", value, [f"N >= {MIN_TEXTS}", "a file of texts"])
         return
@@ -72,11 +72,16 @@ def sample(args: argparse.Namespace, texts: Any = None) -> Any:
     value = getattr(args, "calibrate", None)
     if value is None:
         return None
-    if not value.isdigit():
+    if not _count(value):
         return read_file(Path(value), getattr(args, "text_field", "text"))
     if texts is None:
         texts = _input_texts(args)
     return reservoir((t for t in texts if isinstance(t, str)), int(value))
+
+
+def _count(value: str) -> bool:
+    """--calibrate N: ASCII digits ("²" and "٣" are digits to str.isdigit, not to int)."""
+    return value.isascii() and value.isdigit()
 
 
 def _input_texts(args: argparse.Namespace) -> Any:
