@@ -262,6 +262,9 @@ def test_resume_keeps_the_checkpoints_precision(monkeypatch: pytest.MonkeyPatch)
     with pytest.raises(OptionError, match="pass --precision fp32 to continue it in fp32"):
         runtime.resumed(fp32, {"step": 3, "precision": "bf16"}, "auto")
     monkeypatch.undo()
+    # a checkpoint of an older bertex (no meta.json): its precision is unknown, and said so
+    rt, note = runtime.resumed(bf16, {"precision": None}, "auto")
+    assert rt.precision == "bf16" and "records no precision" in note and rt.notes == (note,)
     result = doctest.testmod(runtime)
     assert result.attempted > 0 and result.failed == 0
 
@@ -282,7 +285,7 @@ def test_a_tampered_meta_json_is_refused_in_one_line(tmp_path: Path, meta: str) 
     state.mkdir(parents=True)
     for name in ("model.pt", "trainer.pt"):
         (state / name).write_bytes(b"")
-    assert work.meta() == {}  # written before checkpoints had one
+    assert work.meta() == {"precision": None}  # written before checkpoints had one
     (state / "meta.json").write_text(meta)
     with pytest.raises(OutputError) as e:
         work.meta()

@@ -111,10 +111,12 @@ class WorkFolder:
 
     def meta(self) -> dict[str, Any]:
         """The last whole checkpoint's meta.json, read without loading the checkpoint; {} when
-        there is none (or it was written before checkpoints had one)."""
+        there is none, {"precision": None} when it was written before checkpoints had one."""
         folder = self._last()
-        if folder is None or not (folder / "meta.json").is_file():
+        if folder is None:
             return {}
+        if not (folder / "meta.json").is_file():
+            return {"precision": None}
         path = folder / "meta.json"
         try:
             meta = json.loads(path.read_text(encoding="utf-8"))
