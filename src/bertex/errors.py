@@ -60,7 +60,7 @@ class OptionError(BertexError, ValueError):
     """An option has a value outside its valid set."""
 
     def __init__(self, name: str, value: object, valid: Iterable[object], hint: str = "") -> None:
-        self.name, self.value, self.valid, self.hint = name, value, tuple(valid), hint
+        self.name, self.value, self.valid = name, value, tuple(valid)
         choices = ", ".join(repr(v) for v in self.valid)
         msg = f"{name}={value!r} is not valid; choose one of: {choices}"
         super().__init__(f"{msg}. {hint}" if hint else msg)

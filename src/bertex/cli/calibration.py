@@ -49,9 +49,8 @@ def check(args: argparse.Namespace) -> None:
     check_use(args.backend, args.precision)
     try:
         args.gate_bounds = check_gate(args.gate.split(",")) if args.gate else None
-    except OptionError as e:
-        valid = ["MEAN,MIN: cosines in (0, 1], e.g. 0.99,0.97"]
-        raise OptionError("--gate", args.gate, valid, e.hint) from None
+    except OptionError:
+        raise OptionError("--gate", args.gate, ["MEAN,MIN: cosines in (0, 1], e.g. 0.99,0.97"])
     if getattr(args, "engine", "local") != "local":
         raise OptionError("--engine", args.engine, ["local"], "--calibrate runs in this process")
     if _count(value):
