@@ -154,11 +154,11 @@ def classify_section(tmp: Path, n_train: int, n_test: int, epochs: int) -> str:
     )
     record, tuned_s = tuned(
         "classify", train=str(train), test=str(test), out=str(tmp / "snow-tuned"),
-        epochs=epochs, lr=LR, max_length=64,
+        epochs=epochs, lr=LR,
     )  # fmt: skip
     rows = [
         ("frozen head (`bertex train classify`, last layer, mean pooling)", frozen, frozen_s),
-        (f"tuned (`bertex tune classify`, {epochs} epochs, lr {LR:g}, max length 64)",
+        (f"tuned (`bertex tune classify`, {epochs} epochs, lr {LR:g}, max length: the model's)",
          record["test"]["metrics"], tuned_s),
     ]  # fmt: skip
     return (
