@@ -122,6 +122,8 @@ def test_a_gate_that_cannot_pass_falls_back_to_exact_fp32_with_the_reason(calibr
         ({"calibrate": [" ", ""] * 30 + SAMPLE[:5] * 4}, ["'5 usable texts'"]),
         ({"calibrate": "no/such/texts.txt"}, ["no such file", "a list of texts"]),
         ({"calibrate": [1, 2]}, ["a list holding int values"]),
+        ({"calibrate": str(STSB.parent)}, ["a folder, not a file", "a list of texts"]),
+        ({"calibrate": STSB.parent}, ["a folder, not a file"]),
         ({"calibrate": [*SAMPLE, "a lone \ud800 surrogate"]}, ["text 240", "lone surrogate"]),
         ({"calibrate": SAMPLE, "backend": "torch"}, ["'onnx', 'openvino'"]),
         ({"calibrate": SAMPLE, "backend": "ctranslate2"}, ["'onnx', 'openvino'", "per row"]),
@@ -179,6 +181,10 @@ def test_cli_calibrates_on_a_sample_of_the_jobs_input_and_prints_the_gate(tmp_pa
     [
         (["--backend", "onnx", "--precision", "int8", "--calibrate", "5"], ["N >= 32"]),
         (["--backend", "onnx", "--precision", "int8", "--calibrate", "nope.txt"], ["no such"]),
+        (
+            ["--backend", "onnx", "--precision", "int8", "--calibrate", str(STSB.parent)],
+            ["a folder, not a file"],
+        ),
         (["--backend", "onnx", "--precision", "int8", "--calibrate", "²"], ["--calibrate='²'"]),
         (["--backend", "torch", "--precision", "int8", "--calibrate", "40"], ["'openvino'"]),
         (["--backend", "onnx", "--calibrate", "40"], ["precision='fp32'", "'int8'"]),

@@ -144,7 +144,9 @@ def texts_of(calibrate: Any) -> list[str]:
     if isinstance(calibrate, Path) or (isinstance(calibrate, str) and Path(calibrate).is_file()):
         return read_file(Path(calibrate))
     if isinstance(calibrate, str):
-        raise OptionError("calibrate", calibrate, valid, "no such file (one text is no sample)")
+        raise OptionError(
+            "calibrate", calibrate, valid, f"{missing(calibrate)} (one text is no sample)"
+        )
     if not isinstance(calibrate, Iterable):
         raise OptionError("calibrate", type(calibrate).__name__, valid)
     texts = list(calibrate)
@@ -165,7 +167,7 @@ def read_file(path: Path, text_field: str = "text") -> list[str]:
     from .sources import SourceSpec, open_rows
 
     if not path.is_file():
-        raise OptionError("calibrate", str(path), ["the path of a file of texts"], "no such file")
+        raise OptionError("calibrate", str(path), ["the path of a file of texts"], missing(path))
     spec = SourceSpec(path=str(path), text_field=text_field)
     try:
         spec.resolved_format()
@@ -185,6 +187,11 @@ def read_file(path: Path, text_field: str = "text") -> list[str]:
     if not kept and problems:  # e.g. no field of that name: say so, not "0 usable texts"
         raise OptionError("calibrate", str(path), ["a file of texts"], f"no text: {problems[0]}")
     return kept
+
+
+def missing(path: str | Path) -> str:
+    """Why a path is not a file of texts."""
+    return "a folder, not a file" if Path(path).is_dir() else "no such file"
 
 
 def reservoir(texts: Iterable[str], n: int, seed: int = SEED) -> list[str]:

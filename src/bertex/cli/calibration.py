@@ -39,7 +39,7 @@ def add_options(p: argparse.ArgumentParser) -> None:
 
 def check(args: argparse.Namespace) -> None:
     """Before any input is read or any model loads: the flags make sense together."""
-    from ..calibrate import MIN_TEXTS, check_gate, check_use
+    from ..calibrate import MIN_TEXTS, check_gate, check_use, missing
 
     value = getattr(args, "calibrate", None)
     if value is None:
@@ -59,7 +59,7 @@ def check(args: argparse.Namespace) -> None:
         return
     if not Path(value).is_file():
         raise OptionError(
-            "--calibrate", value, [f"{SAMPLE} (>= {MIN_TEXTS})", "a file of texts"], "no such file"
+            "--calibrate", value, [f"{SAMPLE} (>= {MIN_TEXTS})", "a file of texts"], missing(value)
         )
 
 
