@@ -92,10 +92,15 @@ def reopen(
     when it is not there, or when it is broken: then the folder is removed, with a warning
     (the caller rebuilds it; a cached file is never trusted)."""
     path = folder / names[0]
-    if not path.exists():
+    if not folder.exists():
         return None
     problem = f"it does not match the SHA-256 recorded {when}"
-    if all(intact(folder, n) for n in names):
+    if not path.exists():
+        record = _record(folder)
+        if record and path.name not in record:  # not made yet (int8 beside its sealed fp32)
+            return None
+        problem = "it is missing from its folder"  # sealed once, or no seal: half removed
+    elif all(intact(folder, n) for n in names):
         try:
             return open_(path)
         except Exception as e:  # corrupt: rebuild, do not trust
