@@ -122,6 +122,9 @@ def test_a_gate_that_cannot_pass_falls_back_to_exact_fp32_with_the_reason(calibr
         ({"calibrate": [" ", ""] * 30 + SAMPLE[:5] * 4}, ["'5 usable texts'"]),
         ({"calibrate": "no/such/texts.txt"}, ["no such file", "a list of texts"]),
         ({"calibrate": [1, 2]}, ["a list holding int values"]),
+        ({"calibrate": str(STSB.parent)}, ["a folder, not a file", "a list of texts"]),
+        ({"calibrate": STSB.parent}, ["a folder, not a file"]),
+        ({"calibrate": [*SAMPLE, "a lone \ud800 surrogate"]}, ["text 240", "lone surrogate"]),
         ({"calibrate": SAMPLE, "backend": "torch"}, ["'onnx', 'openvino'"]),
         ({"calibrate": SAMPLE, "backend": "ctranslate2"}, ["'onnx', 'openvino'", "per row"]),
         ({"calibrate": SAMPLE, "precision": "fp32"}, ["precision='fp32'", "'int8'"]),
@@ -178,6 +181,11 @@ def test_cli_calibrates_on_a_sample_of_the_jobs_input_and_prints_the_gate(tmp_pa
     [
         (["--backend", "onnx", "--precision", "int8", "--calibrate", "5"], ["N >= 32"]),
         (["--backend", "onnx", "--precision", "int8", "--calibrate", "nope.txt"], ["no such"]),
+        (
+            ["--backend", "onnx", "--precision", "int8", "--calibrate", str(STSB.parent)],
+            ["a folder, not a file"],
+        ),
+        (["--backend", "onnx", "--precision", "int8", "--calibrate", "²"], ["--calibrate='²'"]),
         (["--backend", "torch", "--precision", "int8", "--calibrate", "40"], ["'openvino'"]),
         (["--backend", "onnx", "--calibrate", "40"], ["precision='fp32'", "'int8'"]),
         (["--backend", "onnx", "--gate", "0.99,0.97"], ["--gate", "with --calibrate N|FILE"]),
@@ -212,3 +220,63 @@ def test_a_calibration_file_without_texts_names_the_problem(tmp_path):
     path.write_text('{"body": "a text under another field"}\n' * 40)
     with pytest.raises(OptionError, match=r"calibrate=.*no text: .*text"):
         bertex.load(MODEL, backend="onnx", precision="int8", calibrate=path)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("damage", ["cut short", "removed"])
+def test_a_broken_cached_int8_model_is_rebuilt_with_a_warning(model_cache, damage):
+    """The gate runs the int8 model's first forward (where its cache is read): a cut-short
+    cached graph is rebuilt and said so, not trusted and not hushed with the gate's warnings."""
+    bertex.load(MODEL, backend="onnx", precision="int8", calibrate=SAMPLE)  # cached
+    graphs = list((model_cache / "int8-static").rglob("model.int8.onnx"))
+    assert graphs
+    for graph in graphs:
+        if damage == "removed":  # its folder (seal, calibration.json) left behind
+            graph.unlink()
+            continue
+        with graph.open("r+b") as f:
+            f.truncate(graph.stat().st_size // 2)
+    before = static_int8.BUILT["count"]
+    with pytest.warns(bertex.BertexWarning, match=r"cached int8 model .*: .*; rebuilding it"):
+        model = bertex.load(MODEL, backend="onnx", precision="int8", calibrate=SAMPLE)
+    assert static_int8.BUILT["count"] == before + 1
+    assert model.backend.quantization["cache"] == "built" and model.backend.precision == "int8"
+
+
+def test_a_calibration_file_of_unknown_format_names_the_calibration_suffixes(tmp_path, capsys):
+    """The advice is about --calibrate's file, not --input's (--input-format does not apply)."""
+    path = tmp_path / "calibration.dat"
+    path.write_text("\n".join(SAMPLE) + "\n")
+    with pytest.raises(OptionError) as e:
+        bertex.load(MODEL, backend="onnx", precision="int8", calibrate=path)
+    assert "calibrate=" in str(e.value) and ".jsonl" in str(e.value)
+    argv = ["embed", "a", "--backend", "onnx", "--precision", "int8", "--calibrate", str(path)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "calibrate=" in err[0] and "--input-format" not in err[0], err
+
+
+@pytest.mark.slow
+def test_two_processes_quantizing_the_same_graph_both_end_with_the_cached_one(monkeypatch):
+    """Another process renames its copy into place between this one's check and its rename:
+    this one keeps theirs (same key: same graph), with no error."""
+    import os
+    import shutil
+
+    real, raced = os.replace, []
+
+    def replace(src, dst):
+        if Path(src).name.startswith(".build-") and not Path(dst).exists():
+            shutil.copytree(src, dst)  # the other process won
+            raced.append(dst)
+        return real(src, dst)
+
+    monkeypatch.setattr(os, "replace", replace)
+    calibration = [t + " (raced)" for t in SAMPLE[:48]]  # a graph no other test has cached
+    model = bertex.load(MODEL, backend="onnx", precision="int8", calibrate=calibration)
+    assert raced and model.backend.precision == "int8"
+    monkeypatch.undo()
+    again = bertex.load(MODEL, backend="onnx", precision="int8", calibrate=calibration)
+    assert again.backend.quantization["cache"] == "reused"
+    a, b = (m.embed(UNSEEN[:8]).vectors for m in (model, again))
+    assert np.abs(a - b).max() <= 1e-6

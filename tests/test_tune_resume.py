@@ -184,6 +184,32 @@ def test_ctrl_c_says_how_to_resume(
     assert (tmp_path / "m.tune-state" / "state").is_dir() and not (tmp_path / "m").exists()
 
 
+def killed_after_step_2(job: dict, out: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A job of 4 steps that dies after the checkpoint of step 2."""
+    from bertex.tune.trainer import Trainer
+
+    orig, calls = Trainer._step, [0]
+
+    def step(self, *a):  # noqa: ANN001, ANN002, ANN202
+        calls[0] += 1
+        if calls[0] == 3:
+            raise Death
+        return orig(self, *a)
+
+    monkeypatch.setattr(Trainer, "_step", step)
+    with pytest.raises(Death):
+        bertex.tune("pairs", **job, out=str(out), max_steps=4)
+    monkeypatch.setattr(Trainer, "_step", orig)
+
+
+def tune_argv(job: dict, out: Path) -> list[str]:
+    """The CLI command of that job."""
+    argv = ["tune", "pairs", "--out", str(out), "--max-steps", "4", "--quiet"]
+    for k in ("model", "train", "dev", "epochs", "batch_size", "lr", "save_steps"):
+        argv += ["--" + k.replace("_", "-"), str(job[k])]
+    return argv
+
+
 def test_a_bf16_checkpoint_resumes_in_bf16_or_is_refused_where_bf16_is_missing(
     job: dict, tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -193,27 +219,14 @@ def test_a_bf16_checkpoint_resumes_in_bf16_or_is_refused_where_bf16_is_missing(
     from bertex.cli.main import main
     from bertex.tune import runtime
     from bertex.tune.checkpoint import WorkFolder
-    from bertex.tune.trainer import Trainer
 
-    out, orig, calls = tmp_path / "m", Trainer._step, [0]
-
-    def step(self, *a):  # noqa: ANN001, ANN002, ANN202
-        calls[0] += 1
-        if calls[0] == 3:  # after the checkpoint of step 2
-            raise Death
-        return orig(self, *a)
-
+    out = tmp_path / "m"
     monkeypatch.setattr(runtime, "has_bf16", lambda dev: True)
-    monkeypatch.setattr(Trainer, "_step", step)
-    with pytest.raises(Death):
-        bertex.tune("pairs", **job, out=str(out), max_steps=4)
-    monkeypatch.setattr(Trainer, "_step", orig)
+    killed_after_step_2(job, out, monkeypatch)
     assert WorkFolder(out).meta() == {"step": 2, "precision": "bf16", "notes": []}
 
     monkeypatch.setattr(runtime, "has_bf16", lambda dev: False)  # resumed where bf16 is not
-    argv = ["tune", "pairs", "--out", str(out), "--max-steps", "4", "--quiet"]
-    for k in ("model", "train", "dev", "epochs", "batch_size", "lr", "save_steps"):
-        argv += ["--" + k.replace("_", "-"), str(job[k])]
+    argv = tune_argv(job, out)
     capsys.readouterr()
     assert main(argv) == 2
     err = capsys.readouterr().err
@@ -249,5 +262,49 @@ def test_resume_keeps_the_checkpoints_precision(monkeypatch: pytest.MonkeyPatch)
     with pytest.raises(OptionError, match="pass --precision fp32 to continue it in fp32"):
         runtime.resumed(fp32, {"step": 3, "precision": "bf16"}, "auto")
     monkeypatch.undo()
+    # a checkpoint of an older bertex (no meta.json): its precision is unknown, and said so
+    rt, note = runtime.resumed(bf16, {"precision": None}, "auto")
+    assert rt.precision == "bf16" and "records no precision" in note and rt.notes == (note,)
     result = doctest.testmod(runtime)
     assert result.attempted > 0 and result.failed == 0
+
+
+@pytest.mark.parametrize(
+    "meta",
+    ["{", "[1, 2]", '{"step": 2, "precision": "fp16", "notes": []}', '{"precision": "bf16"}',
+     '{"step": 2, "precision": "fp32", "notes": "abc"}'],
+)  # fmt: skip
+def test_a_tampered_meta_json_is_refused_in_one_line(tmp_path: Path, meta: str) -> None:
+    """A checkpoint's meta.json that save() did not write (cut short, edited) is never trusted
+    for the precision a resume continues in; one without meta.json (older bertex) is {}."""
+    from bertex.errors import OutputError
+    from bertex.tune.checkpoint import WorkFolder
+
+    work = WorkFolder(tmp_path / "m")
+    state = work.root / "state"
+    state.mkdir(parents=True)
+    for name in ("model.pt", "trainer.pt"):
+        (state / name).write_bytes(b"")
+    assert work.meta() == {"precision": None}  # written before checkpoints had one
+    (state / "meta.json").write_text(meta)
+    with pytest.raises(OutputError) as e:
+        work.meta()
+    assert "\n" not in str(e.value) and "meta.json is not a checkpoint record" in str(e.value)
+    assert f"remove {work.root}" in str(e.value)
+
+
+def test_a_tampered_meta_json_stops_the_cli_resume_with_exit_2(
+    job: dict, tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bertex.cli.main import main
+
+    out = tmp_path / "m"
+    killed_after_step_2(job, out, monkeypatch)
+    meta = out.parent / "m.tune-state" / "state" / "meta.json"
+    meta.write_text('{"step": 2, "precision": "bf1')  # cut short
+    argv = tune_argv(job, out)
+    capsys.readouterr()
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err and "meta.json" in err, err
+    assert (meta.parent / "model.pt").is_file() and not out.exists()  # nothing lost

@@ -60,6 +60,17 @@ def seal(folder: Path, *names: str) -> None:
     os.replace(tmp, folder / SEAL)
 
 
+def place(tmp: Path, folder: Path) -> None:
+    """Rename a finished, sealed folder into place. When another process renamed its copy
+    there first (the same key: the same content), theirs is kept and `tmp` removed."""
+    try:
+        os.replace(tmp, folder)
+    except OSError:  # ENOTEMPTY/EEXIST: it won the race between our check and our rename
+        if not folder.is_dir():
+            raise
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def intact(folder: Path, name: str) -> bool:
     """True when folder/name matches the hash recorded when it was written."""
     want = _record(folder).get(name)
@@ -81,10 +92,15 @@ def reopen(
     when it is not there, or when it is broken: then the folder is removed, with a warning
     (the caller rebuilds it; a cached file is never trusted)."""
     path = folder / names[0]
-    if not path.exists():
+    if not folder.exists():
         return None
     problem = f"it does not match the SHA-256 recorded {when}"
-    if all(intact(folder, n) for n in names):
+    if not path.exists():
+        record = _record(folder)
+        if record and path.name not in record:  # not made yet (int8 beside its sealed fp32)
+            return None
+        problem = "it is missing from its folder"  # sealed once, or no seal: half removed
+    elif all(intact(folder, n) for n in names):
         try:
             return open_(path)
         except Exception as e:  # corrupt: rebuild, do not trust

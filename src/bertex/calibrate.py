@@ -22,7 +22,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .errors import GateWarning, OptionError
+from .errors import (
+    BertexWarning,
+    GateWarning,
+    InvalidTextError,
+    LongInputWarning,
+    OptionError,
+    UnknownTokenWarning,
+    WeakPoolingWarning,
+)
+from .tokenize import check_text
 from .types import SentenceEmbeddings
 
 if TYPE_CHECKING:
@@ -36,6 +45,7 @@ HELD_OUT_SHARE = 0.25
 GATE = (0.99, 0.97)  # cosine to fp32: mean, min (BENCHMARKS.md's gate)
 BACKENDS = ("onnx", "openvino")
 SEED = 0
+_HELD_OUT = (UnknownTokenWarning, LongInputWarning, WeakPoolingWarning)  # about the texts only
 
 
 @dataclass(frozen=True)
@@ -116,7 +126,8 @@ def check_use(backend: str, precision: str) -> None:
 
 
 def check_gate(gate: Any) -> tuple[float, float]:
-    """(mean, min), each a cosine in (0, 1]; the mean's bound at least the minimum's."""
+    """(mean, min), each a cosine in (0, 1]. A min bound above the mean's is a gate on the
+    minimum alone (every cosine at or above it implies the mean is)."""
     valid = ["(mean, min) cosines in (0, 1], e.g. (0.99, 0.97)"]
     try:
         mean, low = (float(g) for g in gate)
@@ -133,13 +144,20 @@ def texts_of(calibrate: Any) -> list[str]:
     if isinstance(calibrate, Path) or (isinstance(calibrate, str) and Path(calibrate).is_file()):
         return read_file(Path(calibrate))
     if isinstance(calibrate, str):
-        raise OptionError("calibrate", calibrate, valid, "no such file (one text is no sample)")
+        raise OptionError(
+            "calibrate", calibrate, valid, f"{missing(calibrate)} (one text is no sample)"
+        )
     if not isinstance(calibrate, Iterable):
         raise OptionError("calibrate", type(calibrate).__name__, valid)
     texts = list(calibrate)
     wrong = next((t for t in texts if not isinstance(t, str)), None)
     if wrong is not None:
         raise OptionError("calibrate", f"a list holding {type(wrong).__name__} values", valid)
+    for i, text in enumerate(texts):  # a lone surrogate: refused here, not by the tokenizer
+        try:
+            check_text(text, i)
+        except InvalidTextError as e:
+            raise OptionError("calibrate", f"text {i}", ["valid Unicode texts"], e.reason) from None
     return texts
 
 
@@ -149,11 +167,17 @@ def read_file(path: Path, text_field: str = "text") -> list[str]:
     from .sources import SourceSpec, open_rows
 
     if not path.is_file():
-        raise OptionError("calibrate", str(path), ["the path of a file of texts"], "no such file")
+        raise OptionError("calibrate", str(path), ["the path of a file of texts"], missing(path))
+    spec = SourceSpec(path=str(path), text_field=text_field)
+    try:
+        spec.resolved_format()
+    except OptionError:  # its advice (--input-format) is --input's, not this file's
+        suffixes = [".txt", ".jsonl", ".csv", ".tsv", ".parquet"]
+        raise OptionError("calibrate", str(path), suffixes, "its suffix says its format") from None
     problems: list[str] = []
 
     def texts() -> Iterator[str]:
-        for row in open_rows(SourceSpec(path=str(path), text_field=text_field)):
+        for row in open_rows(spec):
             if row.text:
                 yield row.text
             elif row.error:
@@ -163,6 +187,11 @@ def read_file(path: Path, text_field: str = "text") -> list[str]:
     if not kept and problems:  # e.g. no field of that name: say so, not "0 usable texts"
         raise OptionError("calibrate", str(path), ["a file of texts"], f"no text: {problems[0]}")
     return kept
+
+
+def missing(path: str | Path) -> str:
+    """Why a path is not a file of texts."""
+    return "a folder, not a file" if Path(path).is_dir() else "no such file"
 
 
 def reservoir(texts: Iterable[str], n: int, seed: int = SEED) -> list[str]:
@@ -216,13 +245,18 @@ def gated(
     data = calibration_of(tok.hf, sample.calibration, info.max_length, types)
     backend = int8_backend(data)
     fast = rebuild(backend)
-    with warnings.catch_warnings():  # the held-out texts' UNK or length warnings: not the job's
-        warnings.simplefilter("ignore")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         exact_out = exact.embed(sample.held_out, on_error="collect")  # no tokens: left out
         if not isinstance(exact_out.results, SentenceEmbeddings):
             raise OptionError("calibrate", "no held-out text with tokens", ["texts with words"])
         held = [sample.held_out[i] for i in exact_out.kept]
         got = fast.embed(held).vectors  # (M, D); the int8 model is quantized on its first forward
+    # the held-out texts' UNK or length warnings are not the job's; bertex's others (a broken
+    # cached graph rebuilt on this first forward) are said as they would have been
+    for w in caught:
+        if issubclass(w.category, BertexWarning) and not issubclass(w.category, _HELD_OUT):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     cos = cosines(exact_out.results.vectors, got)
     record = Quantization(
         method="static int8",

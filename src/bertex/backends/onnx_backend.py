@@ -161,7 +161,7 @@ class OnnxBackend:
             if self.exported == "int8":
                 quantize(fp32, tmp / "model.int8.onnx")
             cache.seal(tmp, *(p.name for p in tmp.glob("model.*.onnx")))
-            os.replace(tmp, folder) if not folder.exists() else shutil.rmtree(tmp)
+            cache.place(tmp, folder)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 

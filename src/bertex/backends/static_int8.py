@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import shutil
 import sys
 import tempfile
@@ -137,7 +136,7 @@ class _Static(OnnxBackend):
             cache.seal(tmp, *names)
             BUILT["count"] += 1
             self.reused = False
-            os.replace(tmp, folder) if not folder.exists() else shutil.rmtree(tmp)
+            cache.place(tmp, folder)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 

@@ -39,7 +39,7 @@ def add_options(p: argparse.ArgumentParser) -> None:
 
 def check(args: argparse.Namespace) -> None:
     """Before any input is read or any model loads: the flags make sense together."""
-    from ..calibrate import MIN_TEXTS, check_gate, check_use
+    from ..calibrate import MIN_TEXTS, check_gate, check_use, missing
 
     value = getattr(args, "calibrate", None)
     if value is None:
@@ -53,13 +53,13 @@ def check(args: argparse.Namespace) -> None:
         raise OptionError("--gate", args.gate, ["MEAN,MIN: cosines in (0, 1], e.g. 0.99,0.97"])
     if getattr(args, "engine", "local") != "local":
         raise OptionError("--engine", args.engine, ["local"], "--calibrate runs in this process")
-    if value.isdigit():
+    if _count(value):
         if int(value) < MIN_TEXTS:
             raise OptionError("--calibrate", value, [f"N >= {MIN_TEXTS}", "a file of texts"])
         return
     if not Path(value).is_file():
         raise OptionError(
-            "--calibrate", value, [f"{SAMPLE} (>= {MIN_TEXTS})", "a file of texts"], "no such file"
+            "--calibrate", value, [f"{SAMPLE} (>= {MIN_TEXTS})", "a file of texts"], missing(value)
         )
 
 
@@ -71,11 +71,16 @@ def sample(args: argparse.Namespace, texts: Any = None) -> Any:
     value = getattr(args, "calibrate", None)
     if value is None:
         return None
-    if not value.isdigit():
+    if not _count(value):
         return read_file(Path(value), getattr(args, "text_field", "text"))
     if texts is None:
         texts = _input_texts(args)
     return reservoir((t for t in texts if isinstance(t, str)), int(value))
+
+
+def _count(value: str) -> bool:
+    """--calibrate N: ASCII digits ("²" and "٣" are digits to str.isdigit, not to int)."""
+    return value.isascii() and value.isdigit()
 
 
 def _input_texts(args: argparse.Namespace) -> Any:

@@ -111,11 +111,24 @@ class WorkFolder:
 
     def meta(self) -> dict[str, Any]:
         """The last whole checkpoint's meta.json, read without loading the checkpoint; {} when
-        there is none (or it was written before checkpoints had one)."""
+        there is none, {"precision": None} when it was written before checkpoints had one."""
         folder = self._last()
-        if folder is None or not (folder / "meta.json").is_file():
+        if folder is None:
             return {}
-        return dict(json.loads((folder / "meta.json").read_text(encoding="utf-8")))
+        if not (folder / "meta.json").is_file():
+            return {"precision": None}
+        path = folder / "meta.json"
+        try:
+            meta = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as e:
+            meta = type(e).__name__
+        if not _valid_meta(meta):  # tampered or half-written: its precision is not trusted
+            raise OutputError(
+                f"{path} is not a checkpoint record bertex wrote ({str(meta)[:80]!r}; want "
+                '{"step": N, "precision": "fp32"|"bf16", "notes": [...]}); remove '
+                f"{self.root} to start the job afresh"
+            )
+        return dict(meta)
 
     def _last(self) -> Path | None:
         """The folder of the last whole checkpoint: state/, or state.old/ when a kill came
@@ -165,6 +178,17 @@ class WorkFolder:
         os.replace(self.output(), self.out)
         fsync_dir(self.out.parent)
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+def _valid_meta(meta: Any) -> bool:
+    """meta.json as save() writes it: {"step": int, "precision": "fp32"|"bf16", "notes": [str]}."""
+    return (
+        isinstance(meta, dict)
+        and isinstance(meta.get("step"), int)
+        and meta.get("precision") in ("fp32", "bf16")
+        and isinstance(meta.get("notes", []), list)
+        and all(isinstance(n, str) for n in meta.get("notes", []))
+    )
 
 
 def _save(obj: Any, path: Path) -> None:

@@ -96,7 +96,8 @@ def _precision(precision: str, dev: torch.device) -> str:
 
 def resumed(rt: Runtime, checkpoint: dict[str, Any], asked: str) -> tuple[Runtime, str | None]:
     """The runtime a job continues on from `checkpoint` (the checkpoint's meta: its step,
-    precision and notes; {} for a fresh job), and a note when its precision changes now.
+    precision and notes; {} for a fresh job; precision None when an older bertex wrote it),
+    and a note when its precision changes now (or is not known).
 
     With --precision auto the job keeps the checkpoint's precision; one that cannot run here
     is refused, naming the way on. An explicit --precision that differs is the user's choice:
@@ -111,6 +112,12 @@ def resumed(rt: Runtime, checkpoint: dict[str, Any], asked: str) -> tuple[Runtim
     """
     rt = replace(rt, notes=tuple(checkpoint.get("notes", ())))
     trained = checkpoint.get("precision")
+    if checkpoint and trained is None:  # an older bertex's checkpoint: its precision unknown
+        note = (
+            f"the checkpoint records no precision (an older bertex wrote it); it continues in "
+            f"{rt.precision}, which may not be the one it was trained in"
+        )
+        return replace(rt, notes=(*rt.notes, note)), note
     if trained is None or trained == rt.precision:
         return rt, None
     where = f"the checkpoint at step {checkpoint.get('step')}"
