@@ -249,7 +249,7 @@ def main() -> None:
     search_stsb = run("search_bench.py", "stsb")
     probe = run("probe_bench.py", "--n", "2000" if q else "10000")
     host_path = run("host_path.py", "--n", "2000" if q else "10000", "--reps", "3")
-    tune = run("tune_bench.py", "--epochs", "1" if q else "2", "--rounds", "3")
+    tune = run("tune_bench.py", "--epochs", "1" if q else "2", "--rounds", "5")
     mlm = run("mlm_bench.py", *(["--train-docs", "200", "--epochs", "1"] if q else []))
     ov_conc = run("ov_concurrency.py", "--n", "500" if q else "2000", "--rounds", "3")
     tasks = run("task_bench.py", *(["--epochs", "1"] if q else []))
@@ -362,7 +362,7 @@ feature pass, and the per-layer classifier fits)
 
 ## Fine-tuning
 
-`python bench/tune_bench.py --epochs 2 --rounds 3`: `bertex tune pairs` against
+`python bench/tune_bench.py --epochs 2 --rounds 5`: `bertex tune pairs` against
 sentence-transformers' own trainer (same data, batch, loss, hyper-parameters and CPU, in one
 run), and `bertex tune simcse`; held-out Spearman on STS-B pairs that no training sees.
 
