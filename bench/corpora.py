@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import math
 import random
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -16,14 +17,34 @@ WORDS = (
 ).split()
 
 
-def corpus(n: int, seed: int = 0) -> list[str]:
-    """Long-tailed lengths: most sentences short, some long (about 8 to 190 tokens)."""
+def corpus(
+    n: int, seed: int = 0, mu: float = 2.8, sigma: float = 0.6, most: int = 180
+) -> list[str]:
+    """Long-tailed lengths: most sentences short, some long (about 8 to 190 tokens); words
+    per sentence log-normal (mu, sigma), from 5 to `most`."""
     rng = random.Random(seed)
     out = []
     for _ in range(n):
-        words = min(180, max(5, int(rng.lognormvariate(2.8, 0.6))))
+        words = min(most, max(5, int(rng.lognormvariate(mu, sigma))))
         out.append(" ".join(rng.choice(WORDS) for _ in range(words)).capitalize() + ".")
     return out
+
+
+def docstring_paragraphs(files: list[Path]) -> Iterator[str]:
+    """Every docstring paragraph of the modules, classes and functions of `files`, in order,
+    its whitespace collapsed (files Python cannot parse are skipped): real prose."""
+    import ast
+
+    kinds = (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)
+    for f in files:
+        try:
+            tree = ast.parse(f.read_text(encoding="utf-8"))
+        except (SyntaxError, UnicodeDecodeError, ValueError):
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, kinds):
+                for para in (ast.get_docstring(node) or "").split("\n\n"):
+                    yield " ".join(para.split())
 
 
 STSB = Path(__file__).resolve().parents[2] / "shared" / "data" / "stsb" / "stsb-en-dev.csv"

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import random
 import statistics
 import sys
 import tempfile
@@ -29,7 +28,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from corpora import WORDS  # noqa: E402
+from corpora import corpus  # noqa: E402
 from run_all import machine  # noqa: E402
 from speed import random_bert  # noqa: E402
 
@@ -38,12 +37,7 @@ STAGES = ("tokenize", "plan", "forward", "pool", "report", "output")
 
 def short_sentences(n: int, seed: int = 0) -> list[str]:
     """n sentences of 5 to 30 words (about 7 to 40 tokens), seeded."""
-    rng = random.Random(seed)
-    out = []
-    for _ in range(n):
-        k = min(30, max(5, int(rng.lognormvariate(2.4, 0.4))))
-        out.append(" ".join(rng.choice(WORDS) for _ in range(k)).capitalize() + ".")
-    return out
+    return corpus(n, seed, mu=2.4, sigma=0.4, most=30)
 
 
 def tiny_bert(folder: Path) -> Path:

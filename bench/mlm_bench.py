@@ -16,7 +16,6 @@ wall time, and `bertex fill` on docstring-style sentences before and after.
 from __future__ import annotations
 
 import argparse
-import ast
 import json
 import os
 import random
@@ -24,6 +23,9 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import corpora  # noqa: E402
 
 SENTENCES = (  # docstring-style sentences and the word a reader expects at the mask
     ("Return True if the path is an existing [MASK].", "directory"),
@@ -35,22 +37,16 @@ SENTENCES = (  # docstring-style sentences and the word a reader expects at the 
 def docstring_paragraphs() -> list[str]:
     """Docstring paragraphs of the stdlib's top-level modules and packages, sorted files."""
     lib = Path(os.__file__).parent
-    out: list[str] = []
-    for f in sorted(lib.glob("*.py")) + sorted(lib.glob("*/*.py")):
-        if "test" in f.parent.name or "site-packages" in str(f):
-            continue
-        try:
-            tree = ast.parse(f.read_text(encoding="utf-8"))
-        except (SyntaxError, UnicodeDecodeError, ValueError):
-            continue
-        for node in ast.walk(tree):
-            if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
-                doc = ast.get_docstring(node)
-                for para in (doc or "").split("\n\n"):
-                    text = " ".join(para.split())
-                    if 80 <= len(text) <= 1000 and not text.startswith(">>>"):
-                        out.append(text)
-    return out
+    files = [
+        f
+        for f in sorted(lib.glob("*.py")) + sorted(lib.glob("*/*.py"))
+        if "test" not in f.parent.name and "site-packages" not in str(f)
+    ]
+    return [
+        text
+        for text in corpora.docstring_paragraphs(files)
+        if 80 <= len(text) <= 1000 and not text.startswith(">>>")
+    ]
 
 
 def split(docs: list[str], held: int, train: int, seed: int = 0) -> tuple[list[str], list[str]]:

@@ -80,24 +80,17 @@ def cache() -> Path:
 
 def docstrings(n: int, seed: int = 0) -> list[str]:
     """n docstring paragraphs of the installed packages (real prose, 40-1,000 characters)."""
-    import ast
     import random
     import sysconfig
 
+    from corpora import docstring_paragraphs
+
     seen: dict[str, None] = {}
     site = Path(sysconfig.get_paths()["purelib"])
-    for f in sorted(site.rglob("*.py")):
-        try:
-            tree = ast.parse(f.read_text(encoding="utf-8"))
-        except (SyntaxError, UnicodeDecodeError, ValueError):
-            continue
-        for node in ast.walk(tree):
-            if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
-                for para in (ast.get_docstring(node) or "").split("\n\n"):
-                    text = " ".join(para.split())
-                    letters = sum(c.isalpha() for c in text)
-                    if 40 <= len(text) <= 1000 and letters > 0.6 * len(text):
-                        seen[text] = None
+    for text in docstring_paragraphs(sorted(site.rglob("*.py"))):
+        letters = sum(c.isalpha() for c in text)
+        if 40 <= len(text) <= 1000 and letters > 0.6 * len(text):
+            seen[text] = None
     texts = list(seen)
     random.Random(seed).shuffle(texts)
     if len(texts) < n:
