@@ -26,7 +26,7 @@ WORDS = (
 
 
 def tiny_model(folder: Path) -> Path:
-    from speed import random_bert  # bench/ is this script's directory
+    from random_models import random_bert  # bench/ is this script's directory
     from transformers import BertConfig
 
     cfg = BertConfig(

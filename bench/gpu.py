@@ -28,7 +28,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from corpora import corpus  # noqa: E402
-from speed import random_bert  # noqa: E402
+from random_models import random_bert  # noqa: E402
 
 DEVICE = "cuda"  # --device cpu runs the same script here (a dry run, no GPU figures)
 

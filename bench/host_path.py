@@ -29,8 +29,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from corpora import corpus  # noqa: E402
+from random_models import random_bert  # noqa: E402
 from run_all import machine  # noqa: E402
-from speed import random_bert  # noqa: E402
 
 STAGES = ("tokenize", "plan", "forward", "pool", "report", "output")
 

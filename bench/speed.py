@@ -19,14 +19,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -54,39 +52,13 @@ from registry import peers as _peers  # noqa: E402
 PEERS = _peers()
 ALL_PATHS = (*PATHS, *PEERS)
 from corpora import STSB, WORDS, corpus, long_documents, stsb  # noqa: E402,F401
+from random_models import bert_base  # noqa: E402
 
 
 def spearman(a: np.ndarray, b: np.ndarray) -> float:
     """Pearson correlation of ranks (ties broken by order; STS-B scores have few)."""
     ra, rb = np.argsort(np.argsort(a)), np.argsort(np.argsort(b))
     return float(np.corrcoef(ra, rb)[0, 1])
-
-
-def bert_base(folder: Path) -> Path:
-    """bert-base-uncased's configuration with seeded random weights and MiniLM's vocabulary
-    (the same 30,522 uncased WordPiece vocabulary), saved once."""
-    from transformers import BertConfig
-
-    if not (folder / "config.json").exists():
-        random_bert(folder, BertConfig())
-    return folder
-
-
-def random_bert(folder: Path, config: Any, tokenizer: Path | None = None) -> Path:
-    """A BertModel of `config` with seeded random weights and the tokenizer files of
-    `tokenizer` (a folder; the default model's when None)."""
-    import torch
-    from transformers import BertModel
-
-    import bertex
-
-    src = tokenizer or Path(bertex.models.source.resolve("all-MiniLM-L6-v2").folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    for name in ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
-        shutil.copy(src / name, folder / name)
-    torch.manual_seed(0)
-    BertModel(config).eval().save_pretrained(str(folder))
-    return folder
 
 
 def folder_of(model: str) -> str:

@@ -30,7 +30,7 @@ WORDS = "the man is riding a horse and the child plays the guitar near the river
 
 
 def tiny_model(folder: Path) -> Path:
-    from speed import random_bert
+    from random_models import random_bert
     from transformers import BertConfig
 
     cfg = BertConfig(
