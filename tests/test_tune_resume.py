@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -163,17 +164,8 @@ def test_ctrl_c_says_how_to_resume(
     job: dict, tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from bertex.cli.main import main
-    from bertex.tune.trainer import Trainer
 
-    orig, calls = Trainer._step, [0]
-
-    def step(self, *a):  # noqa: ANN001, ANN002, ANN202
-        calls[0] += 1
-        if calls[0] == 3:
-            raise KeyboardInterrupt
-        return orig(self, *a)
-
-    monkeypatch.setattr(Trainer, "_step", step)
+    raise_at_step_3(monkeypatch, KeyboardInterrupt)
     argv = ["tune", "pairs", "--out", str(tmp_path / "m"), "--max-steps", "3"]
     for k in ("model", "train", "dev", "batch_size", "save_steps"):
         argv += ["--" + k.replace("_", "-"), str(job[k])]
@@ -184,8 +176,9 @@ def test_ctrl_c_says_how_to_resume(
     assert (tmp_path / "m.tune-state" / "state").is_dir() and not (tmp_path / "m").exists()
 
 
-def killed_after_step_2(job: dict, out: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A job of 4 steps that dies after the checkpoint of step 2."""
+def raise_at_step_3(monkeypatch: pytest.MonkeyPatch, error: type[BaseException]) -> Any:
+    """Make the trainer's third optimizer step raise `error` (after step 2's checkpoint);
+    returns the real step, to put back."""
     from bertex.tune.trainer import Trainer
 
     orig, calls = Trainer._step, [0]
@@ -193,10 +186,18 @@ def killed_after_step_2(job: dict, out: Path, monkeypatch: pytest.MonkeyPatch) -
     def step(self, *a):  # noqa: ANN001, ANN002, ANN202
         calls[0] += 1
         if calls[0] == 3:
-            raise Death
+            raise error
         return orig(self, *a)
 
     monkeypatch.setattr(Trainer, "_step", step)
+    return orig
+
+
+def killed_after_step_2(job: dict, out: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A job of 4 steps that dies after the checkpoint of step 2."""
+    from bertex.tune.trainer import Trainer
+
+    orig = raise_at_step_3(monkeypatch, Death)
     with pytest.raises(Death):
         bertex.tune("pairs", **job, out=str(out), max_steps=4)
     monkeypatch.setattr(Trainer, "_step", orig)
