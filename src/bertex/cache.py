@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 import shutil
+import socket
 import tempfile
 import time
 import warnings
@@ -91,13 +92,13 @@ def building(parent: Path) -> Iterator[Path]:
 
 
 def _own(folder: Path) -> int:
-    """Lock folder/.owner (holding this process's PID, for people) and return its descriptor.
+    """Lock folder/.owner (holding this process's PID and host) and return its descriptor.
     subtle: the file is locked before it gets its name, so a sweep that finds `.owner` never
     finds it unlocked while its builder lives (flock follows the file through the rename)."""
     part = folder / f"{OWNER}.part"
     fd = os.open(part, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
     fcntl.flock(fd, fcntl.LOCK_EX)
-    os.write(fd, f"{os.getpid()}\n".encode())
+    os.write(fd, f"{os.getpid()} {socket.gethostname()}\n".encode())
     os.replace(part, folder / OWNER)
     return fd
 
@@ -118,18 +119,26 @@ def sweep(parent: Path) -> list[Path]:
 def _abandoned(folder: Path) -> bool:
     try:
         fd = os.open(folder / OWNER, os.O_RDONLY)
-    except FileNotFoundError:  # no owner file: judged by its age (0: gone, placed meanwhile)
-        newest = _newest_change(folder)
-        return 0 < newest < time.time() - ORPHAN_AGE_S
+    except FileNotFoundError:  # no owner file: judged by its age
+        return _orphaned(folder)
     except OSError:  # unreadable: not ours to judge
         return False
     try:
+        host = os.read(fd, 512).decode(errors="replace").split()[1:2]
+        if host != [socket.gethostname()]:  # another machine's build: its lock may not reach
+            return _orphaned(folder)  # here (a cache on NFS mounted without locks)
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:  # held: its builder is alive
         return False
     finally:
         os.close(fd)
     return True
+
+
+def _orphaned(folder: Path) -> bool:
+    """Nothing in `folder` has changed for ORPHAN_AGE_S (False when it is gone: placed)."""
+    newest = _newest_change(folder)
+    return 0 < newest < time.time() - ORPHAN_AGE_S
 
 
 def _newest_change(folder: Path) -> float:
