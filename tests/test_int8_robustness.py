@@ -188,6 +188,7 @@ def quantizing_child(bert_dir: Path, tag: str) -> subprocess.Popen:
     if line.strip() != "quantizing":
         proc.kill()
         proc.wait()
+        proc.stdout.close()
         pytest.fail(f"the child did not start quantizing (exit {proc.poll()})")
     return proc
 
@@ -220,9 +221,11 @@ def test_a_build_folder_left_by_sigkill_is_removed_but_never_a_live_one(
         assert not list(root.glob(".build-*"))
     finally:
         for proc in (dead, live):
-            if proc is not None and proc.poll() is None:
-                proc.kill()
-                proc.wait()
+            if proc is not None:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+                proc.stdout.close()
 
 
 def test_sweep_keeps_a_young_folder_without_owner_and_removes_an_old_one(tmp_path):
