@@ -187,6 +187,45 @@ def test_tokenize_columns_match_the_hf_tokenizer(tiny_chinese: bertex.Model) -> 
     assert cols.unk_chars.tolist()[2] == 3  # ☃ ☃ ♞, one character each
 
 
+TRICKY = [
+    "Hello, World! It's 3:45pm -- e-mail me@x.com (now).",
+    "TABS\tand\nnew\r\nlines   and  spaces",
+    "ctrl\x01chars\x0bvertical\x0cfeed\x7fdel\x00nul",  # clean_text drops these: full path
+    "Caf\u00e9 na\u00efve \u00c9COLE",  # accents: full path
+    "mixed ascii 中文 and \U0001f600 emoji",
+    "UPPER lower MiXeD 12345 #$%&*+/<=>?@[\\]^_`{|}~",
+    "",
+    "   ",
+    "x" * 300,
+    "unaffable antidisestablishmentarianism",
+]
+
+
+@pytest.mark.parametrize("which", ["default_model", "cased", "tiny_chinese", "tiny_roberta"])
+def test_the_plain_ascii_twin_gives_the_full_tokenizers_ids(which: str, request) -> None:
+    """Rows the twin takes (plain ASCII) and rows it leaves to the full tokenizer: the ids
+    the model's own tokenizer gives, on every kind of tokenizer (uncased, cased, Chinese,
+    byte-level BPE without a BertNormalizer, where no row takes the twin)."""
+    if which == "cased":
+        model = bertex.load(request.getfixturevalue("cased_bert_dir"))
+    else:
+        model = request.getfixturevalue(which)
+    hf = model.tokenizer.hf
+    tok = columns.fast_tokenizer(hf)
+    assert (tok.plain is None) == (which == "tiny_roberta")
+    rng = np.random.default_rng(2)
+    words = "The cat SAT on the mat , and ( then ) ran-away 42 times ! Résumé".split()
+    texts = TRICKY + [" ".join(rng.choice(words, rng.integers(1, 30))) for _ in range(300)]
+    cols = columns.tokenize(tok, texts, hf.unk_token_id)
+    for r, t in enumerate(texts):
+        want = hf(t, add_special_tokens=False)["input_ids"]
+        got = cols.ids[cols.starts[r] : cols.starts[r] + cols.lengths[r]].tolist()
+        assert got == want, t
+    full = columns.tokenize(columns.ColumnTokenizer(tok.full, None, False), texts, hf.unk_token_id)
+    for name in ("ids", "starts", "lengths", "unk_count", "unk_chars"):
+        np.testing.assert_array_equal(getattr(cols, name), getattr(full, name))
+
+
 @pytest.mark.parametrize("budget,size", [(16, 8), (100, 2), (7, 1), (1000, 64)])
 def test_plan_batches_is_the_greedy_plan(budget: int, size: int) -> None:
     """The vectorised planner against the item-by-item greedy rule it replaced."""

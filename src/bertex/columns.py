@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import copy
 import itertools
+import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -39,23 +41,67 @@ class TokenColumns:
         )
 
 
-def fast_tokenizer(hf_tokenizer: Any) -> Any:
-    """A private copy of the Rust tokenizer with truncation and padding off: the HF wrapper
-    sets those on its shared tokenizer per call, so a copy is never changed under us."""
+# Characters a BertNormalizer changes in ASCII text besides case: the control characters its
+# clean_text drops (\t \n \r it makes spaces, which the pre-tokenizer splits on all the same)
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+@dataclass(frozen=True, eq=False)
+class ColumnTokenizer:
+    """The Rust tokenizer the columnar path calls, and its plain twin for plain ASCII rows.
+
+    The twin is the same pipeline without its BertNormalizer, fed `str.lower()`ed text: on
+    ASCII without control characters that normalizer only lowercases (accents, Chinese
+    characters and clean_text touch nothing there), and ASCII lowercasing keeps every
+    character's position, so the ids and offsets are the same (tested on mixed text against
+    the full tokenizer). It skips the normalizer's per-character pass: 16.8 -> 10.2 µs of CPU
+    per short sentence (BENCHMARKS.md "Host cost"). None where the model's normalizer is not a
+    BertNormalizer (RoBERTa's byte-level BPE, SentencePiece): every row takes `full` there."""
+
+    full: Any
+    plain: Any | None
+    lowercase: bool
+
+    def encode(self, texts: Sequence[str]) -> list[Any]:
+        """One Encoding per text (no special tokens, no offsets), in order."""
+        texts = list(texts)
+        if self.plain is None:
+            return self.full.encode_batch_fast(texts, add_special_tokens=False)
+        easy = [t.isascii() and _CONTROL.search(t) is None for t in texts]
+        plain = [t.lower() if self.lowercase else t for t, e in zip(texts, easy) if e]
+        encs = self.plain.encode_batch_fast(plain, add_special_tokens=False)
+        if len(plain) == len(texts):
+            return encs
+        rest = iter(self.full.encode_batch_fast(
+            [t for t, e in zip(texts, easy) if not e], add_special_tokens=False
+        ))  # fmt: skip
+        mine = iter(encs)
+        return [next(mine) if e else next(rest) for e in easy]
+
+
+def fast_tokenizer(hf_tokenizer: Any) -> ColumnTokenizer:
+    """A private copy of the Rust tokenizer with truncation and padding off (the HF wrapper
+    sets those on its shared tokenizer per call, so a copy is never changed under us), and
+    its plain twin where the normalizer is a BertNormalizer."""
     tok = copy.deepcopy(hf_tokenizer.backend_tokenizer)
     tok.no_truncation()
     tok.no_padding()
-    return tok
+    spec = json.loads(tok.to_str()).get("normalizer") or {}
+    if spec.get("type") != "BertNormalizer":
+        return ColumnTokenizer(tok, None, False)
+    plain = copy.deepcopy(tok)
+    plain.normalizer = None
+    return ColumnTokenizer(tok, plain, bool(spec.get("lowercase", True)))
 
 
-def tokenize(tok: Any, texts: Sequence[str], unk_id: int | None) -> TokenColumns:
+def tokenize(tok: ColumnTokenizer, texts: Sequence[str], unk_id: int | None) -> TokenColumns:
     """One batch call of the fast tokenizer (it releases the GIL and uses every core; its
     `encode_batch_fast` skips the character offsets), then one pass over its ids; the rare
     rows with an UNK are encoded again, with offsets, for the characters the UNKs cover.
 
     Rows: "a b" -> 2 tokens, "" -> 0 tokens (the caller reports it as empty).
     """
-    encs = tok.encode_batch_fast(list(texts), add_special_tokens=False)
+    encs = tok.encode(texts)
     lengths = np.fromiter((len(e) for e in encs), np.int64, len(encs))  # (N,)
     bounds = np.zeros(len(encs) + 1, dtype=np.int64)  # (N + 1,) row r is bounds[r]:bounds[r+1]
     np.cumsum(lengths, out=bounds[1:])
@@ -67,7 +113,7 @@ def tokenize(tok: Any, texts: Sequence[str], unk_id: int | None) -> TokenColumns
         total = np.concatenate([[0], np.cumsum(hit)])  # (M + 1,) UNKs before each position
         unk_count = total[bounds[1:]] - total[bounds[:-1]]  # (N,)
         for r in np.flatnonzero(unk_count).tolist():
-            enc = tok.encode(texts[r], add_special_tokens=False)
+            enc = tok.full.encode(texts[r], add_special_tokens=False)
             offsets = np.asarray(enc.offsets, dtype=np.int64).reshape(-1, 2)  # (T, 2)
             spans = offsets[np.asarray(enc.ids) == unk_id]
             unk_chars[r] = int((spans[:, 1] - spans[:, 0]).sum())
