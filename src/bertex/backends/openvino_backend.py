@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import ExtraMissingError
-from .onnx_backend import OnnxBackend
 from . import precision as precision_of
+from .onnx_backend import OnnxBackend
 
 # bertex precision -> INFERENCE_PRECISION_HINT; int8 is static_int8.py's NNCF IR (its
 # quantized ops run in int8, the others in bf16 where the CPU has native bf16, else f32)
