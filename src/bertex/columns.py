@@ -50,17 +50,18 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 class ColumnTokenizer:
     """The Rust tokenizer the columnar path calls, and its plain twin for plain ASCII rows.
 
-    The twin is the same pipeline without its BertNormalizer, fed `str.lower()`ed text: on
-    ASCII without control characters that normalizer only lowercases (accents, Chinese
-    characters and clean_text touch nothing there), and ASCII lowercasing keeps every
-    character's position, so the ids and offsets are the same (tested on mixed text against
-    the full tokenizer). It skips the normalizer's per-character pass: 16.8 -> 10.2 µs of CPU
-    per short sentence (BENCHMARKS.md "Host cost"). None where the model's normalizer is not a
+    The twin is the same pipeline with its BertNormalizer replaced by a plain lowercasing (or
+    by nothing, for a cased model): on ASCII without control characters that normalizer only
+    lowercases (accents, Chinese characters and clean_text touch nothing there), so the ids
+    and offsets are the same (tested on mixed text, special tokens written in the text
+    included, against the full tokenizer), and the twin skips the normalizer's per-character
+    Unicode work: 16.8 -> 11.6 µs of CPU per short sentence (BENCHMARKS.md "Host cost").
+    The tokenizer still does the lowercasing, so added tokens ([MASK] in a text) are matched
+    as the full tokenizer matches them. None where the model's normalizer is not a
     BertNormalizer (RoBERTa's byte-level BPE, SentencePiece): every row takes `full` there."""
 
     full: Any
     plain: Any | None
-    lowercase: bool
 
     def encode(self, texts: Sequence[str]) -> list[Any]:
         """One Encoding per text (no special tokens, no offsets), in order."""
@@ -68,7 +69,7 @@ class ColumnTokenizer:
         if self.plain is None:
             return self.full.encode_batch_fast(texts, add_special_tokens=False)
         easy = [t.isascii() and _CONTROL.search(t) is None for t in texts]
-        plain = [t.lower() if self.lowercase else t for t, e in zip(texts, easy) if e]
+        plain = [t for t, e in zip(texts, easy) if e]
         encs = self.plain.encode_batch_fast(plain, add_special_tokens=False)
         if len(plain) == len(texts):
             return encs
@@ -88,10 +89,12 @@ def fast_tokenizer(hf_tokenizer: Any) -> ColumnTokenizer:
     tok.no_padding()
     spec = json.loads(tok.to_str()).get("normalizer") or {}
     if spec.get("type") != "BertNormalizer":
-        return ColumnTokenizer(tok, None, False)
+        return ColumnTokenizer(tok, None)
+    from tokenizers import normalizers
+
     plain = copy.deepcopy(tok)
-    plain.normalizer = None
-    return ColumnTokenizer(tok, plain, bool(spec.get("lowercase", True)))
+    plain.normalizer = normalizers.Lowercase() if spec.get("lowercase", True) else None
+    return ColumnTokenizer(tok, plain)
 
 
 def tokenize(tok: ColumnTokenizer, texts: Sequence[str], unk_id: int | None) -> TokenColumns:
