@@ -42,8 +42,14 @@ class TokenColumns:
 
 
 # Characters a BertNormalizer changes in ASCII text besides case: the control characters its
-# clean_text drops (\t \n \r it makes spaces, which the pre-tokenizer splits on all the same)
+# clean_text drops, and \t \n \r, which it makes spaces. Rows with the first go to the full
+# tokenizer always; rows with \t \n \r only where a space and they could tokenize apart: a
+# pre-tokenizer that does not split on every whitespace alike (Metaspace, Split(" "), none),
+# or an added token matched on normalized text that holds a space ("hello world" matches
+# "hello\tworld" after the BertNormalizer, not after a Lowercase).
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_CONTROL_OR_SPACING = re.compile(r"[\x00-\x1f\x7f]")
+_SPLITS_ON_WHITESPACE = {"BertPreTokenizer", "WhitespaceSplit", "Whitespace"}
 
 
 @dataclass(frozen=True, eq=False)
@@ -52,23 +58,26 @@ class ColumnTokenizer:
 
     The twin is the same pipeline with its BertNormalizer replaced by a plain lowercasing (or
     by nothing, for a cased model): on ASCII without control characters that normalizer only
-    lowercases (accents, Chinese characters and clean_text touch nothing there), so the ids
-    and offsets are the same (tested on mixed text, special tokens written in the text
-    included, against the full tokenizer), and the twin skips the normalizer's per-character
-    Unicode work: 16.8 -> 11.6 µs of CPU per short sentence (BENCHMARKS.md "Host cost").
+    lowercases (accents, Chinese characters and clean_text touch nothing there, and the tabs
+    and newlines it makes spaces split words alike; `hard` sends rows with them to `full`
+    where they would not), so the ids and offsets are the same (tested on mixed and on
+    seeded random text, special and added tokens written in the text included, against the
+    full tokenizer), and the twin skips the normalizer's per-character Unicode work:
+    16.8 -> 11.6 µs of CPU per short sentence (BENCHMARKS.md "Host cost").
     The tokenizer still does the lowercasing, so added tokens ([MASK] in a text) are matched
     as the full tokenizer matches them. None where the model's normalizer is not a
     BertNormalizer (RoBERTa's byte-level BPE, SentencePiece): every row takes `full` there."""
 
     full: Any
     plain: Any | None
+    hard: re.Pattern[str] = _CONTROL  # rows it finds in go to `full`, besides non-ASCII rows
 
     def encode(self, texts: Sequence[str]) -> list[Any]:
         """One Encoding per text (no special tokens, no offsets), in order."""
         texts = list(texts)
         if self.plain is None:
             return self.full.encode_batch_fast(texts, add_special_tokens=False)
-        easy = [t.isascii() and _CONTROL.search(t) is None for t in texts]
+        easy = [t.isascii() and self.hard.search(t) is None for t in texts]
         plain = [t for t, e in zip(texts, easy) if e]
         encs = self.plain.encode_batch_fast(plain, add_special_tokens=False)
         if len(plain) == len(texts):
@@ -83,18 +92,31 @@ class ColumnTokenizer:
 def fast_tokenizer(hf_tokenizer: Any) -> ColumnTokenizer:
     """A private copy of the Rust tokenizer with truncation and padding off (the HF wrapper
     sets those on its shared tokenizer per call, so a copy is never changed under us), and
-    its plain twin where the normalizer is a BertNormalizer."""
+    its plain twin where the normalizer is a BertNormalizer.
+
+    No twin where an added token matched on normalized text normalizes otherwise under the
+    twin's normalizer ("Café" is "cafe" to the BertNormalizer, so it matches an ASCII "cafe"
+    there; "a<tab>b" is "a b"): the twin would match it on other texts than the full tokenizer."""
     tok = copy.deepcopy(hf_tokenizer.backend_tokenizer)
     tok.no_truncation()
     tok.no_padding()
-    spec = json.loads(tok.to_str()).get("normalizer") or {}
-    if spec.get("type") != "BertNormalizer":
+    spec = json.loads(tok.to_str())
+    norm = spec.get("normalizer") or {}
+    if norm.get("type") != "BertNormalizer":
         return ColumnTokenizer(tok, None)
     from tokenizers import normalizers
 
+    lower = normalizers.Lowercase() if norm.get("lowercase", True) else None
+    added = [a["content"] for a in spec.get("added_tokens") or () if a.get("normalized")]
+    full_forms = [tok.normalizer.normalize_str(a) for a in added]
+    if full_forms != [lower.normalize_str(a) if lower else a for a in added]:
+        return ColumnTokenizer(tok, None)
     plain = copy.deepcopy(tok)
-    plain.normalizer = normalizers.Lowercase() if spec.get("lowercase", True) else None
-    return ColumnTokenizer(tok, plain)
+    plain.normalizer = lower
+    pre = (spec.get("pre_tokenizer") or {}).get("type")
+    spaced = any(any(c.isspace() for c in a) for a in full_forms)
+    tabs_apart = pre not in _SPLITS_ON_WHITESPACE or spaced
+    return ColumnTokenizer(tok, plain, _CONTROL_OR_SPACING if tabs_apart else _CONTROL)
 
 
 def tokenize(tok: ColumnTokenizer, texts: Sequence[str], unk_id: int | None) -> TokenColumns:
