@@ -9,6 +9,12 @@
 (b) On that tiny BERT, `model.embed` against a minimal loop in the same process: the fast
     tokenizer on length-sorted batches of 64, the forward pass, a masked mean, normalize.
     Both compute the same vectors (checked); the ratio is bertex's host overhead.
+(c) Host work itself: the default model (its tokenizer, its width) with the backend's forward
+    replaced by zeros of the shape it returns, so everything `model.embed` does but the
+    forward pass, in wall and CPU (process time, the tokenizer's helper threads included)
+    microseconds per input. The stage timers of (a) are wall clocks on threads that share the
+    cores with the forward pass, so on a 2-core machine they also hold time the forward
+    pass's threads had the cores; (c) has no such share.
 
 Short sentences (5 to 30 words) are the common case this measures.
 """
@@ -121,6 +127,32 @@ def profile(folder: str, texts: list[str], reps: int) -> dict[str, float]:
     return {k: 1e6 * v / (reps * len(texts)) for k, v in timings.items()}
 
 
+def without_forward(folder: str, texts: list[str], reps: int) -> dict[str, float]:
+    """(c): wall and CPU µs per input of `model.embed` with a forward pass that costs nothing
+    (zeros of its output's shape), median over `reps` runs."""
+    import bertex
+    from bertex.types import ModelOutput
+
+    model = bertex.load(folder)
+    width = model.info.hidden_size
+
+    def forward(batch: Any, want: Any) -> Any:  # (B, L) -> (B, L, 1, H)
+        b, length = batch.input_ids.shape
+        return ModelOutput(np.zeros((b, length, 1, width), np.float32), None, None)
+
+    model.runner.backend.forward = forward
+    model.embed(texts[:256])
+    wall, cpu = [], []
+    for _ in range(reps):
+        w, c = time.perf_counter(), time.process_time()
+        model.embed(texts, pooling="mean", normalize=True)
+        wall.append(time.perf_counter() - w)
+        cpu.append(time.process_time() - c)
+    per = 1e6 / len(texts)
+    return {"wall_us": statistics.median(wall) * per, "cpu_us": statistics.median(cpu) * per,
+            "wall_us_best": min(wall) * per, "cpu_us_best": min(cpu) * per}  # fmt: skip
+
+
 def measure(n: int, reps: int, cache: Path) -> dict[str, Any]:
     import bertex
 
@@ -143,6 +175,7 @@ def measure(n: int, reps: int, cache: Path) -> dict[str, Any]:
         "min_cosine": float(cos.min()),
         "profile_tiny": profile(tiny, texts, reps),
         "profile_default": profile(default, texts, 1),
+        "no_forward": without_forward(default, texts, reps),
     }
 
 
@@ -179,6 +212,18 @@ def render(doc: dict[str, Any]) -> str:
         prof = doc[key]
         cells = " | ".join(f"{prof.get(s, 0.0):.1f}" for s in STAGES)
         lines.append(f"| {name} | {cells} | {host_us(prof):.1f} |")
+    if "no_forward" in doc:
+        nf = doc["no_forward"]
+        lines += [
+            "",
+            "Host work with the forward pass removed (all-MiniLM-L6-v2's tokenizer and width, the "
+            "backend returning zeros of its output's shape), µs per input, median (best):",
+            "",
+            "| wall | CPU (every thread) |",
+            "|---:|---:|",
+            f"| {nf['wall_us']:.1f} ({nf['wall_us_best']:.1f}) | "
+            f"{nf['cpu_us']:.1f} ({nf['cpu_us_best']:.1f}) |",
+        ]
     return "\n".join(lines)
 
 

@@ -140,15 +140,22 @@ def passes(row: dict, fp32_rho: float | None, rho: float | None) -> bool:
     return cos_ok and fp32_rho is not None and rho is not None and abs(rho - fp32_rho) <= 0.005
 
 
-def verdict_peers(docs: dict[str, dict | None], sts: dict | None) -> str:
+def verdict_peers(docs: dict[str, dict | None], sts: dict | None, exact_goal: float = 1.0) -> str:
     """Issue 14's targets: bertex's fastest passing mode >= 1.25x the fastest passing peer;
-    bertex's fastest exact path >= every exact peer. One column per corpus."""
+    bertex's fastest exact path >= every exact peer (issue 29's: >= 1.05x, `exact_goal`).
+    One column per corpus."""
     rhos = {r["path"]: r.get("spearman") for r in (sts or {}).get("rows", []) if "sent_s" in r}
     fp32_rho = rhos.get("bertex torch fp32")
     lines = ["| target | " + " | ".join(docs) + " |", "|---|" + "---|" * len(docs)]
     for label, exact, goal in (
         ("fastest passing bertex >= 1.25x fastest passing peer", False, 1.25),
-        ("fastest exact bertex >= fastest exact peer", True, 1.0),
+        (
+            "fastest exact bertex >= "
+            + (f"{exact_goal:.2f}x " if exact_goal != 1.0 else "")
+            + "fastest exact peer",
+            True,
+            exact_goal,
+        ),
     ):
         cells = []
         for doc in docs.values():
@@ -279,6 +286,10 @@ and STS-B dev Spearman within 0.005 of fp32. Peers run in environments the bench
 (bench/peers/, ~/.cache/bertex/bench-envs), each in its own process.
 
 {verdict_peers({"MiniLM, generated": speed_doc, "MiniLM, STS-B": sts_doc}, sts_doc)}
+
+Issue 29 raises the exact target to 1.05x, on the same gates:
+
+{verdict_peers({"MiniLM, generated": speed_doc, "MiniLM, STS-B": sts_doc}, sts_doc, 1.05)}
 
 {PEERS_READING}
 

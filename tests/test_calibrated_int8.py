@@ -13,6 +13,7 @@ import pytest
 
 import bertex
 from bertex.backends import static_int8
+from bertex.backends.precision import native_bf16
 from bertex.calibrate import MIN_TEXTS
 from bertex.cli.main import main
 from bertex.errors import GateWarning, OptionError
@@ -59,6 +60,8 @@ def test_calibrated_int8_passes_the_gate_and_stays_within_it_of_fp32(calibrated,
     assert (record["calibration_texts"], record["held_out_texts"]) == (180, 60)
     assert record["cosine_mean"] >= 0.99 and record["cosine_min"] >= 0.97
     assert record["engine"] == ("nncf" if calibrated.backend.name == "openvino" else "onnxruntime")
+    if calibrated.backend.name == "openvino":  # the ops left out of int8 run in bf16 if native
+        assert calibrated.backend.inference_precision() == ("bf16" if native_bf16() else "f32")
     got, want = calibrated.embed(UNSEEN), default_model.embed(UNSEEN)
     cos = cosines(got.vectors, want.vectors)
     assert cos.mean() >= 0.99 and cos.min() >= 0.97  # on texts neither calibrated nor held out
@@ -69,6 +72,15 @@ def test_calibrated_int8_passes_the_gate_and_stays_within_it_of_fp32(calibrated,
     alone = calibrated.embed(UNSEEN[:1]).vectors
     batched = calibrated.embed([long, UNSEEN[0], "b"]).vectors[1:2]
     assert np.abs(alone - batched).max() <= 1e-4
+
+
+def test_openvino_int8_runs_its_other_ops_in_bf16_only_where_the_cpu_has_it(monkeypatch):
+    from bertex.backends import openvino_backend, precision
+
+    for native, want in ((True, "bf16"), (False, "f32")):
+        monkeypatch.setattr(precision, "native_bf16", lambda native=native: native)
+        assert openvino_backend.hint("int8") == want
+        assert (openvino_backend.hint("fp32"), openvino_backend.hint("bf16")) == ("f32", "bf16")
 
 
 @pytest.mark.slow

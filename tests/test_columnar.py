@@ -187,6 +187,179 @@ def test_tokenize_columns_match_the_hf_tokenizer(tiny_chinese: bertex.Model) -> 
     assert cols.unk_chars.tolist()[2] == 3  # ☃ ☃ ♞, one character each
 
 
+TRICKY = [
+    "Hello, World! It's 3:45pm -- e-mail me@x.com (now).",
+    "TABS\tand\nnew\r\nlines   and  spaces",
+    "ctrl\x01chars\x0bvertical\x0cfeed\x7fdel\x00nul",  # clean_text drops these: full path
+    "Caf\u00e9 na\u00efve \u00c9COLE",  # accents: full path
+    "mixed ascii 中文 and \U0001f600 emoji",
+    "UPPER lower MiXeD 12345 #$%&*+/<=>?@[\\]^_`{|}~",
+    "",
+    "   ",
+    "x" * 300,
+    "unaffable antidisestablishmentarianism",
+    "special tokens in text: [MASK] [SEP] [CLS] [PAD] [UNK] [mask] [Mask]",
+]
+
+
+@pytest.mark.parametrize("which", ["default_model", "cased", "tiny_chinese", "tiny_roberta"])
+def test_the_plain_ascii_twin_gives_the_full_tokenizers_ids(which: str, request) -> None:
+    """Rows the twin takes (plain ASCII) and rows it leaves to the full tokenizer: the ids
+    the model's own tokenizer gives, on every kind of tokenizer (uncased, cased, Chinese,
+    byte-level BPE without a BertNormalizer, where no row takes the twin)."""
+    if which == "cased":
+        model = bertex.load(request.getfixturevalue("cased_bert_dir"))
+    else:
+        model = request.getfixturevalue(which)
+    hf = model.tokenizer.hf
+    tok = columns.fast_tokenizer(hf)
+    assert (tok.plain is None) == (which == "tiny_roberta")
+    rng = np.random.default_rng(2)
+    words = "The cat SAT on the mat , and ( then ) ran-away 42 times ! Résumé".split()
+    texts = TRICKY + [" ".join(rng.choice(words, rng.integers(1, 30))) for _ in range(300)]
+    cols = columns.tokenize(tok, texts, hf.unk_token_id)
+    for r, t in enumerate(texts):
+        want = hf(t, add_special_tokens=False)["input_ids"]
+        got = cols.ids[cols.starts[r] : cols.starts[r] + cols.lengths[r]].tolist()
+        assert got == want, t
+    full = columns.tokenize(columns.ColumnTokenizer(tok.full, None), texts, hf.unk_token_id)
+    for name in ("ids", "starts", "lengths", "unk_count", "unk_chars"):
+        np.testing.assert_array_equal(getattr(cols, name), getattr(full, name))
+
+
+def fuzz_texts(n: int, seed: int) -> list[str]:
+    """Random ASCII rows: printable characters, tabs, newlines (and control characters),
+    special-token strings in several cases, the added tokens of `twin_variants` and their
+    case and whitespace variants, words around WordPiece's 100-character limit, digit and
+    punctuation runs."""
+    import string
+
+    rng = np.random.default_rng(seed)
+    special = ["[MASK]", "[SEP]", "[CLS]", "[PAD]", "[UNK]", "[mask]", "[Mask]", "[ MASK]"]
+    added = ["NewWord", "newword", "NEWWORD", "hello world", "Hello World", "hello\tworld",
+             "hello\nworld", "hello  world", "hello\r\nworld", "cafe", "CAFE", "a b",
+             "a\tb"]  # fmt: skip
+    seps = ["", " ", " ", " ", "\t", "\n", "\r\n", "  ", "\r", " \t "]
+    letters, runs = list(string.ascii_letters), list(string.digits + string.punctuation)
+    out = []
+    for _ in range(n):
+        parts = []
+        for _ in range(int(rng.integers(1, 10))):
+            k = int(rng.integers(0, 9))
+            if k == 0:
+                parts.append(str(rng.choice(special)))
+            elif k == 1:
+                parts.append(str(rng.choice(added)))
+            elif k == 2:  # around max_input_chars_per_word
+                parts.append("".join(rng.choice(letters, int(rng.integers(95, 130)))))
+            elif k == 3:
+                parts.append("".join(rng.choice(runs, int(rng.integers(1, 12)))))
+            elif k == 4:
+                parts.append("".join(rng.choice(list(string.printable), int(rng.integers(1, 16)))))
+            elif k == 5:
+                parts.append(str(rng.choice(["\x00", "\x01", "\x0b", "\x1f", "\x7f"])))
+            else:
+                parts.append("".join(rng.choice(letters, int(rng.integers(1, 10)))))
+            parts.append(str(rng.choice(seps)))
+        out.append("".join(parts))
+    return out
+
+
+def twin_variants(vocab: str):
+    """(name, HF fast tokenizer) pairs that stress the twin: added tokens matched on
+    normalized and on raw text, a non-ASCII one, pre-tokenizers other than BERT's."""
+    from tokenizers import AddedToken, pre_tokenizers
+    from transformers import BertTokenizerFast
+
+    for lower in (True, False):
+        for normalized in (True, False):
+            tok = BertTokenizerFast(vocab_file=vocab, do_lower_case=lower)
+            words = ["NewWord", "hello world", "ab"]
+            tok.add_tokens([AddedToken(w, normalized=normalized) for w in words])
+            yield f"added normalized={normalized} lower={lower}", tok
+    tok = BertTokenizerFast(vocab_file=vocab)
+    tok.add_tokens([AddedToken("café", normalized=True), AddedToken("a\tb", normalized=True)])
+    yield "added non-ASCII", tok
+    for pre in (pre_tokenizers.Metaspace(), pre_tokenizers.Split(" ", "removed"), None):
+        tok = BertTokenizerFast(vocab_file=vocab)
+        tok.backend_tokenizer.pre_tokenizer = pre
+        yield f"pre-tokenizer {type(pre).__name__}", tok
+
+
+def test_the_twin_gives_the_full_tokenizers_ids_on_fuzzed_ascii(default_model, bert_dir) -> None:
+    """Seeded fuzz: every row's ids, UNK count and UNK characters through the twin are the
+    full tokenizer's (and the HF tokenizer's), on the default model and on tokenizers with
+    added tokens and other pre-tokenizers (where the twin takes fewer rows, or none)."""
+    texts = fuzz_texts(300, 43)
+    vocab = str(bert_dir / "vocab.txt")
+    cases = [("default", default_model.tokenizer.hf), *twin_variants(vocab)]
+    for name, hf in cases:
+        tok = columns.fast_tokenizer(hf)
+        if name == "default":  # the common case keeps its twin, tabs and newlines included
+            assert tok.plain is not None and not tok.hard.search("a\tb\nc\r\n")
+        cols = columns.tokenize(tok, texts, hf.unk_token_id)
+        full = columns.tokenize(columns.ColumnTokenizer(tok.full, None), texts, hf.unk_token_id)
+        for field in ("ids", "starts", "lengths", "unk_count", "unk_chars"):
+            np.testing.assert_array_equal(getattr(cols, field), getattr(full, field), name)
+        want = hf(texts, add_special_tokens=False)["input_ids"]
+        got = [cols.ids[s : s + n].tolist() for s, n in zip(cols.starts, cols.lengths)]
+        assert got == want, name
+
+
+def test_an_added_token_with_a_space_keeps_tab_rows_off_the_twin(bert_dir) -> None:
+    """An added "hello world" (matched on normalized text) matches "hello<tab>world" after
+    the BertNormalizer, which makes the tab a space; a Lowercase keeps the tab, so such rows
+    go to the full tokenizer; rows without tabs or newlines still take the twin."""
+    from transformers import BertTokenizerFast
+
+    hf = BertTokenizerFast(vocab_file=str(bert_dir / "vocab.txt"))
+    hf.add_tokens(["hello world"])
+    new = hf.convert_tokens_to_ids("hello world")
+    tok = columns.fast_tokenizer(hf)
+    assert tok.plain is not None and tok.hard.search("a\tb") and not tok.hard.search("a b")
+    texts = ["hello\tworld", "Hello\nWorld", "hello\r\nworld", "HELLO WORLD"]
+    cols = columns.tokenize(tok, texts, hf.unk_token_id)
+    got = [cols.ids[s : s + n].tolist() for s, n in zip(cols.starts, cols.lengths)]
+    assert got == hf(texts, add_special_tokens=False)["input_ids"]
+    assert [got[r] for r in (0, 1, 3)] == [[new]] * 3  # \r\n is two spaces: no match
+
+
+def test_an_added_token_the_twin_would_normalize_otherwise_turns_it_off(bert_dir) -> None:
+    """An added "Café" is "cafe" to an accent-stripping BertNormalizer, so it matches the
+    ASCII "cafe"; under a Lowercase it would not: no twin for such a tokenizer."""
+    from transformers import BertTokenizerFast
+
+    hf = BertTokenizerFast(vocab_file=str(bert_dir / "vocab.txt"))
+    hf.add_tokens(["Café"])
+    tok = columns.fast_tokenizer(hf)
+    assert tok.plain is None
+    texts = ["a cafe", "CAFE"]
+    cols = columns.tokenize(tok, texts, hf.unk_token_id)
+    got = [cols.ids[s : s + n].tolist() for s, n in zip(cols.starts, cols.lengths)]
+    assert got == hf(texts, add_special_tokens=False)["input_ids"]
+    assert got[1] == [hf.convert_tokens_to_ids("Café")]
+
+
+def test_embed_on_fuzzed_ascii_with_added_tokens_is_the_per_input_paths(bert_dir, tmp_path):
+    """The whole columnar path on a model whose tokenizer has added tokens (one with a space,
+    matched on normalized text): vectors, reports, errors as the per-input path's."""
+    from transformers import BertModel, BertTokenizerFast
+
+    hf = BertTokenizerFast.from_pretrained(str(bert_dir))
+    hf.add_tokens(["hello world", "NewWord"])
+    hf.save_pretrained(str(tmp_path))
+    net = BertModel.from_pretrained(str(bert_dir))
+    net.resize_token_embeddings(len(hf))
+    net.save_pretrained(str(tmp_path))
+    model = bertex.load(tmp_path)
+    texts = ["hello\tworld", "Hello\nWorld now", *fuzz_texts(120, 44)]
+    new, old, w_new, w_old = both(model, texts, on_error="collect", long="window")
+    assert new.kept == old.kept
+    assert [(e.index, e.reason) for e in new.errors] == [(e.index, e.reason) for e in old.errors]
+    same(new.results, old.results)
+    assert w_new == w_old
+
+
 @pytest.mark.parametrize("budget,size", [(16, 8), (100, 2), (7, 1), (1000, 64)])
 def test_plan_batches_is_the_greedy_plan(budget: int, size: int) -> None:
     """The vectorised planner against the item-by-item greedy rule it replaced."""

@@ -84,5 +84,5 @@ def _peer(variant: str, exact: bool, prepare) -> Peer:  # noqa: ANN001
 PEERS: list = [
     _peer("fp32", True, export),
     _peer("int8", False, quantized),
-    *([_peer("bf16", False, export)] if has_bf16() else []),
+    *([_peer("bf16", False, export), _peer("int8+bf16", False, quantized)] if has_bf16() else []),
 ]

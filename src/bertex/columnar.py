@@ -297,7 +297,8 @@ def pool_rows(
         assert out.pooler is not None
         return out.pooler[rows].astype(np.float32)  # (S, H)
     assert out.hidden is not None
-    h = out.hidden[rows]  # (S, L, K, H)
+    whole = np.array_equal(rows, np.arange(len(out.hidden)))  # every row, in order: no copy
+    h = out.hidden if whole else out.hidden[rows]  # (S, L, K, H)
     s, length = h.shape[:2]
     x = combine_layers(h.reshape(s * length, *h.shape[2:]), combine)  # (S*L, *F)
     feat = x.shape[1:]

@@ -78,7 +78,8 @@ class Runner:
         self._fast: Any = None
 
     def columnar_tokenizer(self) -> Any:
-        """The Rust tokenizer the columnar path calls (a private copy, made on first use)."""
+        """The Rust tokenizer the columnar path calls, a private copy and its plain ASCII twin
+        (columns.ColumnTokenizer), made on first use."""
         with self._lock:
             if self._fast is None:
                 from .columns import fast_tokenizer
