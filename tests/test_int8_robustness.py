@@ -117,6 +117,17 @@ def test_a_resume_on_another_cpu_or_quantizer_is_refused_naming_it(
     assert recorded["cpu_int8"] == precision.int8_flags() and "onnxruntime" in recorded
 
 
+def test_openvino_int8_identity_names_nncf_openvino_and_its_other_ops_precision(monkeypatch):
+    """OpenVINO's int8 IR runs the ops NNCF left out of int8 in bf16 where the CPU has it:
+    that decides the vectors too, so a job's fingerprint holds it."""
+    pytest.importorskip("nncf")
+    for native, ops in ((True, "bf16"), (False, "f32")):
+        monkeypatch.setattr(precision, "native_bf16", lambda native=native: native)
+        got = precision.int8_identity("openvino", calibrated=True)
+        assert got["method"] == "static" and got["other_ops"] == ops
+        assert {"nncf", "openvino", "scheme", "cpu_int8"} <= set(got)
+
+
 def test_a_resume_with_another_calibration_is_refused_before_quantizing(
     bert_dir, tmp_path, capsys, quantized
 ):

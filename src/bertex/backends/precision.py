@@ -37,8 +37,9 @@ def int8_flags() -> list[str]:
 
 def int8_identity(backend: str, calibrated: bool) -> dict[str, Any]:
     """What decides int8 vectors besides the model, the options and the calibration sample:
-    the quantizer (or int8 runtime) and its version, the static recipe's SCHEME, and this
-    CPU's int8 instructions (they choose onnxruntime's 7-bit weights and the int8 kernels).
+    the quantizer (or int8 runtime) and its version, the static recipe's SCHEME, this CPU's
+    int8 instructions (they choose onnxruntime's 7-bit weights and the int8 kernels) and, on
+    OpenVINO, the precision its ops left out of int8 run in (bf16 where the CPU has it).
     Known before any model loads: a corpus job's fingerprint holds it, so a resume on another
     CPU or after an upgrade is refused instead of mixing vectors of two int8 graphs.
 
@@ -49,7 +50,12 @@ def int8_identity(backend: str, calibrated: bool) -> dict[str, Any]:
         from .static_int8 import SCHEME, quantizer
 
         engine = quantizer(backend)
-        return {"method": "static", **engine, "scheme": SCHEME, "cpu_int8": int8_flags()}
+        identity = {"method": "static", **engine, "scheme": SCHEME, "cpu_int8": int8_flags()}
+        if backend == "openvino":  # its ops left out of int8 run in bf16 where that is native
+            from .openvino_backend import hint
+
+            identity["other_ops"] = hint("int8")
+        return identity
     module = "ctranslate2" if backend == "ctranslate2" else "onnxruntime"
     try:
         version = importlib.import_module(module).__version__
