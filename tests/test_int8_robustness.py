@@ -10,6 +10,7 @@ import json
 import os
 import select
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -23,6 +24,7 @@ import bertex
 from bertex import cache
 from bertex.backends import precision, static_int8
 from bertex.cli.main import main
+from bertex.errors import PrecisionWarning
 
 VNNI = {"avx512_vnni", "avx_vnni", "amx_int8"}
 WORDS = "the man a woman child dog cat is riding playing with on in hard hat horse guitar"
@@ -288,3 +290,112 @@ def test_two_processes_converting_to_ctranslate2_both_end_with_the_cached_one(
     texts = sentences(8, "text")
     a, b = (m.embed(texts).vectors for m in (model, again))
     assert np.abs(a - b).max() <= 1e-6
+
+
+# -- dynamic int8 beside a cached fp32 graph --------------------------------------------------
+
+QUANTIZER = r"""
+import sys, time
+from pathlib import Path
+import numpy as np
+import bertex
+from bertex.backends import onnx_backend
+
+here, tag, other = Path(sys.argv[2]), sys.argv[3], sys.argv[4]
+real = onnx_backend.quantize
+
+def meet(src, dst):
+    real(src, dst)
+    (here / f"quantized-{tag}").touch()  # wait (a while) for the other writer to get here too
+    deadline = time.monotonic() + 5
+    while not (here / f"quantized-{other}").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+onnx_backend.quantize = meet
+while not (here / "go").exists():  # both start at once
+    time.sleep(0.02)
+model = bertex.load(sys.argv[1], backend="onnx", precision="int8")
+np.save(here / f"{tag}.npy", model.embed([f"text {i} about a dog" for i in range(6)]).vectors)
+"""
+
+
+def test_two_processes_quantizing_one_cached_fp32_graph_both_load_it(
+    bert_dir, tmp_path, monkeypatch
+):
+    """Two processes load dynamic int8 of one model whose fp32 graph is cached, at once, both
+    reaching the end of their quantization together: before, they wrote one fixed temp file
+    and the second rename failed. Now one quantizes in its own build folder while the other
+    waits for its sealed graph; both get the same vectors, and nothing is left beside it."""
+    monkeypatch.setenv("BERTEX_CACHE", str(tmp_path / "cache"))
+    bertex.load(bert_dir, backend="onnx").embed(["a dog"])  # the fp32 graph, cached
+    (folder,) = (tmp_path / "cache" / "onnx").iterdir()
+    assert not (folder / "model.int8.onnx").exists()
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "OMP_NUM_THREADS": "1",
+        "PYTHONPATH": str(Path(bertex.__file__).parents[1]),  # this bertex
+    }
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", QUANTIZER, str(bert_dir), str(tmp_path), me, other],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for me, other in (("a", "b"), ("b", "a"))
+    ]
+    (tmp_path / "go").touch()
+    try:
+        errs = [p.communicate(timeout=300)[1] for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    assert [p.returncode for p in procs] == [0, 0], "\n".join(e[-2000:] for e in errs)
+    a, b = np.load(tmp_path / "a.npy"), np.load(tmp_path / "b.npy")
+    np.testing.assert_array_equal(a, b)
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "export.json",
+        "model.fp32.onnx",
+        "model.int8.onnx",
+        "sha256.json",
+    ]
+    assert cache.intact(folder, "model.int8.onnx")
+
+
+def test_a_killed_int8_writer_leaves_nothing_a_later_load_reads(bert_dir, tmp_path, monkeypatch):
+    """A writer killed half-way through quantizing beside the cached fp32 graph: its partial
+    file is never opened, a later load quantizes again and removes the build folder it left
+    (an older bertex's fixed temp name is never read either)."""
+    from bertex.backends import onnx_backend
+
+    monkeypatch.setenv("BERTEX_CACHE", str(tmp_path))
+    bertex.load(bert_dir, backend="onnx").embed(["a dog"])
+    (folder,) = (tmp_path / "onnx").iterdir()
+    texts = sentences(6, "text")
+    # what a writer killed by SIGKILL leaves: a half-written graph under its temp name, from
+    # this bertex (a build folder whose owner is dead) and from an older one (a fixed name)
+    half = b"\0" * (1 << 16)
+    (folder / ".model.int8.onnx.tmp").write_bytes(half)
+    dead = folder / ".build-dead"
+    dead.mkdir()
+    (dead / cache.OWNER).write_text("999999999 " + socket.gethostname() + "\n")
+    (dead / "model.int8.onnx").write_bytes(half)
+    calls = []
+    real = onnx_backend.quantize
+    monkeypatch.setattr(onnx_backend, "quantize", lambda s, d: (calls.append(d), real(s, d)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PrecisionWarning)
+        warnings.filterwarnings("error", "cached ", bertex.BertexWarning)  # nothing rebuilt
+        got = bertex.load(bert_dir, backend="onnx", precision="int8").embed(texts).vectors
+    assert len(calls) == 1 and calls[0].parent.parent == folder  # its own build folder
+    assert not dead.exists() and not calls[0].parent.exists()
+    assert cache.intact(folder, "model.int8.onnx")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PrecisionWarning)
+        again = bertex.load(bert_dir, backend="onnx", precision="int8").embed(texts).vectors
+    assert len(calls) == 1  # its sealed graph, opened
+    np.testing.assert_array_equal(got, again)

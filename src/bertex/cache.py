@@ -30,6 +30,7 @@ from .errors import BertexWarning, UnsafeCacheError
 T = TypeVar("T")
 
 SEAL = "sha256.json"
+BUILD = ".build-"  # a build folder's name starts so
 OWNER = ".owner"  # in a build folder: locked (flock) by the building process for its life
 # a build folder with no owner file (an older bertex's, or one made a moment ago) is removed
 # only once nothing in it has changed for this long: no build goes a day without writing
@@ -69,20 +70,43 @@ def seal(folder: Path, *names: str) -> None:
     """Record the SHA-256 of `names` in folder/sha256.json (merged with what is there)."""
     record = _record(folder)
     record.update({n: digest(folder / n) for n in names})
-    tmp = folder / f".{SEAL}.tmp"
-    tmp.write_text(json.dumps(record, indent=2, sort_keys=True))
-    os.replace(tmp, folder / SEAL)
+    fd, tmp = tempfile.mkstemp(prefix=f".{SEAL}.", suffix=".tmp", dir=folder)  # its own
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(json.dumps(record, indent=2, sort_keys=True))
+        os.replace(tmp, folder / SEAL)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 @contextmanager
-def building(parent: Path) -> Iterator[Path]:
+def locked(folder: Path) -> Iterator[None]:
+    """Hold an exclusive lock on `folder` itself (flock) for the block: one process at a time
+    adds a file to a placed folder, and its seal with it. The kernel releases it when the
+    process dies. FileNotFoundError when there is no folder; where the file system has no
+    flock (some NFS mounts), the block runs unlocked."""
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError:
+            pass
+        yield
+    finally:
+        os.close(fd)
+
+
+@contextmanager
+def building(parent: Path, prefix: str = BUILD) -> Iterator[Path]:
     """A fresh `parent/.build-*` folder for one build, removed at the end unless `place` has
     moved it. For the build's life this process holds an exclusive lock on its `.owner` file,
     which the kernel releases when the process dies, however it dies; build folders in
-    `parent` whose owner is dead are removed first (`sweep`)."""
+    `parent` whose owner is dead are removed first (`sweep`). Another `prefix` (bertex's own)
+    where `parent` is not the cache's: a user's folder may hold `.build-*` folders of others."""
     parent.mkdir(parents=True, exist_ok=True)
-    sweep(parent)
-    tmp = Path(tempfile.mkdtemp(prefix=".build-", dir=parent))
+    sweep(parent, prefix)
+    tmp = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
     fd = _own(tmp)
     try:
         yield tmp
@@ -103,14 +127,18 @@ def _own(folder: Path) -> int:
     return fd
 
 
-def sweep(parent: Path) -> list[Path]:
+def sweep(parent: Path, prefix: str = BUILD) -> list[Path]:
     """Remove the build folders in `parent` that no live process owns: those whose `.owner`
     lock is free (their builder died), and those without an owner file untouched for
     ORPHAN_AGE_S (left by a bertex that recorded no owner, or killed before it could).
     Returns the folders removed."""
     removed = []
-    for folder in sorted(parent.glob(".build-*")):
-        if folder.is_dir() and _abandoned(folder):
+    try:
+        entries = sorted(parent.iterdir())  # not glob: `prefix` may hold a user's file name
+    except FileNotFoundError:
+        return removed
+    for folder in entries:
+        if folder.name.startswith(prefix) and folder.is_dir() and _abandoned(folder):
             shutil.rmtree(folder, ignore_errors=True)
             removed.append(folder)
     return removed

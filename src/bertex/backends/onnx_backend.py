@@ -16,7 +16,7 @@ import os
 import threading
 import warnings
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -104,19 +104,39 @@ class OnnxBackend:
         folder = self.cache / self._key(layers, attentions)
         cache.check_private(folder, self.cache.parent)
         path = folder / f"model.{self.exported}.onnx"
+        if self.exported == "int8":
+            session = self._int8_beside_fp32(folder, path)
+            if session is not None:
+                return session
         session = cache.reopen(folder, [path.name], self._open, "ONNX graph", "at export")
         if session is not None:
             return session
-        fp32 = folder / "model.fp32.onnx"
-        if self.exported == "int8" and cache.intact(folder, fp32.name):  # quantize the export
-            tmp = folder / ".model.int8.onnx.tmp"
-            quantize(fp32, tmp)
-            os.replace(tmp, path)
-            cache.seal(folder, path.name)
-        else:
-            self._build(folder, layers, attentions)
+        self._build(folder, layers, attentions)
         del ort
         return self._open(path)
+
+    def _int8_beside_fp32(self, folder: Path, path: Path) -> Any | None:
+        """The int8 graph of a cached fp32 export: opened when it is there, else quantized into
+        this process's own build folder inside `folder` (swept when its writer was killed),
+        renamed into place and sealed. Under the folder's lock: one process quantizes while
+        the others wait and then open its graph, and none reads the graph between its rename
+        and its seal. None when there is no folder (or a broken one was removed): built whole."""
+        with ExitStack() as stack:
+            try:
+                stack.enter_context(cache.locked(folder))
+            except FileNotFoundError:
+                return None
+            session = cache.reopen(folder, [path.name], self._open, "ONNX graph", "at export")
+            if session is not None:
+                return session
+            fp32 = cache.reopen(folder, ["model.fp32.onnx"], Path, "ONNX graph", "at export")
+            if fp32 is None:  # gone, or broken and removed: exported again, whole
+                return None
+            with cache.building(folder) as tmp:
+                quantize(fp32, tmp / path.name)
+                os.replace(tmp / path.name, path)
+            cache.seal(folder, path.name)
+            return self._open(path)
 
     def _open(self, path: Path) -> Any:
         import onnxruntime as ort
