@@ -10,7 +10,11 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import select
 import shutil
+import subprocess
+import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -539,3 +543,106 @@ def test_documented_commands_run_on_a_chinese_folder(
     assert "8 tokens, vectors (8, 32)" in outputs["embed token"]
     assert "6 words, vectors (6, 32)" in outputs["embed word"]
     assert (tmp_path / "hf" / "model.safetensors").exists()
+
+
+# -- conversions killed half-way, and two at once ---------------------------------------------
+
+STALLED = r"""
+import sys, time
+from pathlib import Path
+import bertex
+from bertex.models import tf_cache
+
+real = tf_cache.save
+
+def stall(*args):
+    record = real(*args)  # written in full, not yet renamed into place
+    sys.__stdout__.write("converting\n")
+    sys.__stdout__.flush()
+    time.sleep(600)
+    return record
+
+tf_cache.save = stall
+if sys.argv[2] == "load":
+    bertex.load(sys.argv[1])
+else:
+    tf_cache.convert_to(Path(sys.argv[1]), Path(sys.argv[3]))
+"""
+
+
+def _killed_conversion(cache: Path, *argv: str) -> None:
+    """Run a conversion in a child stopped after writing its build folder, and SIGKILL it."""
+    env = {
+        **os.environ,
+        "BERTEX_CACHE": str(cache),
+        "HF_HUB_OFFLINE": "1",
+        "OMP_NUM_THREADS": "1",
+        "PYTHONPATH": str(Path(bertex.__file__).parents[1]),  # this bertex
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-c", STALLED, *argv],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        ready, _, _ = select.select([proc.stdout], [], [], 240)
+        line = proc.stdout.readline() if ready else ""
+        assert line.strip() == "converting", f"the child did not convert (exit {proc.poll()})"
+    finally:
+        proc.kill()  # SIGKILL: no clean-up runs
+        proc.wait()
+        proc.stdout.close()
+
+
+def test_a_conversion_killed_half_way_leaves_nothing_behind(tmp_path: Path, cache: Path) -> None:
+    folder, ref = make_folder(tmp_path / "uncased_L-2_H-32_A-4")
+    _killed_conversion(cache, str(folder), "load")
+    (left,) = (cache / "tf").iterdir()
+    assert left.name.startswith(".build-") and (left / tf_cache.RECORD).exists()
+    r = bertex.load(folder).embed("hello world", level="hidden_states")
+    assert np.abs(r.vectors - hidden_reference(ref, r.ids)).max() <= 1e-5
+    (converted,) = (cache / "tf").iterdir()  # the killed one's folder removed
+    assert not converted.name.startswith(".")
+    assert not (converted / ".owner").exists()
+
+
+def test_convert_command_killed_half_way_leaves_nothing_behind(tmp_path: Path, cache: Path) -> None:
+    src, ref = make_folder(tmp_path / "src" / "uncased_L-2_H-32_A-4")
+    out = tmp_path / "out"
+    out.mkdir()
+    theirs = out / ".hf.build-x"  # another tool's folder that a sweep must never touch
+    theirs.mkdir()
+    _killed_conversion(cache, str(src), "convert", str(out / "hf"))
+    assert len(list(out.iterdir())) == 2  # the killed conversion's folder, beside theirs
+    tf_cache.convert_to(src, out / "hf")
+    assert sorted(p.name for p in out.iterdir()) == [".hf.build-x", "hf"]
+    assert not (out / "hf" / ".owner").exists()
+    r = bertex.load(out / "hf").embed("hello world", level="hidden_states")
+    assert np.abs(r.vectors - hidden_reference(ref, r.ids)).max() <= 1e-5
+
+
+def test_two_processes_converting_one_checkpoint_both_end_with_the_cached_one(
+    tmp_path: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The other process renames its conversion into place between this one's check and its
+    rename: this one keeps theirs (same key: same conversion), with no error or warning."""
+    folder, ref = make_folder(tmp_path / "uncased_L-2_H-32_A-4")
+    real, raced = os.replace, []
+
+    def replace(src, dst):
+        dst = Path(dst)
+        if dst.parent.name == "tf" and Path(src).is_dir() and not dst.exists():
+            shutil.copytree(src, dst)  # the other process won
+            raced.append(dst)
+        return real(src, dst)
+
+    monkeypatch.setattr(os, "replace", replace)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CacheWarning)
+        m = bertex.load(folder)
+    assert raced and m.info.path == str(raced[0])
+    assert sorted((cache / "tf").iterdir()) == raced  # theirs, and no build folder left
+    r = m.embed("hello world", level="hidden_states")
+    assert np.abs(r.vectors - hidden_reference(ref, r.ids)).max() <= 1e-5

@@ -17,6 +17,7 @@ import os
 import shutil
 import tempfile
 import warnings
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -145,26 +146,29 @@ def _cached(key: str) -> Path | None:
 
 
 def _convert_into_cache(key: str, folder: Path, prefix: Path, vocab: Path, case: Casing) -> Path:
+    """Converted in a build folder beside the target (`cache.building`: the folder of a
+    conversion killed half-way is removed by the next one) and renamed into place; when
+    another process converting the same checkpoint renamed its copy there first, theirs is
+    kept (the same key: the same conversion)."""
     target = _target(key)
-    try:
-        cache.check_private(target, target.parent.parent)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=".build-", dir=target.parent))
-    except UnsafeCacheError as e:
-        return _convert_in_temp(key, folder, prefix, vocab, case, str(e).split(";")[0])
-    except OSError as e:
-        return _convert_in_temp(key, folder, prefix, vocab, case, f"{target.parent}: {e.strerror}")
-    try:
-        save(folder, prefix, vocab, case, key, tmp)
-        if target.exists() and not (target / RECORD).exists():
-            shutil.rmtree(target)  # an incomplete folder (no record): not bertex's rename
-        os.replace(tmp, target)
-    except OSError as e:
-        if (target / RECORD).exists():  # another process converted it first: use theirs
-            return target
-        return _convert_in_temp(key, folder, prefix, vocab, case, f"{target}: {e.strerror}")
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    with ExitStack() as stack:
+        try:
+            cache.check_private(target, target.parent.parent)
+            tmp = stack.enter_context(cache.building(target.parent))
+        except UnsafeCacheError as e:
+            return _convert_in_temp(key, folder, prefix, vocab, case, str(e).split(";")[0])
+        except OSError as e:
+            why = f"{target.parent}: {e.strerror}"
+            return _convert_in_temp(key, folder, prefix, vocab, case, why)
+        try:
+            save(folder, prefix, vocab, case, key, tmp)
+            if target.exists() and not (target / RECORD).exists():
+                shutil.rmtree(target)  # an incomplete folder (no record): not bertex's rename
+            cache.place(tmp, target)
+        except OSError as e:
+            if (target / RECORD).exists():  # another process converted it first: use theirs
+                return target
+            return _convert_in_temp(key, folder, prefix, vocab, case, f"{target}: {e.strerror}")
     return target
 
 
@@ -233,13 +237,11 @@ def convert_to(src: Path, dst: Path, overwrite: bool = False) -> dict[str, Any]:
     vocab = checked_vocab(src)
     case = casing(src, cfg, vocab)
     key = checkpoint_key(prefix, src, case.lowercase)
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dst.name}.", dir=dst.parent))
-    try:
+    # a build folder of bertex's own name beside dst: one left by a killed conversion is
+    # removed by the next conversion to dst (never another tool's folder: the name is ours)
+    with cache.building(dst.parent, prefix=f".{dst.name}.bertex-build-") as tmp:
         record = save(src, prefix, vocab, case, key, tmp)
         if dst.exists():
             shutil.rmtree(dst)
-        os.replace(tmp, dst)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        cache.place(tmp, dst)
     return record
