@@ -391,3 +391,21 @@ def pytest_runtest_makereport(item, call):  # noqa: ANN001, ANN201
     ):
         report.outcome = "failed"
         report.longrepr = f"skipped under CI=true: {report.longrepr}"
+
+
+def lose_rename_race(monkeypatch: pytest.MonkeyPatch, parent: str) -> list[Path]:
+    """Make os.replace of a built folder into `parent/...` find another process's copy there
+    first (copied in just before the rename): the folders so raced, appended as they come."""
+    import shutil
+
+    real, raced = os.replace, []
+
+    def replace(src, dst):
+        dst = Path(dst)
+        if dst.parent.name == parent and Path(src).is_dir() and not dst.exists():
+            shutil.copytree(src, dst)  # the other process won
+            raced.append(dst)
+        return real(src, dst)
+
+    monkeypatch.setattr(os, "replace", replace)
+    return raced

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import select
-import shutil
 import socket
 import subprocess
 import sys
@@ -25,6 +24,7 @@ from bertex import cache
 from bertex.backends import precision, static_int8
 from bertex.cli.main import main
 from bertex.errors import PrecisionWarning
+from conftest import lose_rename_race
 
 VNNI = {"avx512_vnni", "avx_vnni", "amx_int8"}
 WORDS = "the man a woman child dog cat is riding playing with on in hard hat horse guitar"
@@ -269,16 +269,8 @@ def test_two_processes_converting_to_ctranslate2_both_end_with_the_cached_one(
     its rename: this one keeps theirs (same key: same model), with no error."""
     pytest.importorskip("ctranslate2")
     monkeypatch.setenv("BERTEX_CACHE", str(tmp_path))
-    real, raced = os.replace, []
-
-    def replace(src, dst):
-        dst = Path(dst)
-        if dst.parent.name == "ctranslate2" and Path(src).is_dir() and not dst.exists():
-            shutil.copytree(src, dst)  # the other process won
-            raced.append(dst)
-        return real(src, dst)
-
-    monkeypatch.setattr(os, "replace", replace)
+    real = os.replace
+    raced = lose_rename_race(monkeypatch, "ctranslate2")
     model = bertex.load(bert_dir, backend="ctranslate2")
     assert raced
     monkeypatch.setattr(os, "replace", real)

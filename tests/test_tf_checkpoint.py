@@ -26,7 +26,7 @@ from bertex.cli.main import main
 from bertex.errors import CacheWarning, CasingWarning, TFCheckpointError, WeakPoolingWarning
 from bertex.models import tf_cache
 from bertex.models.tf_checkpoint import read_index
-from conftest import SPECIALS
+from conftest import SPECIALS, lose_rename_race
 from tf_writer import bert_tf_tensors, write_bert_folder, write_checkpoint, write_table
 
 TINY = Path(__file__).resolve().parents[2] / "shared" / "data" / "tf-checkpoint-tiny"
@@ -629,16 +629,7 @@ def test_two_processes_converting_one_checkpoint_both_end_with_the_cached_one(
     """The other process renames its conversion into place between this one's check and its
     rename: this one keeps theirs (same key: same conversion), with no error or warning."""
     folder, ref = make_folder(tmp_path / "uncased_L-2_H-32_A-4")
-    real, raced = os.replace, []
-
-    def replace(src, dst):
-        dst = Path(dst)
-        if dst.parent.name == "tf" and Path(src).is_dir() and not dst.exists():
-            shutil.copytree(src, dst)  # the other process won
-            raced.append(dst)
-        return real(src, dst)
-
-    monkeypatch.setattr(os, "replace", replace)
+    raced = lose_rename_race(monkeypatch, "tf")
     with warnings.catch_warnings():
         warnings.simplefilter("error", CacheWarning)
         m = bertex.load(folder)
