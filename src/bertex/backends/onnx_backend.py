@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import os
 import threading
 import warnings
@@ -24,9 +23,10 @@ import numpy as np
 
 from .. import cache
 from .._version import __version__
-from ..errors import BertexWarning, ExportError, ExtraMissingError
+from ..errors import ExportError, ExtraMissingError
 from ..types import Batch, ModelOutput
 from . import Want, threads
+from .onnx_graph import fuse, quantize
 
 OPSET = 18
 CHECK_TOLERANCE = 1e-3  # a built graph further than this from torch is refused
@@ -317,53 +317,6 @@ def _probe(
             t[0, sizes[0] // 2 : sizes[0]] = 1  # a pair in the first row
         feeds["token_type_ids"] = t
     return feeds, list(sizes)
-
-
-def fuse(path: Path, config: Any) -> None:
-    """onnxruntime's transformer optimizer: fuses bias+GELU and residual+LayerNorm (measured
-    ~9% faster for MiniLM on CPU, results equal to 1e-7). A graph it cannot fuse is kept."""
-    try:
-        from onnxruntime.transformers import optimizer
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            model = optimizer.optimize_model(
-                str(path),
-                model_type="bert",
-                num_heads=int(config.num_attention_heads),
-                hidden_size=int(config.hidden_size),
-                opt_level=1,
-            )
-        tmp = path.with_name(path.name + ".fused")
-        model.save_model_to_file(str(tmp))
-        os.replace(tmp, path)
-    except Exception as e:  # an architecture whose patterns the optimizer does not know
-        warnings.warn(
-            f"ONNX graph optimization skipped ({type(e).__name__}: {e})",
-            BertexWarning,
-            stacklevel=2,
-        )
-
-
-def quantize(src: Path, dst: Path) -> None:
-    """Dynamic int8 quantization of the MatMul weights, per output channel: per-tensor scales
-    (the onnxruntime default) lose too much for embeddings."""
-    import onnx
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    previous = logging.root.manager.disable
-    logging.disable(logging.WARNING)  # its advice to "pre-process" the graph, once per build
-    try:
-        quantize_dynamic(
-            str(src),
-            str(dst),
-            per_channel=True,
-            weight_type=QuantType.QInt8,
-            op_types_to_quantize=["MatMul", "Attention"],
-            extra_options={"MatMulConstBOnly": True, "DefaultTensorType": onnx.TensorProto.FLOAT},
-        )
-    finally:
-        logging.disable(previous)
 
 
 class _Outputs:
