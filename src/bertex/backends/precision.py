@@ -51,6 +51,15 @@ def device_of(device: str) -> str:
     raise OptionError("device", device, valid)
 
 
+# what each backend runs on the CPU (openvino's int8 is static: it comes with calibrate=)
+CPU_PRECISIONS = {
+    "torch": ["fp32", "bf16"],
+    "onnx": ["fp32", "int8"],
+    "openvino": ["fp32", "bf16"],
+    "ctranslate2": ["fp32", "int8"],
+}
+
+
 def choose(backend: str, precision: str, device: str = "cpu") -> str:
     """Check a backend/precision/device triple; returns the precision that will really run."""
     if backend not in BACKENDS:
@@ -59,9 +68,9 @@ def choose(backend: str, precision: str, device: str = "cpu") -> str:
         raise OptionError("precision", precision, PRECISIONS)
     if device != "cpu":
         return _choose_gpu(backend, precision)
-    if precision == "fp16":
+    if precision == "fp16":  # the precisions this backend has on the CPU, not every backend's
         raise OptionError(
-            "precision", precision, ["fp32", "bf16", "int8"], "fp16 autocast runs on CUDA devices"
+            "precision", precision, CPU_PRECISIONS[backend], "fp16 autocast runs on CUDA devices"
         )
     if precision == "int8" and backend not in ("onnx", "ctranslate2"):
         raise OptionError(
