@@ -205,7 +205,10 @@ def test_cli_calibrates_on_a_sample_of_the_jobs_input_and_prints_the_gate(tmp_pa
             ["--backend", "onnx", "--precision", "int8", "--calibrate", "40", "--gate", "2,1"],
             ["gate"],
         ),
-        (["--backend", "onnx", "--precision", "int8", "--calibrate", "40"], ["'3 usable texts'"]),
+        (
+            ["--backend", "onnx", "--precision", "int8", "--calibrate", "40"],
+            ["the input holds 3 distinct"],
+        ),
     ],
 )
 def test_cli_bad_calibration_exits_2_with_one_line(argv, words, capsys):
@@ -328,3 +331,18 @@ def test_a_failed_gate_names_every_bound_it_missed(gate, reason, shown):
     assert line.endswith(f"{reason}; running fp32 instead")
     passed = Quantization(**{**q.to_dict(), "passed": True, "precision": "int8", "reason": None})
     assert "(>= " in passed.line() and "(< " not in passed.line()
+
+
+def test_cli_calibrate_on_too_few_texts_says_so_in_the_flags_words(tmp_path, capsys):
+    """`bertex embed hi --backend onnx --precision int8 --calibrate 40` said
+    "calibrate='1 usable texts' is not valid", in bertex.load's words."""
+    argv = ["embed", "one text", "another", "--backend", "onnx", "--precision", "int8"]
+    assert main([*argv, "--calibrate", "40"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("bertex: error: --calibrate='40' is not valid")
+    assert "the input holds 2 distinct non-empty texts" in err[0] and " calibrate=" not in err[0]
+    few = tmp_path / "few.txt"
+    few.write_text("a\nb\na\n\n")
+    assert main([*argv, "--calibrate", str(few)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"the file {few} holds 2 distinct non-empty texts" in err[0]
