@@ -205,6 +205,10 @@ def test_cli_calibrates_on_a_sample_of_the_jobs_input_and_prints_the_gate(tmp_pa
             ["--backend", "onnx", "--precision", "int8", "--calibrate", "40", "--gate", "2,1"],
             ["gate"],
         ),
+        (  # an empty --gate was the default gate, silently
+            ["--backend", "onnx", "--precision", "int8", "--calibrate", "40", "--gate", ""],
+            ["--gate=''", "MEAN,MIN"],
+        ),
         (
             ["--backend", "onnx", "--precision", "int8", "--calibrate", "40"],
             ["the input holds 3 distinct"],

@@ -48,7 +48,7 @@ def check(args: argparse.Namespace) -> None:
         return
     check_use(args.backend, args.precision)
     try:
-        args.gate_bounds = check_gate(args.gate.split(",")) if args.gate else None
+        args.gate_bounds = check_gate(args.gate.split(",")) if args.gate is not None else None
     except OptionError:
         raise OptionError("--gate", args.gate, ["MEAN,MIN: cosines in (0, 1], e.g. 0.99,0.97"])
     if getattr(args, "engine", "local") != "local":
