@@ -73,6 +73,15 @@ def test_fp16_on_the_cpu_names_the_precisions_of_that_backend(backend, valid):
     assert f"choose one of: {valid}" in str(e.value) and "CUDA" in str(e.value)
 
 
+def test_int8_where_a_backend_has_none_names_the_flag_as_well_as_the_argument():
+    from bertex.backends.precision import choose
+
+    with pytest.raises(bertex.OptionError) as e:
+        choose("openvino", "int8")
+    assert "choose one of: 'fp32', 'bf16'." in str(e.value)
+    assert "with calibrate= (on the command line: --calibrate N|FILE)" in str(e.value)
+
+
 def test_onnx_equals_torch_on_tiny_bert(tiny_bert, bert_dir, onnx_cache):
     onnx = bertex.load(bert_dir, backend="onnx")
     for kwargs in (

@@ -78,7 +78,8 @@ def choose(backend: str, precision: str, device: str = "cpu") -> str:
             precision,
             ["fp32", "bf16"],
             "int8 is dynamic quantization: pass backend='onnx' or backend='ctranslate2'; "
-            "static int8 calibrated on your texts: backend='openvino' or 'onnx' with calibrate=",
+            "static int8 calibrated on your texts: backend='openvino' or 'onnx' with "
+            "calibrate= (on the command line: --calibrate N|FILE)",
         )
     if precision == "bf16" and backend not in ("torch", "openvino"):
         raise OptionError(
