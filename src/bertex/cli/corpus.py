@@ -34,6 +34,21 @@ def add_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--ray-gpus-per-actor", type=float, default=0.0)
 
 
+def _precision(args: argparse.Namespace, choose: Any, device: str) -> str:
+    """The precision the job records, checked before anything loads. Its PrecisionWarning
+    (int8 moves with its batch, bf16 emulated) is left to bertex.load, which says it again
+    in this process: said here too, every local job printed it twice."""
+    import warnings
+
+    from ..errors import PrecisionWarning
+
+    precision = "fp32" if getattr(args, "calibrate", None) else args.precision
+    with warnings.catch_warnings():
+        if args.engine == "local":
+            warnings.simplefilter("ignore", PrecisionWarning)
+        return choose(args.backend, precision, device)
+
+
 def run(args: argparse.Namespace) -> int:
     """The corpus job: --input FILE (or -) to --out FILE, resumable."""
     from ..backends.precision import choose, device_of
@@ -54,11 +69,7 @@ def run(args: argparse.Namespace) -> int:
         keep_text=args.keep_text,
         backend=args.backend,
         # calibrated int8: fp32 until the gate has said which runs (set after the load)
-        precision=choose(
-            args.backend,
-            "fp32" if getattr(args, "calibrate", None) else args.precision,
-            device_of(args.device),
-        ),
+        precision=_precision(args, choose, device_of(args.device)),
         device=device_of(args.device),
     )
     check_job(spec)  # before the model loads
