@@ -453,20 +453,8 @@ def test_dynamic_int8_warns_once_per_job(bert_dir, tmp_path, capsys, monkeypatch
     src = tmp_path / "in.txt"
     src.write_text("\n".join(TEXTS))
     out = tmp_path / "int8.parquet"
-    assert (
-        job(
-            bert_dir,
-            "--input",
-            str(src),
-            "--out",
-            str(out),
-            "--backend",
-            "onnx",
-            "--precision",
-            "int8",
-        )
-        == 0
-    )
+    argv = ["--input", str(src), "--out", str(out), "--backend", "onnx", "--precision", "int8"]
+    assert job(bert_dir, *argv) == 0
     err = capsys.readouterr().err
     assert err.count("precision='int8': activations are quantized per batch") == 1
     assert bertex.read(out).meta["precision"] == "int8"
