@@ -2,16 +2,26 @@
 
 A cached graph is code the process runs, so a cache another user can write to is refused, and
 every cached file is checked against the SHA-256 recorded when bertex wrote it.
+
+A cached folder is built in a `.build-*` folder beside it (`building`), sealed, and renamed
+into place (`place`). A build killed half-way (SIGKILL, power loss) leaves its build folder
+behind: the next build in the same place removes it (`sweep`), but never the folder of a
+build still running, whose owner holds a lock on the folder's `.owner` file.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
 import shutil
+import socket
+import tempfile
+import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
@@ -20,6 +30,10 @@ from .errors import BertexWarning, UnsafeCacheError
 T = TypeVar("T")
 
 SEAL = "sha256.json"
+OWNER = ".owner"  # in a build folder: locked (flock) by the building process for its life
+# a build folder with no owner file (an older bertex's, or one made a moment ago) is removed
+# only once nothing in it has changed for this long: no build goes a day without writing
+ORPHAN_AGE_S = 24 * 3600
 
 
 def root() -> Path:
@@ -60,9 +74,89 @@ def seal(folder: Path, *names: str) -> None:
     os.replace(tmp, folder / SEAL)
 
 
+@contextmanager
+def building(parent: Path) -> Iterator[Path]:
+    """A fresh `parent/.build-*` folder for one build, removed at the end unless `place` has
+    moved it. For the build's life this process holds an exclusive lock on its `.owner` file,
+    which the kernel releases when the process dies, however it dies; build folders in
+    `parent` whose owner is dead are removed first (`sweep`)."""
+    parent.mkdir(parents=True, exist_ok=True)
+    sweep(parent)
+    tmp = Path(tempfile.mkdtemp(prefix=".build-", dir=parent))
+    fd = _own(tmp)
+    try:
+        yield tmp
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        os.close(fd)  # after the removal: a sweep never sees this folder unowned
+
+
+def _own(folder: Path) -> int:
+    """Lock folder/.owner (holding this process's PID and host) and return its descriptor.
+    subtle: the file is locked before it gets its name, so a sweep that finds `.owner` never
+    finds it unlocked while its builder lives (flock follows the file through the rename)."""
+    part = folder / f"{OWNER}.part"
+    fd = os.open(part, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    os.write(fd, f"{os.getpid()} {socket.gethostname()}\n".encode())
+    os.replace(part, folder / OWNER)
+    return fd
+
+
+def sweep(parent: Path) -> list[Path]:
+    """Remove the build folders in `parent` that no live process owns: those whose `.owner`
+    lock is free (their builder died), and those without an owner file untouched for
+    ORPHAN_AGE_S (left by a bertex that recorded no owner, or killed before it could).
+    Returns the folders removed."""
+    removed = []
+    for folder in sorted(parent.glob(".build-*")):
+        if folder.is_dir() and _abandoned(folder):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
+
+
+def _abandoned(folder: Path) -> bool:
+    try:
+        fd = os.open(folder / OWNER, os.O_RDONLY)
+    except FileNotFoundError:  # no owner file: judged by its age
+        return _orphaned(folder)
+    except OSError:  # unreadable: not ours to judge
+        return False
+    try:
+        host = os.read(fd, 512).decode(errors="replace").split()[1:2]
+        if host != [socket.gethostname()]:  # another machine's build: its lock may not reach
+            return _orphaned(folder)  # here (a cache on NFS mounted without locks)
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:  # held: its builder is alive
+        return False
+    finally:
+        os.close(fd)
+    return True
+
+
+def _orphaned(folder: Path) -> bool:
+    """Nothing in `folder` has changed for ORPHAN_AGE_S (False when it is gone: placed)."""
+    newest = _newest_change(folder)
+    return 0 < newest < time.time() - ORPHAN_AGE_S
+
+
+def _newest_change(folder: Path) -> float:
+    """The latest mtime of `folder` and of everything in it (0 when it is gone)."""
+    newest = 0.0
+    for base, dirs, files in os.walk(folder):
+        for name in [".", *dirs, *files]:
+            try:
+                newest = max(newest, os.lstat(os.path.join(base, name)).st_mtime)
+            except OSError:
+                pass
+    return newest
+
+
 def place(tmp: Path, folder: Path) -> None:
     """Rename a finished, sealed folder into place. When another process renamed its copy
     there first (the same key: the same content), theirs is kept and `tmp` removed."""
+    (tmp / OWNER).unlink(missing_ok=True)  # the lock stays held on the file until the end
     try:
         os.replace(tmp, folder)
     except OSError:  # ENOTEMPTY/EEXIST: it won the race between our check and our rename

@@ -13,6 +13,7 @@ text it has not seen. The gate's figures (or the reason for the fallback) are re
 
 from __future__ import annotations
 
+import hashlib
 import random
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -224,6 +225,17 @@ def split(texts: list[str]) -> Sample:
     random.Random(SEED).shuffle(distinct)
     held = min(MAX_HELD_OUT, max(8, round(HELD_OUT_SHARE * len(distinct))))
     return Sample(distinct[held:][:MAX_CALIBRATION], distinct[:held], len(distinct))
+
+
+def sample_sha256(sample: Sample) -> str:
+    """The SHA-256 of a split sample, known before any model loads (a corpus job's fingerprint
+    holds it): the calibration part, then the held-out part, each text by its own SHA-256."""
+    h = hashlib.sha256()
+    for part in (sample.calibration, sample.held_out):
+        h.update(f"{len(part)}\n".encode())
+        for text in part:
+            h.update(hashlib.sha256(text.encode("utf-8")).digest())
+    return h.hexdigest()
 
 
 # -- the gate ---------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from typing import Any, Literal
 from ._version import __version__
 from .config import EmbedOptions
 from .errors import OptionError, OutputError, OutputMismatchError, RowError
-from .jobstate import Workspace, check_consumed, locked, refuse_mismatch, rows_digest
+from .jobstate import Workspace, check_consumed, locked, refuse_early, refuse_mismatch, rows_digest
 from .sinks import beside, format_of
 from .sources import Row, SourceSpec, open_rows, resolve_source
 
@@ -45,7 +45,8 @@ class JobSpec:
     backend: str = "torch"
     precision: str = "fp32"  # the precision that really runs (after any fallback)
     device: str = "cpu"  # the device that really runs ("cuda:0", not "auto")
-    calibration: str | None = None  # calibrated int8: the calibration sample's SHA-256
+    calibration: str | None = None  # calibrated int8: the sample's SHA-256 (sample_sha256)
+    quantizer: dict[str, Any] | None = None  # int8: what decides the graph (int8_identity)
 
 
 @dataclass(frozen=True)
@@ -221,7 +222,17 @@ def fingerprint(spec: JobSpec, model_name: str, weights_sha256: str) -> dict[str
         "device": spec.device,
         "output_format": format_of(spec.out),
         **({"calibration": spec.calibration} if spec.calibration else {}),
+        **({"quantizer": dict(spec.quantizer)} if spec.quantizer else {}),
     }
+
+
+def check_resume(
+    spec: JobSpec, model_name: str, weights_sha256: str, undecided: Sequence[str] = ()
+) -> None:
+    """Before the model loads: refuse to resume (or confirm) an OUT recorded with another
+    fingerprint, all but the `undecided` fields (those the load decides) compared now."""
+    if not spec.overwrite:
+        refuse_early(spec.out, fingerprint(spec, model_name, weights_sha256), undecided)
 
 
 def shard_tasks(

@@ -155,6 +155,39 @@ def check_consumed(out: Path, index: int, have: str | None, digest: str) -> None
         )
 
 
+def recorded(out: Path) -> dict[str, Any] | None:
+    """The fingerprint an earlier run of this job recorded: the complete OUT's, else its
+    workspace manifest's; None when there is none, or when OUT is not an output of bertex's
+    (the job itself says so, under its lock)."""
+    from .errors import SourceError
+    from .sinks.read import read_meta
+
+    if out.exists():
+        try:
+            return read_meta(out).get("job")
+        except SourceError:
+            return None
+    try:
+        return json.loads(Workspace(out).manifest_path.read_text())["fingerprint"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def refuse_early(out: Path, want: dict[str, Any], undecided: Sequence[str] = ()) -> None:
+    """Before the model loads: a job OUT recorded with other options or input is refused now,
+    not after minutes of loading and quantizing. `undecided` names the fields only the load
+    decides (calibrated int8's precision: after its gate); the job compares them, and every
+    other field again, under its lock."""
+    have = recorded(out)
+    if have is not None:
+        drop = set(undecided)
+        refuse_mismatch(
+            out,
+            {k: v for k, v in have.items() if k not in drop},
+            {k: v for k, v in want.items() if k not in drop},
+        )
+
+
 def refuse_mismatch(out: Path, have: dict[str, Any], want: dict[str, Any]) -> None:
     if have == want:
         return
@@ -169,7 +202,13 @@ def refuse_mismatch(out: Path, have: dict[str, Any], want: dict[str, Any]) -> No
             ]
         elif a != b:
             diffs.append(f"{key}: {a!r} -> {b!r}")
+    why = ""
+    if any(d.startswith("quantizer") for d in diffs):
+        why = (
+            " (an int8 graph depends on the quantizer's version and on the CPU's int8 "
+            "instructions: resume where the job started, with the same versions)"
+        )
     raise OutputMismatchError(
-        f"{out} was started with other options or input ({'; '.join(diffs[:6])}); refusing to "
-        "mix vectors. Pass --overwrite to start afresh, or choose another --out"
+        f"{out} was started with other options or input ({'; '.join(diffs[:6])}){why}; "
+        "refusing to mix vectors. Pass --overwrite to start afresh, or choose another --out"
     )

@@ -13,9 +13,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import os
 import shutil
-import tempfile
 import warnings
 from pathlib import Path
 from types import SimpleNamespace
@@ -137,15 +135,12 @@ class CT2Backend:
         return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:24]
 
     def _build(self, torch_model: Any, folder: Path) -> None:
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=".build-", dir=folder.parent))
-        try:
-            convert(torch_model, tmp / "model")
+        """Converted in a build folder, sealed, renamed into place; when another process
+        converting the same model renamed its copy there first, theirs is kept."""
+        with cache.building(folder.parent) as tmp:
+            convert(torch_model, tmp / "model")  # tmp/config: the converter's input
             cache.seal(tmp / "model", *FILES)
-            if not folder.exists():
-                os.replace(tmp / "model", folder)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+            cache.place(tmp / "model", folder)
 
 
 def check_want(want: Want, num_layers: int) -> None:

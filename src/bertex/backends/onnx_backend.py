@@ -13,8 +13,6 @@ import hashlib
 import json
 import logging
 import os
-import shutil
-import tempfile
 import threading
 import warnings
 from collections.abc import Iterator
@@ -152,9 +150,7 @@ class OnnxBackend:
     # -- export and quantization -------------------------------------------------------------
 
     def _build(self, folder: Path, layers: str, attentions: bool) -> None:
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=".build-", dir=folder.parent))
-        try:
+        with cache.building(folder.parent) as tmp:
             fp32 = tmp / "model.fp32.onnx"
             record = self._export_checked(fp32, layers, attentions)
             (tmp / "export.json").write_text(json.dumps(record, indent=2))
@@ -162,8 +158,6 @@ class OnnxBackend:
                 quantize(fp32, tmp / "model.int8.onnx")
             cache.seal(tmp, *(p.name for p in tmp.glob("model.*.onnx")))
             cache.place(tmp, folder)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
 
     def _export_checked(self, path: Path, layers: str, attentions: bool) -> dict[str, Any]:
         """Export, fuse, and keep the first graph that agrees with torch on a padded probe.

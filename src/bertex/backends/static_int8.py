@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import shutil
 import sys
 import tempfile
 import warnings
@@ -38,7 +37,7 @@ from ..errors import ExtraMissingError
 from . import Backend
 from .onnx_backend import OnnxBackend
 from .openvino_backend import OpenVinoBackend
-from .precision import cpu_flags
+from .precision import int8_flags
 
 SCHEME = 1  # bump when the quantization recipe changes: old cached models are not reused
 BUILT = {"count": 0}  # quantizations run in this process (the tests check the cache with it)
@@ -125,9 +124,7 @@ class _Static(OnnxBackend):
 
     def _store(self, folder: Path, names: tuple[str, ...], quantize: Any) -> None:
         """quantize(tmp_folder) writes `names` there; sealed, then renamed into place."""
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=".build-", dir=folder.parent))
-        try:
+        with cache.building(folder.parent) as tmp:
             with _quiet():
                 quantize(tmp)
             (tmp / "calibration.json").write_text(
@@ -137,8 +134,6 @@ class _Static(OnnxBackend):
             BUILT["count"] += 1
             self.reused = False
             cache.place(tmp, folder)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
 
 
 class StaticOnnxBackend(_Static):
@@ -146,11 +141,8 @@ class StaticOnnxBackend(_Static):
     (per output channel, symmetric) and their inputs (uint8, ranges from calibration)."""
 
     def _load_or_build(self, layers: str, attentions: bool) -> Any:
-        import onnxruntime
-
-        # no VNNI: 7-bit weights keep the u8 x s8 products from saturating (onnxruntime's advice)
-        reduce_range = not ({"avx512_vnni", "avx_vnni", "amx_int8"} & cpu_flags())
-        engine = {"onnxruntime": onnxruntime.__version__, "reduce_range": reduce_range}
+        engine = quantizer("onnx")
+        reduce_range = engine["reduce_range"]
         folder = self._folder(layers, attentions, engine)
         names = ("model.int8.onnx",)
         session = self._cached(folder, names, self._open)
@@ -228,11 +220,7 @@ class StaticOpenVinoBackend(_Static, OpenVinoBackend):
         super().__init__(exact, calibration)  # _Static's, then OpenVinoBackend's
 
     def _graph(self, layers: str, attentions: bool) -> Path:
-        import nncf
-        import openvino
-
-        engine = {"nncf": nncf.__version__, "openvino": openvino.__version__}
-        folder = self._folder(layers, attentions, engine)
+        folder = self._folder(layers, attentions, quantizer("openvino"))
         names = ("model.xml", "model.bin")
         path = self._cached(folder, names, _readable)
         if path is not None:
@@ -266,6 +254,25 @@ class StaticOpenVinoBackend(_Static, OpenVinoBackend):
             advanced_parameters=AdvancedQuantizationParameters(smooth_quant_alphas=off),
         )
         ov.save_model(quantized, str(out / "model.xml"), compress_to_fp16=False)
+
+
+def quantizer(backend: str) -> dict[str, Any]:
+    """What makes a static int8 graph from the fp32 one, besides the sample and SCHEME: the
+    quantizer and its version and, for onnxruntime, whether weights are 7-bit (on a CPU
+    without VNNI, 7-bit weights keep the u8 x s8 products from saturating: onnxruntime's
+    advice). Part of the graph's cache key, and of a corpus job's fingerprint."""
+    if backend == "openvino":
+        try:
+            import nncf
+            import openvino
+        except ImportError:
+            raise ExtraMissingError("openvino", "nncf", "calibrated int8 on OpenVINO") from None
+        return {"nncf": nncf.__version__, "openvino": openvino.__version__}
+    try:
+        import onnxruntime
+    except ImportError:
+        raise ExtraMissingError("onnx", "onnxruntime", "backend='onnx'") from None
+    return {"onnxruntime": onnxruntime.__version__, "reduce_range": not int8_flags()}
 
 
 def static_backend(exact: Backend, calibration: Calibration) -> OnnxBackend:

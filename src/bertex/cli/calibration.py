@@ -92,6 +92,22 @@ def sample(args: argparse.Namespace, texts: Any = None) -> Any:
     return drawn
 
 
+def job_fields(args: argparse.Namespace, texts: Any, precision: str) -> dict[str, Any]:
+    """A corpus job's int8 fingerprint fields, known before the model loads: the calibration
+    sample's SHA-256 (`texts` as `sample` drew them) and what decides the int8 graph."""
+    from ..backends.precision import int8_identity
+    from ..calibrate import sample_sha256, split
+
+    if texts is not None:
+        return {
+            "calibration": sample_sha256(split(list(texts))),
+            "quantizer": int8_identity(args.backend, calibrated=True),
+        }
+    if precision == "int8":
+        return {"quantizer": int8_identity(args.backend, calibrated=False)}
+    return {}
+
+
 def _count(value: str) -> bool:
     """--calibrate N: ASCII digits ("²" and "٣" are digits to str.isdigit, not to int)."""
     return value.isascii() and value.isdigit()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -34,31 +35,16 @@ def add_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--ray-gpus-per-actor", type=float, default=0.0)
 
 
-def _precision(args: argparse.Namespace, choose: Any, device: str) -> str:
-    """The precision the job records, checked before anything loads. Its PrecisionWarning
-    (int8 moves with its batch, bf16 emulated) is left to bertex.load, which says it again
-    in this process: said here too, every local job printed it twice."""
-    import warnings
-
-    from ..errors import PrecisionWarning
-
-    precision = "fp32" if getattr(args, "calibrate", None) else args.precision
-    with warnings.catch_warnings():
-        if args.engine == "local":
-            warnings.simplefilter("ignore", PrecisionWarning)
-        return choose(args.backend, precision, device)
-
-
 def run(args: argparse.Namespace) -> int:
     """The corpus job: --input FILE (or -) to --out FILE, resumable."""
-    from ..backends.precision import choose, device_of
-    from ..corpus import JobSpec, check_job, local_executor, run_job
+    from ..corpus import JobSpec, check_job, check_resume, local_executor, run_job
     from ..models.source import resolve, weights_sha256
     from ..sources import resolve_source
 
     kwargs = common.embed_kwargs(args)
     kwargs.pop("is_split_into_words", None)
     options = EmbedOptions.create(**kwargs)
+    calibrating = getattr(args, "calibrate", None) is not None
     spec = JobSpec(
         source=source_spec(args, args.input),
         out=Path(args.out),
@@ -69,13 +55,17 @@ def run(args: argparse.Namespace) -> int:
         keep_text=args.keep_text,
         backend=args.backend,
         # calibrated int8: fp32 until the gate has said which runs (set after the load)
-        precision=_precision(args, choose, device_of(args.device)),
-        device=device_of(args.device),
+        precision=_precision(args, calibrating),
+        device=_device(args),
     )
     check_job(spec)  # before the model loads
     spec = replace(spec, source=resolve_source(spec.source))
     src = resolve(args.model)
     sha = weights_sha256(src.folder)
+    texts = calibration.sample(args) if calibrating else None
+    spec = replace(spec, **calibration.job_fields(args, texts, spec.precision))
+    # another --calibrate, quantizer or CPU than OUT's: refused now, before minutes of work
+    check_resume(spec, src.name, sha, undecided=("precision",) if calibrating else ())
     numeric_ids = spec.source.numeric_ids
     # --profile: the stages of this process (with Ray, the embedding runs in its actors)
     timings: dict[str, float] | None = {} if getattr(args, "profile", False) else None
@@ -96,10 +86,10 @@ def run(args: argparse.Namespace) -> int:
             device=args.device,
         )
     else:
-        model = calibration.load(args, calibration.sample(args))
+        model = calibration.load(args, texts)
         record = getattr(model.backend, "quantization", None)
-        if record is not None:  # the precision the gate chose, and the sample (resume checks)
-            spec = replace(spec, precision=record["precision"], calibration=record["sample_sha256"])
+        if record is not None:  # the precision the gate chose (run_job compares it)
+            spec = replace(spec, precision=record["precision"])
         executor = local_executor(model, options, args.keep_text, numeric_ids, timings)
     bar = _progress(spec, args.quiet)
     summary = run_job(
@@ -112,6 +102,25 @@ def run(args: argparse.Namespace) -> int:
     if timings is not None:
         common.print_profile(timings, summary.documents + summary.skipped)
     return 0
+
+
+def _precision(args: argparse.Namespace, calibrating: bool) -> str:
+    """The precision that will run, checked before the model loads. Its warning (int8 that
+    moves with its batch, bf16 emulated) is said once: by bertex.load when the model loads
+    here, by this check when it loads in Ray's actors (whose warnings stay there)."""
+    from ..backends.precision import choose
+    from ..errors import PrecisionWarning
+
+    with warnings.catch_warnings():
+        if args.engine == "local":
+            warnings.simplefilter("ignore", PrecisionWarning)
+        return choose(args.backend, "fp32" if calibrating else args.precision, _device(args))
+
+
+def _device(args: argparse.Namespace) -> str:
+    from ..backends.precision import device_of
+
+    return device_of(args.device)
 
 
 class _Bar:
