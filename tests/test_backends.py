@@ -55,6 +55,33 @@ def test_unknown_backend_or_precision_is_an_error():
         bertex.load("all-MiniLM-L6-v2", precision="int8")
 
 
+@pytest.mark.parametrize(
+    ("backend", "valid"),
+    [
+        ("torch", "'fp32', 'bf16'."),
+        ("onnx", "'fp32', 'int8'."),
+        ("openvino", "'fp32', 'bf16'."),
+        ("ctranslate2", "'fp32', 'int8'."),
+    ],
+)
+def test_fp16_on_the_cpu_names_the_precisions_of_that_backend(backend, valid):
+    """`--backend onnx --precision fp16` listed 'bf16' (which onnx refuses) as a valid choice."""
+    from bertex.backends.precision import choose
+
+    with pytest.raises(bertex.OptionError) as e:
+        choose(backend, "fp16")
+    assert f"choose one of: {valid}" in str(e.value) and "CUDA" in str(e.value)
+
+
+def test_int8_where_a_backend_has_none_names_the_flag_as_well_as_the_argument():
+    from bertex.backends.precision import choose
+
+    with pytest.raises(bertex.OptionError) as e:
+        choose("openvino", "int8")
+    assert "choose one of: 'fp32', 'bf16'." in str(e.value)
+    assert "with calibrate= (on the command line: --calibrate N|FILE)" in str(e.value)
+
+
 def test_onnx_equals_torch_on_tiny_bert(tiny_bert, bert_dir, onnx_cache):
     onnx = bertex.load(bert_dir, backend="onnx")
     for kwargs in (

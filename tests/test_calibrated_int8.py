@@ -205,7 +205,14 @@ def test_cli_calibrates_on_a_sample_of_the_jobs_input_and_prints_the_gate(tmp_pa
             ["--backend", "onnx", "--precision", "int8", "--calibrate", "40", "--gate", "2,1"],
             ["gate"],
         ),
-        (["--backend", "onnx", "--precision", "int8", "--calibrate", "40"], ["'3 usable texts'"]),
+        (  # an empty --gate was the default gate, silently
+            ["--backend", "onnx", "--precision", "int8", "--calibrate", "40", "--gate", ""],
+            ["--gate=''", "MEAN,MIN"],
+        ),
+        (
+            ["--backend", "onnx", "--precision", "int8", "--calibrate", "40"],
+            ["the input holds 3 distinct"],
+        ),
     ],
 )
 def test_cli_bad_calibration_exits_2_with_one_line(argv, words, capsys):
@@ -292,3 +299,54 @@ def test_two_processes_quantizing_the_same_graph_both_end_with_the_cached_one(mo
     assert again.backend.quantization["cache"] == "reused"
     a, b = (m.embed(UNSEEN[:8]).vectors for m in (model, again))
     assert np.abs(a - b).max() <= 1e-6
+
+
+@pytest.mark.parametrize(
+    ("gate", "reason", "shown"),
+    [
+        ((0.99999, 0.9999), "the mean and the min are below the gate", ("< 0.99999", "< 0.9999")),
+        ((0.99999, 0.9), "the mean is below the gate", ("< 0.99999", ">= 0.9")),
+        ((0.99, 0.9999), "the min is below the gate", (">= 0.99", "< 0.9999")),
+    ],
+)
+def test_a_failed_gate_names_every_bound_it_missed(gate, reason, shown):
+    """`--gate 0.99999,0.9999` said only "the mean is below the gate", and its line printed
+    "min 0.9903 (>= 0.9999)" for a bound the minimum missed."""
+    from bertex.calibrate import Quantization, _below
+
+    cos = np.array([0.995, 0.9903, 0.994])
+    assert _below(cos, gate) == reason
+    q = Quantization(
+        method="static int8",
+        engine="onnxruntime",
+        passed=False,
+        precision="fp32",
+        calibration_texts=29,
+        held_out_texts=3,
+        sample_sha256="0" * 64,
+        gate_mean=gate[0],
+        gate_min=gate[1],
+        cosine_mean=round(float(cos.mean()), 6),
+        cosine_min=round(float(cos.min()), 6),
+        reason=reason,
+    )
+    line = q.line()
+    assert f"mean 0.9931 ({shown[0]}), min 0.9903 ({shown[1]})" in line
+    assert line.endswith(f"{reason}; running fp32 instead")
+    passed = Quantization(**{**q.to_dict(), "passed": True, "precision": "int8", "reason": None})
+    assert "(>= " in passed.line() and "(< " not in passed.line()
+
+
+def test_cli_calibrate_on_too_few_texts_says_so_in_the_flags_words(tmp_path, capsys):
+    """`bertex embed hi --backend onnx --precision int8 --calibrate 40` said
+    "calibrate='1 usable texts' is not valid", in bertex.load's words."""
+    argv = ["embed", "one text", "another", "--backend", "onnx", "--precision", "int8"]
+    assert main([*argv, "--calibrate", "40"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("bertex: error: --calibrate='40' is not valid")
+    assert "the input holds 2 distinct non-empty texts" in err[0] and " calibrate=" not in err[0]
+    few = tmp_path / "few.txt"
+    few.write_text("a\nb\na\n\n")
+    assert main([*argv, "--calibrate", str(few)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"the file {few} holds 2 distinct non-empty texts" in err[0]

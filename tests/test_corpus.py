@@ -443,3 +443,18 @@ def test_another_backend_is_refused_on_resume(bert_dir, tmp_path, capsys, monkey
     assert job(bert_dir, "--input", str(src), "--out", str(onnx_out), "--backend", "onnx") == 0
     a, b = bertex.read(out), bertex.read(onnx_out)
     assert b.meta["backend"] == "onnx" and np.abs(a.vectors - b.vectors).max() <= 1e-4
+
+
+def test_dynamic_int8_warns_once_per_job(bert_dir, tmp_path, capsys, monkeypatch):
+    """`bertex embed --input F --out O --backend onnx --precision int8` printed the int8
+    PrecisionWarning twice (the job's check and bertex.load)."""
+    pytest.importorskip("onnxruntime")
+    monkeypatch.setenv("BERTEX_CACHE", str(tmp_path / "cache"))
+    src = tmp_path / "in.txt"
+    src.write_text("\n".join(TEXTS))
+    out = tmp_path / "int8.parquet"
+    argv = ["--input", str(src), "--out", str(out), "--backend", "onnx", "--precision", "int8"]
+    assert job(bert_dir, *argv) == 0
+    err = capsys.readouterr().err
+    assert err.count("precision='int8': activations are quantized per batch") == 1
+    assert bertex.read(out).meta["precision"] == "int8"

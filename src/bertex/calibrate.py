@@ -84,9 +84,12 @@ class Quantization:
             f"calibrated int8 ({self.engine}, {self.calibration_texts} texts): gate on "
             f"{self.held_out_texts} held-out texts"
         )
+        missed = "" if self.passed else self.reason or ""  # the bounds the gate missed
+        mean = "<" if "mean" in missed else ">="
+        low = "<" if "min" in missed else ">="
         figures = (
-            f"cosine to fp32 mean {self.cosine_mean:.4f} (>= {self.gate_mean:g}), "
-            f"min {self.cosine_min:.4f} (>= {self.gate_min:g})"
+            f"cosine to fp32 mean {self.cosine_mean:.4f} ({mean} {self.gate_mean:g}), "
+            f"min {self.cosine_min:.4f} ({low} {self.gate_min:g})"
         )
         if self.passed:
             return f"{head}: {figures}: passed, running int8"
@@ -285,8 +288,7 @@ def gated(
         cache="reused" if getattr(backend, "reused", False) else "built",
     )
     if not record.passed:
-        below = "mean" if cos.mean() < gate[0] else "min"
-        record = replace(record, precision="fp32", reason=f"the {below} is below the gate")
+        record = replace(record, precision="fp32", reason=_below(cos, gate))
     record = replace(record, seconds=round(time.perf_counter() - start, 3))
     chosen = fast if record.passed else exact
     if record.passed:
@@ -297,6 +299,20 @@ def gated(
         if backend.name == "openvino":
             _KEEP.append(backend)  # see _KEEP
     return chosen
+
+
+def _below(cos: np.ndarray, gate: tuple[float, float]) -> str:
+    """Which bounds a failed gate missed: each one, not only the first."""
+    low = [
+        name
+        for name, got, bound in (("mean", cos.mean(), gate[0]), ("min", cos.min(), gate[1]))
+        if got < bound
+    ]
+    return (
+        "the mean and the min are below the gate"
+        if len(low) == 2
+        else f"the {low[0]} is below the gate"
+    )
 
 
 # An int8 OpenVINO model that failed its gate is kept alive, never released: releasing a

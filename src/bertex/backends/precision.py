@@ -90,6 +90,15 @@ def device_of(device: str) -> str:
     raise OptionError("device", device, valid)
 
 
+# what each backend runs on the CPU (openvino's int8 is static: it comes with calibrate=)
+CPU_PRECISIONS = {
+    "torch": ["fp32", "bf16"],
+    "onnx": ["fp32", "int8"],
+    "openvino": ["fp32", "bf16"],
+    "ctranslate2": ["fp32", "int8"],
+}
+
+
 def choose(backend: str, precision: str, device: str = "cpu") -> str:
     """Check a backend/precision/device triple; returns the precision that will really run."""
     if backend not in BACKENDS:
@@ -98,9 +107,9 @@ def choose(backend: str, precision: str, device: str = "cpu") -> str:
         raise OptionError("precision", precision, PRECISIONS)
     if device != "cpu":
         return _choose_gpu(backend, precision)
-    if precision == "fp16":
+    if precision == "fp16":  # the precisions this backend has on the CPU, not every backend's
         raise OptionError(
-            "precision", precision, ["fp32", "bf16", "int8"], "fp16 autocast runs on CUDA devices"
+            "precision", precision, CPU_PRECISIONS[backend], "fp16 autocast runs on CUDA devices"
         )
     if precision == "int8" and backend not in ("onnx", "ctranslate2"):
         raise OptionError(
@@ -108,7 +117,8 @@ def choose(backend: str, precision: str, device: str = "cpu") -> str:
             precision,
             ["fp32", "bf16"],
             "int8 is dynamic quantization: pass backend='onnx' or backend='ctranslate2'; "
-            "static int8 calibrated on your texts: backend='openvino' or 'onnx' with calibrate=",
+            "static int8 calibrated on your texts: backend='openvino' or 'onnx' with "
+            "calibrate= (on the command line: --calibrate N|FILE)",
         )
     if precision == "bf16" and backend not in ("torch", "openvino"):
         raise OptionError(

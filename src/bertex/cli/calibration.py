@@ -48,7 +48,7 @@ def check(args: argparse.Namespace) -> None:
         return
     check_use(args.backend, args.precision)
     try:
-        args.gate_bounds = check_gate(args.gate.split(",")) if args.gate else None
+        args.gate_bounds = check_gate(args.gate.split(",")) if args.gate is not None else None
     except OptionError:
         raise OptionError("--gate", args.gate, ["MEAN,MIN: cosines in (0, 1], e.g. 0.99,0.97"])
     if getattr(args, "engine", "local") != "local":
@@ -66,16 +66,30 @@ def check(args: argparse.Namespace) -> None:
 def sample(args: argparse.Namespace, texts: Any = None) -> Any:
     """What bertex.load's calibrate= takes: the texts of a file (its --text-field), or texts
     drawn from the input (`texts`, or the rows of --input when None)."""
-    from ..calibrate import read_file, reservoir
+    from ..calibrate import MIN_TEXTS, read_file, reservoir
 
     value = getattr(args, "calibrate", None)
     if value is None:
         return None
     if not _count(value):
-        return read_file(Path(value), getattr(args, "text_field", "text"))
-    if texts is None:
-        texts = _input_texts(args)
-    return reservoir((t for t in texts if isinstance(t, str)), int(value))
+        drawn = read_file(Path(value), getattr(args, "text_field", "text"))
+        where = f"the file {value} holds"
+    else:
+        if texts is None:
+            texts = _input_texts(args)
+        drawn = reservoir((t for t in texts if isinstance(t, str)), int(value))
+        where = "the input holds"
+    usable = len({t for t in drawn if t.strip()})
+    if usable < MIN_TEXTS:  # said in the flag's words, not bertex.load's calibrate=
+        raise OptionError(
+            "--calibrate",
+            value,
+            [f"a file of at least {MIN_TEXTS} distinct non-empty texts"],
+            f"{where} {usable} distinct non-empty texts; a quarter of the sample (at least 8) "
+            "is held out to check int8 against fp32. Leave --calibrate out for dynamic int8 "
+            "(--backend onnx)",
+        )
+    return drawn
 
 
 def job_fields(args: argparse.Namespace, texts: Any, precision: str) -> dict[str, Any]:
