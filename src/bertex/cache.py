@@ -132,7 +132,7 @@ def sweep(parent: Path, prefix: str = BUILD) -> list[Path]:
     lock is free (their builder died), and those without an owner file untouched for
     ORPHAN_AGE_S (left by a bertex that recorded no owner, or killed before it could).
     Returns the folders removed."""
-    removed = []
+    removed: list[Path] = []
     try:
         entries = sorted(parent.iterdir())  # not glob: `prefix` may hold a user's file name
     except FileNotFoundError:
