@@ -125,7 +125,7 @@ def test_openvino_int8_identity_names_nncf_openvino_and_its_other_ops_precision(
     pytest.importorskip("nncf")
     for native, ops in ((True, "bf16"), (False, "f32")):
         monkeypatch.setattr(precision, "native_bf16", lambda native=native: native)
-        got = precision.int8_identity("openvino", calibrated=True)
+        got = static_int8.int8_identity("openvino", calibrated=True)
         assert got["method"] == "static" and got["other_ops"] == ops
         assert {"nncf", "openvino", "scheme", "cpu_int8"} <= set(got)
 

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import functools
-import importlib
 import os
 import warnings
-from typing import Any
 
 from ..config import BACKENDS, PRECISIONS
-from ..errors import ExtraMissingError, OptionError, PrecisionWarning
+from ..errors import OptionError, PrecisionWarning
 
 INT8_FLAGS = frozenset({"avx512_vnni", "avx_vnni", "amx_int8"})  # int8 dot products in one step
 
@@ -33,36 +31,6 @@ def native_bf16() -> bool:
 def int8_flags() -> list[str]:
     """This CPU's int8 dot-product instructions (VNNI, AMX), sorted; [] where it has none."""
     return sorted(INT8_FLAGS & cpu_flags())
-
-
-def int8_identity(backend: str, calibrated: bool) -> dict[str, Any]:
-    """What decides int8 vectors besides the model, the options and the calibration sample:
-    the quantizer (or int8 runtime) and its version, the static recipe's SCHEME, this CPU's
-    int8 instructions (they choose onnxruntime's 7-bit weights and the int8 kernels) and, on
-    OpenVINO, the precision its ops left out of int8 run in (bf16 where the CPU has it).
-    Known before any model loads: a corpus job's fingerprint holds it, so a resume on another
-    CPU or after an upgrade is refused instead of mixing vectors of two int8 graphs.
-
-    >>> sorted(int8_identity("onnx", calibrated=False))
-    ['cpu_int8', 'method', 'onnxruntime']
-    """
-    if calibrated:
-        from .static_int8 import SCHEME, quantizer
-
-        engine = quantizer(backend)
-        identity = {"method": "static", **engine, "scheme": SCHEME, "cpu_int8": int8_flags()}
-        if backend == "openvino":  # its ops left out of int8 run in bf16 where that is native
-            from .openvino_backend import hint
-
-            identity["other_ops"] = hint("int8")
-        return identity
-    module = "ctranslate2" if backend == "ctranslate2" else "onnxruntime"
-    try:
-        version = importlib.import_module(module).__version__
-    except ImportError:
-        extra = "ctranslate2" if backend == "ctranslate2" else "onnx"
-        raise ExtraMissingError(extra, module, f"backend={backend!r}") from None
-    return {"method": "dynamic", module: version, "cpu_int8": int8_flags()}
 
 
 def device_of(device: str) -> str:

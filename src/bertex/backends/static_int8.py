@@ -18,6 +18,7 @@ calibrated model is good enough is decided above this layer (calibrate.py's qual
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import logging
 import sys
@@ -36,7 +37,7 @@ from .._version import __version__
 from ..errors import ExtraMissingError
 from . import Backend
 from .onnx_backend import OnnxBackend
-from .openvino_backend import OpenVinoBackend
+from .openvino_backend import OpenVinoBackend, hint
 from .precision import int8_flags
 
 SCHEME = 1  # bump when the quantization recipe changes: old cached models are not reused
@@ -317,3 +318,29 @@ def _quiet() -> Iterator[None]:
     finally:
         sys.stdout = out
         logging.disable(previous)
+
+
+def int8_identity(backend: str, calibrated: bool) -> dict[str, Any]:
+    """What decides int8 vectors besides the model, the options and the calibration sample:
+    the quantizer (or int8 runtime) and its version, the static recipe's SCHEME, this CPU's
+    int8 instructions (they choose onnxruntime's 7-bit weights and the int8 kernels) and, on
+    OpenVINO, the precision its ops left out of int8 run in (bf16 where the CPU has it).
+    Known before any model loads: a corpus job's fingerprint holds it, so a resume on another
+    CPU or after an upgrade is refused instead of mixing vectors of two int8 graphs.
+
+    >>> sorted(int8_identity("onnx", calibrated=False))
+    ['cpu_int8', 'method', 'onnxruntime']
+    """
+    if calibrated:
+        engine = quantizer(backend)
+        identity = {"method": "static", **engine, "scheme": SCHEME, "cpu_int8": int8_flags()}
+        if backend == "openvino":  # its ops left out of int8 run in bf16 where that is native
+            identity["other_ops"] = hint("int8")
+        return identity
+    module = "ctranslate2" if backend == "ctranslate2" else "onnxruntime"
+    try:
+        version = importlib.import_module(module).__version__
+    except ImportError:
+        extra = "ctranslate2" if backend == "ctranslate2" else "onnx"
+        raise ExtraMissingError(extra, module, f"backend={backend!r}") from None
+    return {"method": "dynamic", module: version, "cpu_int8": int8_flags()}

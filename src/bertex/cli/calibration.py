@@ -95,7 +95,7 @@ def sample(args: argparse.Namespace, texts: Any = None) -> Any:
 def job_fields(args: argparse.Namespace, texts: Any, precision: str) -> dict[str, Any]:
     """A corpus job's int8 fingerprint fields, known before the model loads: the calibration
     sample's SHA-256 (`texts` as `sample` drew them) and what decides the int8 graph."""
-    from ..backends.precision import int8_identity
+    from ..backends.static_int8 import int8_identity
     from ..calibrate import sample_sha256, split
 
     if texts is not None:
