@@ -60,8 +60,10 @@ def test_calibrated_int8_passes_the_gate_and_stays_within_it_of_fp32(calibrated,
     assert (record["calibration_texts"], record["held_out_texts"]) == (180, 60)
     assert record["cosine_mean"] >= 0.99 and record["cosine_min"] >= 0.97
     assert record["engine"] == ("nncf" if calibrated.backend.name == "openvino" else "onnxruntime")
+    bf16 = calibrated.backend.name == "openvino" and native_bf16()
     if calibrated.backend.name == "openvino":  # the ops left out of int8 run in bf16 if native
-        assert calibrated.backend.inference_precision() == ("bf16" if native_bf16() else "f32")
+        assert calibrated.backend.inference_precision() == ("bf16" if bf16 else "f32")
+    assert record["other_ops"] == ("bf16" if bf16 else "fp32")  # and the record says so
     got, want = calibrated.embed(UNSEEN), default_model.embed(UNSEEN)
     cos = cosines(got.vectors, want.vectors)
     assert cos.mean() >= 0.99 and cos.min() >= 0.97  # on texts neither calibrated nor held out

@@ -74,6 +74,7 @@ class Quantization:
     reason: str | None = None  # why the fallback
     cache: str = "built"  # "built" or "reused" (a quantized model from an earlier run)
     seconds: float = 0.0  # calibration (when built) and the gate
+    other_ops: str = "fp32"  # what the ops left out of int8 run in: "bf16" on OpenVINO where native
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -286,6 +287,7 @@ def gated(
         cosine_mean=round(float(cos.mean()), 6),
         cosine_min=round(float(cos.min()), 6),
         cache="reused" if getattr(backend, "reused", False) else "built",
+        other_ops=_other_ops(backend),
     )
     if not record.passed:
         record = replace(record, precision="fp32", reason=_below(cos, gate))
@@ -299,6 +301,13 @@ def gated(
         if backend.name == "openvino":
             _KEEP.append(backend)  # see _KEEP
     return chosen
+
+
+def _other_ops(backend: Any) -> str:
+    """ "bf16" where OpenVINO runs the ops left out of int8 in bf16 (read back from the model
+    it compiled for the gate), else "fp32"."""
+    read = getattr(backend, "inference_precision", None)
+    return "bf16" if read is not None and read() == "bf16" else "fp32"
 
 
 def _below(cos: np.ndarray, gate: tuple[float, float]) -> str:
