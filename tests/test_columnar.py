@@ -187,6 +187,21 @@ def test_tokenize_columns_match_the_hf_tokenizer(tiny_chinese: bertex.Model) -> 
     assert cols.unk_chars.tolist()[2] == 3  # ☃ ☃ ♞, one character each
 
 
+def rows_of(cols: columns.TokenColumns) -> list[list[int]]:
+    """Each row's content ids, as lists."""
+    return [cols.ids[s : s + n].tolist() for s, n in zip(cols.starts, cols.lengths)]
+
+
+def assert_twin_is_full(tok: columns.ColumnTokenizer, hf, texts: list[str], label: str) -> None:
+    """Through the twin, every column equals the full tokenizer's, and every row's ids the HF
+    tokenizer's."""
+    cols = columns.tokenize(tok, texts, hf.unk_token_id)
+    full = columns.tokenize(columns.ColumnTokenizer(tok.full, None), texts, hf.unk_token_id)
+    for field in ("ids", "starts", "lengths", "unk_count", "unk_chars"):
+        np.testing.assert_array_equal(getattr(cols, field), getattr(full, field), label)
+    assert rows_of(cols) == hf(texts, add_special_tokens=False)["input_ids"], label
+
+
 TRICKY = [
     "Hello, World! It's 3:45pm -- e-mail me@x.com (now).",
     "TABS\tand\nnew\r\nlines   and  spaces",
@@ -217,14 +232,7 @@ def test_the_plain_ascii_twin_gives_the_full_tokenizers_ids(which: str, request)
     rng = np.random.default_rng(2)
     words = "The cat SAT on the mat , and ( then ) ran-away 42 times ! Résumé".split()
     texts = TRICKY + [" ".join(rng.choice(words, rng.integers(1, 30))) for _ in range(300)]
-    cols = columns.tokenize(tok, texts, hf.unk_token_id)
-    for r, t in enumerate(texts):
-        want = hf(t, add_special_tokens=False)["input_ids"]
-        got = cols.ids[cols.starts[r] : cols.starts[r] + cols.lengths[r]].tolist()
-        assert got == want, t
-    full = columns.tokenize(columns.ColumnTokenizer(tok.full, None), texts, hf.unk_token_id)
-    for name in ("ids", "starts", "lengths", "unk_count", "unk_chars"):
-        np.testing.assert_array_equal(getattr(cols, name), getattr(full, name))
+    assert_twin_is_full(tok, hf, texts, which)
 
 
 def fuzz_texts(n: int, seed: int) -> list[str]:
@@ -297,13 +305,7 @@ def test_the_twin_gives_the_full_tokenizers_ids_on_fuzzed_ascii(default_model, b
         tok = columns.fast_tokenizer(hf)
         if name == "default":  # the common case keeps its twin, tabs and newlines included
             assert tok.plain is not None and not tok.hard.search("a\tb\nc\r\n")
-        cols = columns.tokenize(tok, texts, hf.unk_token_id)
-        full = columns.tokenize(columns.ColumnTokenizer(tok.full, None), texts, hf.unk_token_id)
-        for field in ("ids", "starts", "lengths", "unk_count", "unk_chars"):
-            np.testing.assert_array_equal(getattr(cols, field), getattr(full, field), name)
-        want = hf(texts, add_special_tokens=False)["input_ids"]
-        got = [cols.ids[s : s + n].tolist() for s, n in zip(cols.starts, cols.lengths)]
-        assert got == want, name
+        assert_twin_is_full(tok, hf, texts, name)
 
 
 def test_an_added_token_with_a_space_keeps_tab_rows_off_the_twin(bert_dir) -> None:
@@ -319,7 +321,7 @@ def test_an_added_token_with_a_space_keeps_tab_rows_off_the_twin(bert_dir) -> No
     assert tok.plain is not None and tok.hard.search("a\tb") and not tok.hard.search("a b")
     texts = ["hello\tworld", "Hello\nWorld", "hello\r\nworld", "HELLO WORLD"]
     cols = columns.tokenize(tok, texts, hf.unk_token_id)
-    got = [cols.ids[s : s + n].tolist() for s, n in zip(cols.starts, cols.lengths)]
+    got = rows_of(cols)
     assert got == hf(texts, add_special_tokens=False)["input_ids"]
     assert [got[r] for r in (0, 1, 3)] == [[new]] * 3  # \r\n is two spaces: no match
 
@@ -335,7 +337,7 @@ def test_an_added_token_the_twin_would_normalize_otherwise_turns_it_off(bert_dir
     assert tok.plain is None
     texts = ["a cafe", "CAFE"]
     cols = columns.tokenize(tok, texts, hf.unk_token_id)
-    got = [cols.ids[s : s + n].tolist() for s, n in zip(cols.starts, cols.lengths)]
+    got = rows_of(cols)
     assert got == hf(texts, add_special_tokens=False)["input_ids"]
     assert got[1] == [hf.convert_tokens_to_ids("Café")]
 
