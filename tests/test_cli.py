@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -270,3 +271,29 @@ def test_profile_works_with_input(bert_dir, tmp_path, capsys, out):
         assert f" {stage} " in line
     assert main([*base, str(tmp_path / ("t-" + out)), "one text", "two"]) == 0
     assert "profile (2 inputs):" in capsys.readouterr().err
+
+
+def _profile_line(err: str) -> str:
+    return next(x for x in err.splitlines() if x.startswith("profile"))
+
+
+def test_profile_separates_cpu_from_wall_and_counts_this_runs_rows(bert_dir, tmp_path, capsys):
+    """Python's own stages show their thread CPU beside their wall clock; a resumed job counts
+    only the rows this run embedded; a job with nothing left to do says so."""
+    src = tmp_path / "in.txt"
+    src.write_text("a man is dancing\nthe cat sat\na dog runs\n\nbirds fly\nrain falls\n")
+    out = tmp_path / "o.npy"
+    base = ["embed", "--model", str(bert_dir), "--input", str(src), "--out", str(out), "-q"]
+    assert main([*base, "--shard-rows", "2", "--on-error", "fail"]) == 2  # row 3 is empty
+    capsys.readouterr()
+    assert main([*base, "--shard-rows", "2", "--profile"]) == 0
+    line = _profile_line(capsys.readouterr().err)
+    assert line.startswith("profile (4 inputs):"), line  # rows 2-5; rows 0-1 were resumed
+    for stage in ("plan", "pool", "report", "output", "write"):
+        assert re.search(rf" {stage} [0-9.]+ s \([0-9.]+ µs/input, CPU [0-9.]+\)", line), stage
+    for stage in ("tokenize", "forward"):  # their work runs on threads of their own
+        assert re.search(rf" {stage} [0-9.]+ s \([0-9.]+ µs/input\)", line), stage
+    assert "CPU of Python's own stages (plan, pool, report, output, write)" in line
+    assert main([*base, "--shard-rows", "2", "--profile"]) == 0
+    line = _profile_line(capsys.readouterr().err)
+    assert line == f"profile: nothing was embedded in this run: {out} was already complete"

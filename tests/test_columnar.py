@@ -148,6 +148,11 @@ def test_chunks_and_pipeline(tiny_bert: bertex.Model, monkeypatch: pytest.Monkey
     assert new.kept == old.kept
     same(new.results, old.results)
     assert {"tokenize", "plan", "forward", "pool", "report", "output"} <= set(timings)
+    # each Python stage's thread CPU, which one thread cannot spend faster than the wall clock
+    own = ("plan", "pool", "report", "output")
+    assert {k for k in timings if k.endswith(":cpu")} == {f"{k}:cpu" for k in own}
+    for k in own:
+        assert 0 <= timings[f"{k}:cpu"] <= timings[k] + 1e-3, (k, timings)
 
 
 def test_batch_invariance(default_model: bertex.Model) -> None:

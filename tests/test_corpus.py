@@ -267,6 +267,34 @@ def test_on_error_fail_stops_at_the_row_and_resumes(bert_dir, tmp_path, capsys):
     assert len(bertex.read(out)) == len(TEXTS) + 1
 
 
+def test_a_workspace_of_parquet_shards_still_resumes(bert_dir, tmp_path, want):
+    """Committed shards are Arrow IPC files; an older bertex wrote them as Parquet. A job such
+    a version left half done resumes, and its output equals one written in one go."""
+    from bertex.sinks.shards import read_shard
+
+    src = tmp_path / "in.txt"
+    src.write_text("\n".join(TEXTS[:4] + [""] + TEXTS[4:]))
+    args = ["--input", str(src), "--shard-rows", "2"]
+    out = tmp_path / "out.parquet"
+    assert job(bert_dir, *args, "--out", str(out), "--on-error", "fail") == 2
+    parts = tmp_path / "out.parquet.parts"
+    manifest = json.loads((parts / "manifest.json").read_text())
+    assert [s["file"] for s in manifest["shards"]] == ["shard-000000.arrow", "shard-000001.arrow"]
+    for s in manifest["shards"]:  # as the older version left them
+        shard = parts / s["file"]
+        pq.write_table(read_shard(shard), shard.with_suffix(".parquet"), compression="zstd")
+        shard.unlink()
+        s["file"] = shard.with_suffix(".parquet").name
+    (parts / "manifest.json").write_text(json.dumps(manifest))
+    assert job(bert_dir, *args, "--out", str(out)) == 0
+    whole = tmp_path / "whole.parquet"
+    assert job(bert_dir, *args, "--out", str(whole)) == 0
+    resumed, once = bertex.read(out), bertex.read(whole)
+    assert resumed.ids == once.ids == [0, 1, 2, 3, 5, 6]
+    np.testing.assert_array_equal(np.asarray(resumed.vectors), np.asarray(once.vectors))
+    assert np.abs(np.asarray(resumed.vectors) - want).max() <= 1e-6
+
+
 def test_other_options_against_an_existing_output_are_refused(bert_dir, tmp_path, capsys):
     src = tmp_path / "in.txt"
     src.write_text("\n".join(TEXTS))

@@ -6,7 +6,6 @@ assemble.py builds the results (one strategy per level), loader.py assembles a M
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, overload
@@ -16,13 +15,14 @@ import numpy as np
 from . import assemble, columnar, diagnostics
 from . import request as requests
 from .backends import Backend
+from .clock import Clock
 from .config import EmbedOptions, merged
 from .errors import InputError, OptionError
 from .fill import Filled, masked_lm_of
 from .models.hf import ModelInfo
 from .pooling import cosine
 from .reports import ReportTable
-from .runner import Clock, Ran, Runner, _bar
+from .runner import Ran, Runner, _bar
 from .tokenize import TextTokenizer, check_inputs
 from .types import (
     Collected,
@@ -195,7 +195,7 @@ class Model:
         single, texts, pairs, kept, errors = check_inputs(
             inputs, text_pair, request.split_words, collect, request.max_chars
         )
-        clock.lap("tokenize")  # checking the inputs is part of preparing them
+        clock.lap("tokenize", cpu=False)  # checking the inputs is part of preparing them
         if texts and self.runner.columnar and columnar.eligible(request, pairs, self.tokenizer):
             got = self._columnar(texts, request, clock, collect, progress, stop)
             done = got.reports.column("index").tolist() if got.reports is not None else []
@@ -221,7 +221,7 @@ class Model:
                 self._vocab(),
             )
         diagnostics.warn_long(ran.plans, request.max_length)
-        clock.last = time.perf_counter()
+        clock.reset()
         meta = requests.meta(request, self.info, self.weights_sha256, self.backend)
         out = strategy.assemble(ran.plans, ran.collectors, request, meta) if ran.plans else None
         clock.lap("output")
@@ -243,13 +243,12 @@ class Model:
         """Sentence vectors of single texts by the columnar path (columnar.py)."""
         with _bar(len(texts), progress) as bar:
             got = columnar.run(self.runner, texts, request, clock, collect, bar, stop)
-        start = time.perf_counter()
-        reports = ReportTable.concat(got.reports) if got.reports else None
-        if reports is not None and len(reports):
-            self._warn_unknown(reports, texts)
-        diagnostics.warn_long(got.long_plans, request.max_length, stacklevel=4)
-        clock.add("report", time.perf_counter() - start)
-        clock.last = time.perf_counter()
+        with clock.stage("report"):
+            reports = ReportTable.concat(got.reports) if got.reports else None
+            if reports is not None and len(reports):
+                self._warn_unknown(reports, texts)
+            diagnostics.warn_long(got.long_plans, request.max_length, stacklevel=4)
+        clock.reset()
         if reports is None or not len(reports):
             return _Columnar(None, got.errors, None)
         meta = requests.meta(request, self.info, self.weights_sha256, self.backend)

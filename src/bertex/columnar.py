@@ -82,18 +82,15 @@ def run(
     result = Result()
 
     def prepare(lo: int, hi: int) -> Chunk:
-        start = time.perf_counter()
-        chunk = _prepare(runner, texts[lo:hi], lo, request, result.errors if collect else None)
-        clock.add("tokenize", time.perf_counter() - start)
-        return chunk
+        with clock.stage("tokenize", cpu=False):
+            return _prepare(runner, texts[lo:hi], lo, request, result.errors if collect else None)
 
     def forward(chunk: Chunk, lo: int, hi: int) -> None:
         result.vectors.append(_forward(runner, chunk, request, clock, bar, stop))
-        start = time.perf_counter()
-        result.reports.append(_reports(chunk, runner.tokenizer.template.n_special(False)))
-        result.texts += chunk.texts
-        result.long_plans += chunk.long.values()
-        clock.add("report", time.perf_counter() - start)
+        with clock.stage("report"):
+            result.reports.append(_reports(chunk, runner.tokenizer.template.n_special(False)))
+            result.texts += chunk.texts
+            result.long_plans += chunk.long.values()
         bar.update(hi - lo - len(chunk.index))  # inputs left out count too
 
     overlapped(len(texts), CHUNK, prepare, forward)
@@ -170,17 +167,15 @@ def _batches(
     runner: Any, chunk: Chunk, ent: Entries, request: Request, clock: Any, stop: Any
 ) -> Iterator[Batch]:
     """Padded batches over the entries, made one at a time (the backend's workers pull them)."""
-    start = time.perf_counter()
-    pad_id = runner.tokenizer.hf.pad_token_id or 0
-    template = runner.tokenizer.template
-    plans = plan_batches(ent.length, request.batch_tokens, request.max_batch_size)
-    clock.add("plan", time.perf_counter() - start)
+    with clock.stage("plan"):
+        pad_id = runner.tokenizer.hf.pad_token_id or 0
+        template = runner.tokenizer.template
+        plans = plan_batches(ent.length, request.batch_tokens, request.max_batch_size)
     for n, order in enumerate(plans):
         if stop is not None and stop():
             raise StoppedError(n)
-        start = time.perf_counter()
-        batch = _pad(chunk, ent, order, template, pad_id)
-        clock.add("plan", time.perf_counter() - start)
+        with clock.stage("plan"):
+            batch = _pad(chunk, ent, order, template, pad_id)
         yield batch
 
 
@@ -224,35 +219,33 @@ def _forward(
     stream = runner._forward_all(batches, want_of(request))
     prefix = len(template.prefix)
     while True:
-        start, before = time.perf_counter(), clock_total(clock, "plan")
-        got = next(stream, None)
-        planned = clock_total(clock, "plan") - before
-        clock.add("forward", time.perf_counter() - start - planned)
+        start, before = time.perf_counter(), clock.total("plan")
+        got = next(stream, None)  # pads the next batches (the "plan" stage) on this thread
+        clock.add("forward", time.perf_counter() - start - (clock.total("plan") - before))
         if got is None:
             break
         batch, out = got
-        start = time.perf_counter()
-        is_window = np.fromiter((e in ent.window for e in batch.order.tolist()), bool)
-        short = np.flatnonzero(~is_window)  # (S,) batch rows
-        rows = ent.row[batch.order[short]]  # (S,) kept rows they are
-        if len(short):
-            keep = _keep(batch.attention_mask[short], chunk.cols.lengths[rows], prefix, request)
-            pooled = pool_rows(out, short, keep, pooling, request.combine)  # (S, *F)
-            if out_rows is None:
-                out_rows = np.empty((len(chunk.index), *pooled.shape[1:]), dtype=np.float32)
-            out_rows[rows] = pooled
-        for b in np.flatnonzero(is_window).tolist():
-            win = ent.window[int(batch.order[b])]
-            collectors[int(ent.row[batch.order[b]])].add(win, out, b)
-        bar.update(
-            len(short)
-            + sum(
-                ent.window[int(batch.order[b])].k
-                == len(chunk.long[int(ent.row[batch.order[b]])].windows) - 1
-                for b in np.flatnonzero(is_window).tolist()
+        with clock.stage("pool"):
+            is_window = np.fromiter((e in ent.window for e in batch.order.tolist()), bool)
+            short = np.flatnonzero(~is_window)  # (S,) batch rows
+            rows = ent.row[batch.order[short]]  # (S,) kept rows they are
+            if len(short):
+                keep = _keep(batch.attention_mask[short], chunk.cols.lengths[rows], prefix, request)
+                pooled = pool_rows(out, short, keep, pooling, request.combine)  # (S, *F)
+                if out_rows is None:
+                    out_rows = np.empty((len(chunk.index), *pooled.shape[1:]), dtype=np.float32)
+                out_rows[rows] = pooled
+            for b in np.flatnonzero(is_window).tolist():
+                win = ent.window[int(batch.order[b])]
+                collectors[int(ent.row[batch.order[b]])].add(win, out, b)
+            bar.update(
+                len(short)
+                + sum(
+                    ent.window[int(batch.order[b])].k
+                    == len(chunk.long[int(ent.row[batch.order[b]])].windows) - 1
+                    for b in np.flatnonzero(is_window).tolist()
+                )
             )
-        )
-        clock.add("pool", time.perf_counter() - start)
     for r, c in collectors.items():
         v = c.result()
         if out_rows is None:
@@ -260,10 +253,6 @@ def _forward(
         out_rows[r] = v
     assert out_rows is not None or len(chunk.index) == 0
     return out_rows if out_rows is not None else np.empty((0, 0), dtype=np.float32)
-
-
-def clock_total(clock: Any, name: str) -> float:
-    return clock.timings.get(name, 0.0) if clock.timings is not None else 0.0
 
 
 def _keep(mask: np.ndarray, n: np.ndarray, prefix: int, request: Request) -> np.ndarray:

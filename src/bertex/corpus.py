@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ._version import __version__
+from .clock import stage
 from .config import EmbedOptions
 from .errors import OptionError, OutputError, OutputMismatchError, RowError
 from .jobstate import Workspace, check_consumed, locked, refuse_early, refuse_mismatch, rows_digest
@@ -79,6 +79,7 @@ class JobSummary:
     skipped: int = 0
     shards: int = 0
     shards_resumed: int = 0
+    rows_resumed: int = 0  # rows (documents and skipped) in the shards resumed from
     wall_s: float = 0.0
     errors_file: str | None = None
     already_complete: bool = False
@@ -134,28 +135,18 @@ def embed_shard(
     errors.sort(key=lambda e: e["row"])
     if result is None:
         return ShardResult(task.index, None, None, errors, shard_stats(()), task.digest)
-    start = time.perf_counter()
-    table, meta = shard_table(
-        [r.id for r in good],
-        [r.row for r in good],
-        result,
-        numeric_ids,
-        [r.text or "" for r in good] if keep_text else None,
-        pairs if keep_text else None,
-        _kept_fields(good),
-    )
-    stats = shard_stats(reports_of(result))
-    _lap(timings, "write", start)
+    with stage(timings, "write"):
+        table, meta = shard_table(
+            [r.id for r in good],
+            [r.row for r in good],
+            result,
+            numeric_ids,
+            [r.text or "" for r in good] if keep_text else None,
+            pairs if keep_text else None,
+            _kept_fields(good),
+        )
+        stats = shard_stats(reports_of(result))
     return ShardResult(task.index, table, meta, errors, stats, task.digest)
-
-
-_TIMINGS = threading.Lock()  # the job's thread commits while the shard thread embeds
-
-
-def _lap(timings: dict[str, float] | None, name: str, since: float) -> None:
-    if timings is not None:
-        with _TIMINGS:
-            timings[name] = timings.get(name, 0.0) + time.perf_counter() - since
 
 
 def _kept_fields(rows: list[Row]) -> dict[str, list[str | None]]:
@@ -312,19 +303,20 @@ def _run_locked(
     for s in manifest["shards"]:
         summary.add(s["stats"], len(s["errors"]))
     summary.shards = len(manifest["shards"])
+    summary.rows_resumed = summary.documents + summary.skipped
     tasks = shard_tasks(open_rows(spec.source), spec.shard_rows, manifest["shards"], spec.out)
     for result in executor(tasks):
         if result.errors and spec.on_error == "fail":
             first = result.errors[0]
             raise RowError(first["row"], first["id"], first["reason"])
-        wrote = time.perf_counter()
-        work.commit(manifest, result)
-        _lap(timings, "write", wrote)
+        with stage(timings, "write"):  # the job's thread, while the next shard embeds
+            work.commit(manifest, result)
         summary.add(result.stats, len(result.errors))
         summary.shards += 1
         if on_progress:
             on_progress(summary)
-    _finish(spec, manifest, summary, want, work)
+    with stage(timings, "write"):
+        _finish(spec, manifest, summary, want, work)
     summary.wall_s = time.monotonic() - start
     return summary
 

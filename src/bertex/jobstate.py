@@ -115,15 +115,14 @@ class Workspace:
             raise output_error(self.folder, e) from None
 
     def commit(self, manifest: dict[str, Any], result: Any) -> None:
-        import pyarrow.parquet as pq
-
         from .sinks.atomic import write_atomic, write_bytes_atomic
+        from .sinks.shards import write_shard
 
         name = None
         if result.table is not None:
-            name = f"shard-{result.index:06d}.parquet"
+            name = f"shard-{result.index:06d}.arrow"
             table = result.table
-            write_atomic(self.folder / name, lambda f: pq.write_table(table, f, compression="zstd"))
+            write_atomic(self.folder / name, lambda f: write_shard(table, f))
         manifest["shards"].append(
             {
                 "index": result.index,

@@ -20,6 +20,7 @@ from .align import Collector, dispatch
 from .assemble import Strategy
 from .backends import Backend
 from .backends.bounded import ForwardPool
+from .clock import Clock
 from .errors import InputError, InvalidTextError, StoppedError
 from .request import want as want_of
 from .tokenize import TextTokenizer
@@ -36,23 +37,6 @@ class Ran:
     plans: list[DocPlan] = field(default_factory=list)
     collectors: list[Collector] = field(default_factory=list)
     errors: list[InputError] = field(default_factory=list)
-
-
-class Clock:
-    """Adds the seconds since the last lap to `timings[name]` (nothing when timings is None)."""
-
-    def __init__(self, timings: dict[str, float] | None) -> None:
-        self.timings = timings
-        self.last = time.perf_counter()
-
-    def lap(self, name: str) -> None:
-        now = time.perf_counter()
-        self.add(name, now - self.last)
-        self.last = now
-
-    def add(self, name: str, seconds: float) -> None:
-        if self.timings is not None:
-            self.timings[name] = self.timings.get(name, 0.0) + seconds
 
 
 class Runner:
@@ -151,11 +135,9 @@ class Runner:
         bar = _bar(len(texts), progress)
 
         def prepare(lo: int, hi: int) -> list[DocPlan]:
-            start = time.perf_counter()
-            chunk_pairs = pairs[lo:hi] if pairs is not None else None
-            plans = self.prepare(texts[lo:hi], chunk_pairs, request, sink, lo)
-            clock.add("tokenize", time.perf_counter() - start)
-            return plans
+            with clock.stage("tokenize", cpu=False):
+                chunk_pairs = pairs[lo:hi] if pairs is not None else None
+                return self.prepare(texts[lo:hi], chunk_pairs, request, sink, lo)
 
         def forward(chunk: list[DocPlan], lo: int, hi: int) -> None:
             start = time.perf_counter()

@@ -118,21 +118,34 @@ def embed_kwargs(args: argparse.Namespace) -> dict:
     return {k: v for k, v in opts.to_dict().items() if k in given or v is not None}
 
 
-def print_profile(timings: dict[str, float], inputs: int) -> None:
-    """`--profile`: each stage's seconds, share and microseconds per input, on stderr.
-    Stages that overlap (tokenization runs beside the model) can sum past the wall time."""
+def print_profile(timings: dict[str, float], inputs: int, idle: str = "") -> None:
+    """`--profile` on stderr: each stage's wall seconds and microseconds per input, and the
+    thread CPU of the stages that are Python's own work (bertex/clock.py). Stages overlap
+    (tokenization runs beside the model), so they can sum past the wall time. `idle` says why
+    nothing ran when nothing did."""
     import sys
 
-    total = sum(timings.values()) or 1.0
+    from ..clock import CPU
+
+    stages = [k for k in timings if not k.endswith(CPU)]
+    if not stages:
+        print(f"profile: nothing was embedded in this run{idle}", file=sys.stderr)
+        return
     n = max(1, inputs)
-    parts = ", ".join(
-        f"{k} {v:.3f} s ({100 * v / total:.0f}%, {1e6 * v / n:.1f} µs/input)"
-        for k, v in timings.items()
-    )
-    host = sum(v for k, v in timings.items() if k != "forward")
+
+    def part(k: str) -> str:
+        cpu = timings.get(k + CPU)
+        more = f", CPU {1e6 * cpu / n:.1f}" if cpu is not None else ""
+        return f"{k} {timings[k]:.3f} s ({1e6 * timings[k] / n:.1f} µs/input{more})"
+
+    host = [k for k in stages if k != "forward"]
+    own = [k for k in host if k + CPU in timings]
+    wall = sum(timings[k] for k in host)
+    cpu = sum(timings[k + CPU] for k in own)
     print(
-        f"profile ({inputs:,} inputs): {parts}; host work (all but forward) "
-        f"{1e6 * host / n:.1f} µs/input",
+        f"profile ({inputs:,} inputs): {', '.join(part(k) for k in stages)}; host work (all "
+        f"but forward) {1e6 * wall / n:.1f} µs/input on the stage clocks; CPU of Python's own "
+        f"stages ({', '.join(own)}) {1e6 * cpu / n:.1f} µs/input",
         file=sys.stderr,
     )
 

@@ -100,7 +100,9 @@ def run(args: argparse.Namespace) -> int:
     if not args.quiet:
         print(_summary_text(summary), file=sys.stderr)
     if timings is not None:
-        common.print_profile(timings, summary.documents + summary.skipped)
+        rows = summary.documents + summary.skipped - summary.rows_resumed
+        idle = f": {args.out} was already complete" if summary.already_complete else ""
+        common.print_profile(timings, rows, idle)
     return 0
 
 

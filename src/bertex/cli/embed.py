@@ -12,10 +12,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
+from ..clock import stage
 from ..errors import InputError, OptionError, OutputError
 from . import calibration, common, corpus, inputs
 from .render import human_results, result_record
@@ -127,16 +127,15 @@ def _embed(args: argparse.Namespace, data: inputs.Inputs, on_error: str) -> tupl
 def _print(args: argparse.Namespace) -> int:
     data = inputs.read_inputs(args, args.on_error or "fail")
     result, timings = _embed(args, data, args.on_error or "fail")
-    start = time.perf_counter()
     items = result if isinstance(result, list) else [result]
-    if args.format == "human":
-        text = human_results(result, args.preview)
-    elif args.format == "json":
-        text = common.dumps(_json_doc(result, items)) + "\n"
-    else:
-        text = "".join(common.dumps(r) + "\n" for r in _records(result, items))
-    emit(text)
-    timings["write"] = time.perf_counter() - start
+    with stage(timings, "write"):
+        if args.format == "human":
+            text = human_results(result, args.preview)
+        elif args.format == "json":
+            text = common.dumps(_json_doc(result, items)) + "\n"
+        else:
+            text = "".join(common.dumps(r) + "\n" for r in _records(result, items))
+        emit(text)
     _profile(args, timings, len(items) if isinstance(result, list) else len(result))
     return 0
 
@@ -153,20 +152,19 @@ def _write_small(args: argparse.Namespace) -> int:
     check_output(format_of(args.out), EmbedOptions.create(**kwargs))
     data = inputs.read_inputs(args, "fail")
     result, timings = _embed(args, data, "fail")
-    start = time.perf_counter()
     texts = [t if isinstance(t, str) else " ".join(t) for t in data.texts]
-    table, meta = shard_table(
-        data.ids,
-        list(range(len(texts))),
-        result,
-        True,
-        texts if args.keep_text else None,
-        data.pairs if args.keep_text else None,
-    )
-    meta["summary"] = {**shard_stats(reports_of(result)), "skipped": 0}
-    with open_sink(args.out, meta, len(texts)) as sink:
-        sink.write(table)
-    timings["write"] = time.perf_counter() - start
+    with stage(timings, "write"):
+        table, meta = shard_table(
+            data.ids,
+            list(range(len(texts))),
+            result,
+            True,
+            texts if args.keep_text else None,
+            data.pairs if args.keep_text else None,
+        )
+        meta["summary"] = {**shard_stats(reports_of(result)), "skipped": 0}
+        with open_sink(args.out, meta, len(texts)) as sink:
+            sink.write(table)
     print(
         f"wrote {args.out}: {len(texts)} rows, {meta['dims']} dims, {meta['dtype']}, level "
         f"{meta['level']}",

@@ -6,10 +6,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import pyarrow.parquet as pq
-
 from ..errors import OptionError
 from .read import STRUCTURE
+from .shards import read_shard, shard_rows
 from .write import open_sink
 
 SENTENCE_ONLY = ("npy", "safetensors")
@@ -50,7 +49,7 @@ def check_level(fmt: str, level: str) -> None:
 
 
 def finalize(shards: Sequence[Path], out: Path, meta: dict[str, Any]) -> None:
-    rows = sum(pq.read_metadata(p).num_rows for p in shards)
+    rows = sum(shard_rows(p) for p in shards)
     with open_sink(out, meta, rows) as sink:
         for path in shards:
-            sink.write(pq.read_table(path))
+            sink.write(read_shard(path))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -93,3 +94,34 @@ def shard_stats(reports: Sequence[InputReport]) -> dict[str, int]:
         "unk_chars": int(cols["unk_chars"].sum()),
         "n_chars": int(cols["n_chars"].sum()),
     }
+
+
+# -- a committed shard's file (a corpus job's OUT.parts/): Arrow IPC, read back whole ----------
+# Arrow IPC with LZ4 frames: about 0.5 µs per row of 384 floats to write, against 12-18 µs for
+# the zstd Parquet the workspace held before (measured on 1,024 rows; the final output's
+# format is the user's and is not this). Workspaces left by an older bertex hold .parquet
+# shards: they are read by their suffix, so such a job still resumes.
+
+
+def write_shard(table: pa.Table, f: Any) -> None:
+    with pa.ipc.new_file(f, table.schema, options=pa.ipc.IpcWriteOptions(compression="lz4")) as w:
+        w.write_table(table)
+
+
+def read_shard(path: Path) -> pa.Table:
+    if path.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        return pq.read_table(path)
+    with pa.OSFile(str(path)) as source:  # read into memory: the file is removed later
+        return pa.ipc.open_file(source).read_all()
+
+
+def shard_rows(path: Path) -> int:
+    if path.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        return int(pq.read_metadata(path).num_rows)
+    with pa.memory_map(str(path)) as source:  # the footer and batch headers only
+        reader = pa.ipc.open_file(source)
+        return sum(reader.get_batch(i).num_rows for i in range(reader.num_record_batches))
