@@ -129,29 +129,3 @@ def test_default_model_openvino_fp32_sentence_vectors_match_torch(default_model)
         a = default_model.embed(texts).vectors
         b = ov.embed(texts).vectors
     assert cosines(a, b).min() >= 0.9999
-
-
-def test_fp32_and_bf16_run_one_stream_on_a_two_core_machine(bert_dir, monkeypatch):
-    """A first run at a new shape runs alone (issue 32); on 2 cores with a thread per stream
-    it would leave a core idle, so fp32 and bf16 run one stream on every core there, unless
-    BERTEX_WORKERS says otherwise. Bigger machines keep the two-worker plan. The vectors are
-    the same either way."""
-    from bertex.backends import threads
-
-    monkeypatch.delenv("BERTEX_WORKERS", raising=False)
-    monkeypatch.setenv("BERTEX_CPUS", "2")  # this machine's 2 cores, or fewer
-    cores = threads.cores()
-    one = bertex.load(bert_dir, backend="openvino")
-    assert (one.backend.workers, one.backend.threads) == (1, cores)
-    texts = [f"{w} " * (i % 19 + 1) for i, w in enumerate(["man", "horse", "the"] * 20)]
-    a = one.embed(texts, batch_tokens=64).vectors
-    compiled = one.backend._compiled[("last", False)]
-    assert int(compiled.get_property("NUM_STREAMS")) == 1
-    assert int(compiled.get_property("INFERENCE_NUM_THREADS")) == cores
-    monkeypatch.setenv("BERTEX_WORKERS", "2")
-    two = bertex.load(bert_dir, backend="openvino")
-    assert (two.backend.workers, two.backend.threads) == threads.plan()
-    b = two.embed(texts, batch_tokens=64).vectors
-    assert np.abs(a - b).max() <= 1e-5
-    monkeypatch.delenv("BERTEX_WORKERS")
-    assert threads.one_stream(small=cores - 1) == threads.plan()  # a machine above `small`

@@ -18,7 +18,6 @@ import numpy as np
 
 from ..errors import ExtraMissingError
 from . import precision as precision_of
-from . import threads
 from .onnx_backend import OnnxBackend
 
 # bertex precision -> INFERENCE_PRECISION_HINT; int8 is static_int8.py's NNCF IR (its
@@ -55,13 +54,12 @@ class OpenVinoBackend(OnnxBackend):
     0.6-0.8x (BENCHMARKS.md "OpenVINO concurrency"). The runner's bound
     (backends/bounded.py) still stops any wait that outlives it.
 
-    On a 2-core machine, though, each stream has one thread, and a corpus's first pass is
-    mostly new shapes (the 2,000 generated sentences of bench/speed.py make 37): each runs
-    alone on one core while the other idles. So fp32 and bf16 run one stream on both cores
-    there (threads.one_stream), measured on a 2-core AMD EPYC: first pass over new shapes
-    1.42x (fp32) and 1.46x (bf16) on the generated corpus, 1.26x (fp32) on STS-B; warm
-    passes 0.99-1.02x. int8 keeps two streams: one measured 1.05-1.17x on the first pass
-    but 0.93x warm (its new shapes cost about 13 ms each to prepare, on either plan).
+    On 2 cores each stream has one thread, so a first run at a new shape (a corpus's first
+    pass is mostly those) leaves a core idle. One stream on both cores was tried and measured
+    (BENCHMARKS.md "OpenVINO on 2 cores: one stream or two"): quiet, its first pass was
+    1.12-1.42x and its warm passes 0.94-1.04x; with one core busy with other work, 0.62-0.72x
+    warm. Two streams of one thread each stay: one stream stalls at every op's barrier when
+    the OS takes one of its threads' cores.
     """
 
     name = "openvino"
@@ -74,8 +72,6 @@ class OpenVinoBackend(OnnxBackend):
         except ImportError:
             raise ExtraMissingError("openvino", "openvino", "backend='openvino'") from None
         super().__init__(*args, **kwargs)
-        if self.precision != "int8":
-            self.workers, self.threads = threads.one_stream()
         self.exported = "fp32"
         self._compiled: dict[tuple[str, bool], Any] = {}
         self._shapes: dict[tuple[str, bool], _Shapes] = {}  # per compiled model

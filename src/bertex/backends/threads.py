@@ -33,16 +33,6 @@ def plan() -> tuple[int, int]:
     return workers, max(1, n // workers)
 
 
-def one_stream(small: int = 2) -> tuple[int, int]:
-    """plan(), except that on a machine of at most `small` cores, unless BERTEX_WORKERS says
-    otherwise, one worker on every core: for an engine whose first run at a new input shape
-    must run alone (OpenVINO, issue 32), where with one thread per worker that first run has
-    one core and the other idles (openvino_backend.py measures it)."""
-    if _positive(os.environ.get("BERTEX_WORKERS")) or cores() > small:
-        return plan()
-    return 1, cores()
-
-
 def gpu_workers() -> int:
     """Batches in flight on one GPU: two threads feed it, so one batch's host work (padding,
     the copy back, the caller's pooling) overlaps the other's kernels; BERTEX_WORKERS
