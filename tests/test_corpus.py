@@ -295,6 +295,30 @@ def test_a_workspace_of_parquet_shards_still_resumes(bert_dir, tmp_path, want):
     assert np.abs(np.asarray(resumed.vectors) - want).max() <= 1e-6
 
 
+def test_counting_a_shards_rows_reads_none_of_its_vectors(tmp_path):
+    """finalize counts every shard's rows before it copies them: the count must not decompress
+    the vectors (a whole second read of the job). Shown on a shard whose vector buffer's LZ4
+    frame is broken: reading it fails, counting its rows does not."""
+    from bertex.sinks.shards import read_shard, shard_rows, write_shard
+
+    n, dims = 500, 64
+    vectors = np.tile(np.arange(dims, dtype=np.float32), n)  # (n * dims,) compressible
+    table = pa.table(
+        {"id": pa.array(range(n)), "vector": pa.FixedSizeListArray.from_arrays(vectors, dims)}
+    )
+    path = tmp_path / "shard-000000.arrow"
+    with open(path, "wb") as f:
+        write_shard(table, f)
+    data = bytearray(path.read_bytes())
+    frames = [i for i in range(len(data) - 3) if data[i : i + 4] == b"\x04\x22\x4d\x18"]
+    assert len(frames) == 2  # LZ4 frames of the id column, then of the vectors
+    data[frames[-1] : frames[-1] + 4] = b"\0\0\0\0"
+    path.write_bytes(bytes(data))
+    with pytest.raises(OSError, match="LZ4"):  # the vectors' frame, read
+        read_shard(path)
+    assert shard_rows(path) == n
+
+
 def test_other_options_against_an_existing_output_are_refused(bert_dir, tmp_path, capsys):
     src = tmp_path / "in.txt"
     src.write_text("\n".join(TEXTS))

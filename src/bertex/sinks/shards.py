@@ -122,6 +122,9 @@ def shard_rows(path: Path) -> int:
         import pyarrow.parquet as pq
 
         return int(pq.read_metadata(path).num_rows)
-    with pa.memory_map(str(path)) as source:  # the footer and batch headers only
-        reader = pa.ipc.open_file(source)
+    # the footer and the first column (the ids) only: a batch read whole would decompress
+    # its vectors, a second read of the job (count_rows is only in recent pyarrow)
+    first = pa.ipc.IpcReadOptions(included_fields=[0])
+    with pa.memory_map(str(path)) as source:
+        reader = pa.ipc.open_file(source, options=first)
         return sum(reader.get_batch(i).num_rows for i in range(reader.num_record_batches))
