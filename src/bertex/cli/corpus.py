@@ -102,6 +102,8 @@ def run(args: argparse.Namespace) -> int:
     if timings is not None:
         rows = summary.documents + summary.skipped - summary.rows_resumed
         idle = f": {args.out} was already complete" if summary.already_complete else ""
+        if not rows and not summary.already_complete:  # killed after its last commit
+            idle = ": every row was in the shards an earlier run committed"
         common.print_profile(timings, rows, idle)
     return 0
 
