@@ -319,6 +319,63 @@ def test_counting_a_shards_rows_reads_none_of_its_vectors(tmp_path):
     assert shard_rows(path) == n
 
 
+def _committed_but_not_written(bert_dir: Path, tmp_path: Path, args: list[str]) -> Path:
+    """Every shard of the job committed, OUT not written (its final write failed): the
+    workspace a kill after the last commit leaves. Returns OUT.parts."""
+    (tmp_path / "o.npy.tmp").mkdir()
+    assert job(bert_dir, *args) == 2
+    (tmp_path / "o.npy.tmp").rmdir()
+    return tmp_path / "o.npy.parts"
+
+
+@pytest.mark.parametrize("damage", ["missing", "truncated", "not arrow"])
+def test_an_unreadable_committed_shard_is_embedded_again(bert_dir, tmp_path, want, capsys, damage):
+    """A committed shard whose file is gone or unreadable (removed, copied in part, damaged
+    on disk): the resume embeds it and the shards after it again, saying so, and the output
+    equals an uninterrupted run's. Nothing is lost, no traceback."""
+    src = tmp_path / "in.txt"
+    src.write_text("\n".join(TEXTS))
+    out = tmp_path / "o.npy"
+    args = ["--input", str(src), "--out", str(out), "--shard-rows", "2"]
+    shard = _committed_but_not_written(bert_dir, tmp_path, args) / "shard-000001.arrow"
+    if damage == "missing":
+        shard.unlink()
+    elif damage == "truncated":
+        shard.write_bytes(shard.read_bytes()[:200])
+    else:
+        shard.write_text("not an arrow file")
+    capsys.readouterr()
+    assert job(bert_dir, *args) == 0
+    err = capsys.readouterr().err
+    assert f"{shard} cannot be read" in err and "shards 1-2 are embedded again" in err, err
+    _check(out, want, list(range(len(TEXTS))))
+
+
+def test_a_shard_damaged_inside_is_a_clear_error_and_then_embedded_again(
+    bert_dir, tmp_path, want, capsys
+):
+    """A shard whose footer reads but whose vectors do not (a broken LZ4 frame) fails the
+    final write with the file named and what to do; doing it loses nothing."""
+    src = tmp_path / "in.txt"
+    src.write_text("\n".join(TEXTS))
+    out = tmp_path / "o.npy"
+    args = ["--input", str(src), "--out", str(out), "--shard-rows", "2"]
+    shard = _committed_but_not_written(bert_dir, tmp_path, args) / "shard-000001.arrow"
+    data = bytearray(shard.read_bytes())
+    frame = data.rindex(b"\x04\x22\x4d\x18")  # the last LZ4 frame: a report column's
+    data[frame : frame + 4] = b"\0\0\0\0"
+    shard.write_bytes(bytes(data))
+    capsys.readouterr()
+    assert job(bert_dir, *args) == 2
+    err = capsys.readouterr().err
+    assert f"cannot read {shard}, a shard this job committed" in err, err
+    assert "remove it and run the same command again" in err
+    assert not out.exists()
+    shard.unlink()
+    assert job(bert_dir, *args) == 0
+    _check(out, want, list(range(len(TEXTS))))
+
+
 def test_other_options_against_an_existing_output_are_refused(bert_dir, tmp_path, capsys):
     src = tmp_path / "in.txt"
     src.write_text("\n".join(TEXTS))
