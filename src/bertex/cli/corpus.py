@@ -105,6 +105,12 @@ def run(args: argparse.Namespace) -> int:
         if not rows and not summary.already_complete:  # killed after its last commit
             idle = ": every row was in the shards an earlier run committed"
         common.print_profile(timings, rows, idle)
+        if args.engine == "ray" and not summary.already_complete:
+            print(
+                "profile: the embedding ran in Ray's actors, untimed here; the stages above "
+                "are this process's (committing the shards, writing OUT)",
+                file=sys.stderr,
+            )
     return 0
 
 
