@@ -4,6 +4,7 @@ mismatch, unwritable outputs. Vectors are checked against the library's own for 
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 
@@ -595,3 +596,22 @@ def test_dynamic_int8_warns_once_per_job(bert_dir, tmp_path, capsys, monkeypatch
     err = capsys.readouterr().err
     assert err.count("precision='int8': activations are quantized per batch") == 1
     assert bertex.read(out).meta["precision"] == "int8"
+
+
+def test_the_summary_of_a_resumed_job_rates_this_runs_documents(bert_dir, tmp_path, capsys):
+    """Documents an earlier run committed are in the output and in the count, not in the
+    rate: a job resumed near its end must not claim the whole corpus in a few seconds."""
+    from bertex.cli.corpus import _summary_text
+    from bertex.corpus import JobSummary
+
+    src = tmp_path / "in.txt"
+    src.write_text("\n".join(TEXTS[:4] + [""] + TEXTS[4:]))
+    out = tmp_path / "out.npy"
+    args = ["--input", str(src), "--out", str(out), "--shard-rows", "2"]
+    assert job(bert_dir, *args, "--on-error", "fail") == 2  # rows 0-3 committed, row 4 empty
+    capsys.readouterr()
+    assert main(["embed", "--model", str(bert_dir), *args]) == 0
+    first = capsys.readouterr().err.splitlines()[0]
+    assert re.match(r"embedded 6 documents \(\d+ tokens\), 4 of them by an earlier run, in ", first)
+    resumed = JobSummary("o", documents=6, documents_resumed=4, shards_resumed=2, wall_s=2.0)
+    assert _summary_text(resumed).splitlines()[0].endswith(": 1.0 documents/s")

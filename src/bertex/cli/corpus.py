@@ -186,9 +186,11 @@ def _summary_text(s: Any) -> str:
             f"{s.out} is already complete ({s.documents} documents, {s.skipped} skipped "
             "rows); nothing to do (--overwrite starts afresh)"
         )
-    rate = s.documents / s.wall_s if s.wall_s else 0.0
+    # the rate is this run's: documents an earlier run committed took none of its time
+    rate = (s.documents - s.documents_resumed) / s.wall_s if s.wall_s else 0.0
+    earlier = f", {s.documents_resumed:,} of them by an earlier run," if s.documents_resumed else ""
     lines = [
-        f"embedded {s.documents:,} documents ({s.tokens:,} tokens) in {s.wall_s:.1f} s: "
+        f"embedded {s.documents:,} documents ({s.tokens:,} tokens){earlier} in {s.wall_s:.1f} s: "
         f"{rate:,.1f} documents/s",
         f"windowed {s.windowed:,}, truncated {s.truncated:,}, unknown tokens {s.unk_count:,} "
         f"({100 * s.unk_rate:.2f}% of characters)",
