@@ -348,6 +348,22 @@ def test_shards_are_compressed_and_read_on_the_calling_thread(tmp_path):
     assert read_shard(path).equals(table)
 
 
+def test_a_shard_of_over_two_billion_values_is_committed(tmp_path):
+    """Token vectors of 1,000 documents of 700 tokens with four layers of 768 stacked are
+    2.15e9 values in one shard: over the 2^31 - 1 array length Arrow IPC writes by default
+    (Parquet shards took it). Shown without the memory: a column of nulls that long."""
+    from bertex.sinks.shards import read_shard, shard_rows, write_shard
+
+    n = 2**31 + 8
+    vectors = pa.FixedSizeListArray.from_arrays(pa.nulls(n), n // 2)  # 2 rows, no buffers
+    table = pa.table({"id": pa.array([0, 1]), "vectors": vectors})
+    path = tmp_path / "shard-000000.arrow"
+    with open(path, "wb") as f:
+        write_shard(table, f)
+    assert shard_rows(path) == 2
+    assert len(read_shard(path).column("vectors").chunk(0).values) == n
+
+
 def _committed_but_not_written(bert_dir: Path, tmp_path: Path, args: list[str]) -> Path:
     """Every shard of the job committed, OUT not written (its final write failed): the
     workspace a kill after the last commit leaves. Returns OUT.parts."""
