@@ -15,6 +15,9 @@
     microseconds per input. The stage timers of (a) are wall clocks on threads that share the
     cores with the forward pass, so on a 2-core machine they also hold time the forward
     pass's threads had the cores; (c) has no such share.
+(d) The command a user runs: `bertex embed --input FILE --out FILE.npy --profile` (a corpus
+    job, the default model, a fresh process each rep): the stages its profile line prints, wall
+    and (for Python's own stages) thread CPU µs per input, median over reps.
 
 Short sentences (5 to 30 words) are the common case this measures.
 """
@@ -24,7 +27,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -38,7 +43,7 @@ from corpora import corpus  # noqa: E402
 from random_models import random_bert  # noqa: E402
 from run_all import machine  # noqa: E402
 
-STAGES = ("tokenize", "plan", "forward", "pool", "report", "output")
+STAGES = ("tokenize", "plan", "forward", "pool", "report", "output", "write")
 
 
 def short_sentences(n: int, seed: int = 0) -> list[str]:
@@ -153,6 +158,31 @@ def without_forward(folder: str, texts: list[str], reps: int) -> dict[str, float
             "wall_us_best": min(wall) * per, "cpu_us_best": min(cpu) * per}  # fmt: skip
 
 
+STAGE = re.compile(r"(\w+) [0-9.]+ s \(([0-9.]+) µs/input(?:, CPU ([0-9.]+))?\)")
+
+
+def cli_profile(texts: list[str], reps: int) -> dict[str, float]:
+    """(d): the profile line of `bertex embed --input FILE --out FILE.npy --profile`, each
+    stage's wall ("stage") and CPU ("stage:cpu") µs per input, median over `reps` processes."""
+    runs: list[dict[str, float]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp) / "in.txt"
+        src.write_text("\n".join(texts) + "\n", encoding="utf-8")
+        main = "import sys; from bertex.cli.main import main; sys.exit(main(sys.argv[1:]))"
+        for _ in range(reps):
+            cmd = [sys.executable, "-c", main, "embed", "--input", str(src), "--out"]
+            cmd += [str(Path(tmp) / "out.npy"), "--overwrite", "--profile", "-q"]
+            err = subprocess.run(cmd, capture_output=True, text=True, check=True).stderr
+            line = next(x for x in err.splitlines() if x.startswith("profile ("))
+            got: dict[str, float] = {}
+            for name, wall, cpu in STAGE.findall(line):
+                got[name] = float(wall)
+                if cpu:
+                    got[name + ":cpu"] = float(cpu)
+            runs.append(got)
+    return {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+
+
 def measure(n: int, reps: int, cache: Path) -> dict[str, Any]:
     import bertex
 
@@ -176,6 +206,7 @@ def measure(n: int, reps: int, cache: Path) -> dict[str, Any]:
         "profile_tiny": profile(tiny, texts, reps),
         "profile_default": profile(default, texts, 1),
         "no_forward": without_forward(default, texts, reps),
+        "cli_default": cli_profile(texts, reps),
     }
 
 
@@ -214,9 +245,12 @@ def render(doc: dict[str, Any]) -> str:
         "| model | " + " | ".join(STAGES) + " | host (all but forward) | CPU of Python's stages |",
         "|---|" + "---:|" * (len(STAGES) + 2),
     ]
-    for name, key in (("tiny BERT", "profile_tiny"), ("all-MiniLM-L6-v2", "profile_default")):
+    rows = [("tiny BERT", "profile_tiny"), ("all-MiniLM-L6-v2", "profile_default")]
+    if "cli_default" in doc:  # (d): the command line's own profile, a corpus job to .npy
+        rows.append(("all-MiniLM-L6-v2, `bertex embed --input --out x.npy`", "cli_default"))
+    for name, key in rows:
         prof = doc[key]
-        cells = " | ".join(f"{prof.get(s, 0.0):.1f}" for s in STAGES)
+        cells = " | ".join(f"{prof[s]:.1f}" if s in prof else "-" for s in STAGES)
         lines.append(f"| {name} | {cells} | {host_us(prof):.1f} | {own_cpu_us(prof):.1f} |")
     if "no_forward" in doc:
         nf = doc["no_forward"]

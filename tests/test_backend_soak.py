@@ -1,5 +1,4 @@
-"""The CI-sized backend soak (issue 32): openvino and onnx, each on two workers (the soak
-sets BERTEX_WORKERS=2: OpenVINO fp32 would run one stream on 2 cores),
+"""The CI-sized backend soak (issue 32): openvino and onnx, each with two workers (BERTEX_WORKERS),
 on about a thousand batches of random sizes and lengths beside a busy core, each run bounded.
 A hang, a failure or two workers disagreeing with one fails the test."""
 

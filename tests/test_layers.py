@@ -14,6 +14,7 @@ never up. Written once, here; docs/architecture.md draws the same order.
                           pooling.py  align.py  assemble.py  diagnostics.py  sinks/  jobstate.py
                           columns.py  reports.py (columnar tokens and reports)
     1  ground             _version.py  errors.py  types.py  config.py  cache.py
+                          clock.py (stage timings)
 
 Every import counts, lazy and TYPE_CHECKING ones included, `import bertex` as much as
 `from bertex.x import y`. A module that no layer names is refused too: a new top-level module or
@@ -29,7 +30,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "bertex"
 ROOT = "__init__"  # the package root's own layer name
 
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("ground", ("_version", "errors", "types", "config", "cache")),
+    ("ground", ("_version", "errors", "types", "config", "cache", "clock")),
     (
         "pipeline stages",
         (

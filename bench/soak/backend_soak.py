@@ -135,8 +135,8 @@ def main() -> int:
 
     model = args.model or str(tiny_model(work / "tiny-bert"))
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "BERTEX_CACHE": str(work / "cache")}
-    # two workers on every backend: two batches at once are what can hang (issue 32); the
-    # others default to two, OpenVINO fp32/bf16 to one on 2 cores (threads.one_stream)
+    # two workers, the concurrency issue 32's lock guards: OpenVINO fp32 and bf16 run one
+    # stream by default on 2 cores (threads.one_stream); int8 and BERTEX_WORKERS=2 run two
     env["BERTEX_WORKERS"] = "2"
     hog = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if args.hog else None
     results = []
