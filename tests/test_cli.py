@@ -297,3 +297,47 @@ def test_profile_separates_cpu_from_wall_and_counts_this_runs_rows(bert_dir, tmp
     assert main([*base, "--shard-rows", "2", "--profile"]) == 0
     line = _profile_line(capsys.readouterr().err)
     assert line == f"profile: nothing was embedded in this run: {out} was already complete"
+
+
+def test_profile_of_a_job_whose_every_row_was_committed_before(bert_dir, tmp_path, capsys):
+    """A job killed after its last shard, before OUT was written, embeds nothing when run
+    again: the profile says so and gives the seconds of the write, not per-input figures
+    over no input."""
+    src = tmp_path / "in.txt"
+    src.write_text("a man is dancing\nthe cat sat\na dog runs\n")
+    out = tmp_path / "o.npy"
+    base = ["embed", "--model", str(bert_dir), "--input", str(src), "--out", str(out), "-q"]
+    (tmp_path / "o.npy.tmp").mkdir()  # the final write fails once every shard is committed
+    assert main([*base, "--shard-rows", "2"]) == 2
+    (tmp_path / "o.npy.tmp").rmdir()
+    capsys.readouterr()
+    assert main([*base, "--shard-rows", "2", "--profile"]) == 0
+    line = _profile_line(capsys.readouterr().err)
+    assert re.fullmatch(
+        r"profile: nothing was embedded in this run: every row was in the shards an earlier "
+        r"run committed; write [0-9.]+ s \(CPU [0-9.]+ s\)",
+        line,
+    ), line
+    assert len(bertex.read(out).ids) == 3
+
+
+def test_profile_of_a_ray_job_says_where_the_embedding_ran(bert_dir, tmp_path, capsys, monkeypatch):
+    """With --engine ray the model runs in Ray's actors: this process times its commits and
+    the final write only, and the profile must say so rather than pass them off as the run."""
+    from bertex.corpus import local_executor
+    from bertex.distributed import ray_engine
+
+    def actors(model, options, keep_text, numeric_ids, **_):  # embeds untimed, as actors do
+        return local_executor(bertex.load(model), options, keep_text, numeric_ids)
+
+    monkeypatch.setattr(ray_engine, "ray_executor", actors)
+    src = tmp_path / "in.txt"
+    src.write_text("a man is dancing\nthe cat sat\n")
+    out = tmp_path / "o.npy"
+    base = ["embed", "--model", str(bert_dir), "--input", str(src), "--out", str(out), "-q"]
+    assert main([*base, "--engine", "ray", "--profile"]) == 0
+    err = capsys.readouterr().err
+    line = _profile_line(err)
+    assert line.startswith("profile (2 inputs): write "), line  # no tokenize, no forward
+    assert not re.search(r" (tokenize|forward) [0-9.]+ s", line), line
+    assert "the embedding ran in Ray's actors, untimed here" in err, err

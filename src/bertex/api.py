@@ -182,7 +182,9 @@ class Model:
         level="window": one vector per window of each input (a long document's chunks).
         on_error="raise" (default) raises the first input's InputError; "collect" embeds every
         input that works and returns a Collected (results, errors with their indices, kept).
-        `timings`, when given, receives the seconds spent in tokenize, forward and output;
+        `timings`, when given, receives the wall seconds of each stage (tokenize, forward,
+        output; plan, pool and report on the columnar path) and, as "<stage>:cpu", the thread
+        CPU seconds of the stages that are Python's own (bertex/clock.py);
         progress=True shows a progress bar over the inputs (stderr); `stop`, a callable, is
         asked before each forward batch and True raises StoppedError (abandoned work ends).
         """

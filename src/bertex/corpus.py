@@ -80,6 +80,7 @@ class JobSummary:
     shards: int = 0
     shards_resumed: int = 0
     rows_resumed: int = 0  # rows (documents and skipped) in the shards resumed from
+    documents_resumed: int = 0  # the documents among them
     wall_s: float = 0.0
     errors_file: str | None = None
     already_complete: bool = False
@@ -304,6 +305,7 @@ def _run_locked(
         summary.add(s["stats"], len(s["errors"]))
     summary.shards = len(manifest["shards"])
     summary.rows_resumed = summary.documents + summary.skipped
+    summary.documents_resumed = summary.documents
     tasks = shard_tasks(open_rows(spec.source), spec.shard_rows, manifest["shards"], spec.out)
     for result in executor(tasks):
         if result.errors and spec.on_error == "fail":

@@ -19,6 +19,7 @@ import json
 import os
 import shutil
 import time
+import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -102,11 +103,38 @@ class Workspace:
             return {"version": MANIFEST_VERSION, "fingerprint": want, "shards": []}
         manifest = json.loads(self.manifest_path.read_text())
         refuse_mismatch(self.out, manifest["fingerprint"], want)
+        self._drop_unreadable(manifest)
         keep = {s["file"] for s in manifest["shards"] if s["file"]} | {"manifest.json"}
         for stray in self.folder.iterdir():  # half-written files of a killed run
             if stray.name not in keep:
                 stray.unlink()
         return manifest
+
+    def _drop_unreadable(self, manifest: dict[str, Any]) -> None:
+        """A committed shard whose file is gone or unreadable (removed, copied in part,
+        damaged on disk) is embedded again, with every shard after it: a resume passes over
+        the committed shards by their place, so they must stay the first ones in order."""
+        import pyarrow as pa
+
+        from .errors import BertexWarning
+        from .sinks.shards import shard_rows
+
+        shards = manifest["shards"]
+        for k, s in enumerate(shards):
+            try:
+                if s["file"]:
+                    shard_rows(self.folder / s["file"])
+            except (OSError, pa.ArrowException) as e:
+                again = (
+                    f"shard {k} is" if k == len(shards) - 1 else f"shards {k}-{len(shards) - 1} are"
+                )
+                warnings.warn(
+                    f"{self.folder / s['file']} cannot be read ({e}): {again} embedded again",
+                    BertexWarning,
+                    stacklevel=3,
+                )
+                del shards[k:]
+                return
 
     def _mkdir(self) -> None:
         try:

@@ -122,14 +122,22 @@ def print_profile(timings: dict[str, float], inputs: int, idle: str = "") -> Non
     """`--profile` on stderr: each stage's wall seconds and microseconds per input, and the
     thread CPU of the stages that are Python's own work (bertex/clock.py). Stages overlap
     (tokenization runs beside the model), so they can sum past the wall time. `idle` says why
-    nothing ran when nothing did."""
+    nothing ran when nothing did; then the seconds of what did run (a resumed job's final write)
+    stand alone, with no figure per input."""
     import sys
 
     from ..clock import CPU
 
     stages = [k for k in timings if not k.endswith(CPU)]
-    if not stages:
-        print(f"profile: nothing was embedded in this run{idle}", file=sys.stderr)
+    if not stages or inputs == 0:
+        said = f"profile: nothing was embedded in this run{idle}"
+        if stages:
+            said += "; " + ", ".join(
+                f"{k} {timings[k]:.3f} s"
+                + (f" (CPU {timings[k + CPU]:.3f} s)" if k + CPU in timings else "")
+                for k in stages
+            )
+        print(said, file=sys.stderr)
         return
     n = max(1, inputs)
 

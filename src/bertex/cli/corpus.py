@@ -102,7 +102,15 @@ def run(args: argparse.Namespace) -> int:
     if timings is not None:
         rows = summary.documents + summary.skipped - summary.rows_resumed
         idle = f": {args.out} was already complete" if summary.already_complete else ""
+        if not rows and not summary.already_complete:  # killed after its last commit
+            idle = ": every row was in the shards an earlier run committed"
         common.print_profile(timings, rows, idle)
+        if args.engine == "ray" and not summary.already_complete:
+            print(
+                "profile: the embedding ran in Ray's actors, untimed here; the stages above "
+                "are this process's (committing the shards, writing OUT)",
+                file=sys.stderr,
+            )
     return 0
 
 
@@ -178,9 +186,11 @@ def _summary_text(s: Any) -> str:
             f"{s.out} is already complete ({s.documents} documents, {s.skipped} skipped "
             "rows); nothing to do (--overwrite starts afresh)"
         )
-    rate = s.documents / s.wall_s if s.wall_s else 0.0
+    # the rate is this run's: documents an earlier run committed took none of its time
+    rate = (s.documents - s.documents_resumed) / s.wall_s if s.wall_s else 0.0
+    earlier = f", {s.documents_resumed:,} of them by an earlier run," if s.documents_resumed else ""
     lines = [
-        f"embedded {s.documents:,} documents ({s.tokens:,} tokens) in {s.wall_s:.1f} s: "
+        f"embedded {s.documents:,} documents ({s.tokens:,} tokens){earlier} in {s.wall_s:.1f} s: "
         f"{rate:,.1f} documents/s",
         f"windowed {s.windowed:,}, truncated {s.truncated:,}, unknown tokens {s.unk_count:,} "
         f"({100 * s.unk_rate:.2f}% of characters)",

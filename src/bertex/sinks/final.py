@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from ..errors import OptionError
+import pyarrow as pa
+
+from ..errors import OptionError, OutputError
 from .read import STRUCTURE
 from .shards import read_shard, shard_rows
 from .write import open_sink
 
 SENTENCE_ONLY = ("npy", "safetensors")
+T = TypeVar("T")
 
 
 def check_output(fmt: str, options: Any, keep_fields: Sequence[str] = ()) -> None:
@@ -49,7 +52,19 @@ def check_level(fmt: str, level: str) -> None:
 
 
 def finalize(shards: Sequence[Path], out: Path, meta: dict[str, Any]) -> None:
-    rows = sum(shard_rows(p) for p in shards)
+    rows = sum(_read(shard_rows, p) for p in shards)
     with open_sink(out, meta, rows) as sink:
         for path in shards:
-            sink.write(read_shard(path))
+            sink.write(_read(read_shard, path))
+
+
+def _read(read: Callable[[Path], T], path: Path) -> T:
+    """A committed shard that cannot be read (damaged on disk) is named, with the way out:
+    a resume embeds a missing shard again (jobstate.Workspace.load)."""
+    try:
+        return read(path)
+    except (OSError, pa.ArrowException) as e:
+        raise OutputError(
+            f"cannot read {path}, a shard this job committed ({e}); remove it and run the "
+            "same command again: it and the shards after it are embedded again"
+        ) from None
