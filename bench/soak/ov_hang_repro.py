@@ -4,8 +4,8 @@
     python bench/soak/ov_hang_repro.py --runs 6 --no-hog --texts 500
 
 Each run is a fresh process embedding 2,000 texts of 10 to 1,055 characters (seeded per run)
-with the real default model on OpenVINO fp32, on two workers (BERTEX_WORKERS=2 unless set;
-on 2 cores fp32 and bf16 otherwise run one stream, threads.one_stream). A run is a hang when
+with the real default model on OpenVINO fp32, on two workers (BERTEX_WORKERS=2 unless set,
+as issue 32 ran, whatever the default plan). A run is a hang when
 it used under 1 s of CPU in the last --stall seconds (the hang sits near 0% CPU; a live run
 on a busy machine still gets far more); a run past --bound seconds that still uses CPU is
 counted apart (over-bound). A stopped run gets SIGUSR1 first, so its faulthandler writes
@@ -87,7 +87,7 @@ def watch(proc: subprocess.Popen, bound: float, stall: float) -> tuple[str, floa
 def one_run(args: argparse.Namespace, seed: int, log: Path) -> tuple[str, float]:
     """('ok' | 'hang' | 'over-bound' | 'error', seconds) for one bounded child run: a hang
     stalled (no CPU time for --stall seconds); over-bound still ran, slowly (a loaded machine)."""
-    # two workers, as issue 32 ran (on 2 cores fp32 and bf16 now default to one stream)
+    # two workers, as issue 32 ran, whatever the default plan
     env = {"BERTEX_WORKERS": "2", **os.environ, "HF_HUB_OFFLINE": "1"}
     with log.open("ab") as err:
         err.write(f"\n=== run seed {seed}\n".encode())
