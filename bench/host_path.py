@@ -158,32 +158,36 @@ def without_forward(folder: str, texts: list[str], reps: int) -> dict[str, float
             "wall_us_best": min(wall) * per, "cpu_us_best": min(cpu) * per}  # fmt: skip
 
 
-STAGE = re.compile(r"(\w+) [0-9.]+ s \(([0-9.]+) µs/input(?:, CPU ([0-9.]+))?\)")
+# a stage of the profile line; an older bertex wrote its share first: "(1%, 21.3 µs/input)"
+STAGE = re.compile(r"(\w+) [0-9.]+ s \((?:[0-9]+%, )?([0-9.]+) µs/input(?:, CPU ([0-9.]+))?\)")
 
 
-def cli_profile(texts: list[str], reps: int) -> dict[str, float]:
+def cli_profile(texts: list[str], reps: int, trees: dict[str, str]) -> dict[str, Any]:
     """(d): the profile line of `bertex embed --input FILE --out FILE.npy --profile`, each
-    stage's wall ("stage") and CPU ("stage:cpu") µs per input, median over `reps` processes."""
-    runs: list[dict[str, float]] = []
+    stage's wall ("stage") and CPU ("stage:cpu") µs per input, median over `reps` processes
+    per tree ({name: src folder}, "" for this one), the trees taking turns."""
+    runs: dict[str, list[dict[str, float]]] = {name: [] for name in trees}
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / "in.txt"
         src.write_text("\n".join(texts) + "\n", encoding="utf-8")
         main = "import sys; from bertex.cli.main import main; sys.exit(main(sys.argv[1:]))"
         for _ in range(reps):
-            cmd = [sys.executable, "-c", main, "embed", "--input", str(src), "--out"]
-            cmd += [str(Path(tmp) / "out.npy"), "--overwrite", "--profile", "-q"]
-            err = subprocess.run(cmd, capture_output=True, text=True, check=True).stderr
-            line = next(x for x in err.splitlines() if x.startswith("profile ("))
-            got: dict[str, float] = {}
-            for name, wall, cpu in STAGE.findall(line):
-                got[name] = float(wall)
-                if cpu:
-                    got[name + ":cpu"] = float(cpu)
-            runs.append(got)
-    return {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+            for name, tree in trees.items():
+                cmd = [sys.executable, "-c", main, "embed", "--input", str(src), "--out"]
+                cmd += [str(Path(tmp) / "out.npy"), "--overwrite", "--profile", "-q"]
+                env = {**os.environ, **({"PYTHONPATH": tree} if tree else {})}
+                err = subprocess.run(cmd, capture_output=True, text=True, env=env).stderr
+                line = next(x for x in err.splitlines() if x.startswith("profile ("))
+                got: dict[str, float] = {}
+                for stage, wall, cpu in STAGE.findall(line):
+                    got[stage] = float(wall)
+                    if cpu:
+                        got[stage + ":cpu"] = float(cpu)
+                runs[name].append(got)
+    return {n: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for n, rs in runs.items()}
 
 
-def measure(n: int, reps: int, cache: Path) -> dict[str, Any]:
+def measure(n: int, reps: int, cache: Path, before: str | None = None) -> dict[str, Any]:
     import bertex
 
     texts = short_sentences(n)
@@ -206,7 +210,9 @@ def measure(n: int, reps: int, cache: Path) -> dict[str, Any]:
         "profile_tiny": profile(tiny, texts, reps),
         "profile_default": profile(default, texts, 1),
         "no_forward": without_forward(default, texts, reps),
-        "cli_default": cli_profile(texts, reps),
+        **cli_profile(
+            texts, reps, {"cli_default": "", **({"cli_before": before} if before else {})}
+        ),
     }
 
 
@@ -248,6 +254,8 @@ def render(doc: dict[str, Any]) -> str:
     rows = [("tiny BERT", "profile_tiny"), ("all-MiniLM-L6-v2", "profile_default")]
     if "cli_default" in doc:  # (d): the command line's own profile, a corpus job to .npy
         rows.append(("all-MiniLM-L6-v2, `bertex embed --input --out x.npy`", "cli_default"))
+    if "cli_before" in doc:  # the same command with --cli-before's tree, taking turns
+        rows.append(("the same, `--cli-before` tree", "cli_before"))
     for name, key in rows:
         prof = doc[key]
         cells = " | ".join(f"{prof[s]:.1f}" if s in prof else "-" for s in STAGES)
@@ -272,11 +280,12 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=10000)
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--cli-before", help="(d) also with this tree's src, taking turns")
     args = ap.parse_args()
     cache = Path(os.environ.get("BERTEX_CACHE") or Path.home() / ".cache" / "bertex") / "bench"
     cache.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory():
-        doc = measure(args.n, args.reps, cache)
+        doc = measure(args.n, args.reps, cache, args.cli_before)
     if args.json:
         args.json.write_text(json.dumps(doc, indent=2))
     print(render(doc))
