@@ -46,7 +46,8 @@ def add_parser(sub: Any) -> None:
         "--profile",
         action="store_true",
         help="print the time spent in each stage (tokenize, plan, forward, pool, report, "
-        "output, write) in seconds and microseconds per input, on every path",
+        "output, write) in seconds and microseconds per input, and the CPU of the stages that "
+        "are Python's own work, on every path (docs/speed.md)",
     )
     common.add_backend(p)
     calibration.add_options(p)
