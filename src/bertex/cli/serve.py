@@ -111,7 +111,8 @@ def run(args: argparse.Namespace) -> int:
     _install_tasks(app, heads, index, reranker, args.rerank)
     b = model.backend
     url = f"http://{_url_host(config.host)}:{config.port}"
-    print(f"listening on {url} ({model.info.name}, {b.name} on {b.device}, {b.workers} workers)")
+    workers = f"{b.workers} worker{'' if b.workers == 1 else 's'}"
+    print(f"listening on {url} ({model.info.name}, {b.name} on {b.device}, {workers})")
     for line in _warnings(config, url, allowed_hosts(config), is_loopback(config.host)):
         print(line, file=sys.stderr)
     sys.stdout.flush()
