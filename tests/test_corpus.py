@@ -560,6 +560,25 @@ def _run_in_pty(cmd: list[str]) -> str:
     return b"".join(chunks).decode(errors="replace")
 
 
+def test_the_progress_bar_of_a_resumed_job_rates_this_runs_rows():
+    """Rows an earlier run committed show as done, but the rates count only this run's: 2
+    documents and 200 tokens in 2 s, not 8 and 800."""
+    from bertex.cli.corpus import _Bar
+    from bertex.corpus import JobSummary
+
+    bar = _Bar(10)
+    try:
+        bar.bar.start_t = bar.bar._time() - 2.0  # this run started 2 s ago
+        s = JobSummary("x", documents=8, tokens=800, rows_resumed=6, documents_resumed=6)
+        s.tokens_resumed = 600
+        bar.update(s)
+        shown = bar.bar.format_meter(**bar.bar.format_dict)
+        assert "8/10" in shown and "tokens_s=100" in shown, shown
+        assert "1.00s/doc" in shown or "1.00doc/s" in shown, shown
+    finally:
+        bar.close()
+
+
 def test_progress_bar_on_a_terminal_and_summary(bert_dir, tmp_path):
     import subprocess
     import sys

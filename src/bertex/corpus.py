@@ -81,6 +81,7 @@ class JobSummary:
     shards_resumed: int = 0
     rows_resumed: int = 0  # rows (documents and skipped) in the shards resumed from
     documents_resumed: int = 0  # the documents among them
+    tokens_resumed: int = 0  # and their tokens
     wall_s: float = 0.0
     errors_file: str | None = None
     already_complete: bool = False
@@ -306,6 +307,7 @@ def _run_locked(
     summary.shards = len(manifest["shards"])
     summary.rows_resumed = summary.documents + summary.skipped
     summary.documents_resumed = summary.documents
+    summary.tokens_resumed = summary.tokens
     tasks = shard_tasks(open_rows(spec.source), spec.shard_rows, manifest["shards"], spec.out)
     for result in executor(tasks):
         if result.errors and spec.on_error == "fail":

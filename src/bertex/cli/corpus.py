@@ -149,10 +149,14 @@ class _Bar:
         self.seen = 0
 
     def update(self, s: Any) -> None:
+        """The job's progress. Rows an earlier run committed are shown done but not counted in
+        the rates: they took no time in this run."""
+        if not self.seen and s.rows_resumed:
+            self.bar.initial = self.bar.n = self.seen = s.rows_resumed
         done = s.documents + s.skipped
         self.bar.update(done - self.seen)
         self.seen = done
-        rate = s.tokens / max(self.bar.format_dict["elapsed"], 1e-9)
+        rate = (s.tokens - s.tokens_resumed) / max(self.bar.format_dict["elapsed"], 1e-9)
         self.bar.set_postfix(tokens_s=f"{rate:,.0f}", skipped=s.skipped, refresh=False)
 
     def close(self) -> None:
