@@ -9,7 +9,6 @@ caller collects errors instead of raising them, one InputError per input that di
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -140,10 +139,9 @@ class Runner:
                 return self.prepare(texts[lo:hi], chunk_pairs, request, sink, lo)
 
         def forward(chunk: list[DocPlan], lo: int, hi: int) -> None:
-            start = time.perf_counter()
-            ran.collectors += self._forward_chunk(chunk, request, strategy, bar.update, stop)
-            ran.plans += chunk
-            clock.add("forward", time.perf_counter() - start)
+            with clock.stage("forward", cpu=False):  # the model, and the collectors it fills
+                ran.collectors += self._forward_chunk(chunk, request, strategy, bar.update, stop)
+                ran.plans += chunk
             bar.update(hi - lo - len(chunk))  # inputs left out count too
 
         with bar:
