@@ -254,9 +254,9 @@ class Model:
         if reports is None or not len(reports):
             return _Columnar(None, got.errors, None)
         meta = requests.meta(request, self.info, self.weights_sha256, self.backend)
-        vectors = np.concatenate([v for v in got.vectors if len(v)])  # (N, *F)
+        vectors = got.kept(reports.column("index"))  # (N, *F)
         out = SentenceEmbeddings(
-            tuple(got.texts), None, assemble.finish(vectors, request), reports, meta
+            tuple(got.texts), None, assemble.finish(vectors, request, owned=True), reports, meta
         )
         return _Columnar(out, got.errors, reports)
 

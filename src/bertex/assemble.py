@@ -184,12 +184,18 @@ def _words(
     )
 
 
-def finish(vectors: np.ndarray, request: Request) -> np.ndarray:
-    """Truncate (dimensions), then normalize, then cast: a truncated vector is unit length too."""
-    vectors = truncate_dims(vectors, request.dimensions)
+def finish(vectors: np.ndarray, request: Request, owned: bool = False) -> np.ndarray:
+    """Truncate (dimensions), then normalize, then cast: a truncated vector is unit length too.
+    The result never shares memory with `vectors` unless `owned` says the caller made them
+    for this result: then they are normalized in place (no copy of a corpus's vectors)."""
+    if request.dimensions is not None:
+        cut = truncate_dims(vectors, request.dimensions)
+        if not cut.flags.c_contiguous:  # a copy of the kept dimensions only
+            cut, owned = np.ascontiguousarray(cut), True
+        vectors = cut
     if request.normalize:
-        vectors = l2_normalize(vectors)
-    return vectors.astype(np.float16 if request.dtype == "float16" else np.float32)
+        vectors, owned = l2_normalize(vectors, out=vectors if owned else None), True
+    return vectors.astype(np.float16 if request.dtype == "float16" else np.float32, copy=not owned)
 
 
 def report(plan: DocPlan) -> InputReport:

@@ -16,6 +16,7 @@ batch b is pooled (runner._forward_all).
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -32,7 +33,7 @@ from .reports import ReportTable
 from .request import want as want_of
 from .runner import CHUNK, overlapped
 from .tokenize import _why_empty
-from .types import Batch, DocPlan, ModelOutput, Request
+from .types import Batch, DocPlan, LazyBatch, ModelOutput, Request
 
 
 def eligible(request: Request, pairs: Any, tokenizer: Any) -> bool:
@@ -59,13 +60,33 @@ class Chunk:
 
 @dataclass
 class Result:
-    """Vectors (N, *F) before finish(), their reports, and the inputs left out."""
+    """The vectors of the inputs that worked, their reports, and the inputs left out.
 
-    vectors: list[np.ndarray] = field(default_factory=list)
+    `vectors` (N, *F) has a row for each of the N checked inputs, made when the first row is
+    pooled; the rows of inputs left out stay unset (`kept()` drops them)."""
+
+    n: int
+    vectors: np.ndarray | None = None
     reports: list[ReportTable] = field(default_factory=list)
     texts: list[str] = field(default_factory=list)
     long_plans: list[DocPlan] = field(default_factory=list)
     errors: list[InputError] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def put(self, at: np.ndarray, pooled: np.ndarray) -> None:
+        """Rows `at` (S,) of the vectors are `pooled` (S, *F); the forward threads put their
+        batches' rows at once (never the same rows)."""
+        if self.vectors is None:
+            with self._lock:
+                if self.vectors is None:
+                    self.vectors = np.empty((self.n, *pooled.shape[1:]), dtype=np.float32)
+        self.vectors[at] = pooled
+
+    def kept(self, index: np.ndarray) -> np.ndarray:
+        """(len(index), *F): the rows of the inputs that worked, `index` (ascending) their
+        positions; no copy when every input worked."""
+        assert self.vectors is not None
+        return self.vectors if len(index) == self.n else self.vectors[index]
 
 
 def run(
@@ -79,14 +100,14 @@ def run(
 ) -> Result:
     """Embed `texts` (checked strings) chunk by chunk; with `collect`, bad inputs are recorded
     in Result.errors and left out, otherwise the first one's error is raised."""
-    result = Result()
+    result = Result(len(texts))
 
     def prepare(lo: int, hi: int) -> Chunk:
         with clock.stage("tokenize", cpu=False):
             return _prepare(runner, texts[lo:hi], lo, request, result.errors if collect else None)
 
     def forward(chunk: Chunk, lo: int, hi: int) -> None:
-        result.vectors.append(_forward(runner, chunk, request, clock, bar, stop))
+        _forward(runner, chunk, request, clock, bar, stop, result)
         with clock.stage("report"):
             result.reports.append(_reports(chunk, runner.tokenizer.template.n_special(False)))
             result.texts += chunk.texts
@@ -165,8 +186,8 @@ def entries(chunk: Chunk, n_special: int) -> Entries:
 
 def _batches(
     runner: Any, chunk: Chunk, ent: Entries, request: Request, clock: Any, stop: Any
-) -> Iterator[Batch]:
-    """Padded batches over the entries, made one at a time (the backend's workers pull them)."""
+) -> Iterator[LazyBatch]:
+    """The chunk's batches, planned here and padded on the forward thread that runs each."""
     with clock.stage("plan"):
         pad_id = runner.tokenizer.hf.pad_token_id or 0
         template = runner.tokenizer.template
@@ -174,9 +195,13 @@ def _batches(
     for n, order in enumerate(plans):
         if stop is not None and stop():
             raise StoppedError(n)
-        with clock.stage("plan"):
-            batch = _pad(chunk, ent, order, template, pad_id)
-        yield batch
+        shape = (len(order), int(ent.length[order].max()))
+
+        def make(order: np.ndarray = order) -> Batch:
+            with clock.stage("plan"):
+                return _pad(chunk, ent, order, template, pad_id)
+
+        yield LazyBatch(order, shape, make)
 
 
 def _pad(chunk: Chunk, ent: Entries, order: np.ndarray, template: Any, pad_id: int) -> Batch:
@@ -202,11 +227,23 @@ def _pad(chunk: Chunk, ent: Entries, order: np.ndarray, template: Any, pad_id: i
     return Batch(order, ids, mask, types)
 
 
+@dataclass
+class Pooled:
+    """What the forward thread hands back for one batch once its short rows are pooled and
+    put: how many, and the output only where windows of long rows still need it."""
+
+    n_short: int
+    windows: np.ndarray  # (W,) batch rows that are windows of long rows
+    out: ModelOutput | None  # the forward output, kept only when W > 0
+
+
 def _forward(
-    runner: Any, chunk: Chunk, request: Request, clock: Any, bar: Any, stop: Any
-) -> np.ndarray:
-    """Every batch of the chunk through the model; each short row pooled on the padded batch,
-    each window handed to its row's collector. Returns (K, *F) pooled vectors."""
+    runner: Any, chunk: Chunk, request: Request, clock: Any, bar: Any, stop: Any, result: Result
+) -> None:
+    """Every batch of the chunk through the model. The forward thread that runs a batch pads
+    it, then pools its short rows on the padded output and puts them in `result` at their
+    inputs' positions (its output still in that core's cache, and no third thread on the
+    cores); the windows of long rows go to their rows' collectors here."""
     template = runner.tokenizer.template
     ent = entries(chunk, template.n_special(False))
     pooling = request.pooling or "mean"
@@ -214,45 +251,40 @@ def _forward(
         r: SentenceCollector(p, pooling, request.combine, request.special_tokens)
         for r, p in chunk.long.items()
     }
-    out_rows: np.ndarray | None = None
-    batches = _batches(runner, chunk, ent, request, clock, stop)
-    stream = runner._forward_all(batches, want_of(request))
     prefix = len(template.prefix)
-    while True:
-        start, before = time.perf_counter(), clock.total("plan")
-        got = next(stream, None)  # pads the next batches (the "plan" stage) on this thread
-        clock.add("forward", time.perf_counter() - start - (clock.total("plan") - before))
-        if got is None:
-            break
-        batch, out = got
+
+    def pool(batch: Batch, out: ModelOutput) -> Pooled:  # runs on the forward thread
         with clock.stage("pool"):
             is_window = np.fromiter((e in ent.window for e in batch.order.tolist()), bool)
             short = np.flatnonzero(~is_window)  # (S,) batch rows
-            rows = ent.row[batch.order[short]]  # (S,) kept rows they are
             if len(short):
+                rows = ent.row[batch.order[short]]  # (S,) kept rows they are
                 keep = _keep(batch.attention_mask[short], chunk.cols.lengths[rows], prefix, request)
-                pooled = pool_rows(out, short, keep, pooling, request.combine)  # (S, *F)
-                if out_rows is None:
-                    out_rows = np.empty((len(chunk.index), *pooled.shape[1:]), dtype=np.float32)
-                out_rows[rows] = pooled
-            for b in np.flatnonzero(is_window).tolist():
+                vectors = pool_rows(out, short, keep, pooling, request.combine)  # (S, *F)
+                result.put(chunk.index[rows], vectors)
+            windows = np.flatnonzero(is_window)
+            return Pooled(len(short), windows, out if len(windows) else None)
+
+    batches = _batches(runner, chunk, ent, request, clock, stop)
+    stream = runner._forward_all(batches, want_of(request), pool)
+    while True:
+        start, before = time.perf_counter(), clock.total("plan") + clock.total("pool")
+        got = next(stream, None)
+        beside = clock.total("plan") + clock.total("pool") - before
+        clock.add("forward", time.perf_counter() - start - beside)
+        if got is None:
+            break
+        batch, pooled = got
+        with clock.stage("pool"):
+            ends = 0  # long rows whose last window this batch holds
+            for b in pooled.windows.tolist():
                 win = ent.window[int(batch.order[b])]
-                collectors[int(ent.row[batch.order[b]])].add(win, out, b)
-            bar.update(
-                len(short)
-                + sum(
-                    ent.window[int(batch.order[b])].k
-                    == len(chunk.long[int(ent.row[batch.order[b]])].windows) - 1
-                    for b in np.flatnonzero(is_window).tolist()
-                )
-            )
+                row = int(ent.row[batch.order[b]])
+                collectors[row].add(win, pooled.out, b)
+                ends += win.k == len(chunk.long[row].windows) - 1
+            bar.update(pooled.n_short + ends)
     for r, c in collectors.items():
-        v = c.result()
-        if out_rows is None:
-            out_rows = np.empty((len(chunk.index), *v.shape), dtype=np.float32)
-        out_rows[r] = v
-    assert out_rows is not None or len(chunk.index) == 0
-    return out_rows if out_rows is not None else np.empty((0, 0), dtype=np.float32)
+        result.put(chunk.index[[r]], c.result()[None])
 
 
 def _keep(mask: np.ndarray, n: np.ndarray, prefix: int, request: Request) -> np.ndarray:

@@ -23,7 +23,7 @@ from .clock import Clock
 from .errors import InputError, InvalidTextError, StoppedError
 from .request import want as want_of
 from .tokenize import TextTokenizer
-from .types import Batch, DocPlan, Encoding, ModelOutput, Request, Want
+from .types import Batch, DocPlan, Encoding, LazyBatch, ModelOutput, Request, Want
 
 CHUNK = 4096  # inputs tokenized at once; the next chunk is tokenized while this one runs
 T = TypeVar("T")  # what one span's prepare gives its forward
@@ -168,13 +168,17 @@ class Runner:
         return collectors
 
     def _forward_all(
-        self, batches: Iterator[Batch], want: Want
-    ) -> Iterator[tuple[Batch, ModelOutput]]:
+        self,
+        batches: Iterator[Batch | LazyBatch],
+        want: Want,
+        then: Callable[[Batch, ModelOutput], Any] | None = None,
+    ) -> Iterator[tuple[Batch | LazyBatch, Any]]:
         """Forward every batch, in order, on the forward threads (backends/bounded.py: every
-        wait bounded). A backend with `workers` > 1 runs that many batches at once (the
-        backends release the GIL). Attention maps run one batch at a time (large outputs)."""
+        wait bounded), each output passed through `then` on its forward thread when given. A
+        backend with `workers` > 1 runs that many batches at once (the backends release the
+        GIL). Attention maps run one batch at a time (large outputs)."""
         workers = 1 if want.attentions else self.backend.workers
-        yield from self.forwards.run(batches, want, workers)
+        yield from self.forwards.run(batches, want, workers, then)
 
 
 def overlapped(

@@ -26,7 +26,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
 from ..errors import ForwardTimeoutError
-from ..types import Batch, ModelOutput, Want
+from ..types import Batch, LazyBatch, ModelOutput, Want
 
 log = logging.getLogger("bertex")
 
@@ -54,54 +54,73 @@ class ForwardPool:
         return max(FLOOR_S, FACTOR * self.slowest)
 
     def run(
-        self, batches: Iterator[Batch], want: Want, workers: int
-    ) -> Iterator[tuple[Batch, ModelOutput]]:
-        """Forward every batch, in order, yielding (batch, output). With workers > 1 that many
-        run at once on the model's shared threads, with at most one more waiting (memory stays
-        bounded; the caller pools the results of one while the next computes). With 1, one
-        batch at a time on a thread of this call's own (a lane), as if on the caller's thread:
-        two callers at once still run two batches at once."""
+        self,
+        batches: Iterator[Batch | LazyBatch],
+        want: Want,
+        workers: int,
+        then: Callable[[Batch, ModelOutput], Any] | None = None,
+    ) -> Iterator[tuple[Batch | LazyBatch, Any]]:
+        """Forward every batch, in order, yielding (batch, output), or (batch, then(batch,
+        output)) where `then` is given: it runs on the forward thread right after the pass,
+        while the output is still in that core's cache. A LazyBatch is padded on the forward
+        thread too (and yielded as itself). With workers > 1 that many run at once
+        on the model's shared threads, with at most one more waiting (memory stays bounded;
+        the caller takes the results of one while the next computes). With 1, one batch at a
+        time on a thread of this call's own (a lane), as if on the caller's thread: two
+        callers at once still run two batches at once."""
         if workers > 1:
-            yield from self._forward(self._shared(), batches, want, workers + 1)
+            yield from self._forward(self._shared(), batches, want, workers + 1, then)
             return
         lane = self._lane()
         try:
-            yield from self._forward(lane, batches, want, 1)
+            yield from self._forward(lane, batches, want, 1, then)
         finally:
             with self._lock:
                 if not lane.abandoned:
                     self._lanes.append(lane)
 
     def _forward(
-        self, threads: _Threads, batches: Iterator[Batch], want: Want, ahead: int
-    ) -> Iterator[tuple[Batch, ModelOutput]]:
-        pending: deque[tuple[Batch, Future[ModelOutput]]] = deque()
+        self,
+        threads: _Threads,
+        batches: Iterator[Batch | LazyBatch],
+        want: Want,
+        ahead: int,
+        then: Callable[[Batch, ModelOutput], Any] | None,
+    ) -> Iterator[tuple[Batch | LazyBatch, Any]]:
+        pending: deque[tuple[Batch | LazyBatch, Future[Any]]] = deque()
         for batch in batches:
-            pending.append((batch, threads.submit(self._timed, batch, want)))
+            pending.append((batch, threads.submit(self._timed, batch, want, then)))
             if len(pending) >= ahead:
                 yield self._wait(threads, *pending.popleft())
         while pending:
             yield self._wait(threads, *pending.popleft())
 
-    def _timed(self, batch: Batch, want: Want) -> ModelOutput:
+    def _timed(
+        self,
+        item: Batch | LazyBatch,
+        want: Want,
+        then: Callable[[Batch, ModelOutput], Any] | None,
+    ) -> Any:
+        batch = item.make() if isinstance(item, LazyBatch) else item
         start = time.perf_counter()
         out = self.backend.forward(batch, want)
         seconds = time.perf_counter() - start
         with self._lock:
             self.slowest = max(self.slowest, seconds)
-        return out
+        return out if then is None else then(batch, out)
 
     def _wait(
-        self, threads: _Threads, batch: Batch, future: Future[ModelOutput]
-    ) -> tuple[Batch, ModelOutput]:
+        self, threads: _Threads, batch: Batch | LazyBatch, future: Future[Any]
+    ) -> tuple[Batch | LazyBatch, Any]:
         limit = self.limit()
+        shape = batch.shape if isinstance(batch, LazyBatch) else batch.input_ids.shape
         try:
             return batch, future.result(timeout=limit)
         except FutureTimeout:
             pass
         except CancelledError:  # another caller's wait ran out and dropped these threads
             raise self.wedged or ForwardTimeoutError(
-                self.backend.name, batch.input_ids.shape, limit, "another call's bound"
+                self.backend.name, shape, limit, "another call's bound"
             ) from None
         how = (
             "BERTEX_FORWARD_TIMEOUT / forward_timeout"
@@ -111,7 +130,7 @@ class ForwardPool:
                 "BERTEX_FORWARD_TIMEOUT sets it"
             )
         )
-        error = ForwardTimeoutError(self.backend.name, batch.input_ids.shape, limit, how)
+        error = ForwardTimeoutError(self.backend.name, shape, limit, how)
         log.error("%s\n%s", error, all_stacks())
         with self._lock:
             if self._threads is threads:  # never hand a batch to these threads again

@@ -83,8 +83,10 @@ class TorchBackend:
         hidden = None
         if want.layers:
             states = out.hidden_states if all_layers else {self.num_layers: out.last_hidden_state}
-            # K x (B, L, H) -> (B, L, K, H)
-            hidden = torch.stack([states[i] for i in want.layers], dim=2).float().cpu().numpy()
+            # K x (B, L, H) -> (B, L, K, H); one layer is a view (no copy of the batch)
+            picked = [states[i] for i in want.layers]
+            joined = picked[0].unsqueeze(2) if len(picked) == 1 else torch.stack(picked, dim=2)
+            hidden = joined.float().cpu().numpy()
         pooler = None
         if want.pooler:
             pooler = out.pooler_output.float().cpu().numpy()  # (B, H)

@@ -1,0 +1,103 @@
+"""Where the columnar path's host work runs, and what it allocates (issue 29).
+
+The forward thread that runs a batch pads it first and pools it after, so on a machine whose
+cores the forward passes fill no third thread competes with them; the call's vectors are made
+once and normalized in place. Each test compares with the per-input path or with numpy's own
+norm, never with written numbers.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+import bertex
+from bertex import assemble, columnar, columns
+from bertex.fake import fake_model
+from bertex.request import Request
+
+TEXTS = [f"the man {'is riding a horse ' * (i % 7)}number {i}" for i in range(90)]
+
+
+def test_batches_are_padded_and_pooled_on_the_forward_threads(
+    tiny_bert: bertex.Model, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: dict[str, set[str]] = {"pad": set(), "pool": set()}
+    pad, pool = columns.pad_rows, columnar.pool_rows
+
+    def spy_pad(*a, **k):  # noqa: ANN002, ANN003, ANN202
+        seen["pad"].add(threading.current_thread().name)
+        return pad(*a, **k)
+
+    def spy_pool(*a, **k):  # noqa: ANN002, ANN003, ANN202
+        seen["pool"].add(threading.current_thread().name)
+        return pool(*a, **k)
+
+    monkeypatch.setattr(columns, "pad_rows", spy_pad)
+    monkeypatch.setattr(columnar, "pool_rows", spy_pool)
+    new = tiny_bert.embed(TEXTS, max_batch_size=8)
+    tiny_bert.runner.columnar = False
+    try:
+        old = tiny_bert.embed(TEXTS, max_batch_size=8)
+    finally:
+        tiny_bert.runner.columnar = True
+    np.testing.assert_allclose(new.vectors, old.vectors, atol=1e-6, rtol=0)
+    assert tuple(new.reports) == tuple(old.reports)
+    assert seen["pad"] and seen["pool"]  # the columnar path ran
+    for where in seen.values():
+        assert all(name.startswith("bertex-forward") for name in where), seen
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_rows_put_by_several_forward_threads_land_at_their_inputs(workers: int) -> None:
+    """Many small batches finishing out of step: every row where its input is, as one
+    batch of everything gives, with inputs left out in between."""
+    texts = [t if i % 11 else "" for i, t in enumerate(TEXTS)]
+    model = fake_model(workers=workers, delay_s=0.002)
+    got = model.embed(texts, max_batch_size=3, on_error="collect")
+    ref = fake_model(workers=1).embed([texts[i] for i in got.kept], max_batch_size=200)
+    assert got.kept == tuple(i for i, t in enumerate(texts) if t)
+    np.testing.assert_allclose(got.results.vectors, ref.vectors, atol=1e-6, rtol=0)
+
+
+def request(**kw: object) -> Request:
+    r = Request.__new__(Request)
+    for k, v in {"dimensions": None, "normalize": True, "dtype": "float32", **kw}.items():
+        object.__setattr__(r, k, v)
+    return r
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {},
+        {"dimensions": 5},
+        {"normalize": False},
+        {"dimensions": 5, "normalize": False},
+        {"dtype": "float16"},
+    ],  # fmt: skip
+    ids=str,
+)
+def test_finish_normalizes_in_place_only_the_arrays_it_owns(kw: dict) -> None:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(40, 12)).astype(np.float32)
+    x[3] = 0.0  # an all-zero vector stays zero
+    r = request(**kw)
+    want = x[:, : kw.get("dimensions") or 12].astype(np.float64)
+    if r.normalize:
+        norm = np.linalg.norm(want, axis=1, keepdims=True)
+        want = want / np.maximum(norm, 1e-12)
+    before = x.copy()
+    lent = assemble.finish(x, r)
+    assert not np.shares_memory(lent, x) and np.array_equal(x, before)
+    owned = assemble.finish(x.copy(), r, owned=True)
+    for out in (lent, owned):
+        assert out.flags.c_contiguous
+        assert out.dtype == (np.float16 if r.dtype == "float16" else np.float32)
+        np.testing.assert_allclose(out, want, atol=1e-3 if r.dtype == "float16" else 1e-6)
+    assert not np.isnan(owned).any()
+    mine = x.copy()
+    if r.normalize and r.dtype == "float32" and not r.dimensions:
+        assert np.shares_memory(assemble.finish(mine, r, owned=True), mine)  # no copy made
