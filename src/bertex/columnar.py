@@ -255,14 +255,19 @@ def _forward(
 
     def pool(batch: Batch, out: ModelOutput) -> Pooled:  # runs on the forward thread
         with clock.stage("pool"):
-            is_window = np.fromiter((e in ent.window for e in batch.order.tolist()), bool)
-            short = np.flatnonzero(~is_window)  # (S,) batch rows
+            if ent.window:  # the chunk has long rows: which of this batch's rows are windows
+                is_window = np.fromiter((e in ent.window for e in batch.order.tolist()), bool)
+                short = np.flatnonzero(~is_window)  # (S,) batch rows
+                windows = np.flatnonzero(is_window)  # (W,)
+                mask = batch.attention_mask[short]  # (S, L)
+            else:  # the common case: every row a short input
+                short, windows = np.arange(len(batch.order)), np.empty(0, dtype=np.int64)
+                mask = batch.attention_mask
             if len(short):
                 rows = ent.row[batch.order[short]]  # (S,) kept rows they are
-                keep = _keep(batch.attention_mask[short], chunk.cols.lengths[rows], prefix, request)
+                keep = _keep(mask, chunk.cols.lengths[rows], prefix, request)  # (S, L)
                 vectors = pool_rows(out, short, keep, pooling, request.combine)  # (S, *F)
                 result.put(chunk.index[rows], vectors)
-            windows = np.flatnonzero(is_window)
             return Pooled(len(short), windows, out if len(windows) else None)
 
     batches = _batches(runner, chunk, ent, request, clock, stop)
@@ -330,9 +335,9 @@ def pool_rows(
         masked = np.where(keep[:, :, None], x, -np.inf)  # (S, L, F)
         return masked.max(axis=1).astype(np.float32).reshape(s, *feat)
     total = np.matmul(keep[:, None, :].astype(x.dtype), x)[:, 0]  # (S, F) masked sums
-    count = keep.sum(axis=1, keepdims=True)  # (S, 1)
+    count = keep.sum(axis=1, keepdims=True, dtype=x.dtype)  # (S, 1)
     scale = np.sqrt(count) if pooling == "mean_sqrt_len" else count
-    return (total / scale).astype(np.float32).reshape(s, *feat)
+    return np.divide(total, scale, out=total).astype(np.float32, copy=False).reshape(s, *feat)
 
 
 def _reports(chunk: Chunk, n_special: int) -> ReportTable:
