@@ -170,7 +170,10 @@ def cli_profile(texts: list[str], reps: int, trees: dict[str, str]) -> dict[str,
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / "in.txt"
         src.write_text("\n".join(texts) + "\n", encoding="utf-8")
-        main = "import sys; from bertex.cli.main import main; sys.exit(main(sys.argv[1:]))"
+        # as the `bertex` command runs it (main() reads sys.argv; the process is its own)
+        main = (
+            "import sys; from bertex.cli.main import main; sys.argv[0] = 'bertex'; sys.exit(main())"
+        )
         for _ in range(reps):
             for name, tree in trees.items():
                 cmd = [sys.executable, "-c", main, "embed", "--input", str(src), "--out"]

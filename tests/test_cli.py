@@ -299,6 +299,33 @@ def test_profile_separates_cpu_from_wall_and_counts_this_runs_rows(bert_dir, tmp
     assert line == f"profile: nothing was embedded in this run: {out} was already complete"
 
 
+def test_the_command_freezes_what_loading_made_and_a_caller_keeps_its_gc(bert_dir, tmp_path):
+    """Run as `bertex`, the process is the command's: the objects loading the model made are
+    frozen for the garbage collector (no full collection scans them mid-job). A program that
+    calls main(argv) keeps its collector as it was."""
+    import gc
+
+    src = tmp_path / "in.txt"
+    src.write_text("a man is dancing\nthe cat sat\n")
+    args = ["embed", "--model", str(bert_dir), "--input", str(src), "-q"]
+    for own, call in ((True, "main()"), (False, "main(sys.argv[1:])")):
+        script = (
+            "import gc, sys; from bertex.cli.main import main; sys.argv[0] = 'bertex';"
+            f" code = {call}; print(gc.get_freeze_count(), code)"
+        )
+        out = ["--out", str(tmp_path / f"{own}.npy")]
+        env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+        got = subprocess.run(
+            [sys.executable, "-c", script, *args, *out], capture_output=True, text=True, env=env
+        )
+        frozen, code = got.stdout.split()[-2:]
+        assert code == "0", got.stderr
+        assert (int(frozen) > 10_000) is own, (own, frozen)
+    before = gc.get_freeze_count()
+    assert main([*args, "--out", str(tmp_path / "here.npy")]) == 0
+    assert gc.get_freeze_count() == before
+
+
 def test_profile_of_a_job_whose_every_row_was_committed_before(bert_dir, tmp_path, capsys):
     """A job killed after its last shard, before OUT was written, embeds nothing when run
     again: the profile says so and gives the seconds of the write, not per-input figures

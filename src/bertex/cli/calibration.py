@@ -8,6 +8,7 @@ printed on stderr as soon as the model is loaded, before any vector is computed.
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 import warnings
 from pathlib import Path
@@ -155,4 +156,10 @@ def load(args: argparse.Namespace, calibrate: Any = None) -> Any:
         q = Quantization(**record)
         print(f"{'note' if q.passed else 'warning'}: {q.line()}", file=sys.stderr)
         print(f"note: {q.cache_line()}", file=sys.stderr)
+    if getattr(args, "own_process", False):
+        # The command's own process: what loading made (about 400,000 objects: torch,
+        # transformers, the vocabulary) lives as long as it does, so the garbage collector
+        # stops scanning it. Measured: a full collection of 211 ms in the middle of a
+        # 10,000-line job, holding the GIL, is gone (that job's `tokenize`: 35 -> 17 µs/input).
+        gc.freeze()
     return model

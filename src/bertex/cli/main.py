@@ -112,11 +112,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The `bertex` command. `argv` None: run as the command itself, so the process is its
+    own (cli/calibration.py then freezes what loading the model made for the garbage
+    collector); a caller passing argv keeps its process as it was."""
     parser = build_parser()
     _Parser.argv = list(sys.argv[1:] if argv is None else argv)
     args, extra = parser.parse_known_args(argv)
     if extra:  # told by the command that was given, not the top level
         args._parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.own_process = argv is None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", BertexWarning)
         try:
