@@ -101,3 +101,26 @@ def test_finish_normalizes_in_place_only_the_arrays_it_owns(kw: dict) -> None:
     mine = x.copy()
     if r.normalize and r.dtype == "float32" and not r.dimensions:
         assert np.shares_memory(assemble.finish(mine, r, owned=True), mine)  # no copy made
+
+
+def test_the_forward_stage_stays_positive_when_many_forward_threads_pad_and_pool(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Eight forward threads pad and pool at once while the caller waits once: the host
+    seconds they add in that wait overlap each other, so subtracting all of them from the
+    wait made `forward` negative where the passes are quick (a server's metrics observed it)."""
+    from bertex.types import ModelOutput
+
+    model = fake_model(workers=8)
+
+    def instant(batch, want):  # noqa: ANN001, ANN202
+        b, n = batch.input_ids.shape
+        return ModelOutput(np.ones((b, n, 1, 16), dtype=np.float32), None, None)  # (B, L, K, H)
+
+    monkeypatch.setattr(model.backend, "forward", instant)
+    texts = [f"the man number {i}" for i in range(3000)]
+    for _ in range(3):
+        timings: dict[str, float] = {}
+        model.embed(texts, max_batch_size=2, timings=timings)
+        assert timings["forward"] >= 0, timings
+        assert timings["plan"] >= 0 and timings["pool"] >= 0, timings

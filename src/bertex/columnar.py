@@ -272,11 +272,16 @@ def _forward(
 
     batches = _batches(runner, chunk, ent, request, clock, stop)
     stream = runner._forward_all(batches, want_of(request), pool)
+    # subtle: `workers` forward threads pad and pool side by side during one wait, so the
+    # host seconds they add overlap: the wait's share of them is their sum divided by the
+    # threads (all of it with one: lane and caller take turns). A stage that straddles the
+    # wait's start could still tip it below 0, hence the floor.
+    threads = max(1, runner.backend.workers)
     while True:
         start, before = time.perf_counter(), clock.total("plan") + clock.total("pool")
         got = next(stream, None)
         beside = clock.total("plan") + clock.total("pool") - before
-        clock.add("forward", time.perf_counter() - start - beside)
+        clock.add("forward", max(0.0, time.perf_counter() - start - beside / threads))
         if got is None:
             break
         batch, pooled = got
