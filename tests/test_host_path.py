@@ -103,12 +103,13 @@ def test_finish_normalizes_in_place_only_the_arrays_it_owns(kw: dict) -> None:
         assert np.shares_memory(assemble.finish(mine, r, owned=True), mine)  # no copy made
 
 
-def test_the_forward_stage_stays_positive_when_many_forward_threads_pad_and_pool(
+def test_the_forward_stage_is_never_negative_when_many_forward_threads_pad_and_pool(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Eight forward threads pad and pool at once while the caller waits once: the host
     seconds they add in that wait overlap each other, so subtracting all of them from the
-    wait made `forward` negative where the passes are quick (a server's metrics observed it)."""
+    wait made `forward` negative where the passes are quick (the server's forward_seconds
+    histogram observes that figure)."""
     from bertex.types import ModelOutput
 
     model = fake_model(workers=8)
