@@ -125,3 +125,32 @@ def test_the_forward_stage_is_never_negative_when_many_forward_threads_pad_and_p
         model.embed(texts, max_batch_size=2, timings=timings)
         assert timings["forward"] >= 0, timings
         assert timings["plan"] >= 0 and timings["pool"] >= 0, timings
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_timeout_error_raised_on_a_forward_thread_is_that_error_not_a_wedged_pass(
+    workers: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A TimeoutError that the pooling (or padding, or pass) on a forward thread raises is
+    the error of that call: it is not the wait running out (concurrent.futures.TimeoutError
+    is the builtin one), so no stacks are logged, the threads stay in use and the model is
+    not marked wedged."""
+    model = fake_model(workers=workers)
+    pool, calls = columnar.pool_rows, []
+
+    def failing(*a, **k):  # noqa: ANN002, ANN003, ANN202
+        calls.append(1)
+        if len(calls) == 3:
+            raise TimeoutError("the feature store did not answer")
+        return pool(*a, **k)
+
+    monkeypatch.setattr(columnar, "pool_rows", failing)
+    with pytest.raises(TimeoutError, match="feature store") as e:
+        model.embed(TEXTS, max_batch_size=4)
+    assert not isinstance(e.value, bertex.ForwardTimeoutError)
+    forwards = model.runner.forwards
+    assert forwards.wedged is None
+    if workers > 1:
+        assert forwards._threads is not None and not forwards._threads.abandoned
+    monkeypatch.setattr(columnar, "pool_rows", pool)
+    assert model.embed(TEXTS, max_batch_size=4).vectors.shape == (len(TEXTS), 16)

@@ -117,7 +117,10 @@ class ForwardPool:
         try:
             return batch, future.result(timeout=limit)
         except FutureTimeout:
-            pass
+            # subtle: FutureTimeout is the builtin TimeoutError, so a pass, padding or `then`
+            # that raised one of its own lands here too: done, it is that call's outcome
+            if future.done():
+                return batch, future.result()
         except CancelledError:  # another caller's wait ran out and dropped these threads
             raise self.wedged or ForwardTimeoutError(
                 self.backend.name, shape, limit, "another call's bound"
