@@ -154,3 +154,16 @@ def test_a_timeout_error_raised_on_a_forward_thread_is_that_error_not_a_wedged_p
         assert forwards._threads is not None and not forwards._threads.abandoned
     monkeypatch.setattr(columnar, "pool_rows", pool)
     assert model.embed(TEXTS, max_batch_size=4).vectors.shape == (len(TEXTS), 16)
+
+
+def test_very_wide_vectors_are_unit_length_to_float32_precision() -> None:
+    """Every layer of a large model concatenated is about 50,000 wide: the norms' sums of
+    squares must not lose float32 precision on the way (summed in float32 they were off by
+    1.3e-6 here)."""
+    from bertex.pooling import l2_normalize
+
+    x = np.random.default_rng(0).normal(size=(200, 49_152)).astype(np.float32)
+    mine = x.copy()
+    for got in (l2_normalize(x), l2_normalize(mine, out=mine)):
+        length = np.sqrt((got.astype(np.float64) ** 2).sum(axis=1))
+        assert np.abs(length - 1).max() < 5e-7
