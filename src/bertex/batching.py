@@ -7,11 +7,23 @@ windows in the caller's list, so results go back to the caller's order without l
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
 from .types import Batch, Window
+
+
+@dataclass(frozen=True, eq=False)
+class LazyBatch:
+    """A Batch padded by the forward thread that runs it (`make`), not by the caller: that
+    thread's core has just finished its last pass, while the caller's shares the cores with
+    the passes running."""
+
+    order: np.ndarray  # (B,) int64 into the caller's entries
+    shape: tuple[int, int]  # (B, L) of the padded batch
+    make: Callable[[], Batch]
 
 
 def plan_batches(

@@ -26,14 +26,14 @@ import numpy as np
 
 from . import columns
 from .align import SentenceCollector
-from .batching import plan_batches
+from .batching import LazyBatch, plan_batches
 from .errors import EmptyInputError, InputError, StoppedError
 from .pooling import combine_layers
 from .reports import ReportTable
 from .request import want as want_of
 from .runner import CHUNK, overlapped
 from .tokenize import _why_empty
-from .types import Batch, DocPlan, LazyBatch, ModelOutput, Request
+from .types import Batch, DocPlan, ModelOutput, Request
 
 
 def eligible(request: Request, pairs: Any, tokenizer: Any) -> bool:

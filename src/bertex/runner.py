@@ -19,11 +19,12 @@ from .align import Collector, dispatch
 from .assemble import Strategy
 from .backends import Backend
 from .backends.bounded import ForwardPool
+from .batching import LazyBatch
 from .clock import Clock
 from .errors import InputError, InvalidTextError, StoppedError
 from .request import want as want_of
 from .tokenize import TextTokenizer
-from .types import Batch, DocPlan, Encoding, LazyBatch, ModelOutput, Request, Want
+from .types import Batch, DocPlan, Encoding, ModelOutput, Request, Want
 
 CHUNK = 4096  # inputs tokenized at once; the next chunk is tokenized while this one runs
 T = TypeVar("T")  # what one span's prepare gives its forward

@@ -9,7 +9,7 @@ K selected layers, D the output width after combining layers).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar, Literal
 
@@ -95,17 +95,6 @@ class Batch:
     @property
     def n_real_tokens(self) -> int:
         return int(self.attention_mask.sum())
-
-
-@dataclass(frozen=True, eq=False)
-class LazyBatch:
-    """A Batch padded by the forward thread that runs it (`make`), not by the caller: that
-    thread's core has just finished its last pass, while the caller's shares the cores with
-    the passes running."""
-
-    order: np.ndarray  # (B,) int64 into the caller's entries
-    shape: tuple[int, int]  # (B, L) of the padded batch
-    make: Callable[[], Batch]
 
 
 @dataclass(frozen=True, eq=False)

@@ -25,8 +25,9 @@ from concurrent.futures import CancelledError, Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
+from ..batching import LazyBatch
 from ..errors import ForwardTimeoutError
-from ..types import Batch, LazyBatch, ModelOutput, Want
+from ..types import Batch, ModelOutput, Want
 
 log = logging.getLogger("bertex")
 
