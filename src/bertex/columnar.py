@@ -160,6 +160,12 @@ class Entries:
     length: np.ndarray  # (E,) tokens the model sees, special tokens included
     window: dict[int, Any]  # entry -> Window, for the long rows' entries
 
+    def is_window(self, order: np.ndarray) -> np.ndarray:
+        """(B,) bool: which of the entries `order` (B,) are windows of long rows."""
+        if not self.window:  # the common case: a chunk of short rows only
+            return np.zeros(len(order), dtype=bool)
+        return np.fromiter((e in self.window for e in order.tolist()), bool, len(order))
+
 
 def entries(chunk: Chunk, n_special: int) -> Entries:
     """Rows of 3 and 5 content tokens, 2 special tokens each, no long row:
@@ -206,7 +212,7 @@ def _batches(
 
 def _pad(chunk: Chunk, ent: Entries, order: np.ndarray, template: Any, pad_id: int) -> Batch:
     """Entries `order` (B,) as one Batch: short rows by columns.pad_rows, windows copied in."""
-    is_window = np.fromiter((e in ent.window for e in order.tolist()), bool, len(order))
+    is_window = ent.is_window(order)  # (B,)
     width = int(ent.length[order].max())
     short = np.flatnonzero(~is_window)  # (S,) batch rows that are short inputs
     if not is_window.any():
@@ -255,14 +261,10 @@ def _forward(
 
     def pool(batch: Batch, out: ModelOutput) -> Pooled:  # runs on the forward thread
         with clock.stage("pool"):
-            if ent.window:  # the chunk has long rows: which of this batch's rows are windows
-                is_window = np.fromiter((e in ent.window for e in batch.order.tolist()), bool)
-                short = np.flatnonzero(~is_window)  # (S,) batch rows
-                windows = np.flatnonzero(is_window)  # (W,)
-                mask = batch.attention_mask[short]  # (S, L)
-            else:  # the common case: every row a short input
-                short, windows = np.arange(len(batch.order)), np.empty(0, dtype=np.int64)
-                mask = batch.attention_mask
+            is_window = ent.is_window(batch.order)  # (B,)
+            short = np.flatnonzero(~is_window)  # (S,) batch rows
+            windows = np.flatnonzero(is_window)  # (W,)
+            mask = batch.attention_mask[short] if len(windows) else batch.attention_mask
             if len(short):
                 rows = ent.row[batch.order[short]]  # (S,) kept rows they are
                 keep = _keep(mask, chunk.cols.lengths[rows], prefix, request)  # (S, L)
@@ -271,12 +273,13 @@ def _forward(
             return Pooled(len(short), windows, out if len(windows) else None)
 
     batches = _batches(runner, chunk, ent, request, clock, stop)
-    stream = runner._forward_all(batches, want_of(request), pool)
+    want = want_of(request)
+    stream = runner._forward_all(batches, want, pool)
     # subtle: `workers` forward threads pad and pool side by side during one wait, so the
     # host seconds they add overlap: the wait's share of them is their sum divided by the
     # threads (all of it with one: lane and caller take turns). A stage that straddles the
     # wait's start could still tip it below 0, hence the floor.
-    threads = max(1, runner.backend.workers)
+    threads = runner.workers_for(want)
     while True:
         start, before = time.perf_counter(), clock.total("plan") + clock.total("pool")
         got = next(stream, None)

@@ -178,8 +178,11 @@ class Runner:
         wait bounded), each output passed through `then` on its forward thread when given. A
         backend with `workers` > 1 runs that many batches at once (the backends release the
         GIL). Attention maps run one batch at a time (large outputs)."""
-        workers = 1 if want.attentions else self.backend.workers
-        yield from self.forwards.run(batches, want, workers, then)
+        yield from self.forwards.run(batches, want, self.workers_for(want), then)
+
+    def workers_for(self, want: Want) -> int:
+        """Batches run at once for `want`: the backend's workers, one for attention maps."""
+        return 1 if want.attentions else max(1, self.backend.workers)
 
 
 def overlapped(
