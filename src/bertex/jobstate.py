@@ -114,17 +114,15 @@ class Workspace:
         """A committed shard whose file is gone or unreadable (removed, copied in part,
         damaged on disk) is embedded again, with every shard after it: a resume passes over
         the committed shards by their place, so they must stay the first ones in order."""
-        import pyarrow as pa
-
         from .errors import BertexWarning
-        from .sinks.shards import shard_rows
+        from .sinks.shards import UNREADABLE, shard_rows
 
         shards = manifest["shards"]
         for k, s in enumerate(shards):
             try:
                 if s["file"]:
                     shard_rows(self.folder / s["file"])
-            except (OSError, pa.ArrowException) as e:
+            except UNREADABLE as e:
                 again = (
                     f"shard {k} is" if k == len(shards) - 1 else f"shards {k}-{len(shards) - 1} are"
                 )

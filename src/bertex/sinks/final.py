@@ -6,11 +6,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-import pyarrow as pa
-
 from ..errors import OptionError, OutputError
 from .read import STRUCTURE
-from .shards import read_shard, shard_rows
+from .shards import UNREADABLE, read_shard, shard_rows
 from .write import open_sink
 
 SENTENCE_ONLY = ("npy", "safetensors")
@@ -63,7 +61,7 @@ def _read(read: Callable[[Path], T], path: Path) -> T:
     a resume embeds a missing shard again (jobstate.Workspace.load)."""
     try:
         return read(path)
-    except (OSError, pa.ArrowException) as e:
+    except UNREADABLE as e:
         raise OutputError(
             f"cannot read {path}, a shard this job committed ({e}); remove it and run the "
             "same command again: it and the shards after it are embedded again"

@@ -110,6 +110,7 @@ def shard_stats(reports: Sequence[InputReport]) -> dict[str, int]:
 
 WRITE = pa.ipc.IpcWriteOptions(compression="lz4", use_threads=False, allow_64bit=True)
 READ = pa.ipc.IpcReadOptions(use_threads=False)
+UNREADABLE = (OSError, pa.ArrowException)  # what reading a missing or damaged shard raises
 
 
 def write_shard(table: pa.Table, f: Any) -> None:
